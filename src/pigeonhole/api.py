@@ -1,0 +1,360 @@
+"""
+The public API: send, read and change messages from anywhere.
+
+Functions that take a ``request`` behave like ``django.contrib.messages``;
+the others need no request, so tasks, shells and signal handlers can use them.
+Each change is announced by a signal once the transaction commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.contrib.auth import get_user_model
+from django.contrib.messages.api import MessageFailure
+from django.http import HttpRequest
+
+from . import constants, signals
+from .backends.base import Recipients
+from .conf import get_backend, pigeonhole_settings
+from .exceptions import InvalidMessage, MessageNotFound, PersistenceUnavailable
+from .message import StoredMessage
+from .validation import (
+    build_message,
+    check_inbox_args,
+    entry_id,
+    entry_ids,
+    resolve_recipients,
+    user_id,
+)
+
+__all__ = [
+    "aarchive",
+    "add_message",
+    "adelete",
+    "ainbox",
+    "amark_all_read",
+    "amark_read",
+    "amark_unread",
+    "archive",
+    "areply",
+    "asend",
+    "aunarchive",
+    "aunread_count",
+    "debug",
+    "delete",
+    "error",
+    "inbox",
+    "info",
+    "mark_all_read",
+    "mark_read",
+    "mark_unread",
+    "reply",
+    "send",
+    "success",
+    "unarchive",
+    "unread_count",
+    "warning",
+]
+
+
+def add_message(
+    request: HttpRequest,
+    level: int,
+    message: Any,
+    extra_tags: Any = "",
+    fail_silently: bool = False,
+    **options: Any,
+) -> Any:
+    """
+    Add a message to the request's storage, like ``messages.add_message``.
+
+    Levels in ``STORE_LEVELS`` are stored for the logged-in user (or for
+    ``user=``); the keyword options (``subject``, ``url``, ``data``, ...) are
+    those of ``send()``. Return the stored message, if one was stored.
+    """
+    from .storage import PersistentStorageMixin
+
+    storage = getattr(request, "_messages", None)
+    if isinstance(storage, PersistentStorageMixin):
+        return storage.add(level, message, extra_tags, fail_silently=fail_silently, **options)
+    if not isinstance(request, HttpRequest):
+        raise TypeError(
+            "add_message() argument must be an HttpRequest object, not "
+            f"'{request.__class__.__name__}'."
+        )
+    if fail_silently:
+        return None
+    if storage is None:
+        raise MessageFailure(
+            "You cannot add messages without installing "
+            "django.contrib.messages.middleware.MessageMiddleware"
+        )
+    raise MessageFailure(
+        f"MESSAGE_STORAGE is {type(storage).__module__}.{type(storage).__name__}, which cannot "
+        "store messages; set MESSAGE_STORAGE = 'pigeonhole.storage.PersistentStorage'."
+    )
+
+
+def _shortcut(level: int, name: str):
+    def shortcut(
+        request: HttpRequest,
+        message: Any,
+        extra_tags: Any = "",
+        fail_silently: bool = False,
+        **options: Any,
+    ) -> Any:
+        return add_message(request, level, message, extra_tags, fail_silently, **options)
+
+    shortcut.__name__ = shortcut.__qualname__ = name
+    shortcut.__doc__ = f"Add a persistent {name} message (level {level}) for the request's user."
+    return shortcut
+
+
+debug = _shortcut(constants.PERSISTENT_DEBUG, "debug")
+info = _shortcut(constants.PERSISTENT_INFO, "info")
+success = _shortcut(constants.PERSISTENT_SUCCESS, "success")
+warning = _shortcut(constants.PERSISTENT_WARNING, "warning")
+error = _shortcut(constants.PERSISTENT_ERROR, "error")
+
+
+def send(
+    to: Any,
+    message: Any,
+    *,
+    level: int = constants.INFO,
+    subject: str = "",
+    from_user: Any = None,
+    url: str = "",
+    data: Any = None,
+    target: Any = None,
+    extra_tags: Any = "",
+    expires: Any = None,
+    email: bool | None = None,
+    close_timeout: int | None = None,
+    in_reply_to: Any = None,
+) -> Any:
+    """
+    Send a message to users or groups, with no request needed.
+
+    ``to`` is a user, an iterable of users and groups, a QuerySet of users or
+    groups, or a Group. The content is written once and every recipient gets
+    an entry, all in one transaction. Return the backend's message record
+    (its ``id`` and ``recipient_count``).
+    """
+    new = build_message(
+        level,
+        message,
+        subject=subject,
+        extra_tags=extra_tags,
+        url=url,
+        data=data,
+        from_user=from_user,
+        target=target,
+        in_reply_to=in_reply_to,
+        close_timeout=close_timeout,
+        email=email,
+        expires=expires,
+    )
+    recipients = resolve_recipients(to)
+    return _send(new, recipients)
+
+
+def _send(new, recipients: Recipients) -> Any:
+    backend = get_backend()
+    sent = backend.send(new, recipients)
+    backend.on_commit(
+        lambda: signals.message_sent.send(sender=type(backend), message=sent, recipients=recipients)
+    )
+    return sent
+
+
+def store_for_user(user: Any, level: int, message: Any, **options: Any) -> StoredMessage:
+    """
+    Store one message for one user and return their entry.
+
+    The request path and ``add_message`` go through here: one content row,
+    one entry, and the entry comes back for display without another query.
+    """
+    new = build_message(level, message, **options)
+    uid = user_id(user, "user")
+    backend = get_backend()
+    stored = backend.add(new, uid)
+    backend.on_commit(
+        lambda: signals.message_sent.send(
+            sender=type(backend), message=stored, recipients=Recipients(ids=[uid])
+        )
+    )
+    return stored
+
+
+def _changer(user: Any) -> tuple[Any, Any]:
+    if user is None or not getattr(user, "is_authenticated", False):
+        raise PersistenceUnavailable(
+            "Anonymous users have no stored messages; check user.is_authenticated first."
+        )
+    return get_backend(), user_id(user)
+
+
+def _announce(backend, signal, user: Any, ids: list[Any]) -> None:
+    if ids:
+        backend.on_commit(lambda: signal.send(sender=type(backend), user=user, ids=ids))
+
+
+def apply_read(user: Any, ids: Sequence[Any], *, strict: bool = True) -> list[Any]:
+    """
+    Mark entries read, or delete them when ``DELETE_READ`` keeps no history.
+
+    Shared by ``mark_read`` and the storage, so both honour the setting.
+    """
+    backend, uid = _changer(user)
+    changed = backend.mark_read(uid, ids, strict=strict)
+    _after_read(backend, user, uid, changed)
+    return changed
+
+
+def _after_read(backend, user: Any, uid: Any, changed: list[Any]) -> None:
+    _announce(backend, signals.message_read, user, changed)
+    if pigeonhole_settings.DELETE_READ and changed:
+        try:
+            gone = backend.delete(uid, changed, allow_unread=True)
+        except MessageNotFound:
+            gone = []  # a concurrent request removed them first
+        _announce(backend, signals.message_deleted, user, gone)
+
+
+def mark_read(user: Any, entries: Any) -> int:
+    """Mark entries read; return how many were unread. Unknown ids raise ``MessageNotFound``."""
+    return len(apply_read(user, entry_ids(entries)))
+
+
+def mark_unread(user: Any, entries: Any) -> int:
+    backend, uid = _changer(user)
+    changed = backend.mark_unread(uid, entry_ids(entries))
+    _announce(backend, signals.message_unread, user, changed)
+    return len(changed)
+
+
+def mark_all_read(user: Any, *, before: Any = None) -> int:
+    """
+    Mark every unread message read, up to ``before`` if given.
+
+    ``before`` is an entry id or a datetime, both inclusive: pass the newest id
+    the user has seen, and anything that arrived since stays unread.
+    """
+    backend, uid = _changer(user)
+    if before is not None and not isinstance(before, datetime):
+        before = entry_id(before)
+    changed = backend.mark_all_read(uid, before=before)
+    _after_read(backend, user, uid, changed)
+    return len(changed)
+
+
+def archive(user: Any, entries: Any) -> int:
+    backend, uid = _changer(user)
+    changed = backend.archive(uid, entry_ids(entries))
+    _announce(backend, signals.message_archived, user, changed)
+    return len(changed)
+
+
+def unarchive(user: Any, entries: Any) -> int:
+    backend, uid = _changer(user)
+    changed = backend.unarchive(uid, entry_ids(entries))
+    _announce(backend, signals.message_unarchived, user, changed)
+    return len(changed)
+
+
+def delete(user: Any, entries: Any) -> int:
+    """
+    Delete entries from the user's inbox.
+
+    Unread ones raise ``InvalidMessage`` unless ``ALLOW_DELETE_UNREAD``: a
+    message nobody has seen should not vanish by accident.
+    """
+    backend, uid = _changer(user)
+    changed = backend.delete(
+        uid, entry_ids(entries), allow_unread=pigeonhole_settings.ALLOW_DELETE_UNREAD
+    )
+    _announce(backend, signals.message_deleted, user, changed)
+    return len(changed)
+
+
+def reply(user: Any, entry: Any, message: Any, **options: Any) -> Any:
+    """
+    Answer a message: it goes to the original's sender, from ``user``.
+
+    The reply links to the original (``in_reply_to``) and, unless a subject is
+    given, takes the original's subject with "Re: " in front.
+    """
+    backend, uid = _changer(user)
+    original = backend.get(uid, entry_id(entry))
+    if original.from_user_id is None:
+        raise InvalidMessage(
+            f"Message {original.id} has no sender to reply to; only messages sent with "
+            "from_user=... can be answered."
+        )
+    if "from_user" in options or "in_reply_to" in options:
+        raise InvalidMessage("reply() sets from_user and in_reply_to itself; leave them out.")
+    if not options.get("subject") and original.subject:
+        subject = original.subject
+        options["subject"] = subject if subject.startswith("Re: ") else f"Re: {subject}"[:255]
+    sender = get_user_model()._default_manager.filter(pk=original.from_user_id).first()
+    if sender is None:
+        raise InvalidMessage(f"The sender of message {original.id} no longer exists.")
+    return send(sender, message, from_user=user, in_reply_to=original.message_id, **options)
+
+
+def unread_count(user: Any) -> int:
+    """Return the user's unread count; 0 for anonymous users, so templates need no check."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return 0
+    return get_backend().count(user_id(user))
+
+
+def inbox(
+    user: Any,
+    *,
+    state: str = "unread",
+    level: int | None = None,
+    tag: str | None = None,
+    since: datetime | None = None,
+    before: datetime | None = None,
+    limit: int = 50,
+    after: Any = None,
+) -> list[StoredMessage]:
+    """
+    Return the user's messages, newest first.
+
+    ``level`` matches its persistent and sticky variants too (``INFO`` finds
+    ``PERSISTENT_INFO``). For the next page pass ``after=`` the last id of
+    this one: keyset paging, as fast on page 500 as on page 1.
+    """
+    check_inbox_args(state, limit, after, level, tag, since, before)
+    if user is None or not getattr(user, "is_authenticated", False):
+        return []
+    return get_backend().list(
+        user_id(user),
+        state=state,
+        levels=constants.level_variants(level) if level is not None else None,
+        tag=tag,
+        since=since,
+        before=before,
+        limit=limit,
+        after=None if after is None else entry_id(after),
+    )
+
+
+# Async twins: the same functions, run in the thread that owns the connection.
+asend = sync_to_async(send)
+areply = sync_to_async(reply)
+aunread_count = sync_to_async(unread_count)
+ainbox = sync_to_async(inbox)
+amark_read = sync_to_async(mark_read)
+amark_unread = sync_to_async(mark_unread)
+amark_all_read = sync_to_async(mark_all_read)
+aarchive = sync_to_async(archive)
+aunarchive = sync_to_async(unarchive)
+adelete = sync_to_async(delete)

@@ -1,0 +1,183 @@
+"""
+The contract every message store implements.
+
+``api`` validates input and resolves recipients, then calls one of these
+methods; a backend only stores and fetches. Every method takes a user *id*,
+never a user object, so a backend never loads users and can live outside the
+database (Redis).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+
+from ..message import NewMessage, StoredMessage
+
+__all__ = ["BaseBackend", "Recipients", "SentMessage"]
+
+STATES = ("unread", "read", "all", "archived")
+
+
+@dataclass(frozen=True)
+class Recipients:
+    """
+    Who receives a message: a query the database can run itself, or plain ids.
+
+    ``queryset`` is a ``values("pk")`` QuerySet of users, so a database backend
+    can copy recipients with one ``INSERT ... SELECT`` instead of pulling every
+    id into Python. ``ids`` holds distinct user ids otherwise.
+    """
+
+    queryset: Any = None
+    ids: Sequence[Any] = ()
+
+    def iter_ids(self, chunk_size: int = 2000) -> Iterable[list[Any]]:
+        """Yield recipient ids in chunks, for backends that cannot join the users table."""
+        if self.queryset is None:
+            for start in range(0, len(self.ids), chunk_size):
+                yield list(self.ids[start : start + chunk_size])
+            return
+        chunk: list[Any] = []
+        for pk in self.queryset.values_list("pk", flat=True).iterator(chunk_size=chunk_size):
+            chunk.append(pk)
+            if len(chunk) >= chunk_size:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
+
+
+@dataclass
+class SentMessage:
+    """
+    What ``send()`` returns: the shared content's id and how many received it.
+
+    The database backend returns its ``Message`` model instance instead, which
+    carries the same two attributes.
+    """
+
+    id: Any
+    recipient_count: int
+
+
+class BaseBackend:
+    """
+    Store messages and per-user inbox state.
+
+    Subclasses implement every method below. Methods that change state return
+    the ids they changed, so ``api`` can tell listeners exactly what happened.
+    """
+
+    def __init__(self, **options: Any) -> None:
+        self.options = options
+
+    def on_commit(self, func) -> None:
+        """
+        Run ``func`` once the change it reports is durable.
+
+        Signals and live events go out through here, so a listener never hears
+        of a message that a rollback then removes. Stores outside the database
+        still wait for the database transaction the call was made in.
+        """
+        transaction.on_commit(func)
+
+    # Writing ----------------------------------------------------------------
+    def send(self, message: NewMessage, recipients: Recipients) -> Any:
+        """Store ``message`` once and give every recipient an unread entry, atomically."""
+        raise NotImplementedError("subclasses of BaseBackend must provide a send() method")
+
+    def add(self, message: NewMessage, user_id: Any) -> StoredMessage:
+        """
+        Store ``message`` for one user and return their entry.
+
+        The request path uses this: one message, one recipient, and the caller
+        needs the entry back to show it without reading it again.
+        """
+        raise NotImplementedError("subclasses of BaseBackend must provide an add() method")
+
+    # Reading ----------------------------------------------------------------
+    def list(
+        self,
+        user_id: Any,
+        *,
+        state: str = "unread",
+        levels: Sequence[int] | None = None,
+        tag: str | None = None,
+        since: datetime | None = None,
+        before: datetime | None = None,
+        limit: int = 50,
+        after: Any = None,
+    ) -> list[StoredMessage]:
+        """Return the user's entries, newest first, keyset-paged by ``after``."""
+        raise NotImplementedError("subclasses of BaseBackend must provide a list() method")
+
+    def get(self, user_id: Any, entry_id: Any) -> StoredMessage:
+        """Return one entry of this user's, or raise ``MessageNotFound``."""
+        raise NotImplementedError("subclasses of BaseBackend must provide a get() method")
+
+    def count(self, user_id: Any) -> int:
+        """Return how many unread, unarchived, unexpired entries the user has."""
+        raise NotImplementedError("subclasses of BaseBackend must provide a count() method")
+
+    # Changing state ---------------------------------------------------------
+    def mark_read(self, user_id: Any, ids: Sequence[Any], *, strict: bool = True) -> list[Any]:
+        """
+        Mark entries read and return the ids that were unread.
+
+        With ``strict``, an id that is not the user's raises ``MessageNotFound``
+        and nothing changes; the request path passes ``strict=False`` because it
+        only marks entries it has just read itself.
+        """
+        raise NotImplementedError("subclasses of BaseBackend must provide a mark_read() method")
+
+    def mark_unread(self, user_id: Any, ids: Sequence[Any]) -> list[Any]:
+        raise NotImplementedError("subclasses of BaseBackend must provide a mark_unread() method")
+
+    def mark_all_read(self, user_id: Any, *, before: Any = None) -> list[Any]:
+        """
+        Mark read every unread entry up to a watermark and return their ids.
+
+        ``before`` is an entry id (inclusive) or a datetime (inclusive); entries
+        that arrive after it stay unread, however the calls interleave.
+        """
+        raise NotImplementedError("subclasses of BaseBackend must provide a mark_all_read() method")
+
+    def archive(self, user_id: Any, ids: Sequence[Any]) -> list[Any]:
+        raise NotImplementedError("subclasses of BaseBackend must provide an archive() method")
+
+    def unarchive(self, user_id: Any, ids: Sequence[Any]) -> list[Any]:
+        raise NotImplementedError("subclasses of BaseBackend must provide an unarchive() method")
+
+    def delete(self, user_id: Any, ids: Sequence[Any], *, allow_unread: bool = False) -> list[Any]:
+        """
+        Delete entries and return their ids.
+
+        Unless ``allow_unread``, an unread entry raises ``InvalidMessage``: it
+        is too easy to lose a message nobody has seen.
+        """
+        raise NotImplementedError("subclasses of BaseBackend must provide a delete() method")
+
+    # Housekeeping -----------------------------------------------------------
+    def expire(self, user_id: Any, ids: Sequence[Any], when: datetime | None = None) -> list[Any]:
+        """Make entries expire at ``when`` (now by default): invisible from then on."""
+        raise NotImplementedError("subclasses of BaseBackend must provide an expire() method")
+
+    def purge(
+        self,
+        *,
+        expired: bool = True,
+        read_before: datetime | None = None,
+        dry_run: bool = False,
+    ) -> dict[str, int]:
+        """
+        Remove expired entries, and read ones older than ``read_before``.
+
+        Return counts by kind (``expired``, ``read``, ``messages``) so commands
+        can say what they did, or would do with ``dry_run``.
+        """
+        raise NotImplementedError("subclasses of BaseBackend must provide a purge() method")

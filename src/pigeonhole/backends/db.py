@@ -1,0 +1,381 @@
+"""
+The default store: two tables in the project's own database.
+
+Fan-out is one ``INSERT ... SELECT`` per batch, so the database copies recipient
+ids itself; no user or entry objects are built in Python, however many people
+a message goes to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db import connections, router, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from ..exceptions import InvalidMessage, MessageNotFound
+from ..message import NewMessage, StoredMessage
+from ..models import InboxEntry, Message
+from .base import BaseBackend, Recipients
+
+__all__ = ["DatabaseBackend"]
+
+# Columns read for a StoredMessage, in one query joining entry and content.
+_ENTRY_FIELDS = (
+    "id",
+    "message_id",
+    "user_id",
+    "created",
+    "read_at",
+    "archived_at",
+    "emailed_at",
+    "expires",
+)
+_MESSAGE_FIELDS = (
+    "level",
+    "message",
+    "extra_tags",
+    "subject",
+    "url",
+    "data",
+    "safe",
+    "from_user_id",
+    "target_content_type_id",
+    "target_object_id",
+    "in_reply_to_id",
+    "close_timeout",
+)
+_COLUMNS = _ENTRY_FIELDS + tuple(f"message__{name}" for name in _MESSAGE_FIELDS)
+_NAMES = _ENTRY_FIELDS + _MESSAGE_FIELDS
+
+
+def _row_to_stored(row: Sequence[Any]) -> StoredMessage:
+    return StoredMessage(**dict(zip(_NAMES, row, strict=True)))
+
+
+def _chunks(values: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+class DatabaseBackend(BaseBackend):
+    """
+    Store messages with the Django ORM.
+
+    ``OPTIONS = {"using": "alias"}`` pins a database; by default the project's
+    database routers decide, as for any other model.
+    """
+
+    #: Recipients per ``INSERT ... SELECT`` when they come as a list of ids.
+    batch_size = 5000
+
+    def __init__(self, *, using: str | None = None, **options: Any) -> None:
+        super().__init__(**options)
+        self.using = using
+
+    # Helpers ----------------------------------------------------------------
+    def on_commit(self, func) -> None:
+        transaction.on_commit(func, using=self.db_for_write())
+
+    def db_for_write(self) -> str:
+        return self.using or router.db_for_write(InboxEntry)
+
+    def db_for_read(self) -> str:
+        return self.using or router.db_for_read(InboxEntry)
+
+    def get_queryset(self, user_id: Any, *, write: bool = False):
+        """Return this user's visible entries; every read and write starts here."""
+        alias = self.db_for_write() if write else self.db_for_read()
+        return InboxEntry.objects.using(alias).filter(user_id=user_id).visible()
+
+    def _id_batch_size(self, alias: str) -> int:
+        limit = connections[alias].features.max_query_params or 100_000
+        return max(1, min(self.batch_size, limit - 10))
+
+    def _owned(self, user_id: Any, ids: Sequence[Any]) -> dict[Any, tuple[Any, Any]]:
+        """
+        Return ``{id: (read_at, archived_at)}`` for those ``ids`` the user has.
+
+        Raise ``MessageNotFound`` for any other id, before anything changes.
+        """
+        qs = self.get_queryset(user_id, write=True)
+        alias = self.db_for_write()
+        found: dict[Any, tuple[Any, Any]] = {}
+        for chunk in _chunks(ids, self._id_batch_size(alias)):
+            for pk, read_at, archived_at in qs.filter(id__in=chunk).values_list(
+                "id", "read_at", "archived_at"
+            ):
+                found[pk] = (read_at, archived_at)
+        missing = set(ids) - set(found)
+        if missing:
+            raise MessageNotFound(missing)
+        return found
+
+    def _update(self, ids: Sequence[Any], **values: Any) -> None:
+        alias = self.db_for_write()
+        for chunk in _chunks(ids, self._id_batch_size(alias)):
+            InboxEntry.objects.using(alias).filter(id__in=chunk).update(**values)
+
+    # Writing ----------------------------------------------------------------
+    def _create_message(self, alias: str, message: NewMessage, now: datetime) -> Message:
+        return Message.objects.using(alias).create(
+            level=message.level,
+            message=message.message,
+            subject=message.subject,
+            extra_tags=message.extra_tags,
+            url=message.url,
+            data=message.data,
+            safe=message.safe,
+            from_user_id=message.from_user_id,
+            target_content_type_id=message.target_content_type_id,
+            target_object_id=message.target_object_id,
+            in_reply_to_id=message.in_reply_to_id,
+            close_timeout=message.close_timeout,
+            email=message.email,
+            created=now,
+            expires=message.expires,
+        )
+
+    def send(self, message: NewMessage, recipients: Recipients) -> Message:
+        alias = self.db_for_write()
+        now = message.created or timezone.now()
+        with transaction.atomic(using=alias):
+            content = self._create_message(alias, message, now)
+            if recipients.queryset is not None:
+                count = self._insert_select(alias, content, recipients.queryset, now)
+            else:
+                users = get_user_model()._default_manager.using(alias)
+                count = 0
+                for chunk in _chunks(list(recipients.ids), self._id_batch_size(alias)):
+                    count += self._insert_select(
+                        alias, content, users.filter(pk__in=chunk), now, distinct=False
+                    )
+        content.recipient_count = count
+        return content
+
+    def _insert_select(
+        self, alias: str, content: Message, users, now: datetime, *, distinct: bool = True
+    ) -> int:
+        """
+        Copy recipients into the inbox table with one statement.
+
+        ``users`` may join groups and so repeat a user; ``DISTINCT`` keeps it to
+        one entry per person.
+        """
+        connection = connections[alias]
+        ops = connection.ops
+        select = users.using(alias).annotate(_pigeonhole_uid=F("pk")).values_list("_pigeonhole_uid")
+        select_sql, select_params = select.query.get_compiler(using=alias).as_sql()
+        table = ops.quote_name(InboxEntry._meta.db_table)
+        columns = ", ".join(
+            ops.quote_name(InboxEntry._meta.get_field(name).column)
+            for name in ("user", "message", "created", "expires")
+        )
+        sql = (
+            f"INSERT INTO {table} ({columns}) "
+            f"SELECT {'DISTINCT ' if distinct else ''}recipients._pigeonhole_uid, %s, %s, %s "
+            f"FROM ({select_sql}) recipients"
+        )
+        params = (
+            content.pk,
+            ops.adapt_datetimefield_value(now),
+            ops.adapt_datetimefield_value(content.expires),
+            *select_params,
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return max(cursor.rowcount, 0)
+
+    def add(self, message: NewMessage, user_id: Any) -> StoredMessage:
+        alias = self.db_for_write()
+        now = message.created or timezone.now()
+        # No savepoint inside an outer transaction: both rows live or die with it.
+        with transaction.atomic(using=alias, savepoint=False):
+            content = self._create_message(alias, message, now)
+            entry = InboxEntry.objects.using(alias).create(
+                user_id=user_id, message=content, created=now, expires=message.expires
+            )
+        return StoredMessage(
+            id=entry.pk,
+            message_id=content.pk,
+            user_id=user_id,
+            created=now,
+            expires=message.expires,
+            level=message.level,
+            message=message.message,
+            extra_tags=message.extra_tags,
+            subject=message.subject,
+            url=message.url,
+            data=message.data,
+            safe=message.safe,
+            from_user_id=message.from_user_id,
+            target_content_type_id=message.target_content_type_id,
+            target_object_id=message.target_object_id,
+            in_reply_to_id=message.in_reply_to_id,
+            close_timeout=message.close_timeout,
+        )
+
+    # Reading ----------------------------------------------------------------
+    def list(
+        self,
+        user_id: Any,
+        *,
+        state: str = "unread",
+        levels: Sequence[int] | None = None,
+        tag: str | None = None,
+        since: datetime | None = None,
+        before: datetime | None = None,
+        limit: int = 50,
+        after: Any = None,
+    ) -> list[StoredMessage]:
+        qs = self.get_queryset(user_id)
+        if state == "unread":
+            qs = qs.filter(read_at__isnull=True, archived_at__isnull=True)
+        elif state == "read":
+            qs = qs.filter(read_at__isnull=False, archived_at__isnull=True)
+        elif state == "all":
+            qs = qs.filter(archived_at__isnull=True)
+        elif state == "archived":
+            qs = qs.filter(archived_at__isnull=False)
+        if levels:
+            qs = qs.filter(message__level__in=levels)
+        if tag:
+            qs = qs.filter(
+                Q(message__extra_tags=tag)
+                | Q(message__extra_tags__startswith=f"{tag} ")
+                | Q(message__extra_tags__endswith=f" {tag}")
+                | Q(message__extra_tags__contains=f" {tag} ")
+            )
+        if since is not None:
+            qs = qs.filter(created__gte=since)
+        if before is not None:
+            qs = qs.filter(created__lt=before)
+        if after is not None:
+            qs = qs.filter(id__lt=after)
+        rows = qs.order_by("-id").values_list(*_COLUMNS)[:limit]
+        return [_row_to_stored(row) for row in rows]
+
+    def get(self, user_id: Any, entry_id: Any) -> StoredMessage:
+        row = self.get_queryset(user_id).filter(id=entry_id).values_list(*_COLUMNS).first()
+        if row is None:
+            raise MessageNotFound(entry_id)
+        return _row_to_stored(row)
+
+    def count(self, user_id: Any) -> int:
+        return (
+            self.get_queryset(user_id)
+            .filter(read_at__isnull=True, archived_at__isnull=True)
+            .count()
+        )
+
+    # Changing state ---------------------------------------------------------
+    def mark_read(self, user_id: Any, ids: Sequence[Any], *, strict: bool = True) -> list[Any]:
+        ids = list(ids)
+        if not ids:
+            return []
+        now = timezone.now()
+        if not strict:
+            # The request path: ids it has just read for this user; one UPDATE.
+            self.get_queryset(user_id, write=True).filter(id__in=ids, read_at__isnull=True).update(
+                read_at=now
+            )
+            return ids
+        with transaction.atomic(using=self.db_for_write()):
+            owned = self._owned(user_id, ids)
+            changed = [pk for pk, (read_at, _) in owned.items() if read_at is None]
+            self._update(changed, read_at=now)
+        return changed
+
+    def mark_unread(self, user_id: Any, ids: Sequence[Any]) -> list[Any]:
+        with transaction.atomic(using=self.db_for_write()):
+            owned = self._owned(user_id, list(ids))
+            changed = [pk for pk, (read_at, _) in owned.items() if read_at is not None]
+            self._update(changed, read_at=None)
+        return changed
+
+    def mark_all_read(self, user_id: Any, *, before: Any = None) -> list[Any]:
+        qs = self.get_queryset(user_id, write=True).filter(read_at__isnull=True)
+        if isinstance(before, datetime):
+            qs = qs.filter(created__lte=before)
+        elif before is not None:
+            qs = qs.filter(id__lte=before)
+        with transaction.atomic(using=self.db_for_write()):
+            # Update exactly the ids read here: an entry committed meanwhile,
+            # even with a lower id, stays unread.
+            changed = list(qs.values_list("id", flat=True))
+            self._update(changed, read_at=timezone.now())
+        return changed
+
+    def archive(self, user_id: Any, ids: Sequence[Any]) -> list[Any]:
+        with transaction.atomic(using=self.db_for_write()):
+            owned = self._owned(user_id, list(ids))
+            changed = [pk for pk, (_, archived_at) in owned.items() if archived_at is None]
+            self._update(changed, archived_at=timezone.now())
+        return changed
+
+    def unarchive(self, user_id: Any, ids: Sequence[Any]) -> list[Any]:
+        with transaction.atomic(using=self.db_for_write()):
+            owned = self._owned(user_id, list(ids))
+            changed = [pk for pk, (_, archived_at) in owned.items() if archived_at is not None]
+            self._update(changed, archived_at=None)
+        return changed
+
+    def delete(self, user_id: Any, ids: Sequence[Any], *, allow_unread: bool = False) -> list[Any]:
+        alias = self.db_for_write()
+        with transaction.atomic(using=alias):
+            owned = self._owned(user_id, list(ids))
+            unread = sorted(pk for pk, (read_at, _) in owned.items() if read_at is None)
+            if unread and not allow_unread:
+                raise InvalidMessage(
+                    f"Message {', '.join(map(str, unread))} is unread and cannot be deleted. "
+                    "Mark it read first, or set PIGEONHOLE['ALLOW_DELETE_UNREAD'] = True."
+                )
+            changed = list(owned)
+            for chunk in _chunks(changed, self._id_batch_size(alias)):
+                InboxEntry.objects.using(alias).filter(id__in=chunk).delete()
+        return changed
+
+    # Housekeeping -----------------------------------------------------------
+    def expire(self, user_id: Any, ids: Sequence[Any], when: datetime | None = None) -> list[Any]:
+        with transaction.atomic(using=self.db_for_write()):
+            changed = list(self._owned(user_id, list(ids)))
+            self._update(changed, expires=when or timezone.now())
+        return changed
+
+    def purge(
+        self,
+        *,
+        expired: bool = True,
+        read_before: datetime | None = None,
+        dry_run: bool = False,
+    ) -> dict[str, int]:
+        alias = self.db_for_write()
+        now = timezone.now()
+        entries = InboxEntry.objects.using(alias)
+        messages = Message.objects.using(alias)
+        counts = {"expired": 0, "read": 0, "messages": 0}
+        with transaction.atomic(using=alias):
+            if expired:
+                doomed = entries.filter(expires__lte=now)
+                counts["expired"] = doomed.count() if dry_run else doomed.delete()[0]
+            if read_before is not None:
+                doomed = entries.filter(read_at__lt=read_before)
+                if expired:
+                    doomed = doomed.exclude(expires__lte=now)
+                counts["read"] = doomed.count() if dry_run else doomed.delete()[0]
+            if dry_run:
+                # Messages that would be left with no entry at all.
+                kept = entries.exclude(expires__lte=now) if expired else entries
+                if read_before is not None:
+                    kept = kept.exclude(read_at__lt=read_before)
+                counts["messages"] = messages.exclude(id__in=kept.values("message_id")).count()
+            else:
+                orphans = list(messages.filter(entries__isnull=True).values_list("id", flat=True))
+                for chunk in _chunks(orphans, self._id_batch_size(alias)):
+                    messages.filter(id__in=chunk).delete()
+                counts["messages"] = len(orphans)
+        return counts

@@ -1,0 +1,194 @@
+"""
+System checks: bad settings fail ``manage.py check`` with an id and a hint.
+
+Ids are stable (``pigeonhole.E001``...) so projects can silence one knowingly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import Error, Tags, Warning, register
+from django.utils.module_loading import import_string
+
+from .conf import DEFAULTS, pigeonhole_settings
+
+__all__ = ["check_settings", "check_wiring"]
+
+_STORAGE = "pigeonhole.storage.PersistentStorage"
+
+
+def _import_error(key: str, path: Any, ident: str, example: str) -> list[Error]:
+    try:
+        import_string(path)
+    except ImportError as exc:
+        return [
+            Error(
+                f"PIGEONHOLE['{key}'] = {path!r} cannot be imported: {exc}",
+                hint=f"Use a dotted path to a class, such as {example!r}.",
+                id=ident,
+            )
+        ]
+    except Exception as exc:  # an ImproperlyConfigured raised by the module, say
+        return [Error(f"PIGEONHOLE['{key}'] = {path!r} failed to import: {exc}", id=ident)]
+    return []
+
+
+def _levels(key: str, ident: str) -> tuple[set[int] | None, list[Error]]:
+    value = pigeonhole_settings.user_settings.get(key, DEFAULTS[key])
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        bad = True
+    else:
+        value = list(value)
+        bad = any(isinstance(v, bool) or not isinstance(v, int) for v in value)
+    if bad:
+        return None, [
+            Error(
+                f"PIGEONHOLE['{key}'] must be a list of integer levels, got {value!r}.",
+                hint=f"For example: '{key}': [pigeonhole.PERSISTENT_INFO, pigeonhole.ERROR].",
+                id=ident,
+            )
+        ]
+    return set(value), []
+
+
+@register(Tags.compatibility)
+def check_settings(app_configs=None, **kwargs: Any) -> list[Error]:
+    """Check the ``PIGEONHOLE`` dict itself."""
+    raw = getattr(settings, "PIGEONHOLE", {})
+    if not isinstance(raw, dict):
+        return [
+            Error(
+                f"PIGEONHOLE must be a dict, got {type(raw).__name__}.",
+                hint="PIGEONHOLE = {'STORE_LEVELS': [...], ...}",
+                id="pigeonhole.E010",
+            )
+        ]
+    errors: list[Error] = []
+    unknown = sorted(set(raw) - set(DEFAULTS))
+    if unknown:
+        errors.append(
+            Error(
+                f"PIGEONHOLE has unknown key(s): {', '.join(unknown)}.",
+                hint=f"Known keys: {', '.join(DEFAULTS)}.",
+                id="pigeonhole.E011",
+            )
+        )
+    s = pigeonhole_settings
+    errors += _import_error(
+        "BACKEND", s.BACKEND, "pigeonhole.E001", "pigeonhole.backends.db.DatabaseBackend"
+    )
+    for key, ident in (("OPTIONS", "pigeonhole.E012"), ("BROKER_OPTIONS", "pigeonhole.E013")):
+        if not isinstance(raw.get(key, {}), dict):
+            errors.append(
+                Error(f"PIGEONHOLE['{key}'] must be a dict.", hint="For example: {}", id=ident)
+            )
+    store, errs = _levels("STORE_LEVELS", "pigeonhole.E004")
+    errors += errs
+    sticky, errs = _levels("STICKY_LEVELS", "pigeonhole.E005")
+    errors += errs
+    _, errs = _levels("EMAIL_LEVELS", "pigeonhole.E006")
+    errors += errs
+    if store is not None and sticky is not None and store & sticky:
+        both = ", ".join(str(level) for level in sorted(store & sticky))
+        errors.append(
+            Error(
+                f"Level(s) {both} are in both STORE_LEVELS and STICKY_LEVELS.",
+                hint="A message is either stored or sticky: remove the level from one list.",
+                id="pigeonhole.E003",
+            )
+        )
+    if s.ANONYMOUS not in ("flash", "raise"):
+        errors.append(
+            Error(
+                f"PIGEONHOLE['ANONYMOUS'] must be 'flash' or 'raise', got {s.ANONYMOUS!r}.",
+                hint="'flash' shows the message once; 'raise' raises PersistenceUnavailable.",
+                id="pigeonhole.E007",
+            )
+        )
+    for key in ("READ_ON_DISPLAY", "ALLOW_DELETE_UNREAD", "DELETE_READ"):
+        if not isinstance(getattr(s, key), bool):
+            errors.append(
+                Error(
+                    f"PIGEONHOLE['{key}'] must be True or False, got {getattr(s, key)!r}.",
+                    id="pigeonhole.E008",
+                )
+            )
+    for key, allow_none in (("MAX_LENGTH", False), ("RETENTION_DAYS", True)):
+        value = getattr(s, key)
+        if value is None and allow_none:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            errors.append(
+                Error(
+                    f"PIGEONHOLE['{key}'] must be a positive integer"
+                    f"{' or None' if allow_none else ''}, got {value!r}.",
+                    id="pigeonhole.E009",
+                )
+            )
+    return errors
+
+
+def _is_ours(path: str) -> bool:
+    from .storage import PersistentStorageMixin
+
+    try:
+        cls = import_string(path)
+    except ImportError:
+        return False
+    return isinstance(cls, type) and issubclass(cls, PersistentStorageMixin)
+
+
+@register(Tags.compatibility)
+def check_wiring(app_configs=None, **kwargs: Any) -> list[Any]:
+    """Check the project settings the app relies on."""
+    errors: list[Any] = []
+    storage = getattr(settings, "MESSAGE_STORAGE", "")
+    if not _is_ours(storage):
+        errors.append(
+            Error(
+                f"MESSAGE_STORAGE is {storage!r}, so messages.add_message() cannot store messages.",
+                hint=f"Set MESSAGE_STORAGE = {_STORAGE!r} (or a storage class that uses "
+                "pigeonhole.storage.PersistentStorageMixin).",
+                id="pigeonhole.E020",
+            )
+        )
+    middleware = list(getattr(settings, "MIDDLEWARE", None) or [])
+    if not any(_is_subclass(path, "MessageMiddleware") for path in middleware):
+        errors.append(
+            Error(
+                "MessageMiddleware is not in MIDDLEWARE.",
+                hint="Add 'django.contrib.messages.middleware.MessageMiddleware' to MIDDLEWARE.",
+                id="pigeonhole.E021",
+            )
+        )
+    if not any(_is_subclass(path, "SessionMiddleware") for path in middleware):
+        errors.append(
+            Warning(
+                "SessionMiddleware is not in MIDDLEWARE; sticky messages need the session.",
+                hint="Add 'django.contrib.sessions.middleware.SessionMiddleware' to MIDDLEWARE.",
+                id="pigeonhole.W001",
+            )
+        )
+    from django.apps import apps
+
+    for app in ("django.contrib.auth", "django.contrib.contenttypes"):
+        if not apps.is_installed(app):
+            errors.append(
+                Error(
+                    f"pigeonhole needs {app} in INSTALLED_APPS.",
+                    hint=f"Add {app!r} to INSTALLED_APPS.",
+                    id="pigeonhole.E022",
+                )
+            )
+    return errors
+
+
+def _is_subclass(path: str, name: str) -> bool:
+    try:
+        cls = import_string(path)
+    except ImportError:
+        return False
+    return isinstance(cls, type) and any(base.__name__ == name for base in cls.__mro__)

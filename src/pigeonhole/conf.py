@@ -1,0 +1,110 @@
+"""
+The ``PIGEONHOLE`` settings dict, with defaults, read lazily.
+
+Settings are read on first use, never at import time, and re-read when a test
+changes them with ``override_settings`` (``setting_changed`` clears the cache),
+so nothing stale survives into the next test.
+"""
+
+from __future__ import annotations
+
+from contextlib import suppress
+from functools import cache
+from typing import Any
+
+from django.conf import settings as django_settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+from django.utils.module_loading import import_string
+
+from . import constants
+
+__all__ = ["DEFAULTS", "get_backend", "get_broker", "pigeonhole_settings"]
+
+DEFAULTS: dict[str, Any] = {
+    "BACKEND": "pigeonhole.backends.db.DatabaseBackend",
+    "OPTIONS": {},
+    "BROKER": "pigeonhole.brokers.locmem.LocMemBroker",
+    "BROKER_OPTIONS": {},
+    "STORE_LEVELS": constants.PERSISTENT_LEVELS,
+    "STICKY_LEVELS": constants.STICKY_LEVELS,
+    "READ_ON_DISPLAY": True,
+    "ANONYMOUS": "flash",
+    "ALLOW_DELETE_UNREAD": False,
+    "DELETE_READ": False,
+    "MAX_LENGTH": 10_000,
+    "EMAIL_LEVELS": (
+        constants.WARNING,
+        constants.PERSISTENT_WARNING,
+        constants.ERROR,
+        constants.PERSISTENT_ERROR,
+    ),
+    "RETENTION_DAYS": None,
+}
+
+
+class PigeonholeSettings:
+    """
+    Attribute access to ``settings.PIGEONHOLE`` merged over ``DEFAULTS``.
+
+    Level collections come back as frozensets: they are looked up on every
+    ``messages.add()``, and a set makes that O(1).
+    """
+
+    _level_keys = ("STORE_LEVELS", "STICKY_LEVELS", "EMAIL_LEVELS")
+
+    def __init__(self) -> None:
+        self._cache: dict[str, Any] | None = None
+
+    @property
+    def user_settings(self) -> dict[str, Any]:
+        value = getattr(django_settings, "PIGEONHOLE", None)
+        return value if isinstance(value, dict) else {}
+
+    def _load(self) -> dict[str, Any]:
+        merged = {**DEFAULTS, **self.user_settings}
+        for key in self._level_keys:
+            # A bad value is left as given: the system checks report it with a hint.
+            with suppress(TypeError):
+                merged[key] = frozenset(merged[key])
+        return merged
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_") or name not in DEFAULTS:
+            raise AttributeError(f"PIGEONHOLE has no setting {name!r}")
+        if self._cache is None:
+            self._cache = self._load()
+        return self._cache[name]
+
+    def reload(self) -> None:
+        self._cache = None
+        get_backend.cache_clear()
+        get_broker.cache_clear()
+
+
+pigeonhole_settings = PigeonholeSettings()
+
+
+@cache
+def get_backend():
+    """
+    Return the configured backend instance, built once per process.
+
+    One instance serves every request: backends hold connection pools, which
+    must be shared, not rebuilt per call.
+    """
+    cls = import_string(pigeonhole_settings.BACKEND)
+    return cls(**(pigeonhole_settings.OPTIONS or {}))
+
+
+@cache
+def get_broker():
+    """Return the configured broker instance, built once per process."""
+    cls = import_string(pigeonhole_settings.BROKER)
+    return cls(**(pigeonhole_settings.BROKER_OPTIONS or {}))
+
+
+@receiver(setting_changed)
+def _reload_settings(*, setting: str, **kwargs: Any) -> None:
+    if setting in ("PIGEONHOLE", "MESSAGE_LEVEL", "MESSAGE_TAGS"):
+        pigeonhole_settings.reload()

@@ -1,0 +1,138 @@
+"""
+Database tables behind ``DatabaseBackend``.
+
+The content (``Message``) is written once however many people receive it; each
+recipient gets a thin ``InboxEntry`` row carrying their own read, archived and
+emailed state. Sending to 100,000 users is then one wide row and 100,000 narrow
+ones, inserted by the database itself from a ``SELECT`` of the recipients.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from .constants import level_variants
+from .message import level_tag_for
+
+__all__ = ["InboxEntry", "Message"]
+
+
+class Message(models.Model):
+    level = models.IntegerField(_("level"), db_index=False)
+    message = models.TextField(_("message"))
+    subject = models.CharField(_("subject"), max_length=255, blank=True)
+    extra_tags = models.CharField(_("extra tags"), max_length=255, blank=True)
+    url = models.CharField(_("URL"), max_length=2000, blank=True)
+    data = models.JSONField(_("data"), null=True, blank=True)
+    safe = models.BooleanField(
+        _("safe HTML"),
+        default=False,
+        help_text=_("The sender marked the text as safe HTML; otherwise it is escaped."),
+    )
+    from_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("from"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    target_content_type = models.ForeignKey(
+        ContentType, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    target_object_id = models.CharField(max_length=255, blank=True)
+    target = GenericForeignKey("target_content_type", "target_object_id")
+    in_reply_to = models.ForeignKey(
+        "self",
+        verbose_name=_("in reply to"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="replies",
+    )
+    close_timeout = models.PositiveIntegerField(_("close after (seconds)"), null=True, blank=True)
+    email = models.BooleanField(_("email"), null=True, blank=True)
+    created = models.DateTimeField(_("created"), default=timezone.now, db_index=True)
+    expires = models.DateTimeField(_("expires"), null=True, blank=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("message")
+        verbose_name_plural = _("messages")
+        ordering = ["-created", "-id"]
+
+    def __str__(self) -> str:
+        return self.subject or self.message[:80]
+
+    @property
+    def level_tag(self) -> str:
+        return level_tag_for(self.level)
+
+
+class InboxEntryQuerySet(models.QuerySet):
+    def visible(self, now=None):
+        """Exclude expired entries: they are invisible everywhere until purged."""
+        now = now or timezone.now()
+        return self.filter(Q(expires__isnull=True) | Q(expires__gt=now))
+
+    def unread(self):
+        return self.filter(read_at__isnull=True, archived_at__isnull=True)
+
+    def for_level(self, level: int):
+        return self.filter(message__level__in=level_variants(level))
+
+
+class InboxEntry(models.Model):
+    """
+    One recipient's copy of a message.
+
+    ``expires`` repeats the message's expiry so an unread count reads this
+    table alone: counting must not join the wide content table.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        on_delete=models.CASCADE,
+        related_name="pigeonhole_entries",
+        db_index=False,  # covered by the (user, -id) index below
+    )
+    message = models.ForeignKey(
+        Message, verbose_name=_("message"), on_delete=models.CASCADE, related_name="entries"
+    )
+    created = models.DateTimeField(_("created"), default=timezone.now)
+    read_at = models.DateTimeField(_("read"), null=True, blank=True)
+    archived_at = models.DateTimeField(_("archived"), null=True, blank=True)
+    emailed_at = models.DateTimeField(_("emailed"), null=True, blank=True)
+    expires = models.DateTimeField(_("expires"), null=True, blank=True)
+
+    objects = InboxEntryQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("inbox entry")
+        verbose_name_plural = _("inbox entries")
+        ordering = ["-id"]
+        indexes = [
+            # Every inbox listing: WHERE user_id = ? ORDER BY id DESC, keyset on id.
+            models.Index(fields=["user", "-id"], name="pigeonhole_entry_user_idx"),
+            # Unread counts and the first unread page touch only unread rows where
+            # the database has partial indexes (SQLite, PostgreSQL); MariaDB, which
+            # has none, uses the index above.
+            models.Index(
+                fields=["user", "-id"],
+                name="pigeonhole_entry_unread_idx",
+                condition=Q(read_at__isnull=True, archived_at__isnull=True),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.message} → {self.user}"
+
+    @property
+    def is_read(self) -> bool:
+        return self.read_at is not None

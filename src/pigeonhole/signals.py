@@ -1,0 +1,28 @@
+"""
+Signals sent after a change is committed.
+
+Each is sent with ``sender`` set to the backend class. Handlers run after the
+database transaction commits (``transaction.on_commit``), so they never act on
+a message that a rollback removes.
+"""
+
+from django.dispatch import Signal
+
+__all__ = [
+    "message_archived",
+    "message_deleted",
+    "message_read",
+    "message_sent",
+    "message_unarchived",
+    "message_unread",
+]
+
+#: ``message`` (the backend's record, with ``id`` and ``recipient_count``) and
+#: ``recipients`` (a ``Recipients``: ``.iter_ids()`` yields user ids in chunks).
+message_sent = Signal()
+#: ``user`` and ``ids`` (inbox entry ids that changed) for the four below.
+message_read = Signal()
+message_unread = Signal()
+message_archived = Signal()
+message_unarchived = Signal()
+message_deleted = Signal()

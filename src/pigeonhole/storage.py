@@ -1,0 +1,278 @@
+"""
+``MESSAGE_STORAGE = "pigeonhole.storage.PersistentStorage"``.
+
+Plain levels behave exactly as Django's ``FallbackStorage`` (cookie, then
+session). Levels in ``STORE_LEVELS`` are written to the backend for the
+logged-in user and shown until read; sticky levels stay in the session until
+the user closes them. Nothing is read until the messages are: a request that
+never looks at them costs no query.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.contrib.messages.storage.fallback import FallbackStorage
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.safestring import SafeData
+
+from . import api
+from .conf import get_backend, pigeonhole_settings
+from .constants import base_level
+from .exceptions import BackendUnavailable, InvalidMessage, PersistenceUnavailable
+from .message import StickyMessage, StoredMessage
+
+__all__ = ["PersistentStorage", "PersistentStorageMixin"]
+
+logger = logging.getLogger("pigeonhole")
+
+
+class PersistentStorageMixin:
+    """
+    Add stored and sticky messages to any ``contrib.messages`` storage class.
+
+    Put it first: ``class MyStorage(PersistentStorageMixin, SessionStorage)``.
+    """
+
+    #: How many unread stored messages one page shows (and marks read) at most;
+    #: the rest wait for the next page, so a full inbox never floods one.
+    display_limit = 100
+    #: Session key holding sticky messages and the ids of those closed.
+    sticky_session_key = "_pigeonhole_sticky"
+    #: How many closed sticky ids the session remembers.
+    closed_sticky_limit = 100
+
+    def __init__(self, request, *args: Any, **kwargs: Any) -> None:
+        super().__init__(request, *args, **kwargs)
+        self._persistent: list[StoredMessage] | None = None
+        self._shown: list[Any] = []
+
+    # Who the messages belong to ---------------------------------------------
+    def get_user(self) -> Any:
+        """Return the logged-in user, or None: only they have stored messages."""
+        user = getattr(self.request, "user", None)
+        if user is not None and user.is_authenticated:
+            return user
+        return None
+
+    # Adding -------------------------------------------------------------------
+    def add(
+        self,
+        level: Any,
+        message: Any,
+        extra_tags: Any = "",
+        *,
+        fail_silently: bool = False,
+        user: Any = None,
+        **options: Any,
+    ) -> StoredMessage | StickyMessage | None:
+        """
+        Queue a transient message, store a persistent one, or keep a sticky one.
+
+        ``user=`` stores the message for someone else (whatever its level).
+        Return the stored or sticky message, None for a transient one.
+        """
+        if not message:
+            return None
+        try:
+            level = int(level)
+        except (TypeError, ValueError):
+            raise InvalidMessage(
+                f"level must be an integer such as messages.INFO, got {level!r}."
+            ) from None
+        if user is None and level < self.level:
+            return None
+        if user is not None or level in pigeonhole_settings.STORE_LEVELS:
+            recipient = user if user is not None else self.get_user()
+            if recipient is not None:
+                stored = self._store_persistent(
+                    recipient, level, message, extra_tags, fail_silently, options
+                )
+                if stored is not None:
+                    return stored
+            elif pigeonhole_settings.ANONYMOUS == "raise":
+                raise PersistenceUnavailable(
+                    "Cannot store a message for an anonymous user. Log the user in first, "
+                    "use a plain level such as messages.INFO, or set "
+                    "PIGEONHOLE['ANONYMOUS'] = 'flash' to show it once instead."
+                )
+            # Shown once, like any flash message, under its familiar level.
+            level = base_level(level)
+        elif level in pigeonhole_settings.STICKY_LEVELS:
+            return self._add_sticky(level, message, extra_tags, **options)
+        elif options:
+            raise InvalidMessage(
+                f"{', '.join(sorted(options))} only apply to stored messages; use a level in "
+                "PIGEONHOLE['STORE_LEVELS'] such as pigeonhole.PERSISTENT_INFO."
+            )
+        super().add(level, message, extra_tags)
+        return None
+
+    def _store_persistent(
+        self,
+        recipient: Any,
+        level: int,
+        message: Any,
+        extra_tags: Any,
+        fail_silently: bool,
+        options: dict[str, Any],
+    ) -> StoredMessage | None:
+        try:
+            stored = api.store_for_user(recipient, level, message, extra_tags=extra_tags, **options)
+        except BackendUnavailable:
+            if not fail_silently:
+                raise
+            logger.exception("Could not store a message; showing it once instead.")
+            return None
+        if self._persistent is not None and recipient.pk == getattr(self.get_user(), "pk", None):
+            self._persistent.append(stored)
+        return stored
+
+    # Reading ----------------------------------------------------------------
+    def _load_persistent(self) -> list[StoredMessage]:
+        if self._persistent is None:
+            user = self.get_user()
+            self._persistent = []
+            if user is not None:
+                try:
+                    newest = get_backend().list(user.pk, state="unread", limit=self.display_limit)
+                except BackendUnavailable:
+                    # The page still renders, with its transient messages.
+                    logger.exception("Could not read stored messages.")
+                else:
+                    self._persistent = newest[::-1]  # oldest first, as they arrived
+        return self._persistent
+
+    def _transient(self) -> list[Any]:
+        return [*self._loaded_messages, *self._queued_messages]
+
+    def _everything(self) -> list[Any]:
+        return [*self.get_sticky(), *self._load_persistent(), *self._transient()]
+
+    def __iter__(self):
+        transient = list(super().__iter__())
+        persistent = self._load_persistent()
+        self._shown = [message.id for message in persistent]
+        return iter([*self.get_sticky(), *persistent, *transient])
+
+    def __len__(self) -> int:
+        return super().__len__() + len(self.get_sticky()) + len(self._load_persistent())
+
+    def __getitem__(self, index):
+        return self._everything()[index]
+
+    def __contains__(self, item: Any) -> bool:
+        """Match a message, its text, or (given an int) its level."""
+        everything = self._everything()
+        if isinstance(item, int) and not isinstance(item, bool):
+            return any(message.level == item for message in everything)
+        if isinstance(item, str):
+            return any(str(message) == item for message in everything)
+        return item in everything
+
+    # Marking read -------------------------------------------------------------
+    def update(self, response):
+        unstored = super().update(response)
+        if self.used and pigeonhole_settings.READ_ON_DISPLAY:
+            self.mark_shown_read()
+        return unstored
+
+    def mark_shown_read(self) -> int:
+        """Mark the stored messages this request displayed as read; return how many."""
+        ids, self._shown = self._shown, []
+        user = self.get_user()
+        if not ids or user is None:
+            return 0
+        try:
+            return len(api.apply_read(user, ids, strict=False))
+        except BackendUnavailable:
+            logger.exception("Could not mark displayed messages read.")
+            return 0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc_type is None:
+            self.mark_shown_read()
+        return False
+
+    # Template helpers -----------------------------------------------------------
+    def get_persistent(self) -> list[StoredMessage]:
+        """Return the newest stored messages, read or not (archived ones excluded)."""
+        user = self.get_user()
+        if user is None:
+            return []
+        return get_backend().list(user.pk, state="all", limit=self.display_limit)
+
+    def get_persistent_unread(self) -> list[StoredMessage]:
+        return list(self._load_persistent())
+
+    def get_nonpersistent(self) -> list[Any]:
+        return [*self.get_sticky(), *self._transient()]
+
+    def count_persistent_unread(self) -> int:
+        """Return the user's whole unread count, not only what one page shows."""
+        user = self.get_user()
+        return 0 if user is None else get_backend().count(user.pk)
+
+    def count_unread(self) -> int:
+        return self.count_persistent_unread() + len(self.get_nonpersistent())
+
+    # Sticky messages ------------------------------------------------------------
+    def _sticky_state(self) -> dict[str, list[Any]]:
+        session = getattr(self.request, "session", None)
+        if session is None:
+            raise ImproperlyConfigured(
+                "Sticky messages are kept in the session: add "
+                "'django.contrib.sessions.middleware.SessionMiddleware' to MIDDLEWARE."
+            )
+        state = session.get(self.sticky_session_key)
+        if not isinstance(state, dict):
+            state = {"items": [], "closed": []}
+        return state
+
+    def _save_sticky(self, state: dict[str, list[Any]]) -> None:
+        self.request.session[self.sticky_session_key] = state
+
+    def get_sticky(self) -> list[StickyMessage]:
+        if getattr(self.request, "session", None) is None:
+            return []
+        return [StickyMessage.from_session(item) for item in self._sticky_state()["items"]]
+
+    def _add_sticky(
+        self, level: int, message: Any, extra_tags: Any, close_timeout: Any = None, **options: Any
+    ) -> StickyMessage:
+        if options:
+            raise InvalidMessage(
+                f"{', '.join(sorted(options))} do not apply to sticky messages, which live in "
+                "the session; use a level in STORE_LEVELS to store them."
+            )
+        sticky = StickyMessage(
+            level=level,
+            message=str(message),
+            extra_tags=extra_tags or "",
+            close_timeout=close_timeout,
+            safe=isinstance(message, SafeData),
+        )
+        state = self._sticky_state()
+        known = {item["id"] for item in state["items"]}
+        if sticky.id not in known and sticky.id not in state["closed"]:
+            state["items"].append(sticky.to_session())
+            self._save_sticky(state)
+        return sticky
+
+    def close_sticky(self, sticky_id: str) -> bool:
+        """Close a sticky message for the rest of the session; return whether it was open."""
+        state = self._sticky_state()
+        remaining = [item for item in state["items"] if item["id"] != sticky_id]
+        if len(remaining) == len(state["items"]):
+            return False
+        closed = [*state["closed"], sticky_id][-self.closed_sticky_limit :]
+        self._save_sticky({"items": remaining, "closed": closed})
+        return True
+
+
+class PersistentStorage(PersistentStorageMixin, FallbackStorage):
+    """Django's ``FallbackStorage`` plus stored and sticky messages."""

@@ -1,0 +1,20 @@
+"""
+Mount with ``path("messages/", include("pigeonhole.urls"))``.
+
+Every URL here changes state and accepts POST only.
+"""
+
+from django.urls import path
+
+from . import views
+
+app_name = "pigeonhole"
+
+urlpatterns = [
+    path("read-all/", views.mark_all_read, name="read_all"),
+    path("sticky/<str:sticky_id>/close/", views.close_sticky, name="close_sticky"),
+    *(
+        path(f"<int:entry_id>/{action}/", views.change_view, {"action": action}, name=action)
+        for action in ("read", "unread", "archive", "unarchive", "delete")
+    ),
+]

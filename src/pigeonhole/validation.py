@@ -1,0 +1,311 @@
+"""
+Turn caller arguments into clean values, or raise an error that names the fix.
+
+Everything is checked before anything is written, so bad input never leaves a
+half-sent message behind.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.db.models import Model, Q, QuerySet
+from django.utils import timezone
+from django.utils.functional import Promise
+from django.utils.safestring import SafeData
+
+from .backends.base import STATES, Recipients
+from .conf import pigeonhole_settings
+from .exceptions import InvalidMessage
+from .message import NewMessage, StoredMessage
+
+__all__ = [
+    "build_message",
+    "check_datetime",
+    "check_level",
+    "entry_id",
+    "entry_ids",
+    "resolve_recipients",
+    "user_id",
+]
+
+_SUBJECT_MAX = 255
+_TAGS_MAX = 255
+_URL_MAX = 2000
+
+
+def check_level(level: Any) -> int:
+    if isinstance(level, bool) or not isinstance(level, int):
+        raise InvalidMessage(
+            f"level must be an integer such as pigeonhole.INFO or pigeonhole.PERSISTENT_INFO, "
+            f"got {level!r}."
+        )
+    return int(level)
+
+
+def check_datetime(value: Any, name: str) -> datetime:
+    if not isinstance(value, datetime):
+        raise InvalidMessage(f"{name} must be a datetime, got {value!r}.")
+    if settings.USE_TZ and timezone.is_naive(value):
+        raise InvalidMessage(
+            f"{name} is a naive datetime while USE_TZ is on; pass an aware one, "
+            "e.g. django.utils.timezone.now()."
+        )
+    return value
+
+
+def _check_text(message: Any) -> tuple[str, bool]:
+    if isinstance(message, Promise):
+        message = str(message)
+    if not isinstance(message, str):
+        raise InvalidMessage(f"message must be text (a str), got {type(message).__name__}.")
+    if not message.strip():
+        raise InvalidMessage("message is empty; pass the text to show.")
+    limit = pigeonhole_settings.MAX_LENGTH
+    if len(message) > limit:
+        raise InvalidMessage(
+            f"message is {len(message)} characters long, more than the {limit} allowed; "
+            "shorten it, link to the full text with url=..., or raise "
+            "PIGEONHOLE['MAX_LENGTH']."
+        )
+    return message, isinstance(message, SafeData)
+
+
+def _check_tags(extra_tags: Any) -> str:
+    if extra_tags is None:
+        return ""
+    if isinstance(extra_tags, str):
+        tags = extra_tags.split()
+    elif isinstance(extra_tags, Iterable):
+        tags = list(extra_tags)
+        for tag in tags:
+            if not isinstance(tag, str) or not tag or any(c.isspace() for c in tag):
+                raise InvalidMessage(
+                    f"extra_tags items must be single words, got {tag!r}; "
+                    "pass a list such as ['billing', 'urgent']."
+                )
+    else:
+        raise InvalidMessage(
+            f"extra_tags must be a string or a list of strings, got {extra_tags!r}."
+        )
+    joined = " ".join(tags)
+    if len(joined) > _TAGS_MAX:
+        raise InvalidMessage(f"extra_tags are longer than {_TAGS_MAX} characters; use fewer tags.")
+    return joined
+
+
+def _check_url(url: Any) -> str:
+    if not url:
+        return ""
+    if not isinstance(url, str):
+        raise InvalidMessage(f"url must be a string, got {url!r}.")
+    if len(url) > _URL_MAX:
+        raise InvalidMessage(f"url is longer than {_URL_MAX} characters.")
+    lowered = url.strip().lower()
+    is_path = url.startswith("/") and not url.startswith("//")
+    if not (is_path or lowered.startswith(("http://", "https://"))) or any(
+        ord(c) < 32 or c.isspace() for c in url
+    ):
+        # Anything else (javascript:, data:, //host) would be a link a message
+        # could use to run script or leave the site unseen.
+        raise InvalidMessage(
+            f"url must be a path such as '/orders/42/' or an http(s) URL, got {url!r}."
+        )
+    return url
+
+
+def _check_data(data: Any) -> Any:
+    if data is None:
+        return None
+    try:
+        json.dumps(data)
+    except (TypeError, ValueError) as exc:
+        raise InvalidMessage(
+            f"data must be JSON-serialisable (dicts, lists, strings, numbers): {exc}"
+        ) from exc
+    return data
+
+
+def _check_expires(expires: Any, now: datetime) -> datetime | None:
+    if expires is None:
+        return None
+    if isinstance(expires, timedelta):
+        expires = now + expires
+    expires = check_datetime(expires, "expires")
+    if expires <= now:
+        raise InvalidMessage(
+            f"expires ({expires.isoformat()}) is in the past; pass a later datetime "
+            "or a timedelta such as timedelta(days=7)."
+        )
+    return expires
+
+
+def _check_close_timeout(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise InvalidMessage(f"close_timeout must be a positive number of seconds, got {value!r}.")
+    return value
+
+
+def _target(target: Any) -> tuple[int | None, str]:
+    if target is None:
+        return None, ""
+    if not isinstance(target, Model):
+        raise InvalidMessage(f"target must be a model instance, got {target!r}.")
+    if target.pk is None:
+        raise InvalidMessage("target has not been saved yet; save it before sending.")
+    from django.contrib.contenttypes.models import ContentType
+
+    return ContentType.objects.get_for_model(target).pk, str(target.pk)
+
+
+def user_id(user: Any, role: str = "user") -> Any:
+    """Return the pk of a saved, authenticated user, or explain what is wrong."""
+    User = get_user_model()
+    if user is None or not getattr(user, "is_authenticated", False):
+        raise InvalidMessage(
+            f"{role} is anonymous; messages are stored for logged-in users only "
+            "(check request.user.is_authenticated first)."
+        )
+    if not isinstance(user, User):
+        raise InvalidMessage(f"{role} must be a {User.__name__} instance, got {user!r}.")
+    if user.pk is None:
+        raise InvalidMessage(f"{role} has not been saved yet; save the user first.")
+    return user.pk
+
+
+def build_message(
+    level: Any,
+    message: Any,
+    *,
+    subject: Any = "",
+    extra_tags: Any = "",
+    url: Any = "",
+    data: Any = None,
+    from_user: Any = None,
+    target: Any = None,
+    in_reply_to: Any = None,
+    close_timeout: Any = None,
+    email: Any = None,
+    expires: Any = None,
+) -> NewMessage:
+    """Validate everything a message carries and return it ready to store."""
+    now = timezone.now()
+    text, safe = _check_text(message)
+    if subject is None:
+        subject = ""
+    if isinstance(subject, Promise):
+        subject = str(subject)
+    if not isinstance(subject, str) or len(subject) > _SUBJECT_MAX:
+        raise InvalidMessage(f"subject must be a string of at most {_SUBJECT_MAX} characters.")
+    if email is not None and not isinstance(email, bool):
+        raise InvalidMessage(
+            f"email must be True, False or None (use EMAIL_LEVELS), got {email!r}."
+        )
+    content_type_id, object_id = _target(target)
+    return NewMessage(
+        level=check_level(level),
+        message=text,
+        safe=safe,
+        subject=subject,
+        extra_tags=_check_tags(extra_tags),
+        url=_check_url(url),
+        data=_check_data(data),
+        from_user_id=None if from_user is None else user_id(from_user, "from_user"),
+        target_content_type_id=content_type_id,
+        target_object_id=object_id,
+        in_reply_to_id=in_reply_to,
+        close_timeout=_check_close_timeout(close_timeout),
+        email=email,
+        expires=_check_expires(expires, now),
+        created=now,
+    )
+
+
+def resolve_recipients(to: Any) -> Recipients:
+    """
+    Turn a user, users, a QuerySet or Group(s) into ``Recipients``.
+
+    QuerySets and groups stay queries, so the database copies the recipients
+    itself; only explicit lists of users become ids in Python.
+    """
+    User = get_user_model()
+    if isinstance(to, QuerySet):
+        if issubclass(to.model, User):
+            return Recipients(queryset=to)
+        if issubclass(to.model, Group):
+            return Recipients(queryset=User._default_manager.filter(groups__in=to))
+        raise InvalidMessage(
+            f"to is a QuerySet of {to.model.__name__}; pass a QuerySet of users or groups."
+        )
+    if isinstance(to, Group | User) or getattr(to, "is_anonymous", False):
+        to = [to]
+    if to is None or isinstance(to, str | bytes) or not isinstance(to, Iterable):
+        raise InvalidMessage(
+            f"to must be a user, a list of users, a QuerySet of users, or Group(s); got {to!r}. "
+            "To send by username, look the users up first: "
+            "User.objects.filter(username__in=[...])."
+        )
+    ids: dict[Any, None] = {}
+    group_ids: list[Any] = []
+    for item in to:
+        if isinstance(item, Group):
+            if item.pk is None:
+                raise InvalidMessage(f"group {item!r} has not been saved yet.")
+            group_ids.append(item.pk)
+        else:
+            ids[user_id(item, "recipient")] = None
+    if not ids and not group_ids:
+        raise InvalidMessage("to is empty; pass at least one user or group.")
+    if group_ids:
+        return Recipients(
+            queryset=User._default_manager.filter(Q(pk__in=list(ids)) | Q(groups__in=group_ids))
+        )
+    return Recipients(ids=list(ids))
+
+
+def entry_id(value: Any) -> Any:
+    if isinstance(value, StoredMessage):
+        return value.id
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidMessage(
+            f"{value!r} is not a message id; pass inbox entry ids (integers) or the "
+            "StoredMessage objects pigeonhole.inbox() returns."
+        )
+    return value
+
+
+def entry_ids(entries: Any) -> list[Any]:
+    """Accept one id, one StoredMessage, or an iterable of either."""
+    if isinstance(entries, int | str | StoredMessage):
+        return [entry_id(entries)]
+    if not isinstance(entries, Iterable):
+        raise InvalidMessage(f"entries must be ids or StoredMessages, got {entries!r}.")
+    return list(dict.fromkeys(entry_id(entry) for entry in entries))
+
+
+def check_inbox_args(
+    state: Any, limit: Any, after: Any, level: Any, tag: Any, since: Any, before: Any
+) -> None:
+    if state not in STATES:
+        raise InvalidMessage(f"state must be one of {', '.join(STATES)}; got {state!r}.")
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
+        raise InvalidMessage(f"limit must be an integer from 1 to 1000, got {limit!r}.")
+    if after is not None:
+        entry_id(after)
+    if level is not None:
+        check_level(level)
+    if tag is not None and (not isinstance(tag, str) or not tag or " " in tag):
+        raise InvalidMessage(f"tag must be a single word, got {tag!r}.")
+    for name, value in (("since", since), ("before", before)):
+        if value is not None:
+            check_datetime(value, name)

@@ -1,0 +1,85 @@
+"""
+Settings for the test suite.
+
+``PIGEONHOLE_TEST_DB`` picks the database (sqlite, postgres, mariadb); ``dev.py
+test`` runs the suite once per database it can reach.
+"""
+
+import os
+import sys
+from pathlib import Path
+
+TEST_DB = os.environ.get("PIGEONHOLE_TEST_DB", "sqlite")
+
+_DATABASES = {
+    "sqlite": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"},
+    "postgres": {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": "test",
+        "USER": os.environ.get("PIGEONHOLE_PG_USER", "postgres"),
+        "HOST": os.environ.get("PIGEONHOLE_PG_HOST", "127.0.0.1"),
+        "PORT": os.environ.get("PIGEONHOLE_PG_PORT", "5432"),
+    },
+    "mariadb": {
+        "ENGINE": "django.db.backends.mysql",
+        "NAME": "test",
+        "USER": os.environ.get("PIGEONHOLE_MARIADB_USER", "root"),
+        "PASSWORD": "",
+        "HOST": os.environ.get("PIGEONHOLE_MARIADB_HOST", "127.0.0.1"),
+        "PORT": os.environ.get("PIGEONHOLE_MARIADB_PORT", "3306"),
+        "OPTIONS": {"charset": "utf8mb4"},
+        "TEST": {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"},
+    },
+}
+DATABASES = {"default": _DATABASES[TEST_DB]}
+
+SECRET_KEY = "tests-only-not-secret"
+DEBUG = False
+USE_TZ = True
+TIME_ZONE = "UTC"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "pigeonhole",
+    "tests.testapp",
+]
+
+# Django's own messages test suite, unpacked from Django's source distribution by
+# ``dev.py``; when present, its app is installed so its views and models work.
+DJANGO_TESTS_DIR = os.environ.get("PIGEONHOLE_DJANGO_TESTS")
+if DJANGO_TESTS_DIR and (Path(DJANGO_TESTS_DIR) / "messages_tests").is_dir():
+    sys.path.insert(0, DJANGO_TESTS_DIR)
+    INSTALLED_APPS.append("messages_tests")
+
+MIDDLEWARE = [
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+
+ROOT_URLCONF = "tests.urls"
+MESSAGE_STORAGE = "pigeonhole.storage.PersistentStorage"
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]

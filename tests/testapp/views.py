@@ -1,0 +1,35 @@
+"""Views the storage tests drive through the real middleware stack."""
+
+from django.contrib import messages
+from django.http import HttpResponse, HttpResponseRedirect
+from django.template import engines
+
+import pigeonhole
+
+TEMPLATE = """{% for message in messages %}<li class="{{ message.tags }}">{{ message }}</li>
+{% endfor %}"""
+
+LEVELS = {
+    "info": messages.INFO,
+    "persistent": pigeonhole.PERSISTENT_INFO,
+    "persistent_error": pigeonhole.PERSISTENT_ERROR,
+    "sticky": pigeonhole.STICKY_WARNING,
+}
+
+
+def add(request, kind):
+    for text in request.POST.getlist("messages"):
+        messages.add_message(request, LEVELS[kind], text)
+    return HttpResponseRedirect("/show/")
+
+
+def show(request):
+    template = engines["django"].from_string(TEMPLATE)
+    response = HttpResponse(template.render(request=request))
+    if request.GET.get("keep"):
+        messages.get_messages(request).used = False
+    return response
+
+
+def nothing(request):
+    return HttpResponse("nothing to see")
