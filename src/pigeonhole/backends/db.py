@@ -163,12 +163,20 @@ class DatabaseBackend(BaseBackend):
         """
         Copy recipients into the inbox table with one statement.
 
-        ``users`` may join groups and so repeat a user; ``DISTINCT`` keeps it to
-        one entry per person.
+        ``users`` may join groups and so repeat a user; ``DISTINCT`` in the
+        subquery keeps it to one entry per person. (In the outer query it would
+        stop PostgreSQL from typing the NULL ``expires`` from the target column.)
         """
         connection = connections[alias]
         ops = connection.ops
-        select = users.using(alias).annotate(_pigeonhole_uid=F("pk")).values_list("_pigeonhole_uid")
+        select = (
+            users.using(alias)
+            .order_by()
+            .annotate(_pigeonhole_uid=F("pk"))
+            .values_list("_pigeonhole_uid")
+        )
+        if distinct:
+            select = select.distinct()
         select_sql, select_params = select.query.get_compiler(using=alias).as_sql()
         table = ops.quote_name(InboxEntry._meta.db_table)
         columns = ", ".join(
@@ -177,8 +185,7 @@ class DatabaseBackend(BaseBackend):
         )
         sql = (
             f"INSERT INTO {table} ({columns}) "
-            f"SELECT {'DISTINCT ' if distinct else ''}recipients._pigeonhole_uid, %s, %s, %s "
-            f"FROM ({select_sql}) recipients"
+            f"SELECT recipients._pigeonhole_uid, %s, %s, %s FROM ({select_sql}) recipients"
         )
         params = (
             content.pk,

@@ -1,0 +1,399 @@
+"""The public API: sending, reading and changing messages without a request."""
+
+import sys
+import types
+from datetime import timedelta
+
+import pytest
+from asgiref.sync import async_to_sync
+from django.contrib.auth.models import AnonymousUser, Group
+from django.db import transaction
+from django.utils import timezone
+
+import pigeonhole
+from pigeonhole import signals
+from pigeonhole.backends.db import DatabaseBackend
+from pigeonhole.exceptions import InvalidMessage, MessageNotFound, PersistenceUnavailable
+from pigeonhole.models import InboxEntry, Message
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def carol(django_user_model):
+    return django_user_model.objects.create_user("carol")
+
+
+def texts(entries):
+    return [str(entry) for entry in entries]
+
+
+class TestSend:
+    def test_send_to_one_user(self, user):
+        sent = pigeonhole.send(user, "Hello", subject="Greeting", url="/hello/")
+        assert sent.recipient_count == 1
+        [entry] = pigeonhole.inbox(user)
+        assert (str(entry), entry.subject, entry.url, entry.level) == (
+            "Hello",
+            "Greeting",
+            "/hello/",
+            pigeonhole.INFO,
+        )
+        assert entry.message_id == sent.id and not entry.is_read
+
+    def test_send_to_a_group_writes_content_once(self, group, user, other_user):
+        sent = pigeonhole.send(group, "Staff meeting")
+        assert sent.recipient_count == 2
+        assert Message.objects.count() == 1
+        assert InboxEntry.objects.filter(message=sent).count() == 2
+        assert texts(pigeonhole.inbox(other_user)) == ["Staff meeting"]
+
+    def test_send_to_overlapping_groups_and_users_reaches_each_person_once(
+        self, group, user, other_user, carol
+    ):
+        others = Group.objects.create(name="others")
+        others.user_set.add(other_user, carol)
+        sent = pigeonhole.send([group, others, user], "Once each")
+        assert sent.recipient_count == 3
+        assert pigeonhole.unread_count(other_user) == 1
+
+    def test_send_to_querysets_of_users_and_groups(
+        self, group, user, other_user, carol, django_user_model
+    ):
+        assert pigeonhole.send(django_user_model.objects.all(), "All").recipient_count == 3
+        assert pigeonhole.send(Group.objects.filter(name="staff"), "Staff").recipient_count == 2
+        assert pigeonhole.unread_count(carol) == 1
+
+    def test_duplicate_users_in_a_list_get_one_entry(self, user):
+        assert pigeonhole.send([user, user], "Once").recipient_count == 1
+
+    def test_send_stores_every_option(self, user, other_user, group):
+        expires = timezone.now() + timedelta(days=1)
+        sent = pigeonhole.send(
+            user,
+            "All options",
+            level=pigeonhole.WARNING,
+            subject="Subject",
+            from_user=other_user,
+            url="https://example.com/x",
+            data={"order": 42},
+            target=group,
+            extra_tags=["billing", "urgent"],
+            expires=expires,
+            email=True,
+            close_timeout=5,
+        )
+        [entry] = pigeonhole.inbox(user)
+        assert entry.from_user_id == other_user.pk
+        assert entry.data == {"order": 42}
+        assert entry.extra_tags == "billing urgent"
+        assert entry.tags == "billing urgent warning persistent"
+        assert entry.expires == expires
+        assert entry.close_timeout == 5
+        assert Message.objects.get(pk=sent.pk).target == group
+
+    def test_rolled_back_send_leaves_nothing_and_signals_nothing(
+        self, user, django_capture_on_commit_callbacks
+    ):
+        received = []
+        signals.message_sent.connect(lambda **kw: received.append(kw), weak=False)
+        try:
+            with (
+                django_capture_on_commit_callbacks(execute=True),
+                pytest.raises(RuntimeError),
+                transaction.atomic(),
+            ):
+                pigeonhole.send(user, "Never")
+                raise RuntimeError
+            assert Message.objects.count() == 0
+            assert received == []
+            with django_capture_on_commit_callbacks(execute=True):
+                pigeonhole.send(user, "Sent")
+            assert [kw["message"].recipient_count for kw in received] == [1]
+            assert list(received[0]["recipients"].iter_ids()) == [[user.pk]]
+        finally:
+            signals.message_sent.receivers.clear()
+
+    def test_failure_in_a_later_batch_leaves_no_half_sent_message(
+        self, user, other_user, carol, settings, monkeypatch
+    ):
+        class FailingBackend(DatabaseBackend):
+            batch_size = 1
+            calls = 0
+
+            def _insert_select(self, *args, **kwargs):
+                type(self).calls += 1
+                if self.calls == 2:
+                    raise RuntimeError("database went away")
+                return super()._insert_select(*args, **kwargs)
+
+        module = types.ModuleType("failing_backend")
+        module.FailingBackend = FailingBackend
+        monkeypatch.setitem(sys.modules, "failing_backend", module)
+        settings.PIGEONHOLE = {"BACKEND": "failing_backend.FailingBackend"}
+        with pytest.raises(RuntimeError, match="went away"):
+            pigeonhole.send([user, other_user, carol], "Half?")
+        assert FailingBackend.calls == 2
+        assert Message.objects.count() == 0
+        assert InboxEntry.objects.count() == 0
+
+
+class TestValidation:
+    @pytest.mark.parametrize(
+        ("kwargs", "match"),
+        [
+            ({"message": ""}, "empty"),
+            ({"message": "   "}, "empty"),
+            ({"message": "x" * 10_001}, "MAX_LENGTH"),
+            ({"message": 42}, "text"),
+            ({"level": "info"}, "integer"),
+            ({"level": True}, "integer"),
+            ({"url": "javascript:alert(1)"}, "http"),
+            ({"url": "//evil.example/"}, "http"),
+            ({"data": {"when": timezone.now()}}, "JSON"),
+            ({"expires": timezone.now() - timedelta(seconds=1)}, "past"),
+            ({"extra_tags": ["two words"]}, "single words"),
+            ({"close_timeout": 0}, "positive"),
+            ({"subject": "s" * 256}, "subject"),
+        ],
+    )
+    def test_bad_input_raises_invalid_message_naming_the_fix(self, user, kwargs, match):
+        options = {"message": "ok", **kwargs}
+        message = options.pop("message")
+        with pytest.raises(InvalidMessage, match=match):
+            pigeonhole.send(user, message, **options)
+        assert Message.objects.count() == 0
+
+    def test_max_length_setting_is_honoured(self, user, settings):
+        settings.PIGEONHOLE = {"MAX_LENGTH": 5}
+        with pytest.raises(InvalidMessage, match="more than the 5 allowed"):
+            pigeonhole.send(user, "too long")
+        assert pigeonhole.send(user, "short").recipient_count == 1
+
+    @pytest.mark.parametrize("to", [None, [], "alice", 7, AnonymousUser()])
+    def test_bad_recipients_are_refused(self, user, to):
+        with pytest.raises(InvalidMessage):
+            pigeonhole.send(to, "Hello")
+
+    def test_unsaved_user_is_refused(self, django_user_model):
+        with pytest.raises(InvalidMessage, match="saved"):
+            pigeonhole.send(django_user_model(username="ghost"), "Hello")
+
+    def test_invalid_message_is_a_value_error(self):
+        assert issubclass(InvalidMessage, ValueError)
+
+
+class TestInbox:
+    def test_newest_first_with_keyset_paging(self, user):
+        for i in range(7):
+            pigeonhole.send(user, f"m{i}")
+        first = pigeonhole.inbox(user, limit=3)
+        second = pigeonhole.inbox(user, limit=3, after=first[-1].id)
+        third = pigeonhole.inbox(user, limit=3, after=second[-1].id)
+        assert texts(first + second + third) == [f"m{i}" for i in range(6, -1, -1)]
+
+    def test_states(self, user):
+        for name in ("a", "b", "c"):
+            pigeonhole.send(user, name)
+        a, b, _ = sorted(pigeonhole.inbox(user), key=lambda m: str(m))
+        pigeonhole.mark_read(user, a)
+        pigeonhole.archive(user, b)
+        assert texts(pigeonhole.inbox(user, state="unread")) == ["c"]
+        assert texts(pigeonhole.inbox(user, state="read")) == ["a"]
+        assert texts(pigeonhole.inbox(user, state="all")) == ["c", "a"]
+        assert texts(pigeonhole.inbox(user, state="archived")) == ["b"]
+        assert pigeonhole.unread_count(user) == 1  # archived unread is not counted
+        pigeonhole.unarchive(user, b)
+        assert pigeonhole.unread_count(user) == 2
+
+    def test_filter_by_level_includes_persistent_variant(self, user):
+        pigeonhole.send(user, "plain", level=pigeonhole.INFO)
+        pigeonhole.send(user, "persistent", level=pigeonhole.PERSISTENT_INFO)
+        pigeonhole.send(user, "error", level=pigeonhole.ERROR)
+        assert texts(pigeonhole.inbox(user, level=pigeonhole.INFO)) == ["persistent", "plain"]
+
+    def test_filter_by_tag_matches_whole_words(self, user):
+        pigeonhole.send(user, "a", extra_tags="billing")
+        pigeonhole.send(user, "b", extra_tags="urgent billing-old")
+        pigeonhole.send(user, "c", extra_tags=["x", "billing", "y"])
+        assert texts(pigeonhole.inbox(user, tag="billing")) == ["c", "a"]
+
+    def test_filter_by_creation_time(self, user):
+        pigeonhole.send(user, "old")
+        InboxEntry.objects.update(created=timezone.now() - timedelta(days=3))
+        pigeonhole.send(user, "new")
+        cutoff = timezone.now() - timedelta(days=1)
+        assert texts(pigeonhole.inbox(user, since=cutoff)) == ["new"]
+        assert texts(pigeonhole.inbox(user, before=cutoff)) == ["old"]
+
+    def test_anonymous_user_has_empty_inbox(self):
+        assert pigeonhole.inbox(AnonymousUser()) == []
+        assert pigeonhole.unread_count(AnonymousUser()) == 0
+
+    @pytest.mark.parametrize(
+        "kwargs", [{"state": "new"}, {"limit": 0}, {"limit": 1001}, {"after": "x"}, {"tag": "a b"}]
+    )
+    def test_bad_arguments_are_refused(self, user, kwargs):
+        with pytest.raises(InvalidMessage):
+            pigeonhole.inbox(user, **kwargs)
+
+
+class TestChangingState:
+    def test_mark_read_and_unread_return_how_many_changed(self, user):
+        pigeonhole.send(user, "a")
+        pigeonhole.send(user, "b")
+        ids = [m.id for m in pigeonhole.inbox(user)]
+        assert pigeonhole.mark_read(user, ids) == 2
+        assert pigeonhole.mark_read(user, ids) == 0
+        assert pigeonhole.mark_unread(user, ids[0]) == 1
+        assert pigeonhole.unread_count(user) == 1
+
+    def test_ids_of_another_user_are_not_found_and_nothing_changes(self, user, other_user):
+        pigeonhole.send(user, "mine")
+        pigeonhole.send(other_user, "theirs")
+        [mine] = pigeonhole.inbox(user)
+        [theirs] = pigeonhole.inbox(other_user)
+        for action in (
+            pigeonhole.mark_read,
+            pigeonhole.mark_unread,
+            pigeonhole.archive,
+            pigeonhole.unarchive,
+            pigeonhole.delete,
+        ):
+            with pytest.raises(MessageNotFound):
+                action(user, [mine.id, theirs.id])
+        assert pigeonhole.unread_count(user) == 1
+        assert pigeonhole.unread_count(other_user) == 1
+
+    def test_unknown_id_raises_message_not_found(self, user):
+        with pytest.raises(MessageNotFound, match="999999"):
+            pigeonhole.mark_read(user, 999999)
+
+    def test_mark_all_read_keeps_later_messages_unread(self, user):
+        for i in range(3):
+            pigeonhole.send(user, f"seen {i}")
+        newest_seen = pigeonhole.inbox(user)[0].id
+        pigeonhole.send(user, "arrived later")
+        assert pigeonhole.mark_all_read(user, before=newest_seen) == 3
+        assert texts(pigeonhole.inbox(user)) == ["arrived later"]
+
+    def test_mark_all_read_with_a_datetime_watermark(self, user):
+        pigeonhole.send(user, "old")
+        InboxEntry.objects.update(created=timezone.now() - timedelta(hours=1))
+        watermark = timezone.now() - timedelta(minutes=1)
+        pigeonhole.send(user, "new")
+        assert pigeonhole.mark_all_read(user, before=watermark) == 1
+        assert texts(pigeonhole.inbox(user)) == ["new"]
+
+    def test_mark_all_read_without_watermark_marks_everything(self, user, other_user):
+        pigeonhole.send([user, other_user], "x")
+        pigeonhole.send(user, "y")
+        assert pigeonhole.mark_all_read(user) == 2
+        assert pigeonhole.unread_count(user) == 0
+        assert pigeonhole.unread_count(other_user) == 1
+
+    def test_delete_refuses_unread_unless_allowed(self, user, settings):
+        pigeonhole.send(user, "unread")
+        [entry] = pigeonhole.inbox(user)
+        with pytest.raises(InvalidMessage, match="ALLOW_DELETE_UNREAD"):
+            pigeonhole.delete(user, entry)
+        pigeonhole.mark_read(user, entry)
+        assert pigeonhole.delete(user, entry) == 1
+        assert pigeonhole.inbox(user, state="all") == []
+        pigeonhole.send(user, "unread again")
+        settings.PIGEONHOLE = {"ALLOW_DELETE_UNREAD": True}
+        assert pigeonhole.delete(user, pigeonhole.inbox(user)) == 1
+
+    def test_anonymous_user_cannot_change_anything(self):
+        with pytest.raises(PersistenceUnavailable):
+            pigeonhole.mark_read(AnonymousUser(), 1)
+
+    def test_state_signals_fire_after_commit_with_ids(
+        self, user, django_capture_on_commit_callbacks
+    ):
+        heard = []
+
+        def listener(signal, **kwargs):
+            heard.append((signal, kwargs["user"], kwargs["ids"]))
+
+        pigeonhole.send(user, "x")
+        [entry] = pigeonhole.inbox(user)
+        for signal in (signals.message_read, signals.message_archived, signals.message_deleted):
+            signal.connect(listener)
+        try:
+            with django_capture_on_commit_callbacks(execute=False) as callbacks:
+                pigeonhole.mark_read(user, entry)
+                pigeonhole.archive(user, entry)
+                pigeonhole.delete(user, entry)
+            assert heard == []  # nothing before commit
+            for callback in callbacks:
+                callback()
+            assert heard == [
+                (signals.message_read, user, [entry.id]),
+                (signals.message_archived, user, [entry.id]),
+                (signals.message_deleted, user, [entry.id]),
+            ]
+        finally:
+            for signal in (signals.message_read, signals.message_archived, signals.message_deleted):
+                signal.disconnect(listener)
+
+
+class TestExpiry:
+    def test_expired_messages_are_invisible_and_purged(self, user):
+        pigeonhole.send(user, "soon gone", expires=timedelta(hours=1))
+        pigeonhole.send(user, "stays")
+        InboxEntry.objects.filter(message__message="soon gone").update(
+            expires=timezone.now() - timedelta(seconds=1)
+        )
+        Message.objects.filter(message="soon gone").update(
+            expires=timezone.now() - timedelta(seconds=1)
+        )
+        assert texts(pigeonhole.inbox(user, state="all")) == ["stays"]
+        assert pigeonhole.unread_count(user) == 1
+        expired_id = InboxEntry.objects.get(message__message="soon gone").id
+        with pytest.raises(MessageNotFound):
+            pigeonhole.mark_read(user, expired_id)
+        from pigeonhole.conf import get_backend
+
+        counts = get_backend().purge(expired=True)
+        assert counts == {"expired": 1, "read": 0, "messages": 1}
+        assert list(Message.objects.values_list("message", flat=True)) == ["stays"]
+
+
+class TestReply:
+    def test_reply_goes_to_the_sender_linked_to_the_original(self, user, other_user):
+        original = pigeonhole.send(user, "Can you review?", from_user=other_user, subject="PR")
+        [entry] = pigeonhole.inbox(user)
+        reply = pigeonhole.reply(user, entry, "Done.")
+        [received] = pigeonhole.inbox(other_user)
+        assert (str(received), received.subject, received.from_user_id) == (
+            "Done.",
+            "Re: PR",
+            user.pk,
+        )
+        assert received.in_reply_to_id == original.id
+        assert Message.objects.get(pk=reply.pk).in_reply_to_id == original.id
+
+    def test_reply_to_a_message_without_sender_is_refused(self, user):
+        pigeonhole.send(user, "System notice")
+        with pytest.raises(InvalidMessage, match="no sender"):
+            pigeonhole.reply(user, pigeonhole.inbox(user)[0], "Thanks")
+
+    def test_reply_to_someone_elses_entry_is_not_found(self, user, other_user):
+        pigeonhole.send(other_user, "private", from_user=user)
+        with pytest.raises(MessageNotFound):
+            pigeonhole.reply(user, pigeonhole.inbox(other_user)[0], "peek")
+
+
+class TestAsync:
+    def test_async_twins(self, user):
+        async def scenario():
+            sent = await pigeonhole.asend(user, "async hello")
+            assert sent.recipient_count == 1
+            assert await pigeonhole.aunread_count(user) == 1
+            [entry] = await pigeonhole.ainbox(user)
+            assert await pigeonhole.amark_read(user, entry) == 1
+            assert await pigeonhole.amark_all_read(user) == 0
+            return await pigeonhole.aunread_count(user)
+
+        assert async_to_sync(scenario)() == 0
