@@ -1,0 +1,69 @@
+"""System checks: every bad setting fails ``manage.py check`` with an id and a hint."""
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+
+from pigeonhole.checks import check_settings, check_wiring
+
+
+def ids(messages):
+    return sorted(message.id for message in messages)
+
+
+def test_default_settings_pass():
+    assert check_settings() == []
+    assert check_wiring() == []
+
+
+@pytest.mark.parametrize(
+    ("pigeonhole", "expected"),
+    [
+        ({"BACKEND": "pigeonhole.backends.nowhere.Backend"}, "pigeonhole.E001"),
+        ({"STORE_LEVELS": [21, 22]}, "pigeonhole.E003"),
+        ({"STORE_LEVELS": "21"}, "pigeonhole.E004"),
+        ({"STICKY_LEVELS": [22.5]}, "pigeonhole.E005"),
+        ({"EMAIL_LEVELS": None}, "pigeonhole.E006"),
+        ({"ANONYMOUS": "ignore"}, "pigeonhole.E007"),
+        ({"READ_ON_DISPLAY": "yes"}, "pigeonhole.E008"),
+        ({"MAX_LENGTH": 0}, "pigeonhole.E009"),
+        ({"RETENTION_DAYS": -1}, "pigeonhole.E009"),
+        ({"STORE_LEVEL": [21]}, "pigeonhole.E011"),
+        ({"OPTIONS": "redis://"}, "pigeonhole.E012"),
+    ],
+)
+def test_bad_setting_is_reported_with_a_hint(settings, pigeonhole, expected):
+    settings.PIGEONHOLE = pigeonhole
+    errors = check_settings()
+    assert ids(errors) == [expected]
+    assert all(error.hint or "must be" in error.msg for error in errors)
+
+
+def test_settings_not_a_dict(settings):
+    settings.PIGEONHOLE = ["STORE_LEVELS"]
+    assert ids(check_settings()) == ["pigeonhole.E010"]
+
+
+def test_message_storage_not_ours(settings):
+    settings.MESSAGE_STORAGE = "django.contrib.messages.storage.fallback.FallbackStorage"
+    [error] = check_wiring()
+    assert error.id == "pigeonhole.E020"
+    assert "pigeonhole.storage.PersistentStorage" in error.hint
+
+
+def test_message_middleware_missing(settings):
+    settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if not m.endswith("MessageMiddleware")]
+    assert ids(check_wiring()) == ["pigeonhole.E021"]
+
+
+def test_session_middleware_missing_is_a_warning(settings):
+    settings.MIDDLEWARE = [
+        "django.contrib.messages.middleware.MessageMiddleware",
+    ]
+    assert ids(check_wiring()) == ["pigeonhole.W001"]
+
+
+def test_manage_py_check_fails_on_bad_settings(settings):
+    settings.PIGEONHOLE = {"ANONYMOUS": "ignore"}
+    with pytest.raises(SystemCheckError, match=r"pigeonhole\.E007"):
+        call_command("check")
