@@ -64,6 +64,11 @@ class TestSend:
         assert pigeonhole.send(Group.objects.filter(name="staff"), "Staff").recipient_count == 2
         assert pigeonhole.unread_count(carol) == 1
 
+    def test_send_to_a_sliced_queryset(self, user, other_user, django_user_model):
+        sent = pigeonhole.send(django_user_model.objects.order_by("username")[:1], "First")
+        assert sent.recipient_count == 1
+        assert pigeonhole.unread_count(user) == 1
+
     def test_duplicate_users_in_a_list_get_one_entry(self, user):
         assert pigeonhole.send([user, user], "Once").recipient_count == 1
 
@@ -284,6 +289,43 @@ class TestChangingState:
         pigeonhole.send(user, "new")
         assert pigeonhole.mark_all_read(user, before=watermark) == 1
         assert texts(pigeonhole.inbox(user)) == ["new"]
+
+    def test_mark_all_read_leaves_archived_entries_alone(self, user):
+        pigeonhole.send(user, "archived unread")
+        pigeonhole.archive(user, pigeonhole.inbox(user))
+        pigeonhole.send(user, "inbox")
+        assert pigeonhole.mark_all_read(user) == 1
+        assert pigeonhole.inbox(user, state="archived")[0].is_read is False
+
+    def test_mark_all_read_refuses_a_naive_watermark(self, user):
+        from datetime import datetime
+
+        with pytest.raises(InvalidMessage, match="aware"):
+            pigeonhole.mark_all_read(user, before=datetime(2026, 1, 1))
+
+    def test_send_signal_carries_the_content_record_from_every_path(
+        self, rf, user, django_capture_on_commit_callbacks
+    ):
+        from django.contrib.sessions.backends.db import SessionStore
+
+        from pigeonhole.storage import PersistentStorage
+
+        heard = []
+
+        def listener(**kwargs):
+            heard.append((kwargs["message"].id, kwargs["message"].recipient_count))
+
+        signals.message_sent.connect(listener)
+        request = rf.get("/")
+        request.session, request.user = SessionStore(), user
+        request._messages = PersistentStorage(request)
+        try:
+            with django_capture_on_commit_callbacks(execute=True):
+                sent = pigeonhole.send(user, "via send")
+                stored = pigeonhole.info(request, "via request")
+        finally:
+            signals.message_sent.disconnect(listener)
+        assert heard == [(sent.id, 1), (stored.message_id, 1)]
 
     def test_mark_all_read_without_watermark_marks_everything(self, user, other_user):
         pigeonhole.send([user, other_user], "x")

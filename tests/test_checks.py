@@ -63,6 +63,7 @@ def test_session_middleware_missing_is_a_warning(settings):
     assert ids(check_wiring()) == ["pigeonhole.W001"]
 
 
+@pytest.mark.django_db  # Django 6 checks JSONField support against the database
 def test_manage_py_check_fails_on_bad_settings(settings):
     settings.PIGEONHOLE = {"ANONYMOUS": "ignore"}
     with pytest.raises(SystemCheckError, match=r"pigeonhole\.E007"):

@@ -238,8 +238,8 @@ class TestStorageInterface:
         pigeonhole.mark_read(user, pigeonhole.inbox(user, state="all")[-1])
         storage = make_storage(rf, user)
         assert [(str(m), m.is_read) for m in storage.get_persistent()] == [
-            ("New", False),
             ("Old", True),
+            ("New", False),
         ]
         assert first.recipient_count == 1
 
@@ -278,6 +278,26 @@ class TestStorageInterface:
         storage = make_storage(rf, user)
         with pytest.raises(InvalidMessage, match="STORE_LEVELS"):
             storage.add(messages.INFO, "Not stored", url="/somewhere/")
+
+    def test_list_of_tags_works_on_every_kind_of_level(self, rf, user):
+        storage = make_storage(rf, user)
+        storage.add(messages.INFO, "Transient", ["a", "b"])
+        storage.add(pigeonhole.STICKY_INFO, "Sticky", ["c"])
+        assert [m.tags for m in storage] == ["c info sticky", "a b info"]
+
+    def test_sticky_messages_are_validated(self, rf, user, settings):
+        storage = make_storage(rf, user)
+        with pytest.raises(InvalidMessage, match="close_timeout"):
+            storage.add(pigeonhole.STICKY_INFO, "Soon", close_timeout="soon")
+        settings.PIGEONHOLE = {"MAX_LENGTH": 3}
+        with pytest.raises(InvalidMessage, match="MAX_LENGTH"):
+            storage.add(pigeonhole.STICKY_INFO, "Too long")
+        assert storage.get_sticky() == []
+
+    def test_blank_options_on_a_transient_level_are_ignored(self, rf, user):
+        storage = make_storage(rf, user)
+        storage.add(messages.INFO, "From a form", subject="", url=None)
+        assert [str(m) for m in storage] == ["From a form"]
 
     def test_info_in_store_levels_is_persisted(self, rf, user, settings):
         settings.PIGEONHOLE = {"STORE_LEVELS": [messages.INFO, pigeonhole.PERSISTENT_INFO]}

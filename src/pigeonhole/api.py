@@ -18,12 +18,13 @@ from django.contrib.messages.api import MessageFailure
 from django.http import HttpRequest
 
 from . import constants, signals
-from .backends.base import Recipients
+from .backends.base import Recipients, SentMessage
 from .conf import get_backend, pigeonhole_settings
 from .exceptions import InvalidMessage, MessageNotFound, PersistenceUnavailable
 from .message import StoredMessage
 from .validation import (
     build_message,
+    check_datetime,
     check_inbox_args,
     entry_id,
     entry_ids,
@@ -135,7 +136,6 @@ def send(
     expires: Any = None,
     email: bool | None = None,
     close_timeout: int | None = None,
-    in_reply_to: Any = None,
 ) -> Any:
     """
     Send a message to users or groups, with no request needed.
@@ -154,13 +154,11 @@ def send(
         data=data,
         from_user=from_user,
         target=target,
-        in_reply_to=in_reply_to,
         close_timeout=close_timeout,
         email=email,
         expires=expires,
     )
-    recipients = resolve_recipients(to)
-    return _send(new, recipients)
+    return _send(new, resolve_recipients(to))
 
 
 def _send(new, recipients: Recipients) -> Any:
@@ -183,9 +181,12 @@ def store_for_user(user: Any, level: int, message: Any, **options: Any) -> Store
     uid = user_id(user, "user")
     backend = get_backend()
     stored = backend.add(new, uid)
+    # Listeners get the content record, as from send(), not this user's entry.
+    record = getattr(stored, "record", None) or SentMessage(id=stored.message_id, recipient_count=1)
+    record.recipient_count = 1
     backend.on_commit(
         lambda: signals.message_sent.send(
-            sender=type(backend), message=stored, recipients=Recipients(ids=[uid])
+            sender=type(backend), message=record, recipients=Recipients(ids=[uid])
         )
     )
     return stored
@@ -221,8 +222,10 @@ def _after_read(backend, user: Any, uid: Any, changed: list[Any]) -> None:
     if pigeonhole_settings.DELETE_READ and changed:
         try:
             gone = backend.delete(uid, changed, allow_unread=True)
-        except MessageNotFound:
-            gone = []  # a concurrent request removed them first
+        except MessageNotFound as exc:
+            # A concurrent request removed some first; delete the rest.
+            remaining = [pk for pk in changed if pk not in set(exc.ids)]
+            gone = backend.delete(uid, remaining, allow_unread=True) if remaining else []
         _announce(backend, signals.message_deleted, user, gone)
 
 
@@ -246,7 +249,9 @@ def mark_all_read(user: Any, *, before: Any = None) -> int:
     the user has seen, and anything that arrived since stays unread.
     """
     backend, uid = _changer(user)
-    if before is not None and not isinstance(before, datetime):
+    if isinstance(before, datetime):
+        before = check_datetime(before, "before")
+    elif before is not None:
         before = entry_id(before)
     changed = backend.mark_all_read(uid, before=before)
     _after_read(backend, user, uid, changed)
@@ -304,7 +309,9 @@ def reply(user: Any, entry: Any, message: Any, **options: Any) -> Any:
     sender = get_user_model()._default_manager.filter(pk=original.from_user_id).first()
     if sender is None:
         raise InvalidMessage(f"The sender of message {original.id} no longer exists.")
-    return send(sender, message, from_user=user, in_reply_to=original.message_id, **options)
+    level = options.pop("level", constants.INFO)
+    new = build_message(level, message, from_user=user, in_reply_to=original.message_id, **options)
+    return _send(new, resolve_recipients(sender))
 
 
 def unread_count(user: Any) -> int:

@@ -136,7 +136,7 @@ def _is_ours(path: str) -> bool:
 
     try:
         cls = import_string(path)
-    except ImportError:
+    except Exception:  # any import failure means it is not usable as ours
         return False
     return isinstance(cls, type) and issubclass(cls, PersistentStorageMixin)
 
@@ -189,6 +189,6 @@ def check_wiring(app_configs=None, **kwargs: Any) -> list[Any]:
 def _is_subclass(path: str, name: str) -> bool:
     try:
         cls = import_string(path)
-    except ImportError:
+    except Exception:
         return False
     return isinstance(cls, type) and any(base.__name__ == name for base in cls.__mro__)

@@ -15,13 +15,13 @@ from typing import Any
 
 from django.contrib.messages.storage.fallback import FallbackStorage
 from django.core.exceptions import ImproperlyConfigured
-from django.utils.safestring import SafeData
 
 from . import api
 from .conf import get_backend, pigeonhole_settings
 from .constants import base_level
 from .exceptions import BackendUnavailable, InvalidMessage, PersistenceUnavailable
 from .message import StickyMessage, StoredMessage
+from .validation import check_close_timeout, check_tags, check_text
 
 __all__ = ["PersistentStorage", "PersistentStorageMixin"]
 
@@ -83,6 +83,10 @@ class PersistentStorageMixin:
             ) from None
         if user is None and level < self.level:
             return None
+        if extra_tags is not None and not isinstance(extra_tags, str):
+            extra_tags = check_tags(extra_tags)  # a list of tags, as send() takes
+        # An empty option (a blank form field) asks for nothing.
+        options = {key: value for key, value in options.items() if value not in (None, "")}
         if user is not None or level in pigeonhole_settings.STORE_LEVELS:
             recipient = user if user is not None else self.get_user()
             if recipient is not None:
@@ -103,8 +107,8 @@ class PersistentStorageMixin:
             return self._add_sticky(level, message, extra_tags, **options)
         elif options:
             raise InvalidMessage(
-                f"{', '.join(sorted(options))} only apply to stored messages; use a level in "
-                "PIGEONHOLE['STORE_LEVELS'] such as pigeonhole.PERSISTENT_INFO."
+                f"Options {', '.join(sorted(options))}: these apply to stored messages only; "
+                "use a level in PIGEONHOLE['STORE_LEVELS'] such as pigeonhole.PERSISTENT_INFO."
             )
         super().add(level, message, extra_tags)
         return None
@@ -200,11 +204,15 @@ class PersistentStorageMixin:
 
     # Template helpers -----------------------------------------------------------
     def get_persistent(self) -> list[StoredMessage]:
-        """Return the newest stored messages, read or not (archived ones excluded)."""
+        """
+        Return the newest stored messages, read or not (archived ones excluded).
+
+        Oldest first, in the order the display loop uses.
+        """
         user = self.get_user()
         if user is None:
             return []
-        return get_backend().list(user.pk, state="all", limit=self.display_limit)
+        return get_backend().list(user.pk, state="all", limit=self.display_limit)[::-1]
 
     def get_persistent_unread(self) -> list[StoredMessage]:
         return list(self._load_persistent())
@@ -246,15 +254,16 @@ class PersistentStorageMixin:
     ) -> StickyMessage:
         if options:
             raise InvalidMessage(
-                f"{', '.join(sorted(options))} do not apply to sticky messages, which live in "
-                "the session; use a level in STORE_LEVELS to store them."
+                f"Options {', '.join(sorted(options))}: these do not apply to sticky messages, "
+                "which live in the session; use a level in STORE_LEVELS to store them."
             )
+        text, safe = check_text(message)
         sticky = StickyMessage(
             level=level,
-            message=str(message),
+            message=text,
             extra_tags=extra_tags or "",
-            close_timeout=close_timeout,
-            safe=isinstance(message, SafeData),
+            close_timeout=check_close_timeout(close_timeout),
+            safe=safe,
         )
         state = self._sticky_state()
         known = {item["id"] for item in state["items"]}

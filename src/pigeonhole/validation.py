@@ -27,8 +27,11 @@ from .message import NewMessage, StoredMessage
 
 __all__ = [
     "build_message",
+    "check_close_timeout",
     "check_datetime",
     "check_level",
+    "check_tags",
+    "check_text",
     "entry_id",
     "entry_ids",
     "resolve_recipients",
@@ -60,7 +63,7 @@ def check_datetime(value: Any, name: str) -> datetime:
     return value
 
 
-def _check_text(message: Any) -> tuple[str, bool]:
+def check_text(message: Any) -> tuple[str, bool]:
     if isinstance(message, Promise):
         message = str(message)
     if not isinstance(message, str):
@@ -77,7 +80,7 @@ def _check_text(message: Any) -> tuple[str, bool]:
     return message, isinstance(message, SafeData)
 
 
-def _check_tags(extra_tags: Any) -> str:
+def check_tags(extra_tags: Any) -> str:
     if extra_tags is None:
         return ""
     if isinstance(extra_tags, str):
@@ -146,7 +149,7 @@ def _check_expires(expires: Any, now: datetime) -> datetime | None:
     return expires
 
 
-def _check_close_timeout(value: Any) -> int | None:
+def check_close_timeout(value: Any) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
@@ -198,7 +201,7 @@ def build_message(
 ) -> NewMessage:
     """Validate everything a message carries and return it ready to store."""
     now = timezone.now()
-    text, safe = _check_text(message)
+    text, safe = check_text(message)
     if subject is None:
         subject = ""
     if isinstance(subject, Promise):
@@ -215,14 +218,14 @@ def build_message(
         message=text,
         safe=safe,
         subject=subject,
-        extra_tags=_check_tags(extra_tags),
+        extra_tags=check_tags(extra_tags),
         url=_check_url(url),
         data=_check_data(data),
         from_user_id=None if from_user is None else user_id(from_user, "from_user"),
         target_content_type_id=content_type_id,
         target_object_id=object_id,
         in_reply_to_id=in_reply_to,
-        close_timeout=_check_close_timeout(close_timeout),
+        close_timeout=check_close_timeout(close_timeout),
         email=email,
         expires=_check_expires(expires, now),
         created=now,
@@ -239,6 +242,9 @@ def resolve_recipients(to: Any) -> Recipients:
     User = get_user_model()
     if isinstance(to, QuerySet):
         if issubclass(to.model, User):
+            if to.query.is_sliced:
+                # A slice cannot be reordered or made distinct: take its ids.
+                return Recipients(ids=list(dict.fromkeys(to.values_list("pk", flat=True))))
             return Recipients(queryset=to)
         if issubclass(to.model, Group):
             return Recipients(queryset=User._default_manager.filter(groups__in=to))

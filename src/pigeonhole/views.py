@@ -15,7 +15,6 @@ from django.contrib.messages import get_messages
 from django.http import (
     HttpRequest,
     HttpResponse,
-    HttpResponseBadRequest,
     HttpResponseRedirect,
     JsonResponse,
 )
@@ -96,7 +95,7 @@ def mark_all_read(request: HttpRequest) -> HttpResponse:
         return denied
     before = request.POST.get("before") or None
     if before is not None and not before.isdigit():
-        return HttpResponseBadRequest("before must be a message id.")
+        return _error(request, 400, "before must be a message id.")
     return _answer(request, api.mark_all_read(request.user, before=before))
 
 

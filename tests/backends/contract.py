@@ -112,6 +112,12 @@ class BackendContract:
         assert texts(backend.list(uid)) == ["later"]
         assert backend.mark_all_read(uid) == [later.id]
 
+    def test_mark_all_read_leaves_archived_entries_unread(self, backend, uid):
+        archived = backend.add(new("archived"), uid)
+        backend.archive(uid, [archived.id])
+        assert backend.mark_all_read(uid) == []
+        assert backend.list(uid, state="archived")[0].read_at is None
+
     def test_archive_and_unarchive(self, backend, uid):
         a = backend.add(new("a"), uid)
         assert backend.archive(uid, [a.id]) == [a.id]

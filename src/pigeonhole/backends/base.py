@@ -140,7 +140,7 @@ class BaseBackend:
 
     def mark_all_read(self, user_id: Any, *, before: Any = None) -> list[Any]:
         """
-        Mark read every unread entry up to a watermark and return their ids.
+        Mark read every unread, unarchived entry up to a watermark; return their ids.
 
         ``before`` is an entry id (inclusive) or a datetime (inclusive); entries
         that arrive after it stay unread, however the calls interleave.

@@ -206,7 +206,7 @@ class DatabaseBackend(BaseBackend):
             entry = InboxEntry.objects.using(alias).create(
                 user_id=user_id, message=content, created=now, expires=message.expires
             )
-        return StoredMessage(
+        stored = StoredMessage(
             id=entry.pk,
             message_id=content.pk,
             user_id=user_id,
@@ -225,6 +225,8 @@ class DatabaseBackend(BaseBackend):
             in_reply_to_id=message.in_reply_to_id,
             close_timeout=message.close_timeout,
         )
+        stored.record = content  # for the message_sent signal
+        return stored
 
     # Reading ----------------------------------------------------------------
     def list(
@@ -305,7 +307,9 @@ class DatabaseBackend(BaseBackend):
         return changed
 
     def mark_all_read(self, user_id: Any, *, before: Any = None) -> list[Any]:
-        qs = self.get_queryset(user_id, write=True).filter(read_at__isnull=True)
+        qs = self.get_queryset(user_id, write=True).filter(
+            read_at__isnull=True, archived_at__isnull=True
+        )
         if isinstance(before, datetime):
             qs = qs.filter(created__lte=before)
         elif before is not None:
