@@ -235,6 +235,7 @@ def mark_read(user: Any, entries: Any) -> int:
 
 
 def mark_unread(user: Any, entries: Any) -> int:
+    """Mark entries unread again, for "remind me later"; return how many were read."""
     backend, uid = _changer(user)
     changed = backend.mark_unread(uid, entry_ids(entries))
     _announce(backend, signals.message_unread, user, changed)
@@ -259,6 +260,12 @@ def mark_all_read(user: Any, *, before: Any = None) -> int:
 
 
 def archive(user: Any, entries: Any) -> int:
+    """
+    Move entries out of the inbox without losing them; return how many moved.
+
+    Archiving keeps the read state: an archived message leaves the unread
+    count but comes back as it was with ``unarchive()``.
+    """
     backend, uid = _changer(user)
     changed = backend.archive(uid, entry_ids(entries))
     _announce(backend, signals.message_archived, user, changed)
@@ -266,6 +273,7 @@ def archive(user: Any, entries: Any) -> int:
 
 
 def unarchive(user: Any, entries: Any) -> int:
+    """Bring archived entries back to the inbox; return how many came back."""
     backend, uid = _changer(user)
     changed = backend.unarchive(uid, entry_ids(entries))
     _announce(backend, signals.message_unarchived, user, changed)

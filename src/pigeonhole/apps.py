@@ -4,7 +4,7 @@ from django.utils.translation import gettext_lazy as _
 
 class PigeonholeConfig(AppConfig):
     name = "pigeonhole"
-    verbose_name = _("Messages")
+    verbose_name = _("Pigeonhole")
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:

@@ -46,7 +46,7 @@ class MessageNotFound(PigeonholeError, LookupError):
     """
 
     def __init__(self, ids, message: str | None = None) -> None:
-        self.ids = sorted(ids) if not isinstance(ids, int) else [ids]
+        self.ids = sorted(ids, key=str) if not isinstance(ids, int | str) else [ids]
         if message is None:
             shown = ", ".join(str(i) for i in self.ids[:10])
             more = f" and {len(self.ids) - 10} more" if len(self.ids) > 10 else ""

@@ -28,9 +28,10 @@ class Recipients:
     """
     Who receives a message: a query the database can run itself, or plain ids.
 
-    ``queryset`` is a ``values("pk")`` QuerySet of users, so a database backend
-    can copy recipients with one ``INSERT ... SELECT`` instead of pulling every
-    id into Python. ``ids`` holds distinct user ids otherwise.
+    ``queryset`` is a QuerySet of users (it may repeat a user, through groups),
+    so a database backend can copy recipients with one ``INSERT ... SELECT``
+    instead of pulling every id into Python. ``ids`` holds distinct user ids
+    otherwise.
     """
 
     queryset: Any = None
