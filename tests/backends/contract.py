@@ -100,6 +100,15 @@ class BackendContract:
         assert backend.count(users[0].pk) == 1
         assert backend.count(users[1].pk) == 1
 
+    def test_lenient_mark_read_returns_only_what_changed(self, backend, users):
+        uid = users[0].pk
+        read, unread = backend.add(new("read"), uid), backend.add(new("unread"), uid)
+        theirs = backend.add(new("theirs"), users[1].pk)
+        backend.mark_read(uid, [read.id])
+        changed = backend.mark_read(uid, [read.id, unread.id, theirs.id, 10**9], strict=False)
+        assert changed == [unread.id]
+        assert backend.count(uid) == 0
+
     def test_lenient_mark_read_ignores_foreign_ids(self, backend, users):
         theirs = backend.add(new("theirs"), users[1].pk)
         backend.mark_read(users[0].pk, [theirs.id], strict=False)
@@ -155,3 +164,208 @@ class BackendContract:
         counts = backend.purge(read_before=timezone.now() + timedelta(seconds=1))
         assert counts["read"] == 1
         assert texts(backend.list(uid, state="all")) == ["b"]
+
+    def test_datetimes_come_back_exactly_as_given(self, backend, uid):
+        created = timezone.now().replace(microsecond=123457) - timedelta(days=3)
+        expires = timezone.now().replace(microsecond=999999) + timedelta(days=3650)
+        stored = backend.add(new("dated", created=created, expires=expires), uid)
+        [listed] = backend.list(uid)
+        assert listed.created == stored.created == created
+        assert listed.expires == stored.expires == expires
+        assert backend.list(uid, since=created) == [listed]
+        assert backend.list(uid, before=created) == []
+        assert backend.mark_all_read(uid, before=created) == [stored.id]
+
+    def test_every_content_field_survives_the_round_trip(self, backend, users):
+        from django.contrib.contenttypes.models import ContentType
+        from django.utils.safestring import SafeData
+
+        uid = users[0].pk
+        original = backend.send(new("original"), Recipients(ids=[users[1].pk]))
+        content_type = ContentType.objects.get_for_model(type(users[0]))
+        expires = timezone.now() + timedelta(days=1)
+        backend.send(
+            new(
+                "<b>all</b>",
+                level=31,
+                subject="Subject",
+                extra_tags="billing urgent",
+                url="/orders/1/",
+                data={"n": [1, 2], "s": "x"},
+                safe=True,
+                from_user_id=users[1].pk,
+                target_content_type_id=content_type.pk,
+                target_object_id=str(users[2].pk),
+                in_reply_to_id=original.id,
+                close_timeout=5,
+                email=True,
+                expires=expires,
+            ),
+            Recipients(ids=[uid]),
+        )
+        [entry] = backend.list(uid)
+        assert (entry.level, entry.subject, entry.extra_tags, entry.url, entry.data) == (
+            31,
+            "Subject",
+            "billing urgent",
+            "/orders/1/",
+            {"n": [1, 2], "s": "x"},
+        )
+        assert isinstance(entry.message, SafeData)
+        assert (entry.from_user_id, entry.target_content_type_id, entry.target_object_id) == (
+            users[1].pk,
+            content_type.pk,
+            str(users[2].pk),
+        )
+        assert (entry.in_reply_to_id, entry.close_timeout, entry.expires) == (
+            original.id,
+            5,
+            expires,
+        )
+        assert (entry.user_id, entry.read_at, entry.archived_at) == (uid, None, None)
+
+    def test_send_to_overlapping_groups_reaches_each_user_once(
+        self, backend, users, django_user_model
+    ):
+        from django.contrib.auth.models import Group
+
+        staff = Group.objects.create(name="staff")
+        staff.user_set.add(*users)
+        others = Group.objects.create(name="others")
+        others.user_set.add(users[0], users[1])
+        everyone = django_user_model.objects.filter(groups__in=[staff, others])
+        assert backend.send(new("once each"), Recipients(queryset=everyone)).recipient_count == 3
+        assert [backend.count(user.pk) for user in users] == [1, 1, 1]
+
+    def test_tag_filter_matches_whole_words_only(self, backend, uid):
+        backend.add(new("tagged", extra_tags="urgent billing"), uid)
+        backend.add(new("lookalike", extra_tags="billingx xbilling"), uid)
+        assert texts(backend.list(uid, tag="billing")) == ["tagged"]
+        assert texts(backend.list(uid, tag="billing", levels=[41])) == []
+
+    def test_since_is_inclusive_and_before_exclusive(self, backend, uid):
+        start = timezone.now()
+        for i in range(3):
+            backend.add(new(f"m{i}", created=start + timedelta(minutes=i)), uid)
+        middle = start + timedelta(minutes=1)
+        assert texts(backend.list(uid, since=middle)) == ["m2", "m1"]
+        assert texts(backend.list(uid, before=middle)) == ["m0"]
+
+    def test_read_state_lists_read_entries_among_many_unread(self, backend, uid):
+        first = backend.add(new("read one"), uid)
+        for i in range(20):
+            backend.add(new(f"unread {i}"), uid)
+        backend.mark_read(uid, [first.id])
+        assert texts(backend.list(uid, state="read")) == ["read one"]
+
+    def test_paging_skips_expired_entries(self, backend, uid):
+        entries = [backend.add(new(f"m{i}"), uid) for i in range(12)]
+        backend.expire(uid, [e.id for e in entries[2:10]])
+        seen, after = [], None
+        while page := backend.list(uid, limit=2, after=after):
+            seen += texts(page)
+            after = page[-1].id
+        assert seen == ["m11", "m10", "m1", "m0"]
+
+    def test_mark_all_read_with_a_datetime_watermark(self, backend, uid):
+        start = timezone.now()
+        old = backend.add(new("old", created=start - timedelta(minutes=1)), uid)
+        backend.add(new("new", created=start + timedelta(minutes=1)), uid)
+        assert backend.mark_all_read(uid, before=start) == [old.id]
+        assert texts(backend.list(uid)) == ["new"]
+
+    def test_mark_all_read_skips_expired_entries(self, backend, uid):
+        gone = backend.add(new("gone"), uid)
+        kept = backend.add(new("kept"), uid)
+        backend.expire(uid, [gone.id])
+        assert backend.mark_all_read(uid) == [kept.id]
+
+    def test_archiving_keeps_the_read_state(self, backend, uid):
+        a = backend.add(new("a"), uid)
+        backend.mark_read(uid, [a.id])
+        backend.archive(uid, [a.id])
+        assert backend.mark_unread(uid, [a.id]) == [a.id]
+        assert backend.count(uid) == 0  # unread, but archived
+        assert backend.list(uid, state="archived")[0].read_at is None
+        assert backend.unarchive(uid, [a.id]) == [a.id]
+        assert backend.count(uid) == 1
+
+    def test_expired_entries_are_refused_by_every_strict_change(self, backend, uid):
+        a = backend.add(new("a"), uid)
+        backend.expire(uid, [a.id])
+        for change in (
+            backend.mark_read,
+            backend.mark_unread,
+            backend.archive,
+            backend.unarchive,
+            backend.delete,
+            backend.expire,
+        ):
+            with pytest.raises(MessageNotFound) as caught:
+                change(uid, [a.id])
+            assert caught.value.ids == [a.id]
+
+    def test_strict_refusal_names_exactly_the_missing_ids(self, backend, users):
+        mine = backend.add(new("mine"), users[0].pk)
+        theirs = backend.add(new("theirs"), users[1].pk)
+        unknown = theirs.id + 10**6
+        with pytest.raises(MessageNotFound) as caught:
+            backend.archive(users[0].pk, [mine.id, theirs.id, unknown])
+        assert caught.value.ids == sorted([theirs.id, unknown], key=str)
+        assert backend.list(users[0].pk, state="archived") == []
+
+    def test_delete_refuses_unread_and_then_deletes_nothing(self, backend, uid):
+        read = backend.add(new("read"), uid)
+        unread = backend.add(new("unread"), uid)
+        backend.mark_read(uid, [read.id])
+        with pytest.raises(InvalidMessage, match=str(unread.id)):
+            backend.delete(uid, [read.id, unread.id])
+        assert len(backend.list(uid, state="all")) == 2
+        assert backend.delete(uid, [read.id]) == [read.id]
+
+    def test_entries_expiring_later_stay_visible_until_then(self, backend, uid):
+        a = backend.add(new("later"), uid)
+        backend.expire(uid, [a.id], when=timezone.now() + timedelta(hours=1))
+        assert backend.count(uid) == 1
+        assert backend.purge() == {"expired": 0, "read": 0, "messages": 0}
+        backend.expire(uid, [a.id], when=timezone.now() - timedelta(seconds=1))
+        assert backend.count(uid) == 0
+        assert backend.list(uid, state="all") == []
+
+    def test_send_to_nobody_leaves_content_for_purge(self, backend):
+        sent = backend.send(new("nobody"), Recipients(ids=[]))
+        assert sent.recipient_count == 0
+        assert backend.purge() == {"expired": 0, "read": 0, "messages": 1}
+
+    def test_content_goes_at_the_purge_after_its_last_entry(self, backend, users):
+        backend.send(new("shared"), Recipients(ids=[users[0].pk, users[1].pk]))
+        for user in users[:2]:
+            [entry] = backend.list(user.pk)
+            backend.delete(user.pk, [entry.id], allow_unread=True)
+        assert backend.purge(dry_run=True) == {"expired": 0, "read": 0, "messages": 1}
+        assert backend.purge() == {"expired": 0, "read": 0, "messages": 1}
+        assert backend.purge() == {"expired": 0, "read": 0, "messages": 0}
+
+    def test_dry_run_counts_what_purge_removes_and_changes_nothing(self, backend, users):
+        uid = users[0].pk
+        a, b, c = (backend.add(new(t), uid) for t in "abc")
+        backend.send(new("shared"), Recipients(ids=[users[0].pk, users[1].pk]))
+        shared = backend.list(uid)[0]
+        backend.mark_read(uid, [a.id, b.id, shared.id])
+        backend.expire(uid, [b.id, c.id])
+        read_before = timezone.now() + timedelta(seconds=1)
+        listed = [texts(backend.list(u.pk, state="all")) for u in users]
+        dry = backend.purge(read_before=read_before, dry_run=True)
+        assert [texts(backend.list(u.pk, state="all")) for u in users] == listed
+        # b is read and expired: it counts once, as expired. The shared content
+        # keeps its other recipient's entry.
+        assert dry == {"expired": 2, "read": 2, "messages": 3}
+        assert backend.purge(read_before=read_before) == dry
+        assert texts(backend.list(users[1].pk)) == ["shared"]
+
+    def test_purge_without_expired_counts_read_expired_entries_as_read(self, backend, uid):
+        a = backend.add(new("a"), uid)
+        backend.mark_read(uid, [a.id])
+        backend.expire(uid, [a.id])
+        counts = backend.purge(expired=False, read_before=timezone.now() + timedelta(seconds=1))
+        assert counts == {"expired": 0, "read": 1, "messages": 1}

@@ -62,6 +62,16 @@ def _chunks(values: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
         yield values[start : start + size]
 
 
+def _has_update_returning(connection) -> bool:
+    if connection.vendor == "postgresql":
+        return True
+    if connection.vendor == "sqlite":
+        import sqlite3
+
+        return sqlite3.sqlite_version_info >= (3, 35)
+    return False  # MariaDB has RETURNING for INSERT and DELETE, not UPDATE
+
+
 class DatabaseBackend(BaseBackend):
     """
     Store messages with the Django ORM.
@@ -288,15 +298,51 @@ class DatabaseBackend(BaseBackend):
             return []
         now = timezone.now()
         if not strict:
-            # The request path: ids it has just read for this user; one UPDATE.
-            self.get_queryset(user_id, write=True).filter(id__in=ids, read_at__isnull=True).update(
-                read_at=now
-            )
-            return ids
+            return self._mark_read_lenient(user_id, ids, now)
         with transaction.atomic(using=self.db_for_write()):
             owned = self._owned(user_id, ids)
             changed = [pk for pk, (read_at, _) in owned.items() if read_at is None]
             self._update(changed, read_at=now)
+        return changed
+
+    def _mark_read_lenient(self, user_id: Any, ids: list[Any], now: datetime) -> list[Any]:
+        """
+        Mark those of ``ids`` that are the user's and unread, in one statement.
+
+        The request path runs this on every page that shows messages, so it is a
+        single ``UPDATE ... RETURNING`` where the database has it. Elsewhere
+        (MariaDB) the row count tells whether every id changed, as it does
+        unless a concurrent request got there first; only then does a
+        ``SELECT`` find the rows stamped with this call's own timestamp.
+        """
+        alias = self.db_for_write()
+        connection = connections[alias]
+        unread = self.get_queryset(user_id, write=True).filter(read_at__isnull=True)
+        if not _has_update_returning(connection):
+            updated = 0
+            for chunk in _chunks(ids, self._id_batch_size(alias)):
+                updated += unread.filter(id__in=chunk).update(read_at=now)
+            if updated == len(ids):
+                return ids
+            mine = self.get_queryset(user_id, write=True).filter(read_at=now)
+            return [pk for pk in mine.filter(id__in=ids).values_list("id", flat=True)]
+        ops = connection.ops
+        field = InboxEntry._meta.get_field
+        table = ops.quote_name(InboxEntry._meta.db_table)
+        read_at, pk = ops.quote_name(field("read_at").column), ops.quote_name(field("id").column)
+        changed = []
+        with connection.cursor() as cursor:
+            for chunk in _chunks(ids, self._id_batch_size(alias)):
+                where_sql, where_params = (
+                    unread.filter(id__in=chunk)
+                    .query.get_compiler(using=alias)
+                    .compile(unread.filter(id__in=chunk).query.where)
+                )
+                cursor.execute(
+                    f"UPDATE {table} SET {read_at} = %s WHERE {where_sql} RETURNING {pk}",
+                    (ops.adapt_datetimefield_value(now), *where_params),
+                )
+                changed += [row[0] for row in cursor.fetchall()]
         return changed
 
     def mark_unread(self, user_id: Any, ids: Sequence[Any]) -> list[Any]:

@@ -1,0 +1,928 @@
+"""
+A store in Redis, for sites whose inboxes are hot enough to want memory speed.
+
+Every change that touches more than one key runs as one Lua script, so Redis
+applies it whole or not at all and no other client sees it half done: an unread
+count never disagrees with the entries it counts. Fan-out to many recipients is
+one script per chunk of recipients; ``docs/backends.md`` describes the key
+layout and what a failure in the middle of a send leaves behind.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.core.serializers.json import DjangoJSONEncoder
+from django.utils import timezone
+
+from ..exceptions import BackendUnavailable, InvalidMessage, MessageNotFound
+from ..message import NewMessage, StoredMessage
+from .base import BaseBackend, Recipients, SentMessage
+
+try:
+    import redis
+except ImportError as exc:
+    raise ImproperlyConfigured(
+        "pigeonhole.backends.redis.RedisBackend needs redis-py: "
+        'pip install "django-pigeonhole[redis]"'
+    ) from exc
+
+__all__ = ["RedisBackend"]
+
+#: Options handed to ``redis.Redis.from_url`` as they are.
+POOL_OPTIONS = (
+    "max_connections",
+    "socket_timeout",
+    "socket_connect_timeout",
+    "health_check_interval",
+)
+
+# Fields of an entry hash, in the order every script reads them.
+ENTRY_FIELDS = ("u", "m", "c", "r", "a", "e", "x")
+
+# Every script starts with these helpers. ARGV[1] is the key prefix and ARGV[2]
+# "now" (epoch seconds as Python wrote them) in every script.
+#
+# Timestamps are only ever copied from ARGV into Redis as the strings Python
+# wrote, never computed here: Lua prints numbers with 14 significant digits,
+# which would drop the microseconds of an epoch time.
+_PREAMBLE = """
+local P = ARGV[1]
+local NOW_S = ARGV[2]
+local NOW = tonumber(NOW_S)
+local function ekey(id) return P .. ':e:' .. id end
+local function mkey(id) return P .. ':m:' .. id end
+local function ukey(uid, name) return P .. ':u:' .. uid .. ':' .. name end
+
+local function visible(x) return (not x) or tonumber(x) > NOW end
+
+-- Put an entry in exactly the indexes its state calls for, and out of the others.
+local function reindex(id, uid, r, a, x)
+  if a then
+    redis.call('ZREM', ukey(uid, 'all'), id)
+    redis.call('ZADD', ukey(uid, 'archived'), id, id)
+  else
+    redis.call('ZADD', ukey(uid, 'all'), id, id)
+    redis.call('ZREM', ukey(uid, 'archived'), id)
+  end
+  if r or a then
+    redis.call('ZREM', ukey(uid, 'unread'), id)
+    redis.call('ZREM', ukey(uid, 'unread_exp'), id)
+  else
+    redis.call('ZADD', ukey(uid, 'unread'), id, id)
+    if x then
+      redis.call('ZADD', ukey(uid, 'unread_exp'), x, id)
+    else
+      redis.call('ZREM', ukey(uid, 'unread_exp'), id)
+    end
+  end
+  if r then redis.call('ZADD', P .. ':read', r, id) else redis.call('ZREM', P .. ':read', id) end
+  if x then
+    redis.call('ZADD', P .. ':expiring', x, id)
+  else
+    redis.call('ZREM', P .. ':expiring', id)
+  end
+end
+
+-- Index a new, unread entry: the short path of reindex() for fan-out.
+local function index_new(id, uid, x)
+  redis.call('ZADD', ukey(uid, 'all'), id, id)
+  redis.call('ZADD', ukey(uid, 'unread'), id, id)
+  if x then
+    redis.call('ZADD', ukey(uid, 'unread_exp'), x, id)
+    redis.call('ZADD', P .. ':expiring', x, id)
+  end
+end
+
+-- Delete an entry and its index members. A content left without entries joins
+-- the orphans set, which purge() empties (as the database keeps the row until then).
+local function remove_entry(id)
+  local e = redis.call('HMGET', ekey(id), 'u', 'm')
+  redis.call('ZREM', P .. ':read', id)
+  redis.call('ZREM', P .. ':expiring', id)
+  if not e[1] then return false end
+  for _, name in ipairs({'all', 'unread', 'unread_exp', 'archived'}) do
+    redis.call('ZREM', ukey(e[1], name), id)
+  end
+  redis.call('DEL', ekey(id))
+  if redis.call('EXISTS', mkey(e[2])) == 1 then
+    if redis.call('HINCRBY', mkey(e[2]), 'refs', -1) <= 0 then
+      redis.call('SADD', P .. ':orphans', e[2])
+    end
+  end
+  return true
+end
+"""
+
+_SCRIPTS = {
+    # ARGV: prefix, now, created, expires|'', then content field/value pairs.
+    # One message for one user: the content and its single entry together.
+    "add": """
+local x = ARGV[4] ~= '' and ARGV[4] or false
+local mid = redis.call('INCR', P .. ':ids:message')
+local fields = {}
+for i = 6, #ARGV do fields[#fields + 1] = ARGV[i] end
+redis.call('HSET', mkey(mid), 'refs', 1, unpack(fields))
+local id = redis.call('INCR', P .. ':ids:entry')
+if x then
+  redis.call('HSET', ekey(id), 'u', ARGV[5], 'm', mid, 'c', ARGV[3], 'x', x)
+else
+  redis.call('HSET', ekey(id), 'u', ARGV[5], 'm', mid, 'c', ARGV[3])
+end
+index_new(id, ARGV[5], x)
+return {mid, id}
+""",
+    # ARGV: prefix, now, content field/value pairs. The content of a send,
+    # flagged as sending (with its start time) so purge leaves it alone while
+    # recipients are added; it is an orphan until the first of them arrives.
+    "create": """
+local mid = redis.call('INCR', P .. ':ids:message')
+local fields = {}
+for i = 3, #ARGV do fields[#fields + 1] = ARGV[i] end
+redis.call('HSET', mkey(mid), 'refs', 0, 'sending', NOW_S, unpack(fields))
+redis.call('SADD', P .. ':orphans', mid)
+return mid
+""",
+    # ARGV: prefix, now, message id, created, expires|'', first entry id, user ids.
+    # One chunk of a send. Entry ids were reserved by the caller, so a failed
+    # send knows which ids to take back; an id already written is skipped, so
+    # running a chunk twice writes it once.
+    "fanout": """
+local mid, c = ARGV[3], ARGV[4]
+local x = ARGV[5] ~= '' and ARGV[5] or false
+local first = tonumber(ARGV[6])
+local added = 0
+for i = 7, #ARGV do
+  local id = string.format('%d', first + i - 7)
+  if redis.call('EXISTS', ekey(id)) == 0 then
+    local uid = ARGV[i]
+    if x then
+      redis.call('HSET', ekey(id), 'u', uid, 'm', mid, 'c', c, 'x', x)
+    else
+      redis.call('HSET', ekey(id), 'u', uid, 'm', mid, 'c', c)
+    end
+    index_new(id, uid, x)
+    added = added + 1
+  end
+end
+if added > 0 and redis.call('HINCRBY', mkey(mid), 'refs', added) > 0 then
+  redis.call('SREM', P .. ':orphans', mid)
+end
+return added
+""",
+    # ARGV: prefix, now, message id. The send is over.
+    "finish": """
+redis.call('HDEL', mkey(ARGV[3]), 'sending')
+local refs = tonumber(redis.call('HGET', mkey(ARGV[3]), 'refs') or '0')
+if refs <= 0 then redis.call('SADD', P .. ':orphans', ARGV[3]) end
+return refs
+""",
+    # ARGV: prefix, now, message id, first entry id, count. Take back a failed
+    # send's entries (those still pointing at its content), then the content.
+    "withdraw": """
+local mid, first = ARGV[3], tonumber(ARGV[4])
+local removed = 0
+for i = 0, tonumber(ARGV[5]) - 1 do
+  local id = string.format('%d', first + i)
+  if redis.call('HGET', ekey(id), 'm') == mid then
+    remove_entry(id)
+    removed = removed + 1
+  end
+end
+return removed
+""",
+    "drop_message": """
+redis.call('DEL', mkey(ARGV[3]))
+redis.call('SREM', P .. ':orphans', ARGV[3])
+return 1
+""",
+    # KEYS: the zset of the state. ARGV: prefix, now, user, state, cursor, limit,
+    # budget, since|'', before|'', tag|'', levels... Walk the zset newest first
+    # from the cursor, skipping what the filters refuse, until ``limit`` rows or
+    # ``budget`` members scanned; return the cursor to go on from ('' at the end).
+    "list": """
+local uid, state, cursor = ARGV[3], ARGV[4], ARGV[5]
+local limit, budget = tonumber(ARGV[6]), tonumber(ARGV[7])
+local since = ARGV[8] ~= '' and tonumber(ARGV[8]) or false
+local before = ARGV[9] ~= '' and tonumber(ARGV[9]) or false
+local tag = ARGV[10] ~= '' and (' ' .. ARGV[10] .. ' ') or false
+local levels = false
+if #ARGV > 10 then
+  levels = {}
+  for i = 11, #ARGV do levels[ARGV[i]] = true end
+end
+local function in_state(r, a)
+  if state == 'unread' then return not r and not a end
+  if state == 'read' then return r and not a end
+  if state == 'all' then return not a end
+  return a
+end
+local function content_ok(m)
+  if not levels and not tag then return true end
+  local level, tags = '', ''
+  for i = 1, #m, 2 do
+    if m[i] == 'level' then level = m[i + 1] elseif m[i] == 'extra_tags' then tags = m[i + 1] end
+  end
+  if levels and not levels[level] then return false end
+  if tag and not string.find(' ' .. tags .. ' ', tag, 1, true) then return false end
+  return true
+end
+local rows, scanned = {}, 0
+while #rows < limit and scanned < budget do
+  local want = math.min(budget - scanned, math.max(limit - #rows, 10))
+  local ids = redis.call('ZREVRANGEBYSCORE', KEYS[1], cursor, '-inf', 'LIMIT', 0, want)
+  for _, id in ipairs(ids) do
+    scanned = scanned + 1
+    cursor = '(' .. id
+    local e = redis.call('HMGET', ekey(id), 'u', 'm', 'c', 'r', 'a', 'e', 'x')
+    if e[1] == uid and visible(e[7]) and in_state(e[4], e[5]) then
+      local c = tonumber(e[3])
+      if (not since or c >= since) and (not before or c < before) then
+        local m = redis.call('HGETALL', mkey(e[2]))
+        if #m > 0 and content_ok(m) then
+          rows[#rows + 1] = {id, e, m}
+          if #rows >= limit then break end
+        end
+      end
+    end
+  end
+  if #ids < want then
+    cursor = ''
+    break
+  end
+end
+return {cursor, rows}
+""",
+    # ARGV: prefix, now, user, entry id.
+    "get": """
+local id = ARGV[4]
+local e = redis.call('HMGET', ekey(id), 'u', 'm', 'c', 'r', 'a', 'e', 'x')
+if e[1] ~= ARGV[3] or not visible(e[7]) then return false end
+local m = redis.call('HGETALL', mkey(e[2]))
+if #m == 0 then return false end
+return {id, e, m}
+""",
+    # ARGV: prefix, now, user, operation, argument, entry ids. Check that every
+    # id is one of the user's visible entries before changing any: all or nothing.
+    "change": """
+local uid, op, arg = ARGV[3], ARGV[4], ARGV[5]
+local lenient = op == 'read_lenient'
+local ids, states, missing = {}, {}, {}
+for i = 6, #ARGV do
+  local id = ARGV[i]
+  local e = redis.call('HMGET', ekey(id), 'u', 'r', 'a', 'x')
+  if e[1] == uid and visible(e[4]) then
+    ids[#ids + 1] = id
+    states[#ids] = e
+  elseif not lenient then
+    missing[#missing + 1] = id
+  end
+end
+if #missing > 0 then return {'missing', missing} end
+if op == 'delete' and arg ~= '1' then
+  local unread = {}
+  for i, id in ipairs(ids) do
+    if not states[i][2] then unread[#unread + 1] = id end
+  end
+  if #unread > 0 then return {'unread', unread} end
+end
+local changed = {}
+for i, id in ipairs(ids) do
+  local r, a, x = states[i][2], states[i][3], states[i][4]
+  local hit = false
+  if op == 'read' or lenient then
+    if not r then r = NOW_S; redis.call('HSET', ekey(id), 'r', r); hit = true end
+  elseif op == 'unread' then
+    if r then r = false; redis.call('HDEL', ekey(id), 'r'); hit = true end
+  elseif op == 'archive' then
+    if not a then a = NOW_S; redis.call('HSET', ekey(id), 'a', a); hit = true end
+  elseif op == 'unarchive' then
+    if a then a = false; redis.call('HDEL', ekey(id), 'a'); hit = true end
+  elseif op == 'expire' then
+    x = arg; redis.call('HSET', ekey(id), 'x', x); hit = true
+  elseif op == 'delete' then
+    remove_entry(id); hit = true
+  end
+  if hit then
+    if op ~= 'delete' then reindex(id, uid, r, a, x) end
+    changed[#changed + 1] = id
+  end
+end
+return {'ok', changed}
+""",
+    # ARGV: prefix, now, user, highest id, created watermark|'', cursor, chunk.
+    # Mark read one chunk of the user's unread entries, oldest first.
+    "mark_all": """
+local uid, before = ARGV[3], ARGV[5] ~= '' and tonumber(ARGV[5]) or false
+local ids = redis.call(
+  'ZRANGEBYSCORE', ukey(uid, 'unread'), ARGV[6], ARGV[4], 'LIMIT', 0, tonumber(ARGV[7]))
+local changed = {}
+for _, id in ipairs(ids) do
+  local e = redis.call('HMGET', ekey(id), 'c', 'x', 'r', 'a')
+  if visible(e[2]) and not e[3] and not e[4] and (not before or tonumber(e[1]) <= before) then
+    redis.call('HSET', ekey(id), 'r', NOW_S)
+    reindex(id, uid, NOW_S, false, e[2])
+    changed[#changed + 1] = id
+  end
+end
+return {#ids, ids[#ids] or '', changed}
+""",
+    # ARGV: prefix, now, chunk. Delete one chunk of expired entries.
+    "purge_expired": """
+local ids = redis.call(
+  'ZRANGEBYSCORE', P .. ':expiring', '-inf', NOW_S, 'LIMIT', 0, tonumber(ARGV[3]))
+local removed = 0
+for _, id in ipairs(ids) do
+  if remove_entry(id) then removed = removed + 1 end
+end
+return {#ids, removed}
+""",
+    # ARGV: prefix, now, read before (exclusive), chunk, '1' if expired ones count
+    # as expired. Delete one chunk of entries read before the date.
+    "purge_read": """
+local ids = redis.call(
+  'ZRANGEBYSCORE', P .. ':read', '-inf', '(' .. ARGV[3], 'LIMIT', 0, tonumber(ARGV[4]))
+local read, expired = 0, 0
+for _, id in ipairs(ids) do
+  local x = redis.call('HGET', ekey(id), 'x')
+  if remove_entry(id) then
+    if ARGV[5] == '1' and not visible(x) then expired = expired + 1 else read = read + 1 end
+  end
+end
+return {#ids, read, expired}
+""",
+    # ARGV: prefix, now, oldest live send start, message ids. Delete contents
+    # left without entries, except those a send still in progress is filling.
+    "purge_orphans": """
+local removed = 0
+for i = 4, #ARGV do
+  local mid = ARGV[i]
+  local m = redis.call('HMGET', mkey(mid), 'refs', 'sending')
+  if m[1] and tonumber(m[1]) > 0 then
+    redis.call('SREM', P .. ':orphans', mid)
+  elseif not m[2] or tonumber(m[2]) < tonumber(ARGV[3]) then
+    removed = removed + redis.call('DEL', mkey(mid))
+    redis.call('SREM', P .. ':orphans', mid)
+  end
+end
+return removed
+""",
+}
+
+
+def _redacted(url: str) -> str:
+    """Return ``url`` with any password masked, fit for an error message or a log."""
+    parts = urlsplit(url)
+    if parts.password is not None:
+        masked = f"{parts.username or ''}:***@{parts.netloc.rpartition('@')[2]}"
+        url = url.replace(f"//{parts.netloc}", f"//{masked}", 1)
+    if parts.query:
+        query = "&".join(
+            "password=***" if item.partition("=")[0].lower() == "password" else item
+            for item in parts.query.split("&")
+        )
+        url = url.replace(f"?{parts.query}", f"?{query}", 1)
+    return url
+
+
+def _ts(value: datetime) -> str:
+    """
+    Return ``value`` as epoch seconds, the form Redis sorts and compares.
+
+    ``repr()`` of the float keeps every microsecond: a float's spacing stays
+    below half a microsecond until 2106, so the datetime comes back exact.
+    """
+    if timezone.is_naive(value):
+        # What the ORM does with naive values when USE_TZ is off.
+        value = timezone.make_aware(value, timezone.get_default_timezone())
+    return repr(value.timestamp())
+
+
+def _dt(raw: str | None) -> datetime | None:
+    """Return epoch seconds as the datetime the database backend would return."""
+    if not raw:
+        return None
+    value = datetime.fromtimestamp(float(raw), tz=UTC)
+    if not settings.USE_TZ:
+        value = timezone.make_naive(value, timezone.get_default_timezone())
+    return value
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, cls=DjangoJSONEncoder, separators=(",", ":"))
+
+
+def _content_fields(message: NewMessage, created: datetime) -> list[str]:
+    """
+    Return the content hash as field/value pairs, leaving out empty fields.
+
+    Absent means empty, so a plain message costs only the fields it uses.
+    """
+    fields: dict[str, str] = {"level": str(int(message.level)), "created": _ts(created)}
+    for name in ("message", "subject", "extra_tags", "url", "target_object_id"):
+        if value := getattr(message, name):
+            fields[name] = str(value)
+    if message.safe:
+        fields["safe"] = "1"
+    for name in (
+        "data",
+        "from_user_id",
+        "target_content_type_id",
+        "in_reply_to_id",
+        "close_timeout",
+        "email",
+    ):
+        value = getattr(message, name)
+        if value is not None:
+            fields[name] = _json(value)
+    if message.expires is not None:
+        fields["expires"] = _ts(message.expires)
+    return [item for pair in fields.items() for item in pair]
+
+
+def _load(content: dict[str, str], name: str) -> Any:
+    raw = content.get(name)
+    return None if raw is None else json.loads(raw)
+
+
+class RedisBackend(BaseBackend):
+    """
+    Store messages in Redis.
+
+    ``OPTIONS = {"url": "redis://host:6379/0"}``, plus ``key_prefix`` (two sites
+    sharing one Redis need different ones) and the connection pool settings
+    ``max_connections``, ``socket_timeout``, ``socket_connect_timeout`` and
+    ``health_check_interval``. Nothing connects until the first call.
+    """
+
+    #: Prefix of every key, so several sites (or test runs) can share a database.
+    key_prefix = "pigeonhole"
+    #: Seconds to wait for a connection and for an answer; None waits for ever.
+    socket_connect_timeout: float | None = 5.0
+    socket_timeout: float | None = 5.0
+    #: Recipients written per script during a send.
+    chunk_size = 2000
+    #: Entries one script looks at before handing back to Python, so a long
+    #: scan (a filtered listing, a purge) never blocks Redis for long.
+    scan_batch = 1000
+    #: Seconds after which an unfinished send is taken to have died, so purge
+    #: may collect its content.
+    send_timeout = 3600
+
+    def __init__(
+        self, *, url: str | None = None, key_prefix: str | None = None, **options: Any
+    ) -> None:
+        unknown = sorted(set(options) - set(POOL_OPTIONS))
+        if unknown:
+            raise ImproperlyConfigured(
+                f"RedisBackend got unknown option(s) {', '.join(unknown)} in "
+                f"PIGEONHOLE['OPTIONS']; it takes url, key_prefix, {', '.join(POOL_OPTIONS)}."
+            )
+        if not url or not isinstance(url, str):
+            raise ImproperlyConfigured(
+                "RedisBackend needs the address of its Redis server: set "
+                "PIGEONHOLE['OPTIONS'] = {'url': 'redis://localhost:6379/0'}."
+            )
+        if urlsplit(url).scheme not in ("redis", "rediss", "unix"):
+            raise ImproperlyConfigured(
+                f"PIGEONHOLE['OPTIONS']['url'] = {_redacted(url)!r} is not a Redis URL; "
+                "use redis://host:port/db, rediss:// for TLS, or unix:///path/to/socket."
+            )
+        if key_prefix is not None:
+            self.key_prefix = key_prefix
+        if not isinstance(self.key_prefix, str) or not self.key_prefix.strip():
+            raise ImproperlyConfigured(
+                "PIGEONHOLE['OPTIONS']['key_prefix'] must be a non-empty string such as 'mysite'."
+            )
+        super().__init__(url=url, key_prefix=self.key_prefix, **options)
+        self.url = url
+        self.pool_options = {
+            "socket_connect_timeout": self.socket_connect_timeout,
+            "socket_timeout": self.socket_timeout,
+            **options,
+        }
+        self._client: redis.Redis | None = None
+        self._scripts: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"<RedisBackend {_redacted(self.url)} key_prefix={self.key_prefix!r}>"
+
+    # Connection -------------------------------------------------------------
+    def get_client(self) -> redis.Redis:
+        """
+        Return the client, building it and its pool on first use.
+
+        One pool per backend instance, and ``conf.get_backend()`` keeps one
+        instance per process: every request shares the same connections.
+        """
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    client = redis.Redis.from_url(
+                        self.url, decode_responses=True, **self.pool_options
+                    )
+                    # register_script only hashes the source: nothing is sent yet.
+                    self._scripts = {
+                        name: client.register_script(_PREAMBLE + source)
+                        for name, source in _SCRIPTS.items()
+                    }
+                    self._client = client
+        return self._client
+
+    def close(self) -> None:
+        """Close the pool's connections; the next call opens new ones."""
+        client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Turn redis-py's errors into ``BackendUnavailable``, naming the server."""
+        try:
+            yield
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            reason = str(exc).rstrip(". ") or type(exc).__name__
+            raise BackendUnavailable(
+                f"The Redis message store at {_redacted(self.url)} cannot be reached: {reason}. "
+                "Check that Redis is running and that PIGEONHOLE['OPTIONS']['url'] points at it."
+            ) from exc
+        except redis.RedisError as exc:
+            reason = str(exc).rstrip(". ") or type(exc).__name__
+            raise BackendUnavailable(
+                f"The Redis message store at {_redacted(self.url)} refused a command: {reason}. "
+                "Check the server's memory and role (a replica is read-only), and that no other "
+                f"application writes keys under the prefix {self.key_prefix!r}."
+            ) from exc
+
+    def _run(self, name: str, args: Sequence[Any], keys: Sequence[str] = ()) -> Any:
+        self.get_client()
+        return self._scripts[name](keys=list(keys), args=[self.key_prefix, *args])
+
+    def key(self, *parts: Any) -> str:
+        """Return the key for ``parts`` under this backend's prefix."""
+        return ":".join([self.key_prefix, *map(str, parts)])
+
+    # Reading rows -----------------------------------------------------------
+    def _stored(self, user_id: Any, row: Sequence[Any]) -> StoredMessage:
+        entry_id, entry, flat = row
+        fields = dict(zip(ENTRY_FIELDS, entry, strict=True))
+        content = dict(zip(flat[::2], flat[1::2], strict=True))
+        return StoredMessage(
+            id=int(entry_id),
+            message_id=int(fields["m"]),
+            user_id=user_id,
+            created=_dt(fields["c"]),
+            read_at=_dt(fields["r"]),
+            archived_at=_dt(fields["a"]),
+            emailed_at=_dt(fields["e"]),
+            expires=_dt(fields["x"]),
+            level=int(content["level"]),
+            message=content.get("message", ""),
+            extra_tags=content.get("extra_tags", ""),
+            subject=content.get("subject", ""),
+            url=content.get("url", ""),
+            data=_load(content, "data"),
+            safe=content.get("safe") == "1",
+            from_user_id=_load(content, "from_user_id"),
+            target_content_type_id=_load(content, "target_content_type_id"),
+            target_object_id=content.get("target_object_id", ""),
+            in_reply_to_id=_load(content, "in_reply_to_id"),
+            close_timeout=_load(content, "close_timeout"),
+        )
+
+    # Writing ----------------------------------------------------------------
+    def send(self, message: NewMessage, recipients: Recipients) -> SentMessage:
+        """
+        Store the content once, then give recipients entries a chunk at a time.
+
+        Each chunk is atomic. If the send fails part way (the recipients query
+        raises, Redis goes away), the entries written so far and the content
+        are taken back, as far as Redis still answers.
+        """
+        created = message.created or timezone.now()
+        expires = "" if message.expires is None else _ts(message.expires)
+        if recipients.queryset is not None:
+            queryset = recipients.queryset
+            if queryset.query.is_sliced:
+                # A slice cannot be made distinct: take its ids.
+                ids = queryset.values_list("pk", flat=True)
+                recipients = Recipients(ids=list(dict.fromkeys(ids)))
+            else:
+                # Groups can name a user twice; the database makes them distinct.
+                recipients = Recipients(queryset=queryset.order_by().distinct())
+        with self._errors():
+            mid = self._run("create", [_ts(timezone.now()), *_content_fields(message, created)])
+        written: list[tuple[int, int]] = []
+        count = 0
+        try:
+            with self._errors():
+                client = self.get_client()
+                for chunk in recipients.iter_ids(self.chunk_size):
+                    # Reserve the ids first, so a failure knows which to take back.
+                    first = client.incrby(self.key("ids", "entry"), len(chunk)) - len(chunk) + 1
+                    written.append((first, len(chunk)))
+                    count += self._run(
+                        "fanout",
+                        [_ts(timezone.now()), mid, _ts(created), expires, first, *map(str, chunk)],
+                    )
+                self._run("finish", [_ts(timezone.now()), mid])
+        except BaseException:
+            self._withdraw(mid, written)
+            raise
+        return SentMessage(id=int(mid), recipient_count=count)
+
+    def _withdraw(self, mid: Any, written: Sequence[tuple[int, int]]) -> None:
+        """Take back a failed send, as far as Redis still answers."""
+        try:
+            now = _ts(timezone.now())
+            for first, size in written:
+                self._run("withdraw", [now, mid, first, size])
+            self._run("drop_message", [now, mid])
+        except redis.RedisError:
+            # The original error is the one worth raising; the content stays
+            # flagged as sending, and purge collects it once send_timeout passes.
+            pass
+
+    def add(self, message: NewMessage, user_id: Any) -> StoredMessage:
+        created = message.created or timezone.now()
+        with self._errors():
+            mid, entry_id = self._run(
+                "add",
+                [
+                    _ts(timezone.now()),
+                    _ts(created),
+                    "" if message.expires is None else _ts(message.expires),
+                    str(user_id),
+                    *_content_fields(message, created),
+                ],
+            )
+        return StoredMessage(
+            id=int(entry_id),
+            message_id=int(mid),
+            user_id=user_id,
+            created=_dt(_ts(created)),
+            expires=_dt(_ts(message.expires)) if message.expires is not None else None,
+            level=message.level,
+            message=message.message,
+            extra_tags=message.extra_tags,
+            subject=message.subject,
+            url=message.url,
+            data=message.data,
+            safe=message.safe,
+            from_user_id=message.from_user_id,
+            target_content_type_id=message.target_content_type_id,
+            target_object_id=message.target_object_id,
+            in_reply_to_id=message.in_reply_to_id,
+            close_timeout=message.close_timeout,
+        )
+
+    # Reading ----------------------------------------------------------------
+    def list(
+        self,
+        user_id: Any,
+        *,
+        state: str = "unread",
+        levels: Sequence[int] | None = None,
+        tag: str | None = None,
+        since: datetime | None = None,
+        before: datetime | None = None,
+        limit: int = 50,
+        after: Any = None,
+    ) -> list[StoredMessage]:
+        """
+        Return the user's entries, newest first, keyset-paged by ``after``.
+
+        Without filters this reads ``limit`` entries and their contents in one
+        round trip; filters are applied inside Redis, which scans on in
+        batches of ``scan_batch`` until ``limit`` entries match.
+        """
+        zset = {"unread": "unread", "read": "all", "all": "all", "archived": "archived"}[state]
+        cursor = "+inf" if after is None else f"({int(after)}"
+        args = [
+            _ts(timezone.now()),
+            str(user_id),
+            state,
+            None,  # the cursor, filled in each round
+            None,  # how many rows are still wanted
+            self.scan_batch,
+            "" if since is None else _ts(since),
+            "" if before is None else _ts(before),
+            tag or "",
+            *(str(int(level)) for level in levels or ()),
+        ]
+        rows: list[Any] = []
+        with self._errors():
+            while len(rows) < limit and cursor:
+                args[3], args[4] = cursor, limit - len(rows)
+                cursor, found = self._run("list", args, keys=[self.key("u", user_id, zset)])
+                rows += found
+        return [self._stored(user_id, row) for row in rows]
+
+    def get(self, user_id: Any, entry_id: Any) -> StoredMessage:
+        with self._errors():
+            row = self._run("get", [_ts(timezone.now()), str(user_id), str(entry_id)])
+        if not row:
+            raise MessageNotFound(entry_id)
+        return self._stored(user_id, row)
+
+    def count(self, user_id: Any) -> int:
+        """
+        Return the unread count: the unread set's size less its expired members.
+
+        Both are O(log n), so a user with thousands of unread entries costs no
+        more than one with three; MULTI reads both at the same instant.
+        """
+        with self._errors():
+            pipe = self.get_client().pipeline(transaction=True)
+            pipe.zcard(self.key("u", user_id, "unread"))
+            pipe.zcount(self.key("u", user_id, "unread_exp"), "-inf", _ts(timezone.now()))
+            total, expired = pipe.execute()
+        return total - expired
+
+    # Changing state ---------------------------------------------------------
+    def _change(
+        self, op: str, user_id: Any, ids: Sequence[Any], arg: str = "", *, now: str | None = None
+    ) -> list[Any]:
+        """
+        Apply ``op`` to the user's entries ``ids`` in one script.
+
+        The script checks ownership and visibility itself, in the same atomic
+        step as the change: nothing can slip in between the check and the write.
+        Return the ids changed, newest first as the database backend does.
+        """
+        given = {str(pk): pk for pk in ids}
+        if not given:
+            return []
+        with self._errors():
+            status, result = self._run(
+                "change", [now or _ts(timezone.now()), str(user_id), op, arg, *given]
+            )
+        if status == "missing":
+            raise MessageNotFound([given[pk] for pk in result])
+        if status == "unread":
+            unread = sorted(int(pk) for pk in result)
+            raise InvalidMessage(
+                f"Message {', '.join(map(str, unread))} is unread and cannot be deleted. "
+                "Mark it read first, or set PIGEONHOLE['ALLOW_DELETE_UNREAD'] = True."
+            )
+        return sorted((int(pk) for pk in result), reverse=True)
+
+    def mark_read(self, user_id: Any, ids: Sequence[Any], *, strict: bool = True) -> list[Any]:
+        """
+        Mark entries read and return the ids that were unread.
+
+        Without ``strict``, ids that are not the user's visible entries are
+        skipped, and only the ids this call changed come back.
+        """
+        return self._change("read" if strict else "read_lenient", user_id, ids)
+
+    def mark_unread(self, user_id: Any, ids: Sequence[Any]) -> list[Any]:
+        return self._change("unread", user_id, ids)
+
+    def mark_all_read(self, user_id: Any, *, before: Any = None) -> list[Any]:
+        """
+        Mark read the user's unread, unarchived entries up to a watermark.
+
+        The entries are marked a chunk per script, oldest first, up to the
+        highest entry id handed out when the call began: one that arrives
+        meanwhile stays unread, however long a big inbox takes.
+        """
+        now = _ts(timezone.now())
+        created_before = ""
+        changed: list[Any] = []
+        with self._errors():
+            if isinstance(before, datetime):
+                created_before = _ts(before)
+                highest = self.get_client().get(self.key("ids", "entry")) or "0"
+            elif before is not None:
+                highest = str(int(before))
+            else:
+                highest = self.get_client().get(self.key("ids", "entry")) or "0"
+            cursor = "-inf"
+            while True:
+                scanned, last, ids = self._run(
+                    "mark_all",
+                    [now, str(user_id), highest, created_before, cursor, self.scan_batch],
+                )
+                changed += ids
+                if scanned < self.scan_batch:
+                    break
+                cursor = f"({last}"
+        return sorted((int(pk) for pk in changed), reverse=True)
+
+    def archive(self, user_id: Any, ids: Sequence[Any]) -> list[Any]:
+        return self._change("archive", user_id, ids)
+
+    def unarchive(self, user_id: Any, ids: Sequence[Any]) -> list[Any]:
+        return self._change("unarchive", user_id, ids)
+
+    def delete(self, user_id: Any, ids: Sequence[Any], *, allow_unread: bool = False) -> list[Any]:
+        return self._change("delete", user_id, ids, "1" if allow_unread else "")
+
+    # Housekeeping -----------------------------------------------------------
+    def expire(self, user_id: Any, ids: Sequence[Any], when: datetime | None = None) -> list[Any]:
+        now = timezone.now()
+        return self._change("expire", user_id, ids, _ts(when or now), now=_ts(now))
+
+    def purge(
+        self,
+        *,
+        expired: bool = True,
+        read_before: datetime | None = None,
+        dry_run: bool = False,
+    ) -> dict[str, int]:
+        """
+        Remove expired entries, read ones older than ``read_before``, then
+        contents left without entries.
+
+        Each script removes at most ``scan_batch`` entries, so purging millions
+        never blocks Redis for long. A dry run reads what a purge would remove
+        and removes nothing.
+        """
+        now = _ts(timezone.now())
+        counts = {"expired": 0, "read": 0, "messages": 0}
+        with self._errors():
+            if dry_run:
+                return self._dry_run(now, expired, read_before)
+            if expired:
+                while True:
+                    scanned, removed = self._run("purge_expired", [now, self.scan_batch])
+                    counts["expired"] += removed
+                    if scanned < self.scan_batch:
+                        break
+            if read_before is not None:
+                while True:
+                    scanned, read, gone = self._run(
+                        "purge_read",
+                        [now, _ts(read_before), self.scan_batch, "1" if expired else ""],
+                    )
+                    counts["read"] += read
+                    counts["expired"] += gone
+                    if scanned < self.scan_batch:
+                        break
+            oldest_live_send = repr(float(now) - self.send_timeout)
+            client = self.get_client()
+            batch: list[str] = []
+            for mid in client.sscan_iter(self.key("orphans"), count=self.scan_batch):
+                batch.append(mid)
+                if len(batch) >= self.scan_batch:
+                    counts["messages"] += self._run(
+                        "purge_orphans", [now, oldest_live_send, *batch]
+                    )
+                    batch = []
+            if batch:
+                counts["messages"] += self._run("purge_orphans", [now, oldest_live_send, *batch])
+        return counts
+
+    def _members(self, key: str, low: str, high: str) -> list[str]:
+        """Return a sorted set's members scored from ``low`` to ``high``, in batches."""
+        client, found, offset = self.get_client(), [], 0
+        while batch := client.zrangebyscore(key, low, high, start=offset, num=self.scan_batch):
+            found += batch
+            offset += len(batch)
+        return found
+
+    def _dry_run(self, now: str, expired: bool, read_before: datetime | None) -> dict[str, int]:
+        client = self.get_client()
+        doomed_expired = set(self._members(self.key("expiring"), "-inf", now)) if expired else set()
+        doomed_read: set[str] = set()
+        if read_before is not None:
+            doomed_read = set(self._members(self.key("read"), "-inf", f"({_ts(read_before)}"))
+            doomed_read -= doomed_expired
+        doomed = sorted(doomed_expired | doomed_read)
+        # Contents that would lose their last entry, and those that have none already.
+        losing: Counter[str] = Counter()
+        for start in range(0, len(doomed), self.scan_batch):
+            pipe = client.pipeline(transaction=False)
+            for entry_id in doomed[start : start + self.scan_batch]:
+                pipe.hget(self.key("e", entry_id), "m")
+            losing.update(mid for mid in pipe.execute() if mid is not None)
+        oldest_live_send = float(now) - self.send_timeout
+        orphans = client.sscan_iter(self.key("orphans"), count=self.scan_batch)
+        candidates = list(dict.fromkeys([*losing, *orphans]))
+        messages = 0
+        for start in range(0, len(candidates), self.scan_batch):
+            chunk = candidates[start : start + self.scan_batch]
+            pipe = client.pipeline(transaction=False)
+            for mid in chunk:
+                pipe.hmget(self.key("m", mid), "refs", "sending")
+            for mid, (refs, sending) in zip(chunk, pipe.execute(), strict=True):
+                if refs is None or int(refs) > losing[mid]:
+                    continue
+                if sending is None or float(sending) < oldest_live_send:
+                    messages += 1
+        return {
+            "expired": len(doomed_expired),
+            "read": len(doomed_read),
+            "messages": messages,
+        }

@@ -1,0 +1,176 @@
+"""
+Helpers for testing against real Redis servers: never a mock.
+
+``redis_url()`` gives the server the run uses (``PIGEONHOLE_TEST_REDIS_URL``),
+skipping without one, and failing under CI, where a skipped backend would be a
+green run that tested less than it claims. ``RedisServer`` starts a private
+``redis-server`` on a spare port, for tests that stop it mid-way.
+``check_indexes()`` reads every key a backend wrote and checks that its indexes
+say what its entries say.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections import Counter, defaultdict
+
+import pytest
+import redis
+
+__all__ = ["RedisServer", "check_indexes", "delete_keys", "redis_url", "unique_prefix"]
+
+
+def redis_url() -> str:
+    """Return the test server's URL; skip without one, or fail under CI."""
+    url = os.environ.get("PIGEONHOLE_TEST_REDIS_URL")
+    if not url:
+        reason = "PIGEONHOLE_TEST_REDIS_URL is not set (dev.py test sets it when Redis answers)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason}; under CI a skipped backend is a failure.")
+        pytest.skip(reason)
+    return url
+
+
+def unique_prefix(label: str = "test") -> str:
+    return f"pigeonhole-{label}-{uuid.uuid4().hex[:12]}"
+
+
+def _glob_escape(text: str) -> str:
+    return "".join(f"\\{c}" if c in "*?[]\\" else c for c in text)
+
+
+def keys_under(client: redis.Redis, prefix: str) -> list[str]:
+    return list(client.scan_iter(match=f"{_glob_escape(prefix)}:*", count=1000))
+
+
+def delete_keys(url: str, prefix: str) -> int:
+    """Delete every key under ``prefix``; return how many there were."""
+    client = redis.Redis.from_url(url, decode_responses=True)
+    try:
+        keys = keys_under(client, prefix)
+        for start in range(0, len(keys), 1000):
+            client.delete(*keys[start : start + 1000])
+        return len(keys)
+    finally:
+        client.close()
+
+
+def check_indexes(backend) -> dict[str, int]:
+    """
+    Check that every index agrees with the entry hashes; return key counts.
+
+    Each entry must sit in exactly the per-user sets its state calls for, the
+    global read and expiring sets must hold exactly the read and expiring
+    entries, and each content's ``refs`` must equal its number of entries.
+    """
+    client = backend.get_client()
+    prefix = backend.key_prefix
+    keys = keys_under(client, prefix)
+    kinds = Counter(key[len(prefix) + 1 :].split(":")[0] for key in keys)
+    expected: dict[str, dict[str, float]] = defaultdict(dict)
+    refs: Counter[str] = Counter()
+    for key in keys:
+        rest = key[len(prefix) + 1 :].split(":")
+        if rest[0] != "e":
+            continue
+        entry_id = rest[1]
+        entry = client.hgetall(key)
+        uid, read, archived, expires = entry["u"], entry.get("r"), entry.get("a"), entry.get("x")
+        refs[entry["m"]] += 1
+        score = float(entry_id)
+        if archived:
+            expected[f"u:{uid}:archived"][entry_id] = score
+        else:
+            expected[f"u:{uid}:all"][entry_id] = score
+            if not read:
+                expected[f"u:{uid}:unread"][entry_id] = score
+                if expires:
+                    expected[f"u:{uid}:unread_exp"][entry_id] = float(expires)
+        if read:
+            expected["read"][entry_id] = float(read)
+        if expires:
+            expected["expiring"][entry_id] = float(expires)
+    actual: dict[str, dict[str, float]] = {}
+    for key in keys:
+        name = key[len(prefix) + 1 :]
+        if client.type(key) == "zset":
+            actual[name] = dict(client.zrange(key, 0, -1, withscores=True))
+    assert actual == {name: members for name, members in expected.items() if members}
+    orphans = client.smembers(f"{prefix}:orphans")
+    for key in keys:
+        rest = key[len(prefix) + 1 :].split(":")
+        if rest[0] == "m":
+            mid = rest[1]
+            stored = int(client.hget(key, "refs"))
+            assert stored == refs[mid], f"message {mid} has refs={stored}, {refs[mid]} entries"
+            if stored == 0:
+                assert mid in orphans, f"message {mid} has no entries but is not an orphan"
+    return dict(kinds)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class RedisServer:
+    """A throwaway ``redis-server`` on a spare port, without persistence."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.executable = shutil.which("redis-server")
+        if self.executable is None:
+            pytest.skip("redis-server is not installed")
+        self.port = port or free_port()
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        self.process = subprocess.Popen(
+            [
+                self.executable,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
+        deadline = time.monotonic() + 10
+        try:
+            while True:
+                try:
+                    client.ping()
+                    return self
+                except redis.ConnectionError as exc:
+                    if time.monotonic() > deadline or self.process.poll() is not None:
+                        self.stop()
+                        raise RuntimeError(
+                            f"redis-server did not start on port {self.port}"
+                        ) from exc
+                    time.sleep(0.05)
+        finally:
+            client.close()
+
+    def stop(self) -> None:
+        """Kill the server, as a crash would: no shutdown, no save."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        self.process = None

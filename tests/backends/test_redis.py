@@ -1,0 +1,507 @@
+"""
+The Redis backend against the shared contract, then what only Redis can get wrong.
+
+Every test gets its own key prefix on the server ``PIGEONHOLE_TEST_REDIS_URL``
+names, and its keys are deleted afterwards. Users still live in the database:
+their ids are what the backend stores.
+"""
+
+import importlib
+import socket
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from random import Random
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.utils import timezone
+
+import pigeonhole
+from pigeonhole.backends.base import Recipients
+from pigeonhole.backends.redis import RedisBackend, _redacted
+from pigeonhole.conf import get_backend
+from pigeonhole.exceptions import BackendUnavailable, InvalidMessage, MessageNotFound
+
+from .contract import BackendContract, new, texts
+from .redis_support import (
+    RedisServer,
+    check_indexes,
+    delete_keys,
+    free_port,
+    redis_url,
+    unique_prefix,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def url():
+    return redis_url()
+
+
+@pytest.fixture
+def make_backend(url):
+    """Build backends with fresh prefixes; delete their keys afterwards."""
+    made = []
+
+    def make(**options):
+        options.setdefault("key_prefix", unique_prefix())
+        backend = RedisBackend(url=url, **options)
+        made.append(backend)
+        return backend
+
+    yield make
+    for backend in made:
+        delete_keys(url, backend.key_prefix)
+        backend.close()
+
+
+class TestRedisBackend(BackendContract):
+    @pytest.fixture
+    def backend(self, make_backend):
+        backend = make_backend()
+        yield backend
+        check_indexes(backend)
+
+
+class TestRedisBackendInSmallBatches(BackendContract):
+    """The contract again with tiny batches, so every scan and fan-out loops."""
+
+    @pytest.fixture
+    def backend(self, make_backend):
+        backend = make_backend()
+        backend.scan_batch = 3
+        backend.chunk_size = 2
+        yield backend
+        check_indexes(backend)
+
+
+class TestRedisLayout:
+    """Behaviour the contract leaves to each store, and the invariants of this one."""
+
+    @pytest.fixture
+    def backend(self, make_backend):
+        return make_backend()
+
+    @pytest.fixture
+    def users(self, django_user_model):
+        return [django_user_model.objects.create_user(f"user{i}") for i in range(3)]
+
+    @pytest.fixture
+    def uid(self, users):
+        return users[0].pk
+
+    def test_two_prefixes_on_one_server_never_see_each_other(self, make_backend, uid):
+        one, two = make_backend(), make_backend()
+        entry = one.add(new("only in one"), uid)
+        assert two.list(uid, state="all") == []
+        assert two.count(uid) == 0
+        with pytest.raises(MessageNotFound):
+            two.get(uid, entry.id)
+        assert two.purge() == {"expired": 0, "read": 0, "messages": 0}
+        assert texts(one.list(uid)) == ["only in one"]
+        assert two.add(new("in two"), uid).id == entry.id  # each prefix counts its own ids
+
+    def test_naive_datetimes_without_use_tz_as_the_orm_returns_them(self, backend, uid, settings):
+        settings.USE_TZ = False
+        created = datetime(2031, 5, 17, 9, 30, 15, 123457)
+        stored = backend.add(new("naive", created=created), uid)
+        [listed] = backend.list(uid)
+        assert listed.created == stored.created == created
+        assert listed.created.tzinfo is None
+        backend.mark_read(uid, [stored.id])
+        [listed] = backend.list(uid, state="read")
+        assert listed.read_at.tzinfo is None
+        assert abs(listed.read_at - timezone.now()) < timedelta(minutes=1)
+
+    def test_send_in_chunks_reaches_everyone_with_ids_in_order(self, backend, users):
+        backend.chunk_size = 2
+        sent = backend.send(new("chunked"), Recipients(ids=[u.pk for u in users]))
+        assert sent.recipient_count == 3
+        ids = [backend.list(u.pk)[0].id for u in users]
+        assert ids == sorted(ids) and len(set(ids)) == 3
+        assert {backend.list(u.pk)[0].message_id for u in users} == {sent.id}
+
+    def test_failed_send_takes_back_what_it_wrote(self, backend, users):
+        backend.chunk_size = 1
+
+        class Boom(Exception):
+            pass
+
+        class FailingRecipients(Recipients):
+            def iter_ids(self, chunk_size=2000):
+                yield [users[0].pk]
+                yield [users[1].pk]
+                raise Boom
+
+        with pytest.raises(Boom):
+            backend.send(new("half"), FailingRecipients())
+        assert [backend.count(u.pk) for u in users] == [0, 0, 0]
+        kinds = check_indexes(backend)
+        assert "e" not in kinds and "m" not in kinds
+        assert backend.purge() == {"expired": 0, "read": 0, "messages": 0}
+
+    def test_purge_gives_back_every_key(self, backend, users):
+        backend.send(new("shared"), Recipients(ids=[users[0].pk, users[1].pk]))
+        expiring = backend.add(
+            new("expiring", expires=timezone.now() + timedelta(days=1)), users[2].pk
+        )
+        for user in users[:2]:
+            [entry] = backend.list(user.pk)
+            backend.mark_read(user.pk, [entry.id])
+        backend.expire(users[2].pk, [expiring.id])
+        backend.purge(read_before=timezone.now() + timedelta(seconds=1))
+        assert check_indexes(backend) == {"ids": 2}  # the two id counters, nothing else
+
+    def test_lenient_mark_read_returns_only_what_it_changed(self, backend, users):
+        mine = backend.add(new("mine"), users[0].pk)
+        read = backend.add(new("read"), users[0].pk)
+        expired = backend.add(new("expired"), users[0].pk)
+        theirs = backend.add(new("theirs"), users[1].pk)
+        backend.mark_read(users[0].pk, [read.id])
+        backend.expire(users[0].pk, [expired.id])
+        ids = [mine.id, read.id, expired.id, theirs.id, 10**9]
+        # The database backend returns every id it was given here (one UPDATE,
+        # no read); this one knows exactly what it changed.
+        assert backend.mark_read(users[0].pk, ids, strict=False) == [mine.id]
+
+    def test_changes_return_ids_newest_first_like_the_database(self, backend, uid):
+        ids = [backend.add(new(str(i)), uid).id for i in range(3)]
+        assert backend.mark_read(uid, ids) == ids[::-1]
+        assert backend.mark_unread(uid, ids) == ids[::-1]
+        assert backend.mark_all_read(uid) == ids[::-1]
+
+    def test_filters_scan_past_batches_of_entries_that_do_not_match(self, backend, uid):
+        backend.scan_batch = 7
+        backend.add(new("old billing", extra_tags="billing"), uid)
+        for i in range(30):
+            backend.add(new(f"noise {i}", extra_tags="billingx xbilling"), uid)
+        backend.add(new("error", level=41), uid)
+        assert texts(backend.list(uid, tag="billing")) == ["old billing"]
+        assert texts(backend.list(uid, levels=[41, 11])) == ["error"]
+        assert texts(backend.list(uid, levels=[21], tag="billing", limit=1)) == ["old billing"]
+        assert len(backend.list(uid, limit=1000)) == 32
+
+    def test_mark_all_read_works_through_big_inboxes_in_chunks(self, backend, users):
+        backend.scan_batch = 10
+        uid = users[0].pk
+        backend.chunk_size = 7
+        for i in range(25):
+            backend.send(new(f"m{i}"), Recipients(ids=[uid, users[1].pk]))
+        newest = backend.list(uid, limit=1)[0]
+        watermark = backend.list(uid, limit=5)[-1]
+        backend.archive(uid, [newest.id])
+        assert len(backend.mark_all_read(uid, before=watermark.id)) == 21
+        assert backend.count(uid) == 3
+        assert len(backend.mark_all_read(uid)) == 3
+        assert backend.count(uid) == 0
+        assert backend.count(users[1].pk) == 25
+
+    def test_count_stays_exact_and_fast_with_thousands_unread(self, backend, uid):
+        soon = timezone.now() + timedelta(days=1)
+        entries = [
+            backend.add(new(f"m{i}", expires=soon if i % 2 else None), uid) for i in range(3000)
+        ]
+        backend.expire(uid, [e.id for e in entries[:1000]])
+        backend.mark_read(uid, [e.id for e in entries[1000:1100]])
+        started = time.perf_counter()
+        for _ in range(200):
+            assert backend.count(uid) == 1900
+        # Two O(log n) commands: no scan of the 3,000 entries.
+        assert time.perf_counter() - started < 1
+        assert len(backend.list(uid, limit=1000)) == 1000
+
+    def test_counts_agree_with_listings_under_concurrent_changes(self, backend, users):
+        uids = [u.pk for u in users]
+        for i in range(30):
+            backend.send(new(f"seed {i}"), Recipients(ids=uids))
+
+        def worker(seed):
+            rng = Random(seed)
+            for _ in range(60):
+                uid = rng.choice(uids)
+                entries = backend.list(uid, state=rng.choice(["unread", "all", "archived"]))
+                ids = [e.id for e in rng.sample(entries, min(len(entries), 3))]
+                action = rng.choice(
+                    ["read", "unread", "archive", "unarchive", "delete", "all", "send", "add"]
+                )
+                try:
+                    if action == "read":
+                        backend.mark_read(uid, ids, strict=rng.random() < 0.5)
+                    elif action == "unread":
+                        backend.mark_unread(uid, ids)
+                    elif action == "archive":
+                        backend.archive(uid, ids)
+                    elif action == "unarchive":
+                        backend.unarchive(uid, ids)
+                    elif action == "delete":
+                        backend.delete(uid, ids, allow_unread=True)
+                    elif action == "all":
+                        backend.mark_all_read(uid, before=ids[0] if ids else None)
+                    elif action == "send":
+                        backend.send(new("more"), Recipients(ids=uids))
+                    else:
+                        backend.add(new("one"), uid)
+                except MessageNotFound:
+                    pass  # another worker deleted one first: refused whole, as it should be
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(worker, range(8)))
+        for uid in uids:
+            unread = backend.list(uid, limit=1000)
+            assert backend.count(uid) == len(unread)
+            assert all(not e.is_read and not e.is_archived for e in unread)
+        check_indexes(backend)
+
+
+class TestConfiguration:
+    def test_url_is_required(self):
+        with pytest.raises(ImproperlyConfigured, match=r"PIGEONHOLE\['OPTIONS'\].*url"):
+            RedisBackend()
+
+    def test_url_must_be_a_redis_url_and_the_error_hides_its_password(self):
+        with pytest.raises(ImproperlyConfigured, match="not a Redis URL") as caught:
+            RedisBackend(url="http://user:s3cret@example.com/")
+        assert "s3cret" not in str(caught.value)
+
+    def test_unknown_options_are_refused_by_name(self):
+        with pytest.raises(ImproperlyConfigured, match="using"):
+            RedisBackend(url="redis://localhost/0", using="default")
+
+    def test_pool_options_reach_the_pool(self):
+        backend = RedisBackend(
+            url="redis://127.0.0.1:1/0",
+            max_connections=7,
+            socket_timeout=1.5,
+            socket_connect_timeout=0.5,
+            health_check_interval=30,
+        )
+        pool = backend.get_client().connection_pool
+        assert pool.max_connections == 7
+        kwargs = pool.connection_kwargs
+        assert (kwargs["socket_timeout"], kwargs["socket_connect_timeout"]) == (1.5, 0.5)
+        assert kwargs["health_check_interval"] == 30
+        backend.close()
+
+    def test_nothing_connects_at_construction(self):
+        started = time.perf_counter()
+        backend = RedisBackend(url="redis://10.255.255.1:6379/0")  # unroutable
+        assert backend._client is None
+        assert time.perf_counter() - started < 0.5
+
+    def test_missing_redis_py_names_the_pip_install_line(self, monkeypatch):
+        monkeypatch.setitem(sys.modules, "redis", None)
+        monkeypatch.delitem(sys.modules, "pigeonhole.backends.redis")
+        with pytest.raises(ImproperlyConfigured, match=r'pip install "django-pigeonhole\[redis\]"'):
+            importlib.import_module("pigeonhole.backends.redis")
+
+    @pytest.mark.parametrize(
+        ("url", "shown"),
+        [
+            ("redis://:s3cret@host:6379/0", "redis://:***@host:6379/0"),
+            ("redis://me:s3cret@host/1", "redis://me:***@host/1"),
+            (
+                "rediss://host/0?password=s3cret&ssl_cert_reqs=none",
+                "rediss://host/0?password=***&ssl_cert_reqs=none",
+            ),
+            (
+                "unix:///run/redis.sock?db=2&password=s3cret",
+                "unix:///run/redis.sock?db=2&password=***",
+            ),
+            ("redis://host:6379/0", "redis://host:6379/0"),
+        ],
+    )
+    def test_urls_in_messages_never_show_a_password(self, url, shown):
+        assert _redacted(url) == shown
+
+
+class TestUnavailable:
+    def test_closed_port_raises_backend_unavailable_naming_the_url(self, user):
+        backend = RedisBackend(
+            url="redis://:s3cret@127.0.0.1:1/0", socket_connect_timeout=0.5, socket_timeout=0.5
+        )
+        calls = [
+            lambda: backend.count(user.pk),
+            lambda: backend.list(user.pk),
+            lambda: backend.get(user.pk, 1),
+            lambda: backend.add(new("x"), user.pk),
+            lambda: backend.send(new("x"), Recipients(ids=[user.pk])),
+            lambda: backend.mark_read(user.pk, [1]),
+            lambda: backend.mark_all_read(user.pk),
+            lambda: backend.purge(),
+        ]
+        started = time.perf_counter()
+        for call in calls:
+            with pytest.raises(BackendUnavailable) as caught:
+                call()
+            message = str(caught.value)
+            assert "redis://:***@127.0.0.1:1/0" in message and "s3cret" not in message
+        assert time.perf_counter() - started < 5
+
+    def test_server_that_never_answers_times_out_as_backend_unavailable(self, user):
+        with socket.socket() as listener:
+            listener.bind(("127.0.0.1", 0))
+            listener.listen()
+            port = listener.getsockname()[1]
+            backend = RedisBackend(url=f"redis://127.0.0.1:{port}/0", socket_timeout=0.3)
+            started = time.perf_counter()
+            with pytest.raises(BackendUnavailable, match=f"127.0.0.1:{port}"):
+                backend.count(user.pk)
+            assert time.perf_counter() - started < 3
+            backend.close()
+
+    def test_server_stopped_mid_test_then_restarted(self, user):
+        server = RedisServer(port=free_port()).start()
+        backend = RedisBackend(url=server.url, socket_connect_timeout=0.5, socket_timeout=1)
+        try:
+            entry = backend.add(new("before the crash"), user.pk)
+            assert backend.count(user.pk) == 1
+            server.stop()
+            with pytest.raises(BackendUnavailable, match=server.url):
+                backend.count(user.pk)
+            with pytest.raises(BackendUnavailable, match=server.url):
+                backend.mark_read(user.pk, [entry.id])
+            server.start()  # no persistence: it comes back empty
+            assert backend.count(user.pk) == 0
+            backend.add(new("after the restart"), user.pk)
+            assert texts(backend.list(user.pk)) == ["after the restart"]
+        finally:
+            server.stop()
+            backend.close()
+
+    def test_storage_renders_its_page_when_redis_is_down(self, client, user, settings, caplog):
+        settings.PIGEONHOLE = {
+            "BACKEND": "pigeonhole.backends.redis.RedisBackend",
+            "OPTIONS": {"url": "redis://127.0.0.1:1/0", "socket_connect_timeout": 0.5},
+        }
+        client.force_login(user)
+        client.post("/add/info/", {"messages": ["Transient still shows."]})
+        response = client.get("/show/")
+        assert response.status_code == 200
+        assert "Transient still shows." in response.content.decode()
+        assert "Could not read stored messages." in caplog.text
+
+    def test_persistent_message_degrades_to_a_flash_one_when_asked_to(self, rf, user, settings):
+        from django.contrib import messages
+        from django.contrib.sessions.backends.db import SessionStore
+
+        from pigeonhole.storage import PersistentStorage
+
+        settings.PIGEONHOLE = {
+            "BACKEND": "pigeonhole.backends.redis.RedisBackend",
+            "OPTIONS": {"url": "redis://127.0.0.1:1/0", "socket_connect_timeout": 0.5},
+        }
+        request = rf.get("/")
+        request.session = SessionStore()
+        request.user = user
+        request._messages = PersistentStorage(request)
+        with pytest.raises(BackendUnavailable, match=r"127\.0\.0\.1:1"):
+            pigeonhole.add_message(request, pigeonhole.PERSISTENT_INFO, "Lost?")
+        # Django's own messages.add_message() does not hand fail_silently to the
+        # storage, so only pigeonhole's can ask for this.
+        pigeonhole.add_message(
+            request, pigeonhole.PERSISTENT_INFO, "Shown once", fail_silently=True
+        )
+        assert [(str(m), m.level) for m in request._messages] == [("Shown once", messages.INFO)]
+
+
+class TestApiOnRedis:
+    """The public API and the storage, end to end, with Redis as the store."""
+
+    @pytest.fixture(autouse=True)
+    def redis_settings(self, url, settings):
+        prefix = unique_prefix("api")
+        settings.PIGEONHOLE = {
+            "BACKEND": "pigeonhole.backends.redis.RedisBackend",
+            "OPTIONS": {"url": url, "key_prefix": prefix, "socket_connect_timeout": 2},
+        }
+        assert isinstance(get_backend(), RedisBackend)
+        yield
+        backend = get_backend()
+        check_indexes(backend)
+        backend.close()
+        delete_keys(url, prefix)
+
+    def test_send_to_a_group_reaches_each_member(self, group, user, other_user):
+        sent = pigeonhole.send(group, "Staff meeting", subject="Today")
+        assert sent.recipient_count == 2
+        for member in (user, other_user):
+            [entry] = pigeonhole.inbox(member)
+            assert (str(entry), entry.subject, entry.message_id) == (
+                "Staff meeting",
+                "Today",
+                sent.id,
+            )
+            assert pigeonhole.unread_count(member) == 1
+
+    def test_mark_all_read_keeps_later_messages_unread(self, user):
+        for i in range(3):
+            pigeonhole.send(user, f"seen {i}")
+        newest_seen = pigeonhole.inbox(user)[0]
+        pigeonhole.send(user, "arrived later")
+        assert pigeonhole.mark_all_read(user, before=newest_seen.id) == 3
+        assert texts(pigeonhole.inbox(user)) == ["arrived later"]
+        assert pigeonhole.unread_count(user) == 1
+
+    def test_inbox_filters_and_pages(self, user):
+        pigeonhole.send(user, "billing", extra_tags=["billing"], level=pigeonhole.WARNING)
+        for i in range(4):
+            pigeonhole.send(user, f"info {i}")
+        assert texts(pigeonhole.inbox(user, tag="billing")) == ["billing"]
+        assert texts(pigeonhole.inbox(user, level=pigeonhole.WARNING)) == ["billing"]
+        first = pigeonhole.inbox(user, limit=2)
+        second = pigeonhole.inbox(user, limit=2, after=first[-1])
+        assert texts(first + second) == ["info 3", "info 2", "info 1", "info 0"]
+
+    def test_changes_and_their_counts(self, user, other_user):
+        pigeonhole.send([user, other_user], "one")
+        pigeonhole.send(user, "two")
+        one, two = pigeonhole.inbox(user)[::-1]
+        assert pigeonhole.mark_read(user, one) == 1
+        assert pigeonhole.archive(user, [one, two]) == 2
+        assert pigeonhole.unread_count(user) == 0
+        assert pigeonhole.unarchive(user, two) == 1
+        assert pigeonhole.delete(user, one) == 1
+        with pytest.raises(InvalidMessage):
+            pigeonhole.delete(user, two)
+        with pytest.raises(MessageNotFound):
+            pigeonhole.mark_read(other_user, two)
+        assert pigeonhole.unread_count(other_user) == 1
+
+    def test_persistent_message_is_shown_once_then_marked_read(self, client, user):
+        client.force_login(user)
+        client.post("/add/persistent/", {"messages": ["Your export is ready."]})
+        assert pigeonhole.unread_count(user) == 1
+        first = client.get("/show/").content.decode()
+        assert '<li class="info persistent">Your export is ready.</li>' in first
+        assert "Your export is ready." not in client.get("/show/").content.decode()
+        [entry] = pigeonhole.inbox(user, state="all")
+        assert entry.is_read
+
+    def test_delete_read_removes_displayed_messages(self, client, user, settings):
+        settings.PIGEONHOLE = {**settings.PIGEONHOLE, "DELETE_READ": True}
+        client.force_login(user)
+        client.post("/add/persistent/", {"messages": ["Gone once seen."]})
+        client.get("/show/")
+        assert pigeonhole.inbox(user, state="all") == []
+
+    def test_concurrent_requests_from_threads_share_one_pool(self, user):
+        pigeonhole.send(user, "shared")
+        errors = []
+
+        def count():
+            try:
+                assert pigeonhole.unread_count(user) == 1
+            except Exception as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=count) for _ in range(10)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
