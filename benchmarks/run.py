@@ -39,7 +39,9 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 DEFAULT_OUTPUT = HERE / "results" / "send.json"
-BACKENDS = ("sqlite", "postgres")
+BACKENDS = ("sqlite", "postgres", "redis")
+REDIS_URL = os.environ.get("PIGEONHOLE_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+REDIS_PREFIX = f"pigeonhole-bench-{os.getpid()}"
 FORMS = ("queryset", "group", "list")
 BENCH_DB = "pigeonhole_bench"
 
@@ -74,7 +76,8 @@ class Database:
         self._admin: Any = None
 
     def __enter__(self) -> dict[str, Any]:
-        if self.name == "sqlite":
+        # Redis keeps the messages; the users it reads recipients from live in SQLite.
+        if self.name in ("sqlite", "redis"):
             self._tmp = tempfile.mkdtemp(prefix="pigeonhole-bench-")
             return {
                 "ENGINE": "django.db.backends.sqlite3",
@@ -129,7 +132,7 @@ class Database:
             self._admin.close()
 
 
-def setup_django(database: dict[str, Any]) -> None:
+def setup_django(database: dict[str, Any], backend: str) -> None:
     try:
         import pigeonhole  # noqa: F401
     except ImportError:  # not installed: use the checkout
@@ -151,6 +154,14 @@ def setup_django(database: dict[str, Any]) -> None:
         ],
         DATABASES={"default": database},
         MESSAGE_STORAGE="pigeonhole.storage.PersistentStorage",
+        PIGEONHOLE=(
+            {
+                "BACKEND": "pigeonhole.backends.redis.RedisBackend",
+                "OPTIONS": {"url": REDIS_URL, "key_prefix": REDIS_PREFIX},
+            }
+            if backend == "redis"
+            else {}
+        ),
     )
     django.setup()
 
@@ -158,6 +169,14 @@ def setup_django(database: dict[str, Any]) -> None:
 def database_version(name: str) -> str:
     from django.db import connection
 
+    if name == "redis":
+        from pigeonhole.conf import get_backend
+
+        try:
+            info = get_backend().get_client().info("server")
+        except Exception as exc:
+            raise Skip(f"Redis at {REDIS_URL} is not reachable: {exc}") from exc
+        return f"Redis {info['redis_version']} (users in SQLite)"
     with connection.cursor() as cursor:
         if name == "sqlite":
             cursor.execute("select sqlite_version()")
@@ -189,7 +208,22 @@ def create_users(n: int):
 
 def check_and_clean(sent: Any, n: int, form: str) -> None:
     """Fail loudly unless the send created exactly n entries for n users; then remove them."""
+    from pigeonhole.conf import get_backend
     from pigeonhole.models import InboxEntry, Message
+
+    backend = get_backend()
+    if hasattr(backend, "get_client"):  # Redis: count the entry hashes, then drop every key
+        client = backend.get_client()
+        found = sum(1 for _ in client.scan_iter(f"{REDIS_PREFIX}:e:*", count=5000))
+        if not (sent.recipient_count == found == n):
+            raise AssertionError(
+                f"send() to a {form} of {n} users reported {sent.recipient_count} recipients "
+                f"and created {found} entries"
+            )
+        keys = list(client.scan_iter(f"{REDIS_PREFIX}:*", count=5000))
+        for start in range(0, len(keys), 5000):
+            client.unlink(*keys[start : start + 5000])
+        return
 
     entries = InboxEntry.objects.filter(message_id=sent.pk)
     found = entries.count()
@@ -220,7 +254,7 @@ def time_send(to: Any, n: int, form: str) -> float:
 
 def run_worker(name: str, n: int, repeat: int) -> dict[str, Any]:
     with Database(name) as database:
-        setup_django(database)
+        setup_django(database, name)
         from django.contrib.auth import get_user_model
         from django.core.management import call_command
 
@@ -335,7 +369,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--db",
         default=",".join(BACKENDS),
-        help="comma-separated databases to run: sqlite, postgres (default: both)",
+        help="comma-separated stores to run: sqlite, postgres, redis (default: all)",
     )
     parser.add_argument(
         "--output", type=Path, default=DEFAULT_OUTPUT, help="JSON file for the results"
