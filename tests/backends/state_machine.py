@@ -114,6 +114,10 @@ class InboxModel:
     def visible(self, user: int) -> list[ModelEntry]:
         return [e for e in self.live() if e.user == user and not e.expired]
 
+    def is_visible(self, entry_id: Any) -> bool:
+        entry = self.entries.get(entry_id)
+        return entry is not None and not entry.gone and not entry.expired
+
     def visible_ids(self, user: int) -> set[Any]:
         return {entry.id for entry in self.visible(user)}
 
@@ -125,6 +129,9 @@ class InboxModel:
             "archived": lambda e: e.archived,
         }[state]
         return sorted((e for e in self.visible(user) if keep(e)), key=lambda e: e.id, reverse=True)
+
+    def any_visible(self) -> bool:
+        return any(not entry.expired for entry in self.live())
 
     def count(self, user: int) -> int:
         return len(self.listing(user, "unread"))
@@ -184,15 +191,19 @@ def make_state_machine(
     unknown_ids = st.sampled_from(UNKNOWN_IDS)
     User = get_user_model()
 
+    running: list[RuleBasedStateMachine] = []  # the machine of the example under way
+
     class Machine(RuleBasedStateMachine):
         entries = Bundle("entries")
+        # Entries the model says are still there and visible: most calls start
+        # from one, so that they mostly go through (stale ids come in ``others``).
+        visible_entries = entries.filter(lambda entry_id: running[-1].model.is_visible(entry_id))
 
-        # Calls that take ids get a first one (so the rule runs only once entries
-        # exist), up to three ``siblings`` (the newest other visible entries of the
-        # first one's owner), and half the time ``others`` that may be anyone's,
-        # stale or unknown. They mostly act as the first id's owner, so that most
-        # calls go through and entries get far enough (read, archived, unarchived,
-        # deleted) to matter.
+        # Calls that take ids get a visible first one (so the rule runs only once
+        # there is one), up to three ``siblings`` (more of the first one's owner's entries,
+        # see ``ids()``), and half the time ``others`` that may be anyone's, stale
+        # or unknown. They mostly act as the first id's owner, so that most calls
+        # go through and entries get far enough through their states to matter.
         siblings = st.integers(0, 3)
         others = st.one_of(
             st.just([]), st.lists(st.one_of(entries, unknown_ids), min_size=1, max_size=3)
@@ -201,6 +212,7 @@ def make_state_machine(
 
         def __init__(self) -> None:
             super().__init__()
+            running[:] = [self]
             self.backend = backend_factory()
             self.cleanup = cleanup
             if cleanup is not None:
@@ -214,10 +226,25 @@ def make_state_machine(
                 self.cleanup(self.backend)
 
         # Helpers --------------------------------------------------------------
-        def ids(self, first: Any, siblings: int, others: Sequence[Any] = ()) -> list[Any]:
-            """``first``, its owner's ``siblings`` newest other visible entries, ``others``."""
+        def ids(
+            self,
+            first: Any,
+            siblings: int,
+            others: Sequence[Any] = (),
+            wanted: Callable[[ModelEntry], bool] = lambda entry: True,
+        ) -> list[Any]:
+            """
+            Return ``first``, then ``siblings`` more of its owner's, then ``others``.
+
+            The siblings are the owner's newest other visible entries that the
+            call would change (``wanted``), so that entries move on through their
+            states (read, archived, read and archived, unarchived...) quickly.
+            """
             owner = self.model.entries[first].user
-            mates = sorted(self.model.visible_ids(owner) - {first}, reverse=True)
+            mates = sorted(
+                (e.id for e in self.model.visible(owner) if e.id != first and wanted(e)),
+                reverse=True,
+            )
             return [first, *mates[:siblings], *others]
 
         def who(self, acting: Any, ids: Sequence[Any]) -> int:
@@ -355,10 +382,17 @@ def make_state_machine(
             assert seen == [e.id for e in self.model.listing(user, state)]
 
         # Changing state -------------------------------------------------------
-        @rule(first=entries, siblings=siblings, others=others, acting=acting, strict=st.booleans())
+        @precondition(lambda self: self.model.any_visible())
+        @rule(
+            first=visible_entries,
+            siblings=siblings,
+            others=others,
+            acting=acting,
+            strict=st.booleans(),
+        )
         def mark_read(self, first, siblings, others, acting, strict):
             """``strict=False`` (the request path) skips ids that are not the user's."""
-            ids = self.ids(first, siblings, others)
+            ids = self.ids(first, siblings, others, lambda e: not e.read)
             user = self.who(acting, ids)
             if strict:
                 result = self.strict("mark_read", user, ids)
@@ -374,9 +408,10 @@ def make_state_machine(
             for entry in mine:
                 entry.read = True
 
-        @rule(first=entries, siblings=siblings, others=others, acting=acting)
+        @precondition(lambda self: self.model.any_visible())
+        @rule(first=visible_entries, siblings=siblings, others=others, acting=acting)
         def mark_unread(self, first, siblings, others, acting):
-            ids = self.ids(first, siblings, others)
+            ids = self.ids(first, siblings, others, lambda e: e.read)
             user = self.who(acting, ids)
             result = self.strict("mark_unread", user, ids)
             if result is not None:
@@ -406,9 +441,10 @@ def make_state_machine(
             for entry in doomed:
                 entry.read = True
 
-        @rule(first=entries, siblings=siblings, others=others, acting=acting)
+        @precondition(lambda self: self.model.any_visible())
+        @rule(first=visible_entries, siblings=siblings, others=others, acting=acting)
         def archive(self, first, siblings, others, acting):
-            ids = self.ids(first, siblings, others)
+            ids = self.ids(first, siblings, others, lambda e: not e.archived)
             user = self.who(acting, ids)
             result = self.strict("archive", user, ids)
             if result is not None:
@@ -417,9 +453,10 @@ def make_state_machine(
                 for entry in entries:
                     entry.archived = True
 
-        @rule(first=entries, siblings=siblings, others=others, acting=acting)
+        @precondition(lambda self: self.model.any_visible())
+        @rule(first=visible_entries, siblings=siblings, others=others, acting=acting)
         def unarchive(self, first, siblings, others, acting):
-            ids = self.ids(first, siblings, others)
+            ids = self.ids(first, siblings, others, lambda e: e.archived)
             user = self.who(acting, ids)
             result = self.strict("unarchive", user, ids)
             if result is not None:
@@ -428,15 +465,16 @@ def make_state_machine(
                 for entry in entries:
                     entry.archived = False
 
+        @precondition(lambda self: self.model.any_visible())
         @rule(
-            first=entries,
+            first=visible_entries,
             siblings=siblings,
             others=others,
             acting=acting,
             allow_unread=st.booleans(),
         )
         def delete(self, first, siblings, others, acting, allow_unread):
-            ids = self.ids(first, siblings, others)
+            ids = self.ids(first, siblings, others, lambda e: e.read or allow_unread)
             user = self.who(acting, ids)
             missing = self.model.missing(user, ids)
             entries = [self.model.entries[i] for i in set(ids) - missing]
@@ -462,13 +500,12 @@ def make_state_machine(
                     self.model.remove(entry)
 
         # Housekeeping ---------------------------------------------------------
-        @rule(first=entries, siblings=siblings)
+        @precondition(lambda self: self.model.any_visible())
+        @rule(first=visible_entries, siblings=siblings)
         def expire(self, first, siblings):
             """Expire some of one user's visible entries now: they vanish at once."""
             owner = self.model.entries[first].user
-            ids = [i for i in self.ids(first, siblings) if i in self.model.visible_ids(owner)]
-            if not ids:
-                return  # the first one is gone already
+            ids = self.ids(first, siblings)  # all the owner's and visible
             result = self.backend.expire(uids[owner], ids)
             self.check_changed("expire", result, set(ids))
             for entry_id in ids:
