@@ -117,6 +117,43 @@ class StoredMessage(Message):
         self.emailed_at = emailed_at
         self.expires = expires
 
+    @classmethod
+    def from_new(
+        cls,
+        new: NewMessage,
+        *,
+        id: Any,
+        message_id: Any,
+        user_id: Any,
+        created: datetime | None,
+        expires: datetime | None,
+    ) -> StoredMessage:
+        """
+        Return the entry a backend has just written for ``new``.
+
+        Backends pass the values as they store them (ids, rounded times), so
+        the result equals what a later read returns.
+        """
+        return cls(
+            id=id,
+            message_id=message_id,
+            user_id=user_id,
+            created=created,
+            expires=expires,
+            level=new.level,
+            message=new.message,
+            extra_tags=new.extra_tags,
+            subject=new.subject,
+            url=new.url,
+            data=new.data,
+            safe=new.safe,
+            from_user_id=new.from_user_id,
+            target_content_type_id=new.target_content_type_id,
+            target_object_id=new.target_object_id,
+            in_reply_to_id=new.in_reply_to_id,
+            close_timeout=new.close_timeout,
+        )
+
     @property
     def is_read(self) -> bool:
         return self.read_at is not None

@@ -216,24 +216,13 @@ class DatabaseBackend(BaseBackend):
             entry = InboxEntry.objects.using(alias).create(
                 user_id=user_id, message=content, created=now, expires=message.expires
             )
-        stored = StoredMessage(
+        stored = StoredMessage.from_new(
+            message,
             id=entry.pk,
             message_id=content.pk,
             user_id=user_id,
             created=now,
             expires=message.expires,
-            level=message.level,
-            message=message.message,
-            extra_tags=message.extra_tags,
-            subject=message.subject,
-            url=message.url,
-            data=message.data,
-            safe=message.safe,
-            from_user_id=message.from_user_id,
-            target_content_type_id=message.target_content_type_id,
-            target_object_id=message.target_object_id,
-            in_reply_to_id=message.in_reply_to_id,
-            close_timeout=message.close_timeout,
         )
         stored.record = content  # for the message_sent signal
         return stored

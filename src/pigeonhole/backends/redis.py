@@ -666,24 +666,13 @@ class RedisBackend(BaseBackend):
                     *_content_fields(message, created),
                 ],
             )
-        return StoredMessage(
+        return StoredMessage.from_new(
+            message,
             id=int(entry_id),
             message_id=int(mid),
             user_id=user_id,
             created=_dt(_ts(created)),
             expires=_dt(_ts(message.expires)) if message.expires is not None else None,
-            level=message.level,
-            message=message.message,
-            extra_tags=message.extra_tags,
-            subject=message.subject,
-            url=message.url,
-            data=message.data,
-            safe=message.safe,
-            from_user_id=message.from_user_id,
-            target_content_type_id=message.target_content_type_id,
-            target_object_id=message.target_object_id,
-            in_reply_to_id=message.in_reply_to_id,
-            close_timeout=message.close_timeout,
         )
 
     # Reading ----------------------------------------------------------------
