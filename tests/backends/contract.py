@@ -26,14 +26,6 @@ def texts(entries):
 
 
 class BackendContract:
-    @pytest.fixture
-    def users(self, django_user_model):
-        return [django_user_model.objects.create_user(f"user{i}") for i in range(3)]
-
-    @pytest.fixture
-    def uid(self, users):
-        return users[0].pk
-
     def test_add_returns_the_entry_as_the_user_will_see_it(self, backend, uid):
         stored = backend.add(new("one", subject="s", extra_tags="a b", data={"k": 1}), uid)
         assert isinstance(stored, StoredMessage)

@@ -87,14 +87,6 @@ class TestRedisLayout:
     def backend(self, make_backend):
         return make_backend()
 
-    @pytest.fixture
-    def users(self, django_user_model):
-        return [django_user_model.objects.create_user(f"user{i}") for i in range(3)]
-
-    @pytest.fixture
-    def uid(self, users):
-        return users[0].pk
-
     def test_two_prefixes_on_one_server_never_see_each_other(self, make_backend, uid):
         one, two = make_backend(), make_backend()
         entry = one.add(new("only in one"), uid)
