@@ -2,7 +2,8 @@
 Settings for the test suite.
 
 ``PIGEONHOLE_TEST_DB`` picks the database (sqlite, postgres, mariadb); ``dev.py
-test`` runs the suite once per database it can reach.
+test`` runs the suite once per database it can reach. ``PIGEONHOLE_TEST_DB_NAME`` names
+the throwaway test database, so two checkouts can run their suites on one server at once.
 """
 
 import os
@@ -32,6 +33,8 @@ _DATABASES = {
     },
 }
 DATABASES = {"default": _DATABASES[TEST_DB]}
+if TEST_DB != "sqlite" and os.environ.get("PIGEONHOLE_TEST_DB_NAME"):
+    DATABASES["default"].setdefault("TEST", {})["NAME"] = os.environ["PIGEONHOLE_TEST_DB_NAME"]
 
 SECRET_KEY = "tests-only-not-secret"
 DEBUG = False
