@@ -1,0 +1,108 @@
+"""
+The one JSON shape of a stored message.
+
+The REST API, the live event stream and the JavaScript client all speak it, so a
+message pushed over the stream can be dropped into a list fetched from the API.
+It lives here, free of Django REST framework, because the stream must work
+without the ``rest`` extra installed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from django.contrib.auth import get_user_model
+
+from .message import StoredMessage
+
+__all__ = ["FIELDS", "asenders_for", "message_to_dict", "sender_to_dict", "senders_for"]
+
+#: The keys of :func:`message_to_dict`, in order.
+FIELDS = (
+    "id",
+    "level",
+    "level_tag",
+    "tags",
+    "message",
+    "subject",
+    "url",
+    "data",
+    "from_user",
+    "created",
+    "read_at",
+    "archived_at",
+    "expires",
+)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def sender_to_dict(user: Any) -> dict[str, Any]:
+    """
+    Return the public face of a sender: enough to show a name, nothing private.
+
+    ``get_username()`` and ``get_full_name()`` work with custom user models; an
+    email address is deliberately left out, since any recipient would see it.
+    """
+    full_name = getattr(user, "get_full_name", lambda: "")() or ""
+    username = user.get_username()
+    return {"id": user.pk, "username": username, "name": full_name or username}
+
+
+def senders_for(messages: Iterable[StoredMessage]) -> dict[Any, dict[str, Any]]:
+    """
+    Return the senders of ``messages`` by id, in one query whatever the page size.
+
+    A sender who has since been deleted is absent; :func:`message_to_dict` then
+    reports the message as having no sender.
+    """
+    ids = {m.from_user_id for m in messages if m.from_user_id is not None}
+    if not ids:
+        return {}
+    users = get_user_model()._default_manager.filter(pk__in=ids)
+    return {user.pk: sender_to_dict(user) for user in users}
+
+
+async def asenders_for(messages: Iterable[StoredMessage]) -> dict[Any, dict[str, Any]]:
+    """Async twin of :func:`senders_for`, for the event stream."""
+    ids = {m.from_user_id for m in messages if m.from_user_id is not None}
+    if not ids:
+        return {}
+    users = get_user_model()._default_manager.filter(pk__in=ids)
+    return {user.pk: sender_to_dict(user) async for user in users}
+
+
+def message_to_dict(
+    message: StoredMessage, senders: Mapping[Any, dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """
+    Return ``message`` as JSON-ready data: times in ISO 8601, the sender expanded.
+
+    ``senders`` comes from :func:`senders_for`; without it ``from_user`` holds
+    only the sender's id, so nothing here ever queries the database per message.
+    The text is returned as stored: clients insert it as text, never as HTML.
+    """
+    sender: Any = None
+    if message.from_user_id is not None:
+        sender = (senders or {}).get(message.from_user_id)
+        if sender is None and senders is None:
+            sender = {"id": message.from_user_id, "username": None, "name": None}
+    return {
+        "id": message.id,
+        "level": message.level,
+        "level_tag": message.level_tag,
+        "tags": message.tags,
+        "message": str(message.message),
+        "subject": message.subject,
+        "url": message.url,
+        "data": message.data,
+        "from_user": sender,
+        "created": _iso(message.created),
+        "read_at": _iso(message.read_at),
+        "archived_at": _iso(message.archived_at),
+        "expires": _iso(message.expires),
+    }
