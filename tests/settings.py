@@ -69,6 +69,9 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "tests.urls"
 MESSAGE_STORAGE = "pigeonhole.storage.PersistentStorage"
+# Tests add to this dict (``{**settings.PIGEONHOLE, ...}``) rather than replace it, so a
+# backend chosen by the ``store`` fixture survives a test's own settings.
+PIGEONHOLE: dict = {}
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 

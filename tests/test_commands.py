@@ -1,6 +1,7 @@
 """The pigeonhole_send and pigeonhole_purge management commands."""
 
 import io
+import time
 from datetime import timedelta
 
 import pytest
@@ -12,7 +13,7 @@ from django.utils import timezone
 import pigeonhole
 from pigeonhole.models import InboxEntry, Message
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("store")]
 
 
 def run(*args, **options):
@@ -35,8 +36,8 @@ def texts(user, state="all"):
 class TestSend:
     def test_sends_to_usernames_and_prints_id_and_count(self, user, other_user, carol):
         out = run("pigeonhole_send", "alice", "bob", "--message", "Maintenance at 22:00")
-        sent = Message.objects.get()
-        assert out == f"Sent message {sent.pk} to 2 users.\n"
+        [entry] = pigeonhole.inbox(user)
+        assert out == f"Sent message {entry.message_id} to 2 users.\n"
         assert texts(user) == texts(other_user) == ["Maintenance at 22:00"]
         assert texts(carol) == []
 
@@ -75,7 +76,7 @@ class TestSend:
                 "Hi",
             )
         assert str(error.value) == "Nothing sent; unknown users: zed, yan; unknown group: ghosts."
-        assert not Message.objects.exists()
+        assert texts(user) == []
 
     def test_reads_the_text_from_stdin(self, user):
         run("pigeonhole_send", "alice", "--message", "-", stdin=io.StringIO("From a pipe\n"))
@@ -101,7 +102,7 @@ class TestSend:
     def test_unknown_level_is_an_error(self, user):
         with pytest.raises(CommandError, match="Unknown level 'loud'"):
             run("pigeonhole_send", "alice", "-m", "Hi", "--level", "loud")
-        assert not Message.objects.exists()
+        assert texts(user) == []
 
     def test_subject_and_url_are_stored(self, user):
         run("pigeonhole_send", "alice", "-m", "Read me", "--subject", "News", "--url", "/news/")
@@ -111,7 +112,7 @@ class TestSend:
     def test_invalid_message_is_a_command_error(self, user):
         with pytest.raises(CommandError, match="url must be a path"):
             run("pigeonhole_send", "alice", "-m", "Hi", "--url", "javascript:alert(1)")
-        assert not Message.objects.exists()
+        assert texts(user) == []
 
     def test_empty_stdin_is_a_command_error(self, user):
         with pytest.raises(CommandError, match="message is empty"):
@@ -124,13 +125,13 @@ class TestSend:
     def test_all_with_usernames_is_an_error(self, user):
         with pytest.raises(CommandError, match="--all already includes everyone"):
             run("pigeonhole_send", "alice", "--all", "-m", "Hi")
-        assert not Message.objects.exists()
+        assert texts(user) == []
 
     def test_empty_group_is_an_error_and_sends_nothing(self, user):
         Group.objects.create(name="empty")
         with pytest.raises(CommandError, match="no user is in empty"):
             run("pigeonhole_send", "--group", "empty", "-m", "Hi")
-        assert not Message.objects.exists()
+        assert texts(user) == []
 
 
 # pigeonhole_purge -----------------------------------------------------------------
@@ -165,6 +166,16 @@ def remaining():
     return sorted(InboxEntry.objects.values_list("message__message", "user__username"))
 
 
+def test_purge_runs_on_every_backend(user, other_user):
+    pigeonhole.send(user, "Soon gone", expires=timedelta(milliseconds=50))
+    pigeonhole.send(other_user, "Stays")
+    time.sleep(0.06)
+    out = run("pigeonhole_purge", "--expired")
+    assert out == "Deleted 1 expired entry, 1 message with no recipients left.\n"
+    assert texts(user) == [] and texts(other_user) == ["Stays"]
+
+
+@pytest.mark.db_only  # sets up states through the database backend's tables
 class TestPurge:
     def test_expired_removes_expired_entries_and_orphaned_messages_and_keeps_the_rest(
         self, inboxes

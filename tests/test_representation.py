@@ -15,7 +15,7 @@ from pigeonhole.representation import (
     senders_for,
 )
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("store")]
 
 
 def test_every_field_is_present_and_the_whole_dict_is_json(user, other_user):

@@ -13,7 +13,7 @@ import pigeonhole
 from pigeonhole.exceptions import InvalidMessage, PersistenceUnavailable
 from pigeonhole.storage import PersistentStorage
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("store")]
 
 
 def pigeonhole_queries(captured):
@@ -79,7 +79,7 @@ class TestPersistentMessages:
     def test_read_on_display_off_keeps_messages_until_marked_read(
         self, alice_client, user, settings
     ):
-        settings.PIGEONHOLE = {"READ_ON_DISPLAY": False}
+        settings.PIGEONHOLE = {**settings.PIGEONHOLE, "READ_ON_DISPLAY": False}
         alice_client.post("/add/persistent/", {"messages": ["Until you click."]})
         alice_client.get("/show/")
         assert len(shown(alice_client.get("/show/"))) == 1
@@ -88,7 +88,7 @@ class TestPersistentMessages:
         assert shown(alice_client.get("/show/")) == []
 
     def test_delete_read_removes_displayed_messages(self, alice_client, user, settings):
-        settings.PIGEONHOLE = {"DELETE_READ": True}
+        settings.PIGEONHOLE = {**settings.PIGEONHOLE, "DELETE_READ": True}
         alice_client.post("/add/persistent/", {"messages": ["Gone once seen."]})
         alice_client.get("/show/")
         assert pigeonhole.inbox(user, state="all") == []
@@ -123,7 +123,7 @@ class TestAnonymousUsers:
         assert shown(client.get("/show/")) == []
 
     def test_raise_policy_raises_persistence_unavailable(self, client, settings):
-        settings.PIGEONHOLE = {"ANONYMOUS": "raise"}
+        settings.PIGEONHOLE = {**settings.PIGEONHOLE, "ANONYMOUS": "raise"}
         with pytest.raises(PersistenceUnavailable, match="anonymous"):
             client.post("/add/persistent/", {"messages": ["Hello stranger"]})
         assert issubclass(PersistenceUnavailable, NotImplementedError)
@@ -161,6 +161,7 @@ class TestStickyMessages:
         assert pigeonhole.inbox(user, state="all") == []
 
 
+@pytest.mark.db_only
 class TestQueryCost:
     def test_request_that_never_touches_messages_costs_no_query(self, alice_client, user):
         pigeonhole.send(user, "Waiting", level=pigeonhole.PERSISTENT_INFO)
@@ -289,7 +290,7 @@ class TestStorageInterface:
         storage = make_storage(rf, user)
         with pytest.raises(InvalidMessage, match="close_timeout"):
             storage.add(pigeonhole.STICKY_INFO, "Soon", close_timeout="soon")
-        settings.PIGEONHOLE = {"MAX_LENGTH": 3}
+        settings.PIGEONHOLE = {**settings.PIGEONHOLE, "MAX_LENGTH": 3}
         with pytest.raises(InvalidMessage, match="MAX_LENGTH"):
             storage.add(pigeonhole.STICKY_INFO, "Too long")
         assert storage.get_sticky() == []
@@ -300,7 +301,10 @@ class TestStorageInterface:
         assert [str(m) for m in storage] == ["From a form"]
 
     def test_info_in_store_levels_is_persisted(self, rf, user, settings):
-        settings.PIGEONHOLE = {"STORE_LEVELS": [messages.INFO, pigeonhole.PERSISTENT_INFO]}
+        settings.PIGEONHOLE = {
+            **settings.PIGEONHOLE,
+            "STORE_LEVELS": [messages.INFO, pigeonhole.PERSISTENT_INFO],
+        }
         request = rf.get("/")
         request.session = SessionStore()
         request.user = user

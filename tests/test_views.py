@@ -5,7 +5,7 @@ from django.test import Client
 
 import pigeonhole
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("store")]
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ import pigeonhole
 from pigeonhole.backends.base import Recipients
 from pigeonhole.backends.redis import RedisBackend, _redacted
 from pigeonhole.conf import get_backend
-from pigeonhole.exceptions import BackendUnavailable, InvalidMessage, MessageNotFound
+from pigeonhole.exceptions import BackendUnavailable, MessageNotFound
 
 from .contract import BackendContract, new, texts
 from .redis_support import (
@@ -402,7 +402,12 @@ class TestUnavailable:
 
 
 class TestApiOnRedis:
-    """The public API and the storage, end to end, with Redis as the store."""
+    """
+    What the API does on Redis alone.
+
+    The end-to-end API and storage suites (``tests/test_api.py``,
+    ``tests/test_storage.py``) already run once per backend.
+    """
 
     @pytest.fixture(autouse=True)
     def redis_settings(self, url, settings):
@@ -417,69 +422,6 @@ class TestApiOnRedis:
         check_indexes(backend)
         backend.close()
         delete_keys(url, prefix)
-
-    def test_send_to_a_group_reaches_each_member(self, group, user, other_user):
-        sent = pigeonhole.send(group, "Staff meeting", subject="Today")
-        assert sent.recipient_count == 2
-        for member in (user, other_user):
-            [entry] = pigeonhole.inbox(member)
-            assert (str(entry), entry.subject, entry.message_id) == (
-                "Staff meeting",
-                "Today",
-                sent.id,
-            )
-            assert pigeonhole.unread_count(member) == 1
-
-    def test_mark_all_read_keeps_later_messages_unread(self, user):
-        for i in range(3):
-            pigeonhole.send(user, f"seen {i}")
-        newest_seen = pigeonhole.inbox(user)[0]
-        pigeonhole.send(user, "arrived later")
-        assert pigeonhole.mark_all_read(user, before=newest_seen.id) == 3
-        assert texts(pigeonhole.inbox(user)) == ["arrived later"]
-        assert pigeonhole.unread_count(user) == 1
-
-    def test_inbox_filters_and_pages(self, user):
-        pigeonhole.send(user, "billing", extra_tags=["billing"], level=pigeonhole.WARNING)
-        for i in range(4):
-            pigeonhole.send(user, f"info {i}")
-        assert texts(pigeonhole.inbox(user, tag="billing")) == ["billing"]
-        assert texts(pigeonhole.inbox(user, level=pigeonhole.WARNING)) == ["billing"]
-        first = pigeonhole.inbox(user, limit=2)
-        second = pigeonhole.inbox(user, limit=2, after=first[-1])
-        assert texts(first + second) == ["info 3", "info 2", "info 1", "info 0"]
-
-    def test_changes_and_their_counts(self, user, other_user):
-        pigeonhole.send([user, other_user], "one")
-        pigeonhole.send(user, "two")
-        one, two = pigeonhole.inbox(user)[::-1]
-        assert pigeonhole.mark_read(user, one) == 1
-        assert pigeonhole.archive(user, [one, two]) == 2
-        assert pigeonhole.unread_count(user) == 0
-        assert pigeonhole.unarchive(user, two) == 1
-        assert pigeonhole.delete(user, one) == 1
-        with pytest.raises(InvalidMessage):
-            pigeonhole.delete(user, two)
-        with pytest.raises(MessageNotFound):
-            pigeonhole.mark_read(other_user, two)
-        assert pigeonhole.unread_count(other_user) == 1
-
-    def test_persistent_message_is_shown_once_then_marked_read(self, client, user):
-        client.force_login(user)
-        client.post("/add/persistent/", {"messages": ["Your export is ready."]})
-        assert pigeonhole.unread_count(user) == 1
-        first = client.get("/show/").content.decode()
-        assert '<li class="info persistent">Your export is ready.</li>' in first
-        assert "Your export is ready." not in client.get("/show/").content.decode()
-        [entry] = pigeonhole.inbox(user, state="all")
-        assert entry.is_read
-
-    def test_delete_read_removes_displayed_messages(self, client, user, settings):
-        settings.PIGEONHOLE = {**settings.PIGEONHOLE, "DELETE_READ": True}
-        client.force_login(user)
-        client.post("/add/persistent/", {"messages": ["Gone once seen."]})
-        client.get("/show/")
-        assert pigeonhole.inbox(user, state="all") == []
 
     def test_concurrent_requests_from_threads_share_one_pool(self, user):
         pigeonhole.send(user, "shared")
