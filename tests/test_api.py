@@ -463,3 +463,32 @@ class TestAsync:
             return await pigeonhole.aunread_count(user)
 
         assert async_to_sync(scenario)() == 0
+
+
+class TestDeletedUsers:
+    def test_deleting_a_user_deletes_their_messages_in_any_store(
+        self, user, other_user, django_capture_on_commit_callbacks
+    ):
+        pigeonhole.send([user, other_user], "Both")
+        pigeonhole.send(user, "Only alice")
+        user_id = user.pk
+        with django_capture_on_commit_callbacks(execute=True):
+            user.delete()
+        assert get_backend().list(user_id, state="all") == []
+        assert get_backend().count(user_id) == 0
+        assert texts(pigeonhole.inbox(other_user)) == ["Both"]
+
+    def test_a_rolled_back_deletion_keeps_the_messages(
+        self, user, django_user_model, django_capture_on_commit_callbacks
+    ):
+        pigeonhole.send(user, "Still here")
+        user_id = user.pk
+        with (
+            django_capture_on_commit_callbacks(execute=True),
+            pytest.raises(RuntimeError),
+            transaction.atomic(),
+        ):
+            user.delete()
+            raise RuntimeError
+        restored = django_user_model.objects.get(pk=user_id)
+        assert texts(pigeonhole.inbox(restored)) == ["Still here"]

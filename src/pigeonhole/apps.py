@@ -8,4 +8,14 @@ class PigeonholeConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from django.conf import settings
+        from django.db.models.signals import post_delete
+
         from . import checks  # noqa: F401  (registers the system checks)
+        from .receivers import forget_deleted_user
+
+        post_delete.connect(
+            forget_deleted_user,
+            sender=settings.AUTH_USER_MODEL,
+            dispatch_uid="pigeonhole.forget_deleted_user",
+        )

@@ -148,6 +148,24 @@ class BackendContract:
         assert backend.purge()["expired"] == 0
         assert texts(backend.list(uid, state="all")) == ["kept"]
 
+    def test_forget_user_deletes_every_entry_of_that_user_only(self, backend, users):
+        gone, kept = users[0].pk, users[1].pk
+        backend.send(new("shared"), Recipients(ids=[gone, kept]))
+        read, archived, expired, _ = (backend.add(new(f"own {i}"), gone) for i in range(4))
+        backend.mark_read(gone, [read.id])
+        backend.archive(gone, [archived.id])
+        backend.expire(gone, [expired.id])
+        assert backend.forget_user(gone) == 5
+        assert backend.list(gone, state="all") == backend.list(gone, state="archived") == []
+        assert backend.count(gone) == 0
+        with pytest.raises(MessageNotFound):
+            backend.get(gone, read.id)
+        assert texts(backend.list(kept)) == ["shared"] and backend.count(kept) == 1
+        assert backend.forget_user(gone) == 0
+        # The four contents only the forgotten user had go at the next purge.
+        assert backend.purge()["messages"] == 4
+        assert texts(backend.list(kept)) == ["shared"]
+
     def test_purge_read_entries_older_than_a_date(self, backend, uid):
         a = backend.add(new("a"), uid)
         backend.add(new("b"), uid)

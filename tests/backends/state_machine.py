@@ -525,6 +525,17 @@ def make_state_machine(
             for entry_id in ids:
                 self.model.entries[entry_id].expired = True
 
+        @rule(user=users)
+        def forget_user(self, user):
+            """Forget one user: every entry goes, expired ones too; others keep theirs."""
+            doomed = [e for e in self.model.live() if e.user == user]
+            removed = self.backend.forget_user(uids[user])
+            assert removed == len(doomed), (
+                f"forget_user(user {user}) removed {removed} entries; the model holds {len(doomed)}"
+            )
+            for entry in doomed:
+                self.model.remove(entry)
+
         def expected_purge(self, expired: bool, read_before: str | None):
             doomed_expired, doomed_read = self.model.purge(
                 expired=expired, read=read_before == "future"

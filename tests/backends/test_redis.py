@@ -149,6 +149,22 @@ class TestRedisLayout:
         backend.purge(read_before=timezone.now() + timedelta(seconds=1))
         assert check_indexes(backend) == {"ids": 2}  # the two id counters, nothing else
 
+    def test_forgetting_every_user_then_purging_gives_back_every_key(self, backend, users):
+        backend.send(
+            new("shared", expires=timezone.now() + timedelta(days=1)),
+            Recipients(ids=[u.pk for u in users]),
+        )
+        for user in users:
+            [entry] = backend.list(user.pk)
+            backend.mark_read(user.pk, [entry.id])
+            backend.add(new("archived"), user.pk)
+            backend.archive(user.pk, [backend.list(user.pk)[0].id])
+            backend.add(new("unread"), user.pk)
+        for user in users:
+            backend.forget_user(user.pk)
+        backend.purge()
+        assert check_indexes(backend) == {"ids": 2}
+
     def test_lenient_mark_read_returns_only_what_it_changed(self, backend, users):
         mine = backend.add(new("mine"), users[0].pk)
         read = backend.add(new("read"), users[0].pk)

@@ -182,3 +182,17 @@ class BaseBackend:
         can say what they did, or would do with ``dry_run``.
         """
         raise NotImplementedError("subclasses of BaseBackend must provide a purge() method")
+
+    #: True when deleting a user already deletes their entries (a database
+    #: foreign key with ``ON DELETE CASCADE``), so :meth:`forget_user` need not run.
+    forgets_with_user = False
+
+    def forget_user(self, user_id: Any) -> int:
+        """
+        Delete every entry of a user who has been deleted; return how many.
+
+        A store outside the database would otherwise keep a deleted account's
+        messages for ever. Contents left without entries go at the next purge,
+        as with any deletion.
+        """
+        raise NotImplementedError("subclasses of BaseBackend must provide a forget_user() method")

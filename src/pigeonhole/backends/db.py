@@ -425,3 +425,10 @@ class DatabaseBackend(BaseBackend):
                     messages.filter(id__in=chunk).delete()
                 counts["messages"] = len(orphans)
         return counts
+
+    # ``InboxEntry.user`` cascades, so the database forgets with the user row.
+    forgets_with_user = True
+
+    def forget_user(self, user_id: Any) -> int:
+        alias = self.db_for_write()
+        return InboxEntry.objects.using(alias).filter(user_id=user_id).delete()[0]

@@ -360,6 +360,21 @@ for _, id in ipairs(ids) do
 end
 return {#ids, read, expired}
 """,
+    # ARGV: prefix, now, user id, chunk. Delete one chunk of a user's entries,
+    # archived or not.
+    "forget_user": """
+local removed = 0
+for _, name in ipairs({'all', 'archived'}) do
+  local ids = redis.call('ZRANGE', ukey(ARGV[3], name), 0, tonumber(ARGV[4]) - 1)
+  for _, id in ipairs(ids) do
+    if remove_entry(id) then removed = removed + 1 end
+    redis.call('ZREM', ukey(ARGV[3], name), id)  -- even an index member without its entry
+  end
+  if #ids > 0 then return {#ids, removed} end
+end
+for _, name in ipairs({'unread', 'unread_exp'}) do redis.call('DEL', ukey(ARGV[3], name)) end
+return {0, removed}
+""",
     # ARGV: prefix, now, oldest live send start, message ids. Delete contents
     # left without entries, except those a send still in progress is filling.
     "purge_orphans": """
@@ -872,6 +887,17 @@ class RedisBackend(BaseBackend):
             if batch:
                 counts["messages"] += self._run("purge_orphans", [now, oldest_live_send, *batch])
         return counts
+
+    def forget_user(self, user_id: Any) -> int:
+        """Delete the user's entries one bounded script at a time, as purge() does."""
+        removed = 0
+        now = _ts(timezone.now())
+        with self._errors():
+            while True:
+                scanned, gone = self._run("forget_user", [now, str(user_id), self.scan_batch])
+                removed += gone
+                if scanned == 0:
+                    return removed
 
     def _members(self, key: str, low: str, high: str) -> list[str]:
         """Return a sorted set's members scored from ``low`` to ``high``, in batches."""
