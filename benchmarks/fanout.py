@@ -1,0 +1,131 @@
+"""
+Fan-out: one ``send()`` to 10,000 and 100,000 existing users.
+
+Recipients come as a QuerySet, a Group and a Python list of users (loaded before
+the clock starts, as a caller would hold them). Every timed send is checked
+afterwards (exactly N entries for N distinct users) and then removed, so a broken
+send cannot pass for a fast one and each run starts from the same tables.
+The peak memory of a 100,000-recipient send shows whether it builds model
+instances per recipient.
+"""
+
+from __future__ import annotations
+
+import gc
+import statistics
+import time
+from typing import Any
+
+from harness import create_users, drop_redis_keys, log, peak_rss, reset_peak_rss, row
+
+NAME = "fan-out"
+SIZES = (10_000, 100_000)
+FORMS = ("queryset", "group", "list")
+#: Recipients per second: QuerySets and Groups are copied by the database itself.
+TARGETS = {"queryset": 200_000, "group": 200_000, "list": 100_000}
+REDIS_TARGET = 200_000
+#: Peak memory a QuerySet or Group send may add, whatever the recipient count.
+MEMORY_TARGET_MB = 20.0
+
+
+def check_and_clean(store: str, sent: Any, n: int, form: str) -> None:
+    """Fail loudly unless the send made exactly ``n`` entries for ``n`` users; remove them."""
+    from pigeonhole.conf import get_backend
+    from pigeonhole.models import InboxEntry, Message
+
+    if store == "redis":
+        client = get_backend().get_client()
+        from harness import REDIS_PREFIX
+
+        found = sum(1 for _ in client.scan_iter(f"{REDIS_PREFIX}:e:*", count=10_000))
+        people = found
+        drop_redis_keys()
+    else:
+        entries = InboxEntry.objects.filter(message_id=sent.pk)
+        found = entries.count()
+        people = entries.values("user_id").distinct().count()
+        entries.delete()
+        Message.objects.filter(pk=sent.pk).delete()
+    if not (sent.recipient_count == found == people == n):
+        raise AssertionError(
+            f"send() to a {form} of {n} users reported {sent.recipient_count} recipients and "
+            f"created {found} entries for {people} users"
+        )
+
+
+def timed_send(store: str, to: Any, n: int, form: str) -> tuple[float, int]:
+    """Return (seconds, peak bytes added) for one send."""
+    import pigeonhole
+
+    gc.collect()
+    gc.disable()
+    try:
+        before = reset_peak_rss()
+        start = time.perf_counter()
+        sent = pigeonhole.send(to, "Benchmark message", level=pigeonhole.PERSISTENT_INFO)
+        elapsed = time.perf_counter() - start
+        grown = peak_rss() - before
+    finally:
+        gc.enable()
+    check_and_clean(store, sent, n, form)
+    return elapsed, grown
+
+
+def run(store: str, quick: bool = False) -> list[dict[str, Any]]:
+    from django.contrib.auth import get_user_model
+
+    User = get_user_model()
+    sizes = (2_000,) if quick else SIZES
+    start = time.perf_counter()
+    create_users(max(sizes), prefix="fan")
+    log(f"[{store}] fan-out: created {max(sizes):,} users in {time.perf_counter() - start:.1f} s")
+    from django.contrib.auth.models import Group
+
+    pks = list(User.objects.order_by("pk").values_list("pk", flat=True))
+    rows = []
+    for n in sizes:
+        low, high = pks[0], pks[n - 1]
+        group = Group.objects.create(name=f"fan-{n}")
+        Membership = User.groups.through
+        Membership.objects.bulk_create(
+            (Membership(user_id=pk, group_id=group.pk) for pk in pks[:n]), batch_size=5000
+        )
+        recipients = {
+            "queryset": User.objects.filter(pk__range=(low, high), is_active=True),
+            "group": group,
+            "list": list(User.objects.filter(pk__range=(low, high))),
+        }
+        repeat = 5 if n <= 10_000 else 3
+        timed_send(store, recipients["queryset"], n, "queryset")  # warm-up, not reported
+        for form in FORMS:
+            runs = [timed_send(store, recipients[form], n, form) for _ in range(repeat)]
+            seconds = statistics.median(t for t, _ in runs)
+            target = REDIS_TARGET if store == "redis" else TARGETS[form]
+            rows.append(
+                row(
+                    NAME,
+                    store,
+                    f"{form}, {n:,} recipients",
+                    n / seconds,
+                    "recipients/s",
+                    target=target,
+                    detail=f"median {seconds:.4f} s of {repeat}",
+                )
+            )
+            log(f"[{store}] {form} {n:,}: {n / seconds:,.0f}/s")
+            if n == max(sizes) and form in ("queryset", "list"):
+                grown = max(g for _, g in runs) / 2**20
+                rows.append(
+                    row(
+                        "memory",
+                        store,
+                        f"send() to a {form} of {n:,}: peak RSS added",
+                        grown,
+                        "MB",
+                        target=MEMORY_TARGET_MB if form == "queryset" else None,
+                        at_least=False,
+                        detail="the list itself was loaded before" if form == "list" else "",
+                    )
+                )
+        del recipients["list"]
+    return rows

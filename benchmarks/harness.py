@@ -1,0 +1,274 @@
+"""
+What every benchmark shares: a throwaway database, Django settings, peak memory.
+
+Each benchmark runs in a process of its own (``run.py`` starts them), so each
+gets fresh settings, a fresh database and a memory high-water mark of its own.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+STORES = ("sqlite", "postgres", "redis")
+REDIS_URL = os.environ.get("PIGEONHOLE_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+REDIS_PREFIX = f"pigeonhole-bench-{os.getpid()}"
+BENCH_DB = "pigeonhole_bench"
+
+
+def log(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+class Skip(Exception):
+    """This store cannot be benchmarked here; the text says why."""
+
+
+def pg_options() -> dict[str, Any]:
+    return {
+        "host": os.environ.get("PIGEONHOLE_PG_HOST", "127.0.0.1"),
+        "port": int(os.environ.get("PIGEONHOLE_PG_PORT", "5432")),
+        "user": os.environ.get("PIGEONHOLE_PG_USER", "postgres"),
+        "password": os.environ.get("PIGEONHOLE_PG_PASSWORD", ""),
+        "maintenance_db": os.environ.get("PIGEONHOLE_PG_DB", "test"),
+    }
+
+
+class Database:
+    """
+    Create the benchmark database, give Django its settings, drop it afterwards.
+
+    SQLite lives in a file in a temporary directory (default journal mode), as a
+    site's would; PostgreSQL in ``pigeonhole_bench``, created and dropped around
+    the run. Redis keeps the messages of its runs; their users live in SQLite.
+    """
+
+    def __init__(self, store: str) -> None:
+        self.store = store
+        self._tmp: str | None = None
+        self._admin: Any = None
+
+    def __enter__(self) -> dict[str, Any]:
+        if self.store in ("sqlite", "redis"):
+            self._tmp = tempfile.mkdtemp(prefix="pigeonhole-bench-")
+            return {
+                "ENGINE": "django.db.backends.sqlite3",
+                "NAME": os.path.join(self._tmp, "bench.sqlite3"),
+            }
+        opts = pg_options()
+        try:
+            import psycopg
+        except ImportError:
+            raise Skip("psycopg is not installed (pip install 'psycopg[binary]')") from None
+        try:
+            self._admin = psycopg.connect(
+                host=opts["host"],
+                port=opts["port"],
+                user=opts["user"],
+                password=opts["password"] or None,
+                dbname=opts["maintenance_db"],
+                autocommit=True,
+                connect_timeout=3,
+            )
+        except psycopg.Error as exc:
+            raise Skip(
+                f"PostgreSQL unreachable at {opts['host']}:{opts['port']} as {opts['user']}: "
+                f"{' '.join(str(exc).split())}"
+            ) from None
+        try:
+            self._admin.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+            self._admin.execute(f"CREATE DATABASE {BENCH_DB}")
+        except psycopg.Error as exc:
+            self._admin.close()
+            raise Skip(f"cannot create database {BENCH_DB}: {' '.join(str(exc).split())}") from None
+        return {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": BENCH_DB,
+            "USER": opts["user"],
+            "PASSWORD": opts["password"],
+            "HOST": opts["host"],
+            "PORT": str(opts["port"]),
+        }
+
+    def __exit__(self, *exc: Any) -> None:
+        from django.conf import settings
+
+        if settings.configured:
+            from django.db import connections
+
+            connections.close_all()
+            if self.store == "redis":
+                drop_redis_keys()
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+        if self._admin is not None:
+            self._admin.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+            self._admin.close()
+
+
+def setup_django(database: dict[str, Any], store: str, **extra: Any) -> None:
+    """Configure Django for one run; ``extra`` adds or overrides settings."""
+    try:
+        import pigeonhole  # noqa: F401
+    except ImportError:  # not installed: use the checkout
+        sys.path.insert(0, str(ROOT / "src"))
+
+    import django
+    from django.conf import settings
+
+    pigeonhole_settings: dict[str, Any] = {}
+    if store == "redis":
+        pigeonhole_settings = {
+            "BACKEND": "pigeonhole.backends.redis.RedisBackend",
+            "OPTIONS": {"url": REDIS_URL, "key_prefix": REDIS_PREFIX},
+        }
+    options: dict[str, Any] = {
+        "DEBUG": False,  # DEBUG would keep every query in memory
+        "SECRET_KEY": "benchmarks-only",
+        "USE_TZ": True,
+        "TIME_ZONE": "UTC",
+        "DEFAULT_AUTO_FIELD": "django.db.models.BigAutoField",
+        "INSTALLED_APPS": [
+            "django.contrib.auth",
+            "django.contrib.contenttypes",
+            "pigeonhole",
+        ],
+        "DATABASES": {"default": database},
+        "MESSAGE_STORAGE": "pigeonhole.storage.PersistentStorage",
+        "PIGEONHOLE": pigeonhole_settings,
+    }
+    options.update(extra)
+    settings.configure(**options)
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def store_version(store: str) -> str:
+    from django.db import connection
+
+    if store == "redis":
+        from pigeonhole.conf import get_backend
+
+        try:
+            info = get_backend().get_client().info("server")
+        except Exception as exc:
+            raise Skip(f"Redis at {REDIS_URL} is not reachable: {exc}") from exc
+        return f"Redis {info['redis_version']} (users in SQLite)"
+    with connection.cursor() as cursor:
+        if store == "sqlite":
+            cursor.execute("select sqlite_version()")
+            return f"SQLite {cursor.fetchone()[0]}"
+        cursor.execute("show server_version")
+        return f"PostgreSQL {cursor.fetchone()[0].split()[0]}"
+
+
+def drop_redis_keys() -> None:
+    from pigeonhole.conf import get_backend
+
+    backend = get_backend()
+    if not hasattr(backend, "get_client"):
+        return
+    client = backend.get_client()
+    keys = list(client.scan_iter(f"{REDIS_PREFIX}:*", count=5000))
+    for start in range(0, len(keys), 5000):
+        client.unlink(*keys[start : start + 5000])
+
+
+def create_users(n: int, prefix: str = "bench"):
+    """Create ``n`` active users, all in one group; return the group."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    User = get_user_model()
+    User.objects.bulk_create(
+        (User(username=f"{prefix}{i:07d}", password="!") for i in range(n)), batch_size=2000
+    )
+    group = Group.objects.create(name=prefix)
+    Membership = User.groups.through
+    Membership.objects.bulk_create(
+        (
+            Membership(user_id=pk, group_id=group.pk)
+            for pk in User.objects.filter(username__startswith=prefix).values_list("pk", flat=True)
+        ),
+        batch_size=2000,
+    )
+    return group
+
+
+# ----------------------------------------------------------------------------- memory
+
+
+def _status(field: str) -> int:
+    """Return a ``/proc/self/status`` figure in bytes (Linux)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def reset_peak_rss() -> int:
+    """
+    Reset the process's peak RSS to its current RSS and return that.
+
+    Writing 5 to ``clear_refs`` resets the high-water mark (Linux 4.0+), so a
+    peak measured afterwards belongs to the code that runs afterwards, not to
+    the setup before it.
+    """
+    with open("/proc/self/clear_refs", "w") as refs:
+        refs.write("5")
+    return _status("VmRSS")
+
+
+def peak_rss() -> int:
+    return _status("VmHWM")
+
+
+# ----------------------------------------------------------------------------- timing
+
+
+def median_ms(func: Callable[[], Any], repeat: int) -> tuple[float, Any]:
+    """Call ``func`` ``repeat`` times; return the median in ms and the last result."""
+    times, result = [], None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = func()
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times), result
+
+
+def row(
+    benchmark: str,
+    store: str,
+    metric: str,
+    value: float,
+    unit: str,
+    *,
+    target: float | None = None,
+    at_least: bool = True,
+    detail: str = "",
+) -> dict[str, Any]:
+    """One figure with its target and verdict, as the report prints it."""
+    ok = None if target is None else (value >= target if at_least else value <= target)
+    return {
+        "benchmark": benchmark,
+        "store": store,
+        "metric": metric,
+        "value": value,
+        "unit": unit,
+        "target": target,
+        "at_least": at_least,
+        "ok": ok,
+        "detail": detail,
+    }

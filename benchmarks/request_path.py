@@ -1,0 +1,208 @@
+"""
+The request path: a logged-in user POSTs a message, then GETs a page showing it.
+
+The same loop runs with Django's own ``FallbackStorage`` and a plain INFO message,
+in the same process, interleaved in blocks so that drift in the machine's speed
+falls on both alike. The figure is pigeonhole's requests per second over
+Django's. Queries are counted apart: pigeonhole's own (its tables), and everything
+a logged-in page costs anyway (session, user).
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from typing import Any
+
+from django.contrib import messages
+from django.http import HttpResponse
+from django.template import engines
+from django.urls import path
+from harness import log, peak_rss, reset_peak_rss, row
+
+NAME = "request path"
+LOOPS = 2000
+BLOCK = 250
+RATIO_TARGET = 0.5
+QUERY_TARGET = 2
+
+# Both views use request.user, as any page of a logged-in user does (a navbar, a
+# permission check), so both loops pay for the session and the user alike and the
+# ratio compares only what the storages add.
+PAGE = (
+    "<nav>{{ user.get_username }}</nav>"
+    "{% for m in messages %}<li class='{{ m.tags }}'>{{ m }}</li>{% endfor %}"
+)
+
+
+def add(request):
+    assert request.user.is_authenticated
+    level = int(request.POST["level"])
+    messages.add_message(request, level, "Your export is ready.")
+    return HttpResponse(status=204)
+
+
+def show(request):
+    template = engines["django"].from_string(PAGE)
+    context = {"user": request.user, "messages": messages.get_messages(request)}
+    return HttpResponse(template.render(context))
+
+
+urlpatterns = [path("add/", add), path("show/", show)]
+
+SETTINGS = {
+    "INSTALLED_APPS": [
+        "django.contrib.auth",
+        "django.contrib.contenttypes",
+        "django.contrib.sessions",
+        "django.contrib.messages",
+        "pigeonhole",
+    ],
+    "MIDDLEWARE": [
+        "django.contrib.sessions.middleware.SessionMiddleware",
+        "django.contrib.auth.middleware.AuthenticationMiddleware",
+        "django.contrib.messages.middleware.MessageMiddleware",
+    ],
+    "ROOT_URLCONF": "request_path",
+    "SESSION_ENGINE": "django.contrib.sessions.backends.db",
+    "TEMPLATES": [{"BACKEND": "django.template.backends.django.DjangoTemplates"}],
+    "ALLOWED_HOSTS": ["testserver"],
+    "PASSWORD_HASHERS": ["django.contrib.auth.hashers.MD5PasswordHasher"],
+}
+
+
+class QueryCounter:
+    """Count SQL statements, and those touching pigeonhole's tables, via execute_wrapper."""
+
+    def __init__(self) -> None:
+        self.total = self.own = 0
+
+    def __call__(self, execute, sql, params, many, context):
+        self.total += 1
+        self.own += "pigeonhole_" in sql
+        return execute(sql, params, many, context)
+
+
+def loop(client, level: int, n: int) -> float:
+    start = time.perf_counter()
+    for _ in range(n):
+        response = client.post("/add/", {"level": level})
+        assert response.status_code == 204
+        page = client.get("/show/")
+        assert b"Your export is ready." in page.content, page.content
+    return time.perf_counter() - start
+
+
+def count_queries(client, level: int, samples: int = 20) -> dict[str, float]:
+    from django.db import connection
+
+    post, get = QueryCounter(), QueryCounter()
+    for _ in range(samples):
+        with connection.execute_wrapper(post):
+            client.post("/add/", {"level": level})
+        with connection.execute_wrapper(get):
+            client.get("/show/")
+    idle = QueryCounter()
+    with connection.execute_wrapper(idle):
+        for _ in range(samples):
+            client.get("/show/")  # nothing unread now
+    return {
+        "post_own": post.own / samples,
+        "get_own": get.own / samples,
+        "post_total": post.total / samples,
+        "get_total": get.total / samples,
+        "idle_own": idle.own / samples,
+    }
+
+
+def run(store: str, quick: bool = False) -> list[dict[str, Any]]:
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+    from django.test.utils import override_settings
+
+    import pigeonhole
+
+    loops = 200 if quick else LOOPS
+    user = get_user_model().objects.create_user("reader", password="x")
+    client = Client()
+    client.force_login(user)
+    storages = {
+        "django": ("django.contrib.messages.storage.fallback.FallbackStorage", messages.INFO),
+        "pigeonhole": ("pigeonhole.storage.PersistentStorage", pigeonhole.PERSISTENT_INFO),
+    }
+    elapsed = {name: 0.0 for name in storages}
+    peaks = {name: 0 for name in storages}
+    for storage, level in storages.values():  # warm up both
+        with override_settings(MESSAGE_STORAGE=storage):
+            loop(client, level, 50)
+    gc.collect()
+    for _ in range(max(1, loops // BLOCK)):
+        for name, (storage, level) in storages.items():
+            with override_settings(MESSAGE_STORAGE=storage):
+                before = reset_peak_rss()
+                elapsed[name] += loop(client, level, min(BLOCK, loops))
+                peaks[name] = max(peaks[name], peak_rss() - before)
+    done = max(1, loops // BLOCK) * min(BLOCK, loops)
+    rate = {name: 2 * done / seconds for name, seconds in elapsed.items()}
+    log(f"[{store}] request path: {rate['pigeonhole']:,.0f} req/s vs Django {rate['django']:,.0f}")
+    with override_settings(MESSAGE_STORAGE=storages["pigeonhole"][0]):
+        queries = count_queries(client, pigeonhole.PERSISTENT_INFO)
+    with override_settings(MESSAGE_STORAGE=storages["django"][0]):
+        django_queries = count_queries(client, messages.INFO)
+    detail = f"{done:,} POST+GET pairs each"
+    rows = [
+        row(
+            NAME,
+            store,
+            "requests/s, pigeonhole / Django's FallbackStorage",
+            rate["pigeonhole"] / rate["django"],
+            "x",
+            target=RATIO_TARGET,
+            detail=f"{rate['pigeonhole']:,.0f} vs {rate['django']:,.0f} req/s; {detail}",
+        ),
+    ]
+    if store != "redis":
+        rows += [
+            row(
+                NAME,
+                store,
+                "pigeonhole queries per POST",
+                queries["post_own"],
+                "queries",
+                target=QUERY_TARGET,
+                at_least=False,
+                detail=f"all queries {queries['post_total']:g} (Django's storage: "
+                f"{django_queries['post_total']:g})",
+            ),
+            row(
+                NAME,
+                store,
+                "pigeonhole queries per GET",
+                queries["get_own"],
+                "queries",
+                target=QUERY_TARGET,
+                at_least=False,
+                detail=f"all queries {queries['get_total']:g} (Django's storage: "
+                f"{django_queries['get_total']:g})",
+            ),
+            row(
+                NAME,
+                store,
+                "pigeonhole queries per GET, nothing unread",
+                queries["idle_own"],
+                "queries",
+                target=0,
+                at_least=False,
+            ),
+        ]
+    rows.append(
+        row(
+            "memory",
+            store,
+            "request loop: peak RSS added (pigeonhole)",
+            peaks["pigeonhole"] / 2**20,
+            "MB",
+            detail=f"Django's storage: {peaks['django'] / 2**20:.1f} MB",
+        )
+    )
+    return rows
