@@ -9,9 +9,10 @@ a message goes to.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connections, router, transaction
 from django.db.models import F, Q
@@ -57,6 +58,19 @@ def _row_to_stored(row: Sequence[Any]) -> StoredMessage:
     return StoredMessage(**dict(zip(_NAMES, row, strict=True)))
 
 
+_STATE_FILTERS = {
+    "unread": {"read_at__isnull": True, "archived_at__isnull": True},
+    "read": {"read_at__isnull": False, "archived_at__isnull": True},
+    "all": {"archived_at__isnull": True},
+    "archived": {"archived_at__isnull": False},
+}
+
+
+def _message_fields() -> list[Any]:
+    """Every concrete field of ``Message`` but its primary key, as an insert writes them."""
+    return [f for f in Message._meta.concrete_fields if not f.primary_key]
+
+
 def _chunks(values: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
@@ -86,6 +100,9 @@ class DatabaseBackend(BaseBackend):
     def __init__(self, *, using: str | None = None, **options: Any) -> None:
         super().__init__(**options)
         self.using = using
+        # SQL of the request path's statements, built once per database and shape:
+        # building a query with the ORM costs several times what running it does.
+        self._statements: dict[tuple[Any, ...], Any] = {}
 
     # Helpers ----------------------------------------------------------------
     def on_commit(self, func) -> None:
@@ -207,18 +224,83 @@ class DatabaseBackend(BaseBackend):
             cursor.execute(sql, params)
             return max(cursor.rowcount, 0)
 
+    def _insert(self, alias: str, model: Any, values: dict[str, Any]) -> Any:
+        """
+        Insert one row and return its primary key, with SQL built once per model.
+
+        Values go through each field's ``get_db_prep_save()``, as ``save()`` does,
+        so JSON, datetimes and booleans are stored exactly as the ORM stores them.
+        """
+        connection = connections[alias]
+        key = ("insert", alias, model)
+        statement = self._statements.get(key)
+        if statement is None:
+            ops = connection.ops
+            fields = [model._meta.get_field(name) for name in values]
+            columns = ", ".join(ops.quote_name(field.column) for field in fields)
+            sql = (
+                f"INSERT INTO {ops.quote_name(model._meta.db_table)} ({columns}) "
+                f"VALUES ({', '.join(['%s'] * len(fields))})"
+            )
+            returning = connection.features.can_return_columns_from_insert
+            if returning:
+                sql += f" RETURNING {ops.quote_name(model._meta.pk.column)}"
+            statement = self._statements[key] = (sql, fields, returning)
+        sql, fields, returning = statement
+        params = [
+            field.get_db_prep_save(value, connection)
+            for field, value in zip(fields, values.values(), strict=True)
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            if returning:
+                return cursor.fetchone()[0]
+            return connection.ops.last_insert_id(
+                cursor, model._meta.db_table, model._meta.pk.column
+            )
+
     def add(self, message: NewMessage, user_id: Any) -> StoredMessage:
         alias = self.db_for_write()
         now = message.created or timezone.now()
-        # No savepoint inside an outer transaction: both rows live or die with it.
+        content = Message(
+            level=message.level,
+            message=message.message,
+            subject=message.subject,
+            extra_tags=message.extra_tags,
+            url=message.url,
+            data=message.data,
+            safe=message.safe,
+            from_user_id=message.from_user_id,
+            target_content_type_id=message.target_content_type_id,
+            target_object_id=message.target_object_id,
+            in_reply_to_id=message.in_reply_to_id,
+            close_timeout=message.close_timeout,
+            email=message.email,
+            created=now,
+            expires=message.expires,
+        )
+        # The request path stores one message per request: two prepared inserts,
+        # no savepoint inside an outer transaction (both rows live or die with it).
         with transaction.atomic(using=alias, savepoint=False):
-            content = self._create_message(alias, message, now)
-            entry = InboxEntry.objects.using(alias).create(
-                user_id=user_id, message=content, created=now, expires=message.expires
+            content.pk = self._insert(
+                alias,
+                Message,
+                {field.name: getattr(content, field.attname) for field in _message_fields()},
+            )
+            content._state.adding, content._state.db = False, alias
+            entry_id = self._insert(
+                alias,
+                InboxEntry,
+                {
+                    "user": user_id,
+                    "message": content.pk,
+                    "created": now,
+                    "expires": message.expires,
+                },
             )
         stored = StoredMessage.from_new(
             message,
-            id=entry.pk,
+            id=entry_id,
             message_id=content.pk,
             user_id=user_id,
             created=now,
@@ -240,6 +322,9 @@ class DatabaseBackend(BaseBackend):
         limit: int = 50,
         after: Any = None,
     ) -> list[StoredMessage]:
+        plain = not (levels or tag or since or before or after)
+        if plain and type(self).get_queryset is DatabaseBackend.get_queryset:
+            return self._list_plain(user_id, state, limit)
         qs = self.get_queryset(user_id)
         if state == "unread":
             qs = qs.filter(read_at__isnull=True, archived_at__isnull=True)
@@ -265,6 +350,53 @@ class DatabaseBackend(BaseBackend):
         if after is not None:
             qs = qs.filter(id__lt=after)
         rows = qs.order_by("-id").values_list(*_COLUMNS)[:limit]
+        return [_row_to_stored(row) for row in rows]
+
+    _LIST_USER = -918_273_645  # stand-ins, replaced by position in the cached parameters
+    _LIST_NOW = datetime(1901, 2, 3, 4, 5, 6, 789, tzinfo=UTC)
+
+    def _list_plain(self, user_id: Any, state: str, limit: int) -> list[StoredMessage]:
+        """
+        Run an unfiltered listing (every page's unread messages) from cached SQL.
+
+        The query is built by the ORM once per database, state and page size, with
+        stand-in values whose positions among the parameters are noted; later
+        calls put the real user and time there and only run it.
+        """
+        alias = self.db_for_read()
+        key = ("list", alias, state, limit, settings.USE_TZ)
+        statement = self._statements.get(key)
+        connection = connections[alias]
+        if statement is None:
+            stand_in = self._LIST_NOW if settings.USE_TZ else self._LIST_NOW.replace(tzinfo=None)
+            qs = (
+                InboxEntry.objects.using(alias)
+                .filter(user_id=self._LIST_USER)
+                .visible(stand_in)
+                .filter(**_STATE_FILTERS[state])
+                .order_by("-id")
+                .values_list(*_COLUMNS)[:limit]
+            )
+            compiler = qs.query.get_compiler(using=alias)
+            sql, params = compiler.as_sql()
+            now = connection.ops.adapt_datetimefield_value(stand_in)
+            positions = {
+                "user": [i for i, p in enumerate(params) if p == self._LIST_USER],
+                "now": [i for i, p in enumerate(params) if p == now],
+            }
+            if len(positions["user"]) != 1 or len(positions["now"]) != 1:
+                raise RuntimeError(f"Cannot prepare the listing query: {sql} {params}")
+            converters = compiler.get_converters([col for col, _, _ in compiler.select])
+            statement = self._statements[key] = (sql, list(params), positions, compiler, converters)
+        sql, params, positions, compiler, converters = statement
+        params = list(params)
+        params[positions["user"][0]] = user_id
+        params[positions["now"][0]] = connection.ops.adapt_datetimefield_value(timezone.now())
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        if converters:
+            rows = compiler.apply_converters(rows, converters)
         return [_row_to_stored(row) for row in rows]
 
     def get(self, user_id: Any, entry_id: Any) -> StoredMessage:
@@ -304,35 +436,64 @@ class DatabaseBackend(BaseBackend):
         unless a concurrent request got there first; only then does a
         ``SELECT`` find the rows stamped with this call's own timestamp.
         """
+        if type(self).get_queryset is not DatabaseBackend.get_queryset:
+            return self._mark_read_lenient_orm(user_id, ids, now)
         alias = self.db_for_write()
         connection = connections[alias]
-        unread = self.get_queryset(user_id, write=True).filter(read_at__isnull=True)
-        if not _has_update_returning(connection):
-            updated = 0
-            for chunk in _chunks(ids, self._id_batch_size(alias)):
-                updated += unread.filter(id__in=chunk).update(read_at=now)
-            if updated == len(ids):
-                return ids
-            mine = self.get_queryset(user_id, write=True).filter(read_at=now)
-            return [pk for pk in mine.filter(id__in=ids).values_list("id", flat=True)]
-        ops = connection.ops
-        field = InboxEntry._meta.get_field
-        table = ops.quote_name(InboxEntry._meta.db_table)
-        read_at, pk = ops.quote_name(field("read_at").column), ops.quote_name(field("id").column)
-        changed = []
+        returning = _has_update_returning(connection)
+        stamp = connection.ops.adapt_datetimefield_value(now)
+        changed: list[Any] = []
+        updated = 0
         with connection.cursor() as cursor:
             for chunk in _chunks(ids, self._id_batch_size(alias)):
-                where_sql, where_params = (
-                    unread.filter(id__in=chunk)
-                    .query.get_compiler(using=alias)
-                    .compile(unread.filter(id__in=chunk).query.where)
-                )
                 cursor.execute(
-                    f"UPDATE {table} SET {read_at} = %s WHERE {where_sql} RETURNING {pk}",
-                    (ops.adapt_datetimefield_value(now), *where_params),
+                    self._mark_read_sql(alias, len(chunk), returning),
+                    (stamp, user_id, *chunk, stamp),
                 )
-                changed += [row[0] for row in cursor.fetchall()]
-        return changed
+                if returning:
+                    changed += [row[0] for row in cursor.fetchall()]
+                else:
+                    updated += max(cursor.rowcount, 0)
+        if returning:
+            return changed
+        if updated == len(ids):
+            return ids
+        mine = self.get_queryset(user_id, write=True).filter(read_at=now)
+        return [pk for pk in mine.filter(id__in=ids).values_list("id", flat=True)]
+
+    def _mark_read_sql(self, alias: str, size: int, returning: bool) -> str:
+        """Return the lenient mark-read ``UPDATE`` for ``size`` ids, built once per size."""
+        key = ("mark_read", alias, size, returning)
+        sql = self._statements.get(key)
+        if sql is None:
+            ops = connections[alias].ops
+
+            def column(name: str) -> str:
+                return ops.quote_name(InboxEntry._meta.get_field(name).column)
+
+            read_at, expires = column("read_at"), column("expires")
+            sql = (
+                f"UPDATE {ops.quote_name(InboxEntry._meta.db_table)} SET {read_at} = %s "
+                f"WHERE {column('user')} = %s AND {column('id')} IN "
+                f"({', '.join(['%s'] * size)}) AND {read_at} IS NULL "
+                f"AND ({expires} IS NULL OR {expires} > %s)"
+            )
+            if returning:
+                sql += f" RETURNING {column('id')}"
+            self._statements[key] = sql
+        return sql
+
+    def _mark_read_lenient_orm(self, user_id: Any, ids: list[Any], now: datetime) -> list[Any]:
+        """The same through the ORM, for subclasses that narrow ``get_queryset()``."""
+        alias = self.db_for_write()
+        unread = self.get_queryset(user_id, write=True).filter(read_at__isnull=True)
+        updated = 0
+        for chunk in _chunks(ids, self._id_batch_size(alias)):
+            updated += unread.filter(id__in=chunk).update(read_at=now)
+        if updated == len(ids):
+            return ids
+        mine = self.get_queryset(user_id, write=True).filter(read_at=now)
+        return [pk for pk in mine.filter(id__in=ids).values_list("id", flat=True)]
 
     def mark_unread(self, user_id: Any, ids: Sequence[Any]) -> list[Any]:
         with transaction.atomic(using=self.db_for_write()):
