@@ -98,4 +98,6 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
+# The live server's static files handler needs a URL, though the suite serves none.
+STATIC_URL = "/static/"
 SPECTACULAR_SETTINGS = {"TITLE": "django-pigeonhole", "VERSION": "test"}

@@ -16,6 +16,7 @@ try:
         OpenApiResponse,
         extend_schema,
         extend_schema_field,
+        extend_schema_serializer,
     )
 except ImportError:  # drf-spectacular is optional; see the module docstring.
     OpenApiTypes = OpenApiParameter = OpenApiResponse = None
@@ -26,8 +27,19 @@ except ImportError:  # drf-spectacular is optional; see the module docstring.
     def extend_schema_field(*args: Any, **kwargs: Any):  # type: ignore[no-redef]
         return lambda field: field
 
+    def extend_schema_serializer(*args: Any, **kwargs: Any):  # type: ignore[no-redef]
+        return lambda serializer: serializer
 
-__all__ = ["ERRORS", "ID", "NOT_MODIFIED", "document", "error", "extend_schema_field"]
+
+__all__ = [
+    "ERRORS",
+    "ID",
+    "NOT_MODIFIED",
+    "document",
+    "error",
+    "extend_schema_field",
+    "extend_schema_serializer",
+]
 
 
 def error(description: str) -> Any:

@@ -21,7 +21,7 @@ from ..backends.base import STATES
 from ..exceptions import InvalidMessage
 from ..representation import message_to_dict
 from ..validation import check_tags, check_text, check_url
-from .schema import extend_schema_field
+from .schema import extend_schema_field, extend_schema_serializer
 
 __all__ = [
     "BulkReadSerializer",
@@ -112,6 +112,8 @@ class MessageSerializer(serializers.Serializer):
         return message_to_dict(instance, self.context.get("senders"))
 
 
+# The list endpoint answers one page object, not a list of them.
+@extend_schema_serializer(many=False)
 class MessagePageSerializer(serializers.Serializer):
     """A page of the inbox, newest first; follow ``next`` for older entries."""
 
@@ -148,7 +150,14 @@ class ListQuerySerializer(serializers.Serializer):
     since = serializers.DateTimeField(required=False, help_text="Created at or after.")
     before = serializers.DateTimeField(required=False, help_text="Created before.")
     page_size = serializers.IntegerField(required=False, min_value=1, max_value=MAX_PAGE_SIZE)
-    cursor = serializers.CharField(required=False, help_text="From the previous page's next.")
+    # The cursor is the last id of the previous page; clients treat it as opaque.
+    # At most 18 digits, so that every cursor the schema allows is a storable id.
+    cursor = serializers.RegexField(
+        r"^[1-9][0-9]{0,17}$",
+        required=False,
+        help_text="From the previous page's next link.",
+        error_messages={"invalid": "Invalid cursor; use the next link as given."},
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -160,9 +169,6 @@ class ListQuerySerializer(serializers.Serializer):
             )
 
     def validate_cursor(self, value: str) -> int:
-        # The cursor is the last id of the previous page; clients treat it as opaque.
-        if not value.isascii() or not value.isdigit() or not 1 <= int(value) <= MAX_ID:
-            raise serializers.ValidationError("Invalid cursor; use the next link as given.")
         return int(value)
 
 
