@@ -51,6 +51,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "pigeonhole",
     "tests.testapp",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
 ]
 
 # Django's own messages test suite, unpacked from Django's source distribution by
@@ -89,3 +92,15 @@ TEMPLATES = [
         },
     }
 ]
+
+# The REST API's tests: session auth (CSRF enforced) and token auth, as a project would.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+    ],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+# The live server's static files handler needs a URL, though the suite serves none.
+STATIC_URL = "/static/"
+SPECTACULAR_SETTINGS = {"TITLE": "django-pigeonhole", "VERSION": "test"}

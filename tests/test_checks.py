@@ -28,6 +28,7 @@ def test_default_settings_pass():
         ({"READ_ON_DISPLAY": "yes"}, "pigeonhole.E008"),
         ({"MAX_LENGTH": 0}, "pigeonhole.E009"),
         ({"RETENTION_DAYS": -1}, "pigeonhole.E009"),
+        ({"POLL_INTERVAL": 0}, "pigeonhole.E009"),
         ({"STORE_LEVEL": [21]}, "pigeonhole.E011"),
         ({"OPTIONS": "redis://"}, "pigeonhole.E012"),
     ],

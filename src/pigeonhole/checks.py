@@ -116,7 +116,11 @@ def check_settings(app_configs=None, **kwargs: Any) -> list[Error]:
                     id="pigeonhole.E008",
                 )
             )
-    for key, allow_none in (("MAX_LENGTH", False), ("RETENTION_DAYS", True)):
+    for key, allow_none in (
+        ("MAX_LENGTH", False),
+        ("RETENTION_DAYS", True),
+        ("POLL_INTERVAL", False),
+    ):
         value = getattr(s, key)
         if value is None and allow_none:
             continue

@@ -40,6 +40,8 @@ DEFAULTS: dict[str, Any] = {
         constants.PERSISTENT_ERROR,
     ),
     "RETENTION_DAYS": None,
+    # Seconds between polls that the REST API suggests to clients (X-Poll-Interval).
+    "POLL_INTERVAL": 30,
 }
 
 

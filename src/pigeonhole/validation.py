@@ -32,6 +32,7 @@ __all__ = [
     "check_level",
     "check_tags",
     "check_text",
+    "check_url",
     "entry_id",
     "entry_ids",
     "resolve_recipients",
@@ -103,7 +104,7 @@ def check_tags(extra_tags: Any) -> str:
     return joined
 
 
-def _check_url(url: Any) -> str:
+def check_url(url: Any) -> str:
     if not url:
         return ""
     if not isinstance(url, str):
@@ -219,7 +220,7 @@ def build_message(
         safe=safe,
         subject=subject,
         extra_tags=check_tags(extra_tags),
-        url=_check_url(url),
+        url=check_url(url),
         data=_check_data(data),
         from_user_id=None if from_user is None else user_id(from_user, "from_user"),
         target_content_type_id=content_type_id,

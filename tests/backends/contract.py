@@ -5,6 +5,7 @@ Each backend's test module subclasses ``BackendContract`` and provides a
 ``backend`` fixture; nothing here knows which store it is talking to.
 """
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -379,3 +380,63 @@ class BackendContract:
         backend.expire(uid, [a.id])
         counts = backend.purge(expired=False, read_before=timezone.now() + timedelta(seconds=1))
         assert counts == {"expired": 0, "read": 1, "messages": 1}
+
+    def test_state_counts_unread_and_finds_the_highest_unread_level(self, backend, users):
+        uid = users[0].pk
+        assert backend.state(uid).unread == 0
+        assert backend.state(uid).max_level is None
+        error = backend.add(new("error", level=41), uid)
+        backend.add(new("info", level=21), uid)
+        backend.add(new("warning", level=31), users[1].pk)
+        archived = backend.add(new("archived", level=51), uid)
+        backend.archive(uid, [archived.id])
+        state = backend.state(uid)
+        assert (state.unread, state.max_level) == (2, 41)
+        assert state.unread == backend.count(uid)
+        backend.mark_read(uid, [error.id])
+        assert (backend.state(uid).unread, backend.state(uid).max_level) == (1, 21)
+
+    def test_state_version_changes_with_every_change_and_only_then(self, backend, users):
+        uid, other = users[0].pk, users[1].pk
+        a = backend.add(new("a"), uid)
+        b = backend.add(new("b"), uid)
+        backend.mark_read(uid, [b.id])
+        seen = {backend.state(uid).version}
+        assert None not in seen
+        assert backend.state(uid).version in seen  # reading changes nothing
+        assert backend.state(uid).modified is not None
+
+        def changed():
+            version = backend.state(uid).version
+            assert version not in seen
+            seen.add(version)
+
+        backend.add(new("c"), other)
+        backend.list(uid, state="all")
+        assert backend.state(uid).version in seen  # another inbox, or a read, is not a change
+        backend.send(new("sent"), Recipients(ids=[uid, other]))
+        changed()
+        # Each pair leaves the counts as they were; the version still moves.
+        backend.mark_read(uid, [a.id])
+        backend.mark_unread(uid, [b.id])
+        changed()
+        backend.archive(uid, [a.id])
+        changed()
+        backend.archive(uid, [b.id])
+        backend.unarchive(uid, [a.id])
+        changed()
+        backend.mark_all_read(uid)
+        changed()
+        backend.delete(uid, [a.id])
+        changed()
+        backend.expire(uid, [b.id])
+        changed()
+
+    def test_state_version_sees_an_entry_expire_on_its_own(self, backend, uid):
+        backend.add(new("lasting"), uid)
+        soon = backend.add(new("soon", expires=timezone.now() + timedelta(seconds=0.3)), uid)
+        backend.mark_read(uid, [soon.id])
+        before = backend.state(uid).version
+        time.sleep(0.4)
+        assert backend.list(uid, state="read") == []
+        assert backend.state(uid).version != before

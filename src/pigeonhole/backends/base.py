@@ -18,7 +18,7 @@ from django.db import transaction
 
 from ..message import NewMessage, StoredMessage
 
-__all__ = ["BaseBackend", "Recipients", "SentMessage"]
+__all__ = ["BaseBackend", "InboxState", "Recipients", "SentMessage"]
 
 STATES = ("unread", "read", "all", "archived")
 
@@ -64,6 +64,25 @@ class SentMessage:
 
     id: Any
     recipient_count: int
+
+
+@dataclass(frozen=True)
+class InboxState:
+    """
+    A user's inbox in brief, read without loading any message.
+
+    ``unread`` and ``max_level`` (the highest level among unread entries, or
+    None) are what a badge shows. ``version`` is an opaque string that changes
+    whenever anything the user could list changes, so clients can poll with
+    ``ETag``/``If-None-Match``; None when the backend cannot tell cheaply.
+    ``modified`` is the newest time the inbox records (an arrival, a read, an
+    archiving), for ``Last-Modified``.
+    """
+
+    unread: int
+    max_level: int | None = None
+    version: str | None = None
+    modified: datetime | None = None
 
 
 class BaseBackend:
@@ -124,6 +143,20 @@ class BaseBackend:
     def count(self, user_id: Any) -> int:
         """Return how many unread, unarchived, unexpired entries the user has."""
         raise NotImplementedError("subclasses of BaseBackend must provide a count() method")
+
+    def state(self, user_id: Any) -> InboxState:
+        """
+        Return the user's ``InboxState`` in a fixed, small number of queries.
+
+        Backends should override this: the fallback here reads up to 1000
+        unread entries to find the highest level and reports no ``version``,
+        which turns off conditional responses rather than risk a stale one.
+        """
+        unread = self.list(user_id, state="unread", limit=1000)
+        return InboxState(
+            unread=self.count(user_id),
+            max_level=max((entry.level for entry in unread), default=None),
+        )
 
     # Changing state ---------------------------------------------------------
     def mark_read(self, user_id: Any, ids: Sequence[Any], *, strict: bool = True) -> list[Any]:

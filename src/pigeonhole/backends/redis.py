@@ -10,6 +10,7 @@ layout and what a failure in the middle of a send leaves behind.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from collections import Counter
@@ -26,7 +27,7 @@ from django.utils import timezone
 
 from ..exceptions import BackendUnavailable, InvalidMessage, MessageNotFound
 from ..message import NewMessage, StoredMessage
-from .base import BaseBackend, Recipients, SentMessage
+from .base import BaseBackend, InboxState, Recipients, SentMessage
 
 try:
     import redis
@@ -65,8 +66,16 @@ local function ukey(uid, name) return P .. ':u:' .. uid .. ':' .. name end
 
 local function visible(x) return (not x) or tonumber(x) > NOW end
 
+-- Count a change to the user's inbox and note when it happened: state() reads
+-- both, so clients can poll with ETag and Last-Modified.
+local function touch(uid)
+  redis.call('HINCRBY', ukey(uid, 'v'), 'n', 1)
+  redis.call('HSET', ukey(uid, 'v'), 't', NOW_S)
+end
+
 -- Put an entry in exactly the indexes its state calls for, and out of the others.
 local function reindex(id, uid, r, a, x)
+  touch(uid)
   if a then
     redis.call('ZREM', ukey(uid, 'all'), id)
     redis.call('ZADD', ukey(uid, 'archived'), id, id)
@@ -95,6 +104,7 @@ end
 
 -- Index a new, unread entry: the short path of reindex() for fan-out.
 local function index_new(id, uid, x)
+  touch(uid)
   redis.call('ZADD', ukey(uid, 'all'), id, id)
   redis.call('ZADD', ukey(uid, 'unread'), id, id)
   if x then
@@ -114,6 +124,13 @@ local function remove_entry(id)
     redis.call('ZREM', ukey(e[1], name), id)
   end
   redis.call('DEL', ekey(id))
+  if redis.call('EXISTS', ukey(e[1], 'all'), ukey(e[1], 'archived')) == 0 then
+    -- Nothing left to version: give the key back. Entry ids never repeat, so
+    -- a later inbox cannot be mistaken for an earlier one.
+    redis.call('DEL', ukey(e[1], 'v'))
+  else
+    touch(e[1])
+  end
   if redis.call('EXISTS', mkey(e[2])) == 1 then
     if redis.call('HINCRBY', mkey(e[2]), 'refs', -1) <= 0 then
       redis.call('SADD', P .. ':orphans', e[2])
@@ -270,6 +287,29 @@ if e[1] ~= ARGV[3] or not visible(e[7]) then return false end
 local m = redis.call('HGETALL', mkey(e[2]))
 if #m == 0 then return false end
 return {id, e, m}
+""",
+    # ARGV: prefix, now, user. The inbox in brief: the unread count, the highest
+    # unread level, the user's change counter and time, the newest ids, and how
+    # many entries (anyone's) have expired, since expiry changes lists unwritten.
+    "state": """
+local uid = ARGV[3]
+local unread, top = 0, false
+for _, id in ipairs(redis.call('ZRANGE', ukey(uid, 'unread'), 0, -1)) do
+  local e = redis.call('HMGET', ekey(id), 'm', 'x')
+  if visible(e[2]) then
+    unread = unread + 1
+    local level = tonumber(redis.call('HGET', mkey(e[1]), 'level') or '')
+    if level and (not top or level > top) then top = level end
+  end
+end
+local v = redis.call('HMGET', ukey(uid, 'v'), 'n', 't')
+local last = redis.call('ZRANGE', ukey(uid, 'all'), -1, -1)
+local last_archived = redis.call('ZRANGE', ukey(uid, 'archived'), -1, -1)
+return {
+  unread, top and string.format('%d', top) or '', v[1] or '0', v[2] or '',
+  last[1] or '', last_archived[1] or '',
+  redis.call('ZCOUNT', P .. ':expiring', '-inf', NOW_S),
+}
 """,
     # ARGV: prefix, now, user, operation, argument, entry ids. Check that every
     # id is one of the user's visible entries before changing any: all or nothing.
@@ -752,6 +792,26 @@ class RedisBackend(BaseBackend):
             pipe.zcount(self.key("u", user_id, "unread_exp"), "-inf", _ts(timezone.now()))
             total, expired = pipe.execute()
         return total - expired
+
+    def state(self, user_id: Any) -> InboxState:
+        """
+        Return the inbox in brief with one script.
+
+        Every script that changes a user's entries bumps that user's change
+        counter, which makes the version; the highest unread level takes a look
+        at each unread entry, which stays cheap as long as people read.
+        """
+        with self._errors():
+            unread, top, changes, when, last, last_archived, expired = self._run(
+                "state", [_ts(timezone.now()), str(user_id)]
+            )
+        key = f"{changes}|{last}|{last_archived}|{expired}"
+        return InboxState(
+            unread=int(unread),
+            max_level=int(top) if top else None,
+            version=hashlib.sha256(key.encode()).hexdigest()[:32],
+            modified=_dt(when),
+        )
 
     # Changing state ---------------------------------------------------------
     def _change(
