@@ -61,7 +61,7 @@ def test_last_modified_answers_if_modified_since(store, api_client, user):
 
 
 def test_poll_interval_is_a_setting(api_client, settings):
-    settings.PIGEONHOLE = {"POLL_INTERVAL": 120}
+    settings.PIGEONHOLE = {**settings.PIGEONHOLE, "POLL_INTERVAL": 120}
     assert api_client.get(COUNT)["X-Poll-Interval"] == "120"
 
 

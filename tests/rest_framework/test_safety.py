@@ -227,7 +227,7 @@ def test_bad_sends_are_a_400_naming_the_field(sender, other_user, body, field):
 
 
 def test_text_over_max_length_follows_the_setting(sender, other_user, settings):
-    settings.PIGEONHOLE = {"MAX_LENGTH": 5}
+    settings.PIGEONHOLE = {**settings.PIGEONHOLE, "MAX_LENGTH": 5}
     body = {"users": [other_user.pk], "message": "sixsix"}
     response = sender.post(LIST, body, format="json")
     assert response.status_code == 400

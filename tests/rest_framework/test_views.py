@@ -162,7 +162,7 @@ def test_actions_change_one_message_and_return_it(store, api_client, user, actio
 
 
 def test_read_with_delete_read_answers_no_content(store, api_client, user, settings):
-    settings.PIGEONHOLE = {**getattr(settings, "PIGEONHOLE", {}), "DELETE_READ": True}
+    settings.PIGEONHOLE = {**settings.PIGEONHOLE, "DELETE_READ": True}
     entry = send(user)
     response = api_client.post(detail(entry.id, "read"))
     assert response.status_code == 204
@@ -216,7 +216,7 @@ def test_delete_refuses_unread_messages(store, api_client, user):
 
 
 def test_delete_unread_when_allowed(store, api_client, user, settings):
-    settings.PIGEONHOLE = {**getattr(settings, "PIGEONHOLE", {}), "ALLOW_DELETE_UNREAD": True}
+    settings.PIGEONHOLE = {**settings.PIGEONHOLE, "ALLOW_DELETE_UNREAD": True}
     entry = send(user)
     assert api_client.delete(detail(entry.id)).status_code == 204
     assert inbox_ids(user) == []
