@@ -161,7 +161,7 @@ def run(store: str, quick: bool = False) -> list[dict[str, Any]]:
             detail=f"{rate['pigeonhole']:,.0f} vs {rate['django']:,.0f} req/s; {detail}",
         ),
     ]
-    if store != "redis":
+    if not store.startswith(("redis", "sqlite-wal")):
         rows += [
             row(
                 NAME,

@@ -36,7 +36,7 @@ DEFAULT_OUTPUT = HERE / "results" / "latest.json"
 #: name -> (module, the stores it applies to)
 BENCHMARKS = {
     "request": ("request_path", STORES),
-    "fanout": ("fanout", STORES),
+    "fanout": ("fanout", ("sqlite", "postgres", "redis")),
     "reads": ("reads", ("sqlite", "postgres")),
 }
 
