@@ -9,3 +9,6 @@ class PigeonholeConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers the system checks)
+        from .brokers import publish
+
+        publish.connect()
