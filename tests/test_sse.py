@@ -2,7 +2,7 @@
 
 import pytest
 
-from pigeonhole.sse import comment, encode_event
+from pigeonhole.sse import comment, encode_event, retry
 
 
 def test_event_with_id_and_json_data():
@@ -56,3 +56,9 @@ def test_comment_keeps_the_connection_alive_without_an_event():
     assert comment("keep-alive") == ": keep-alive\n\n"
     assert comment() == ": \n\n"
     assert comment("a\nb") == ": a\n: b\n\n"
+
+
+def test_retry_frame_sets_the_delay_without_an_event():
+    assert retry(2500) == "retry: 2500\n\n"
+    with pytest.raises(ValueError):
+        retry(-5)

@@ -144,7 +144,12 @@ def check_settings(app_configs=None, **kwargs: Any) -> list[Error]:
                     id="pigeonhole.E008",
                 )
             )
-    for key, allow_none in (("MAX_LENGTH", False), ("RETENTION_DAYS", True)):
+    for key, allow_none in (
+        ("MAX_LENGTH", False),
+        ("RETENTION_DAYS", True),
+        ("STREAM_MAX_PER_USER", False),
+        ("STREAM_REPLAY_LIMIT", False),
+    ):
         value = getattr(s, key)
         if value is None and allow_none:
             continue
@@ -153,6 +158,15 @@ def check_settings(app_configs=None, **kwargs: Any) -> list[Error]:
                 Error(
                     f"PIGEONHOLE['{key}'] must be a positive integer"
                     f"{' or None' if allow_none else ''}, got {value!r}.",
+                    id="pigeonhole.E009",
+                )
+            )
+    for key in ("STREAM_KEEPALIVE", "POLL_INTERVAL"):
+        value = getattr(s, key)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            errors.append(
+                Error(
+                    f"PIGEONHOLE['{key}'] must be a positive number of seconds, got {value!r}.",
                     id="pigeonhole.E009",
                 )
             )

@@ -40,6 +40,10 @@ DEFAULTS: dict[str, Any] = {
         constants.PERSISTENT_ERROR,
     ),
     "RETENTION_DAYS": None,
+    "STREAM_KEEPALIVE": 15,
+    "STREAM_MAX_PER_USER": 10,
+    "STREAM_REPLAY_LIMIT": 100,
+    "POLL_INTERVAL": 30,
 }
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 
-__all__ = ["comment", "encode_event"]
+__all__ = ["comment", "encode_event", "retry"]
 
 
 def _field(name: str, value: str) -> str:
@@ -62,3 +62,14 @@ def comment(text: str = "") -> str:
     stay silent, and a write is also how the server notices a client is gone.
     """
     return "".join(f": {line}\n" for line in text.splitlines() or [""]) + "\n"
+
+
+def retry(milliseconds: int) -> str:
+    """
+    Return a frame that only sets the client's reconnection delay.
+
+    It dispatches no event, so it can open a stream before there is anything to say.
+    """
+    if isinstance(milliseconds, bool) or not isinstance(milliseconds, int) or milliseconds < 0:
+        raise ValueError(f"retry must be a number of milliseconds, got {milliseconds!r}")
+    return f"retry: {milliseconds}\n\n"
