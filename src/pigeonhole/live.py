@@ -122,18 +122,18 @@ def close_connections() -> None:
 
 
 def read_snapshot(user_id: Any, latest: int, limit: int) -> Snapshot:
-    """
-    Read the newest ``limit`` entries, the unread count, and the senders of new entries.
+    """Read the newest ``limit`` entries, the unread count, and the senders of new entries."""
+    backend = get_backend()
+    entries = backend.list(user_id, state="all", limit=limit)
+    count = backend.count(user_id)
+    senders = senders_for([entry for entry in entries if entry.id > latest])
+    return Snapshot(entries, count, senders)
 
-    Sync, and closes its connection when done: the stream calls it briefly
-    through ``sync_to_async`` and then holds nothing while it waits.
-    """
+
+def _read_and_let_go(user_id: Any, latest: int, limit: int) -> Snapshot:
+    # A stream reads briefly and then waits, holding nothing.
     try:
-        backend = get_backend()
-        entries = backend.list(user_id, state="all", limit=limit)
-        count = backend.count(user_id)
-        senders = senders_for([entry for entry in entries if entry.id > latest])
-        return Snapshot(entries, count, senders)
+        return read_snapshot(user_id, latest, limit)
     finally:
         close_connections()
 
@@ -164,7 +164,9 @@ class EventStream:
         self.count: int | None = None
 
     async def snapshot(self, latest: int) -> Snapshot:
-        return await sync_to_async(read_snapshot)(self.user_id, latest, self.replay_limit + WINDOW)
+        return await sync_to_async(_read_and_let_go)(
+            self.user_id, latest, self.replay_limit + WINDOW
+        )
 
     async def __aiter__(self) -> AsyncIterator[str]:
         try:
