@@ -10,6 +10,7 @@ MariaDB; SQLite's test database lives in this process's memory.
 import json
 import subprocess
 import sys
+import time
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -98,8 +99,16 @@ def test_idle_streams_hold_no_database_connection(live, cookies, user, settings)
         readers = [streams.enter_context(open_stream(live, cookies)) for _ in range(50)]
         for reader in readers:
             reader.next()
-        assert connections_to_test_database() <= before
+        settled(lambda: connections_to_test_database() <= before)
         pigeonhole.send(user, "wakes all fifty")  # each reads the store, then lets go
         for reader in readers:
             assert [event.event for event in reader.events(2)] == ["message", "count"]
-        assert connections_to_test_database() <= before
+        settled(lambda: connections_to_test_database() <= before)
+
+
+def settled(condition, timeout=3.0):
+    """Wait for ``condition``: a closed connection leaves pg_stat_activity a moment later."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "connections were not released"
+        time.sleep(0.05)
