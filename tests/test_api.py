@@ -123,7 +123,11 @@ class TestSend:
         self, user, store, django_capture_on_commit_callbacks
     ):
         received = []
-        signals.message_sent.connect(lambda **kw: received.append(kw), weak=False)
+
+        def listener(**kwargs):
+            received.append(kwargs)
+
+        signals.message_sent.connect(listener)
         try:
             with (
                 django_capture_on_commit_callbacks(execute=True),
@@ -140,7 +144,8 @@ class TestSend:
             assert [kw["message"].recipient_count for kw in received] == [1]
             assert list(received[0]["recipients"].iter_ids()) == [[user.pk]]
         finally:
-            signals.message_sent.receivers.clear()
+            # Only this test's receiver: the app's own (the broker's) must stay.
+            signals.message_sent.disconnect(listener)
 
     @pytest.mark.db_only
     def test_failure_in_a_later_batch_leaves_no_half_sent_message(

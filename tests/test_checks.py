@@ -69,3 +69,51 @@ def test_manage_py_check_fails_on_bad_settings(settings):
     settings.PIGEONHOLE = {"ANONYMOUS": "ignore"}
     with pytest.raises(SystemCheckError, match=r"pigeonhole\.E007"):
         call_command("check")
+
+
+@pytest.mark.parametrize(
+    ("pigeonhole", "text"),
+    [
+        ({"BROKER": "pigeonhole.brokers.nowhere.Broker"}, "cannot be imported"),
+        ({"BROKER": "pigeonhole.brokers.redis.RedisBroker"}, "needs the address"),
+        (
+            {"BROKER": "pigeonhole.brokers.locmem.LocMemBroker", "BROKER_OPTIONS": {"x": 1}},
+            "unknown option",
+        ),
+        (
+            {
+                "BROKER": "pigeonhole.brokers.postgres.PostgresBroker",
+                "BROKER_OPTIONS": {"channel": ""},
+            },
+            "channel",
+        ),
+    ],
+)
+def test_bad_broker_is_reported(settings, pigeonhole, text):
+    settings.PIGEONHOLE = pigeonhole
+    [error] = check_settings()
+    assert error.id == "pigeonhole.E002"
+    assert text in error.msg
+
+
+def test_broker_missing_its_library_names_the_pip_line(settings, monkeypatch):
+    import sys
+
+    # A None entry makes the import fail as if redis-py were not installed.
+    monkeypatch.setitem(sys.modules, "redis", None)
+    monkeypatch.delitem(sys.modules, "pigeonhole.brokers.redis", raising=False)
+    settings.PIGEONHOLE = {
+        "BROKER": "pigeonhole.brokers.redis.RedisBroker",
+        "BROKER_OPTIONS": {"url": "redis://localhost"},
+    }
+    [error] = check_settings()
+    assert error.id == "pigeonhole.E002"
+    assert 'pip install "django-pigeonhole[redis]"' in error.msg
+
+
+def test_good_broker_passes(settings):
+    settings.PIGEONHOLE = {
+        "BROKER": "pigeonhole.brokers.redis.RedisBroker",
+        "BROKER_OPTIONS": {"url": "redis://localhost:6379/0", "channel": "mysite"},
+    }
+    assert check_settings() == []

@@ -19,3 +19,6 @@ class PigeonholeConfig(AppConfig):
             sender=settings.AUTH_USER_MODEL,
             dispatch_uid="pigeonhole.forget_deleted_user",
         )
+        from .brokers import publish
+
+        publish.connect()

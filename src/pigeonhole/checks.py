@@ -36,6 +36,33 @@ def _import_error(key: str, path: Any, ident: str, example: str) -> list[Error]:
     return []
 
 
+def _broker_errors(raw: dict[str, Any]) -> list[Error]:
+    """
+    Check that the broker imports and accepts its options (E002).
+
+    Building a broker connects to nothing, so the check is safe to run anywhere;
+    a missing redis-py or psycopg surfaces here with its ``pip install`` line.
+    """
+    path = pigeonhole_settings.BROKER
+    errors = _import_error(
+        "BROKER", path, "pigeonhole.E002", "pigeonhole.brokers.locmem.LocMemBroker"
+    )
+    options = raw.get("BROKER_OPTIONS", {})
+    if errors or not isinstance(options, dict):
+        return errors  # a non-dict BROKER_OPTIONS is E013's to report
+    try:
+        import_string(path)(**options)
+    except Exception as exc:
+        return [
+            Error(
+                f"PIGEONHOLE['BROKER'] = {path!r} refused its BROKER_OPTIONS: {exc}",
+                hint="Fix PIGEONHOLE['BROKER_OPTIONS']; the broker's documentation lists them.",
+                id="pigeonhole.E002",
+            )
+        ]
+    return []
+
+
 def _levels(key: str, ident: str) -> tuple[set[int] | None, list[Error]]:
     value = pigeonhole_settings.user_settings.get(key, DEFAULTS[key])
     if isinstance(value, str | bytes) or not isinstance(value, Iterable):
@@ -80,6 +107,7 @@ def check_settings(app_configs=None, **kwargs: Any) -> list[Error]:
     errors += _import_error(
         "BACKEND", s.BACKEND, "pigeonhole.E001", "pigeonhole.backends.db.DatabaseBackend"
     )
+    errors += _broker_errors(raw)
     for key, ident in (("OPTIONS", "pigeonhole.E012"), ("BROKER_OPTIONS", "pigeonhole.E013")):
         if not isinstance(raw.get(key, {}), dict):
             errors.append(
@@ -119,7 +147,8 @@ def check_settings(app_configs=None, **kwargs: Any) -> list[Error]:
     for key, allow_none in (
         ("MAX_LENGTH", False),
         ("RETENTION_DAYS", True),
-        ("POLL_INTERVAL", False),
+        ("STREAM_MAX_PER_USER", False),
+        ("STREAM_REPLAY_LIMIT", False),
     ):
         value = getattr(s, key)
         if value is None and allow_none:
@@ -129,6 +158,15 @@ def check_settings(app_configs=None, **kwargs: Any) -> list[Error]:
                 Error(
                     f"PIGEONHOLE['{key}'] must be a positive integer"
                     f"{' or None' if allow_none else ''}, got {value!r}.",
+                    id="pigeonhole.E009",
+                )
+            )
+    for key in ("STREAM_KEEPALIVE", "POLL_INTERVAL"):
+        value = getattr(s, key)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            errors.append(
+                Error(
+                    f"PIGEONHOLE['{key}'] must be a positive number of seconds, got {value!r}.",
                     id="pigeonhole.E009",
                 )
             )

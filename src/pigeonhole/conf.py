@@ -40,7 +40,11 @@ DEFAULTS: dict[str, Any] = {
         constants.PERSISTENT_ERROR,
     ),
     "RETENTION_DAYS": None,
-    # Seconds between polls that the REST API suggests to clients (X-Poll-Interval).
+    "STREAM_KEEPALIVE": 15,
+    "STREAM_MAX_PER_USER": 10,
+    "STREAM_REPLAY_LIMIT": 100,
+    # Seconds between polls suggested to clients (X-Poll-Interval) by the count
+    # endpoint and the REST API.
     "POLL_INTERVAL": 30,
 }
 

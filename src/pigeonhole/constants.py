@@ -21,6 +21,7 @@ __all__ = [
     "EVENT_DELETED",
     "EVENT_MESSAGE",
     "EVENT_READ",
+    "EVENT_RESET",
     "EVENT_UNARCHIVED",
     "EVENT_UNREAD",
     "INFO",
@@ -91,6 +92,8 @@ EVENT_ARCHIVED = "archived"
 EVENT_UNARCHIVED = "unarchived"
 EVENT_DELETED = "deleted"
 EVENT_COUNT = "count"
+# Tells a client that what it shows may be stale beyond repair: fetch it again.
+EVENT_RESET = "reset"
 
 _BASE_OF = {
     **{level + 1: level for level in BASE_LEVELS},

@@ -1,7 +1,8 @@
 """
 Mount with ``path("messages/", include("pigeonhole.urls"))``.
 
-Every URL here changes state and accepts POST only.
+Every URL here changes state and accepts POST only, except ``stream`` and
+``count``, which read it (GET).
 """
 
 from django.urls import path
@@ -12,6 +13,8 @@ app_name = "pigeonhole"
 
 urlpatterns = [
     path("read-all/", views.mark_all_read, name="read_all"),
+    path("stream/", views.stream, name="stream"),
+    path("count/", views.count, name="count"),
     path("sticky/<str:sticky_id>/close/", views.close_sticky, name="close_sticky"),
     *(
         path(f"<int:entry_id>/{action}/", views.change_view, {"action": action}, name=action)

@@ -10,21 +10,29 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.contrib.auth.views import redirect_to_login
 from django.contrib.messages import get_messages
+from django.core.handlers.asgi import ASGIRequest
+from django.db import transaction
 from django.http import (
     HttpRequest,
     HttpResponse,
     HttpResponseRedirect,
     JsonResponse,
+    StreamingHttpResponse,
 )
+from django.utils.cache import get_conditional_response, patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from . import api
+from .brokers.base import TooManySubscriptions
+from .conf import get_broker, pigeonhole_settings
 from .exceptions import InvalidMessage, MessageNotFound
+from .live import WINDOW, Cursor, EventStream, close_connections, read_snapshot
 
-__all__ = ["change_view", "close_sticky", "mark_all_read"]
+__all__ = ["change_view", "close_sticky", "count", "mark_all_read", "stream"]
 
 
 def _wants_json(request: HttpRequest) -> bool:
@@ -107,3 +115,92 @@ def close_sticky(request: HttpRequest, sticky_id: str) -> HttpResponse:
     if _wants_json(request):
         return JsonResponse({"closed": closed})
     return HttpResponseRedirect(_next_url(request))
+
+
+# Live updates -------------------------------------------------------------
+
+
+class EventStreamResponse(StreamingHttpResponse):
+    """
+    A ``text/event-stream`` response that gives up its subscription when closed.
+
+    The stream's own ``finally`` does that once it has started; ``close()``
+    covers a client that left before the first frame was sent.
+    """
+
+    def __init__(self, events: EventStream) -> None:
+        super().__init__(events, content_type="text/event-stream; charset=utf-8")
+        self.subscription = events.subscription
+        # Proxies must neither cache nor buffer: each event goes out as it happens.
+        self["Cache-Control"] = "no-cache"
+        self["X-Accel-Buffering"] = "no"
+
+    def close(self) -> None:
+        self.subscription.close()
+        super().close()
+
+
+@transaction.non_atomic_requests  # an open stream must not hold a transaction
+@require_GET
+async def stream(request: HttpRequest) -> HttpResponse:
+    """
+    Stream the logged-in user's events (Server-Sent Events), under ASGI.
+
+    ``Last-Event-ID`` (or ``?last_event_id=``, for a client that reopens the
+    connection itself) resumes where the client left off; ``pigeonhole.live``
+    explains the cursor. Under WSGI, which cannot hold thousands of idle
+    connections, the answer is 204, which tells ``EventSource`` to stop
+    retrying and the JavaScript client to poll ``pigeonhole:count`` instead.
+    """
+    user = await request.auser()
+    await sync_to_async(close_connections)()
+    if not user.is_authenticated:
+        return JsonResponse({"error": "Log in to receive messages."}, status=401)
+    if not isinstance(request, ASGIRequest):
+        return HttpResponse(status=204)
+    settings = pigeonhole_settings
+    try:
+        subscription = get_broker().subscribe(user.pk, limit=settings.STREAM_MAX_PER_USER)
+    except TooManySubscriptions:
+        response = JsonResponse(
+            {"error": "Too many open message streams; close a tab or try again later."},
+            status=429,
+        )
+        response["Retry-After"] = "30"
+        return response
+    cursor = Cursor.parse(request.headers.get("Last-Event-ID") or request.GET.get("last_event_id"))
+    events = EventStream(
+        user.pk,
+        subscription,
+        cursor=cursor,
+        keepalive=settings.STREAM_KEEPALIVE,
+        replay_limit=settings.STREAM_REPLAY_LIMIT,
+    )
+    return EventStreamResponse(events)
+
+
+@require_GET
+def count(request: HttpRequest) -> HttpResponse:
+    """
+    Answer the unread count and the newest entry id, for clients that poll.
+
+    The ``ETag`` changes whenever the count, the newest entry or the read
+    state of the newest entries does, so an unchanged poll costs a 304 and
+    no body. ``X-Poll-Interval`` says how many seconds to wait before the next.
+    """
+    if not request.user.is_authenticated:
+        return JsonResponse({"error": "Log in to receive messages."}, status=401)
+    snapshot = read_snapshot(request.user.pk, 0, WINDOW)
+    cursor = snapshot.cursor()
+    etag = f'"{snapshot.count}-{cursor}"'
+    response = get_conditional_response(request, etag=etag)
+    if response is None:
+        response = JsonResponse(
+            {"unread": snapshot.count, "latest": snapshot.latest or None, "cursor": str(cursor)}
+        )
+    response["ETag"] = etag
+    response["X-Poll-Interval"] = str(pigeonhole_settings.POLL_INTERVAL)
+    # Private: the answer is one user's; no-cache: always ask, the ETag keeps it cheap.
+    response["Cache-Control"] = "private, no-cache"
+    patch_vary_headers(response, ("Cookie",))
+    return response

@@ -1,0 +1,348 @@
+"""
+The contract every broker implements: carry small wake-ups between processes.
+
+A wake-up says only "user 7: entries 12, 13 were read" or "user 7 has new
+messages". The store stays the one durable log: a stream that hears a wake-up
+reads what changed from the store, so a lost wake-up delays an update but
+never loses a message, and a broker never carries message text.
+
+Each process runs at most one listener (one connection to Redis or
+PostgreSQL), which fans wake-ups out to the streams open in that process
+through bounded queues. A subclass provides two methods: ``send()`` to
+publish one encoded payload, and ``listen()`` to receive them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import threading
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["SYNC", "BaseBroker", "Subscription", "TooManySubscriptions", "WakeUp"]
+
+logger = logging.getLogger("pigeonhole.brokers")
+
+#: The event of a wake-up that asks a stream to re-read the store: sent after
+#: the listener (re)connects, when a queue overflowed, or for a change too big
+#: to describe in one payload. Wake-ups may have been missed; the store has not.
+SYNC = "sync"
+
+
+@dataclass(frozen=True)
+class WakeUp:
+    """
+    One user's "something changed", as small as it can be.
+
+    ``event`` is a ``pigeonhole.constants.EVENT_*`` name or ``SYNC``; ``ids``
+    are the inbox entry ids that changed, when the publisher knows them;
+    ``count`` is the unread count, when the publisher knows it without a query.
+    """
+
+    user_id: str
+    event: str
+    ids: tuple[Any, ...] = ()
+    count: int | None = None
+
+    def __post_init__(self) -> None:
+        # Keys are strings on every path (JSON turns a UUID into one), so a
+        # wake-up published for user 7 finds the stream subscribed for user 7.
+        object.__setattr__(self, "user_id", str(self.user_id))
+        object.__setattr__(self, "ids", tuple(self.ids))
+
+
+class TooManySubscriptions(Exception):
+    """Raised by ``subscribe()`` when the user already has ``limit`` open streams here."""
+
+
+class Subscription:
+    """
+    One open stream's mailbox: a bounded queue on the stream's event loop.
+
+    A slow stream must not make the process hoard wake-ups for it: when the
+    queue is full, further wake-ups are dropped and the next ``get()`` returns
+    a single ``SYNC`` instead, so the stream re-reads the store and loses nothing.
+    """
+
+    def __init__(self, broker: BaseBroker, user_id: Any, maxsize: int) -> None:
+        self.broker = broker
+        self.user_id = str(user_id)
+        self.loop = asyncio.get_running_loop()
+        self.queue: asyncio.Queue[WakeUp] = asyncio.Queue(maxsize=maxsize)
+        self.overflowed = False
+        self.closed = False
+
+    def put(self, wakeup: WakeUp) -> None:
+        """Queue ``wakeup``; safe to call from any thread."""
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self.loop:
+            self._put(wakeup)
+            return
+        try:
+            self.loop.call_soon_threadsafe(self._put, wakeup)
+        except RuntimeError:  # the stream's loop has closed: nobody to tell
+            self.close()
+
+    def _put(self, wakeup: WakeUp) -> None:
+        try:
+            self.queue.put_nowait(wakeup)
+        except asyncio.QueueFull:
+            self.overflowed = True
+
+    async def get(self) -> list[WakeUp]:
+        """Wait for the next wake-up, and return it with any others already queued."""
+        batch = [await self.queue.get()]
+        while not self.queue.empty():
+            batch.append(self.queue.get_nowait())
+        if self.overflowed:
+            self.overflowed = False
+            return [WakeUp(self.user_id, SYNC)]
+        return batch
+
+    def close(self) -> None:
+        """Stop receiving; idempotent, so every exit path may call it."""
+        if not self.closed:
+            self.closed = True
+            self.broker.unsubscribe(self)
+
+
+class BaseBroker:
+    """
+    Publish wake-ups after commit and deliver them to the streams of this process.
+
+    Options (``PIGEONHOLE["BROKER_OPTIONS"]``) become instance attributes, so a
+    subclass declares each one as a class attribute with its default.
+    """
+
+    #: Wake-ups queued per stream before it is asked to re-read the store instead.
+    queue_size: int = 100
+    #: Seconds before the first reconnection attempt; doubled after each failure.
+    backoff_initial: float = 0.1
+    #: The longest wait between reconnection attempts, in seconds.
+    backoff_max: float = 10.0
+    #: The largest payload ``send()`` is given, in bytes. A batch of wake-ups is
+    #: split to fit, and a single wake-up too big for it (``mark_all_read`` on
+    #: thousands of entries) is sent as ``SYNC`` without its ids.
+    max_payload: int = 7000
+
+    #: Option names accepted by this broker's constructor.
+    options: Sequence[str] = ("queue_size", "backoff_initial", "backoff_max")
+
+    def __init__(self, **options: Any) -> None:
+        from django.core.exceptions import ImproperlyConfigured
+
+        unknown = sorted(set(options) - set(self.options))
+        if unknown:
+            raise ImproperlyConfigured(
+                f"{type(self).__name__} got unknown option(s) {', '.join(unknown)} in "
+                f"PIGEONHOLE['BROKER_OPTIONS']; it takes {', '.join(self.options)}."
+            )
+        for name, value in options.items():
+            setattr(self, name, value)
+        for name in ("queue_size", "backoff_initial", "backoff_max"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+                raise ImproperlyConfigured(
+                    f"PIGEONHOLE['BROKER_OPTIONS']['{name}'] must be a positive number, "
+                    f"got {value!r}."
+                )
+        self._lock = threading.Lock()
+        self._subscriptions: dict[str, set[Subscription]] = {}
+        self._listener: asyncio.Task[None] | None = None
+        self.connected = False
+
+    # Publishing (any thread, sync) ---------------------------------------------
+    def publish(self, wakeups: Iterable[WakeUp]) -> None:
+        """
+        Send ``wakeups`` to every process; call it only after the change committed.
+
+        A broker that cannot be reached is logged, not raised: the change is
+        already stored, and streams catch up on their next wake-up or reconnect.
+        """
+        for payload in self.encode(wakeups):
+            try:
+                self.send(payload)
+            except Exception:
+                logger.exception("%r could not publish a wake-up", self)
+
+    def encode(self, wakeups: Iterable[WakeUp]) -> Iterable[str]:
+        """Yield JSON payloads of at most ``max_payload`` bytes holding ``wakeups``."""
+        batch: list[list[Any]] = []
+        size = 2
+        for wakeup in wakeups:
+            item = [wakeup.user_id, wakeup.event, list(wakeup.ids), wakeup.count]
+            length = len(json.dumps(item, separators=(",", ":")).encode()) + 1
+            if length > self.max_payload:
+                item = [wakeup.user_id, SYNC, [], None]
+                length = len(json.dumps(item, separators=(",", ":")).encode()) + 1
+            if batch and size + length > self.max_payload:
+                yield json.dumps(batch, separators=(",", ":"))
+                batch, size = [], 2
+            batch.append(item)
+            size += length
+        if batch:
+            yield json.dumps(batch, separators=(",", ":"))
+
+    @staticmethod
+    def decode(payload: str | bytes) -> list[WakeUp]:
+        """Return the wake-ups in ``payload``; anything malformed is skipped and logged."""
+        try:
+            items = json.loads(payload)
+            return [WakeUp(str(u), str(e), tuple(ids), c) for u, e, ids, c in items]
+        except (TypeError, ValueError):
+            logger.warning("Ignoring a malformed wake-up payload: %.200r", payload)
+            return []
+
+    def send(self, payload: str) -> None:
+        """Publish one encoded payload to every process's listener."""
+        raise NotImplementedError("subclasses of BaseBroker must provide a send() method")
+
+    # Receiving (the event loop) ----------------------------------------------
+    async def listen(self, deliver: Callable[[str | bytes], None], ready: Callable[[], None]):
+        """
+        Connect, start receiving, call ``ready()``, then ``deliver()`` each payload.
+
+        Return or raise when the connection is lost: the caller waits and calls
+        again, with backoff. Never called more than once at a time per process.
+        """
+        raise NotImplementedError("subclasses of BaseBroker must provide a listen() method")
+
+    def subscribe(self, user_id: Any, *, limit: int | None = None) -> Subscription:
+        """
+        Open a mailbox for one of ``user_id``'s streams; call it on the stream's loop.
+
+        Its first wake-up is ``SYNC``, once the listener is connected: from then
+        on nothing published is missed. Raise ``TooManySubscriptions`` when the
+        user already holds ``limit`` streams in this process.
+        """
+        subscription = Subscription(self, user_id, self.queue_size)
+        with self._lock:
+            mine = self._subscriptions.setdefault(subscription.user_id, set())
+            if limit is not None and len(mine) >= limit:
+                if not mine:
+                    del self._subscriptions[subscription.user_id]
+                raise TooManySubscriptions(user_id)
+            mine.add(subscription)
+        self._ensure_listener()
+        if self.connected:
+            subscription.put(WakeUp(subscription.user_id, SYNC))
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        """Remove a mailbox; the listener stops with the process's last stream."""
+        with self._lock:
+            mine = self._subscriptions.get(subscription.user_id)
+            if mine is not None:
+                mine.discard(subscription)
+                if not mine:
+                    del self._subscriptions[subscription.user_id]
+            idle = not self._subscriptions
+            listener = self._listener
+        if idle and listener is not None:
+            self._listener = None
+            self.connected = False
+            _cancel(listener)
+
+    def subscriber_count(self, user_id: Any = None) -> int:
+        """Return how many streams are open here, for one user or for everyone."""
+        with self._lock:
+            if user_id is not None:
+                return len(self._subscriptions.get(str(user_id), ()))
+            return sum(len(subs) for subs in self._subscriptions.values())
+
+    def deliver(self, payload: str | bytes) -> None:
+        """Hand a received payload's wake-ups to the local streams they concern."""
+        for wakeup in self.decode(payload):
+            with self._lock:
+                targets = list(self._subscriptions.get(wakeup.user_id, ()))
+            for subscription in targets:
+                subscription.put(wakeup)
+
+    def _ready(self) -> None:
+        # Anything published while the listener was away was missed: every
+        # stream re-reads the store once, and nothing is lost.
+        self.connected = True
+        with self._lock:
+            targets = [sub for subs in self._subscriptions.values() for sub in subs]
+        for subscription in targets:
+            subscription.put(WakeUp(subscription.user_id, SYNC))
+
+    def _ensure_listener(self) -> None:
+        loop = asyncio.get_running_loop()
+        listener = self._listener
+        if listener is not None and not listener.done() and listener.get_loop() is loop:
+            return
+        if listener is not None:
+            _cancel(listener)  # bound to another (test's) loop that went away
+        self.connected = False
+        self._listener = loop.create_task(self._listen_forever(), name=f"{self!r} listener")
+
+    async def _listen_forever(self) -> None:
+        delay = self.backoff_initial
+        while True:
+            connected = False
+
+            def ready() -> None:
+                nonlocal connected, delay
+                connected = True
+                delay = self.backoff_initial
+                self._ready()
+
+            try:
+                await self.listen(self.deliver, ready)
+                logger.warning("%r lost its connection; reconnecting", self)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.warning("%r lost its connection (%s); reconnecting", self, exc)
+            self.connected = False
+            # Jitter spreads the reconnections of many processes after an outage.
+            await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+            if not connected:
+                delay = min(delay * 2, self.backoff_max)
+
+    async def aclose(self) -> None:
+        """Stop this process's listener and close the broker's connections."""
+        listener, self._listener = self._listener, None
+        self.connected = False
+        if listener is not None and listener.get_loop() is asyncio.get_running_loop():
+            listener.cancel()
+            await _wait_cancelled(listener)
+        elif listener is not None:
+            _cancel(listener)
+        self.close()
+
+    def close(self) -> None:
+        """Close the publishing connection, if the broker keeps one."""
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}>"
+
+
+def _cancel(task: asyncio.Task[Any]) -> None:
+    """Cancel ``task`` from any thread, if its loop still runs."""
+    loop = task.get_loop()
+    if loop.is_closed():
+        return
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is loop:
+        task.cancel()
+    else:
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+            loop.call_soon_threadsafe(task.cancel)
+
+
+async def _wait_cancelled(task: Awaitable[Any]) -> None:
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

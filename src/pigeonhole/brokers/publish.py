@@ -1,0 +1,64 @@
+"""
+Turn the app's signals into wake-ups for the configured broker.
+
+The signals are sent once the transaction commits (see ``api``), so a wake-up
+never announces a change that a rollback then removes. ``connect()`` is
+called from ``AppConfig.ready()``; nothing here runs at import time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from .. import constants, signals
+from ..conf import get_broker
+from .base import WakeUp
+
+__all__ = ["connect", "publish_change", "publish_sent"]
+
+_CHANGES = {
+    signals.message_read: constants.EVENT_READ,
+    signals.message_unread: constants.EVENT_UNREAD,
+    signals.message_archived: constants.EVENT_ARCHIVED,
+    signals.message_unarchived: constants.EVENT_UNARCHIVED,
+    signals.message_deleted: constants.EVENT_DELETED,
+}
+
+
+def publish_sent(sender: Any, message: Any, recipients: Any, **kwargs: Any) -> None:
+    """
+    Wake every recipient's streams: they read their new entries from the store.
+
+    The entry ids are not known per recipient here (a send copies recipients
+    inside the database), and need not be: a stream fetches what is newer
+    than the last entry it sent.
+    """
+    broker = get_broker()
+    # Only streams in this process can hear an in-process broker: skip the
+    # recipients query altogether when there are none, as on every WSGI server.
+    if getattr(broker, "local_only", False) and not broker.subscriber_count():
+        return
+    broker.publish(_wakeups_for(recipients))
+
+
+def _wakeups_for(recipients: Any) -> Iterator[WakeUp]:
+    for chunk in recipients.iter_ids():
+        for user_id in chunk:
+            yield WakeUp(user_id, constants.EVENT_MESSAGE)
+
+
+def publish_change(sender: Any, signal: Any, user: Any, ids: Iterable[Any], **kwargs: Any) -> None:
+    """Tell the user's streams which entries changed state, and how."""
+    broker = get_broker()
+    user_id = getattr(user, "pk", user)
+    if getattr(broker, "local_only", False) and not broker.subscriber_count(user_id):
+        return
+    broker.publish([WakeUp(user_id, _CHANGES[signal], tuple(ids))])
+
+
+def connect() -> None:
+    """Connect the receivers; ``dispatch_uid`` makes a second call harmless."""
+    signals.message_sent.connect(publish_sent, dispatch_uid="pigeonhole.brokers.sent")
+    for signal, event in _CHANGES.items():
+        signal.connect(publish_change, dispatch_uid=f"pigeonhole.brokers.{event}")

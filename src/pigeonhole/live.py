@@ -1,0 +1,244 @@
+"""
+The live event stream of one user: what to send, and what to replay.
+
+The store is the log. A wake-up from the broker only says that something
+changed; the stream then reads the store and sends what the client does not
+have yet. Every event carries a cursor as its ``id``, which the browser sends
+back as ``Last-Event-ID`` when it reconnects.
+
+The cursor is ``"<latest>-<digest>"``:
+
+- ``latest`` is the newest entry id the client has been sent. New messages
+  always get higher entry ids, so a reconnect replays, oldest first, every
+  entry newer than ``latest`` (up to ``STREAM_REPLAY_LIMIT``; beyond that a
+  ``reset`` asks the client to fetch its inbox again).
+- ``digest`` is a short hash of the read state of the client's newest
+  ``WINDOW`` entries (those up to ``latest``). Reads, archives and deletions
+  do not get new ids and no log keeps them, so they cannot be replayed one by
+  one; instead, if the digest the client brings back no longer matches the
+  store, some of the entries it shows changed while it was away, and a
+  ``reset`` tells it to refetch. An unread ``count`` follows every reconnect.
+
+The same check runs whenever the broker says wake-ups may have been missed
+(``SYNC``: its connection came back, or this stream fell behind).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.db import connections
+
+from . import constants
+from .brokers.base import SYNC, Subscription, WakeUp
+from .conf import get_backend
+from .message import StoredMessage
+from .representation import message_to_dict, senders_for
+from .sse import comment, encode_event, retry
+
+__all__ = ["WINDOW", "Cursor", "EventStream", "Snapshot", "close_connections", "read_snapshot"]
+
+#: How many of the newest entries the cursor's digest covers: the ones an
+#: inbox page or a dropdown shows, whose read state the client must not get wrong.
+WINDOW = 20
+
+#: Seconds a new stream waits for the broker's listener before reading the store anyway.
+CONNECT_WAIT = 2.0
+
+#: The reconnection delay, in milliseconds, that the stream asks browsers to use.
+RETRY_MS = 3000
+
+_STATE_EVENTS = (
+    constants.EVENT_READ,
+    constants.EVENT_UNREAD,
+    constants.EVENT_ARCHIVED,
+    constants.EVENT_UNARCHIVED,
+    constants.EVENT_DELETED,
+)
+_CURSOR = re.compile(r"(\d{1,20})-([0-9a-f]{8})")
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a client stands: the newest entry it has, and the digest of its window."""
+
+    latest: int
+    digest: str
+
+    def __str__(self) -> str:
+        return f"{self.latest}-{self.digest}"
+
+    @classmethod
+    def parse(cls, text: str | None) -> Cursor | None:
+        """Return the cursor in ``text``, or None for anything else (a fresh start)."""
+        match = _CURSOR.fullmatch((text or "").strip())
+        return cls(int(match[1]), match[2]) if match else None
+
+
+def window_digest(entries: Sequence[StoredMessage], latest: int) -> str:
+    """Hash the ids and read state of the ``WINDOW`` newest ``entries`` up to ``latest``."""
+    window = [entry for entry in entries if entry.id <= latest][:WINDOW]
+    text = ",".join(f"{entry.id}{'r' if entry.is_read else 'u'}" for entry in window)
+    return hashlib.blake2s(text.encode(), digest_size=4).hexdigest()
+
+
+@dataclass
+class Snapshot:
+    """What the store says right now: the newest entries (newest first) and the count."""
+
+    entries: list[StoredMessage]
+    count: int
+    senders: dict[Any, dict[str, Any]]
+
+    @property
+    def latest(self) -> int:
+        return self.entries[0].id if self.entries else 0
+
+    def cursor(self, latest: int | None = None) -> Cursor:
+        latest = self.latest if latest is None else latest
+        return Cursor(latest, window_digest(self.entries, latest))
+
+    def newer_than(self, latest: int) -> list[StoredMessage]:
+        """Return the entries newer than ``latest``, oldest first, as they are sent."""
+        return [entry for entry in reversed(self.entries) if entry.id > latest]
+
+
+def close_connections() -> None:
+    """
+    Close this thread's database connections.
+
+    A stream waits for minutes or hours between reads; holding a connection
+    all that time would let a few hundred idle tabs exhaust the database.
+    """
+    for connection in connections.all(initialized_only=True):
+        if not connection.in_atomic_block:
+            connection.close()
+
+
+def read_snapshot(user_id: Any, latest: int, limit: int) -> Snapshot:
+    """Read the newest ``limit`` entries, the unread count, and the senders of new entries."""
+    backend = get_backend()
+    entries = backend.list(user_id, state="all", limit=limit)
+    count = backend.count(user_id)
+    senders = senders_for([entry for entry in entries if entry.id > latest])
+    return Snapshot(entries, count, senders)
+
+
+def _read_and_let_go(user_id: Any, latest: int, limit: int) -> Snapshot:
+    # A stream reads briefly and then waits, holding nothing.
+    try:
+        return read_snapshot(user_id, latest, limit)
+    finally:
+        close_connections()
+
+
+class EventStream:
+    """
+    Produce one user's Server-Sent Events, from a broker subscription and the store.
+
+    Iterate it (``async for``) to get frames. The subscription is closed when
+    the iteration ends, however it ends: a client that disconnects cancels the
+    task, and ``finally`` runs.
+    """
+
+    def __init__(
+        self,
+        user_id: Any,
+        subscription: Subscription,
+        *,
+        cursor: Cursor | None = None,
+        keepalive: float = 15,
+        replay_limit: int = 100,
+    ) -> None:
+        self.user_id = user_id
+        self.subscription = subscription
+        self.cursor = cursor
+        self.keepalive = keepalive
+        self.replay_limit = replay_limit
+        self.count: int | None = None
+
+    async def snapshot(self, latest: int) -> Snapshot:
+        return await sync_to_async(_read_and_let_go)(
+            self.user_id, latest, self.replay_limit + WINDOW
+        )
+
+    async def __aiter__(self) -> AsyncIterator[str]:
+        try:
+            # Sent at once, so proxies and clients see a live stream, with the
+            # reconnection delay browsers should use.
+            yield comment("pigeonhole") + retry(RETRY_MS)
+            await self.connected()
+            if self.cursor is None:
+                snapshot = await self.snapshot(0)
+                self.cursor = snapshot.cursor()
+                for frame in self._count(snapshot, force=True):
+                    yield frame
+            else:
+                for frame in await self.update([WakeUp(self.user_id, SYNC)], reconnect=True):
+                    yield frame
+            while True:
+                try:
+                    async with asyncio.timeout(self.keepalive):
+                        batch = await self.subscription.get()
+                except TimeoutError:
+                    yield comment("keep-alive")
+                    continue
+                for frame in await self.update(batch):
+                    yield frame
+        finally:
+            self.subscription.close()
+
+    async def connected(self) -> None:
+        """
+        Wait (briefly) for the broker's first ``SYNC``, before reading the store.
+
+        From that wake-up on, every change is announced; so the store read
+        that follows misses nothing, and the stream need not check again. If
+        the broker is down the stream goes on from the store, and its ``SYNC``,
+        when the broker is back, triggers the check then.
+        """
+        try:
+            async with asyncio.timeout(CONNECT_WAIT):
+                await self.subscription.get()
+        except TimeoutError:
+            pass
+
+    async def update(self, batch: Sequence[WakeUp], *, reconnect: bool = False) -> list[str]:
+        """Return the frames that bring the client up to date after ``batch``."""
+        assert self.cursor is not None
+        before = self.cursor
+        snapshot = await self.snapshot(before.latest)
+        new = snapshot.newer_than(before.latest)
+        missed = any(wakeup.event == SYNC for wakeup in batch)
+        if len(new) > self.replay_limit or (missed and snapshot.cursor(before.latest) != before):
+            # Too much to replay, or entries the client shows changed unseen.
+            self.cursor = snapshot.cursor()
+            reason = "gap" if len(new) > self.replay_limit else "changed"
+            frame = encode_event(constants.EVENT_RESET, {"reason": reason}, id=str(self.cursor))
+            return [frame, *self._count(snapshot, force=True)]
+        frames: list[str] = []
+        state_cursor = str(snapshot.cursor(before.latest))
+        for wakeup in batch:
+            if wakeup.event in _STATE_EVENTS and wakeup.ids:
+                data = {"ids": list(wakeup.ids)}
+                frames.append(encode_event(wakeup.event, data, id=state_cursor))
+        for entry in new:
+            self.cursor = snapshot.cursor(entry.id)
+            data = message_to_dict(entry, snapshot.senders)
+            frames.append(encode_event(constants.EVENT_MESSAGE, data, id=str(self.cursor)))
+        self.cursor = snapshot.cursor(max(before.latest, snapshot.latest))
+        return frames + self._count(snapshot, force=reconnect)
+
+    def _count(self, snapshot: Snapshot, *, force: bool = False) -> list[str]:
+        """Return a ``count`` frame if the count changed since the last one (or ``force``)."""
+        if not force and snapshot.count == self.count:
+            return []
+        self.count = snapshot.count
+        data = {"unread": snapshot.count}
+        return [encode_event(constants.EVENT_COUNT, data, id=str(self.cursor))]

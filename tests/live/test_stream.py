@@ -1,0 +1,172 @@
+"""
+The event stream over real HTTP, from a real ASGI server.
+
+Messages are sent from the test's own thread, as a shell or a view in another
+request would send them; the stream hears of them through the broker.
+"""
+
+import time
+
+import httpx
+import pytest
+from django.db import transaction
+
+import pigeonhole
+from pigeonhole.conf import get_broker
+from pigeonhole.live import Cursor
+from pigeonhole.representation import message_to_dict, senders_for
+
+from .server import open_stream
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def wait_for(condition, timeout=3.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.02)
+
+
+def expected(entry):
+    return message_to_dict(entry, senders_for([entry]))
+
+
+def test_stream_opens_with_the_unread_count_and_the_right_headers(live, cookies, user):
+    pigeonhole.send(user, "waiting")
+    with open_stream(live, cookies) as reader:
+        response = reader.response
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        assert response.headers["cache-control"] == "no-cache"
+        assert response.headers["x-accel-buffering"] == "no"
+        event = reader.next()
+        assert reader.retry == 3000
+    assert (event.event, event.data) == ("count", {"unread": 1})
+    newest = pigeonhole.inbox(user)[0]
+    assert Cursor.parse(event.id).latest == newest.id
+
+
+def test_message_sent_elsewhere_arrives_as_the_shared_json_shape(live, cookies, user, other_user):
+    with open_stream(live, cookies) as reader:
+        assert reader.next().data == {"unread": 0}
+        pigeonhole.send(other_user, "not for alice")
+        pigeonhole.send(user, "Hello <b>Alice</b>", from_user=other_user, subject="Hi")
+        message, count = reader.events(2)
+    entry = pigeonhole.inbox(user)[0]
+    assert message.event == "message"
+    assert message.data == expected(entry)
+    assert message.data["message"] == "Hello <b>Alice</b>"  # text, for the client to insert as text
+    assert message.data["from_user"]["username"] == "bob"
+    assert Cursor.parse(message.id).latest == entry.id
+    assert (count.event, count.data) == ("count", {"unread": 1})
+
+
+def test_state_changes_arrive_with_their_ids_and_the_new_count(live, cookies, user):
+    pigeonhole.send(user, "one")
+    entry = pigeonhole.inbox(user)[0]
+    with open_stream(live, cookies) as reader:
+        assert reader.next().data == {"unread": 1}
+        pigeonhole.mark_read(user, entry.id)
+        read, count = reader.events(2)
+        pigeonhole.archive(user, entry.id)
+        archived = reader.next()
+    assert (read.event, read.data) == ("read", {"ids": [entry.id]})
+    assert (count.event, count.data) == ("count", {"unread": 0})
+    assert (archived.event, archived.data) == ("archived", {"ids": [entry.id]})
+
+
+def test_reconnect_with_last_event_id_replays_exactly_the_missed_messages(live, cookies, user):
+    pigeonhole.send(user, "seen")
+    with open_stream(live, cookies) as reader:
+        last = reader.next().id
+    pigeonhole.send(user, "missed 1")
+    pigeonhole.send(user, "missed 2")
+    with open_stream(live, cookies, last_event_id=last) as reader:
+        first, second, count = reader.events(3)
+    assert [first.event, second.event] == ["message", "message"]
+    assert [first.data["message"], second.data["message"]] == ["missed 1", "missed 2"]
+    assert (count.event, count.data) == ("count", {"unread": 3})
+    # Resuming from the second's id replays nothing but the count.
+    with open_stream(live, cookies, last_event_id=count.id) as reader:
+        assert reader.next().event == "count"
+
+
+def test_reconnect_after_a_state_change_elsewhere_asks_for_a_reset(live, cookies, user):
+    pigeonhole.send(user, "one")
+    with open_stream(live, cookies) as reader:
+        last = reader.next().id
+    pigeonhole.mark_read(user, pigeonhole.inbox(user)[0].id)  # on another device
+    with open_stream(live, cookies, last_event_id=last) as reader:
+        reset, count = reader.events(2)
+    assert (reset.event, reset.data) == ("reset", {"reason": "changed"})
+    assert count.data == {"unread": 0}
+
+
+def test_reconnect_after_too_many_messages_asks_for_a_reset(live, cookies, user, settings):
+    settings.PIGEONHOLE = {"STREAM_KEEPALIVE": 30, "STREAM_REPLAY_LIMIT": 2}
+    with open_stream(live, cookies) as reader:
+        last = reader.next().id
+    for n in range(3):
+        pigeonhole.send(user, f"message {n}")
+    with open_stream(live, cookies, last_event_id=last) as reader:
+        reset, count = reader.events(2)
+    assert (reset.event, reset.data) == ("reset", {"reason": "gap"})
+    assert count.data == {"unread": 3}
+    assert Cursor.parse(reset.id).latest == pigeonhole.inbox(user)[0].id
+
+
+def test_a_forged_or_stale_cursor_never_shows_anything_but_the_users_own(
+    live, cookies, user, other_user
+):
+    pigeonhole.send(other_user, "bob's secret")
+    with open_stream(live, cookies, last_event_id="0-00000000") as reader:
+        event = reader.next()
+    assert event.event in ("count", "reset")
+    assert "secret" not in str(event.data)
+
+
+def test_rolled_back_send_emits_nothing(live, cookies, user):
+    with open_stream(live, cookies) as reader:
+        assert reader.next().data == {"unread": 0}
+        with transaction.atomic():
+            pigeonhole.send(user, "never happened")
+            transaction.set_rollback(True)
+        pigeonhole.send(user, "this one counts")
+        message = reader.next()
+    assert message.data["message"] == "this one counts"
+
+
+def test_anonymous_gets_401(live):
+    response = httpx.get(f"{live.url}/messages/stream/", timeout=5)
+    assert response.status_code == 401
+
+
+def test_streams_beyond_the_per_user_cap_get_429(live, cookies, user, settings):
+    settings.PIGEONHOLE = {"STREAM_KEEPALIVE": 30, "STREAM_MAX_PER_USER": 1}
+    with open_stream(live, cookies) as reader:
+        reader.next()
+        response = httpx.get(f"{live.url}/messages/stream/", cookies=cookies, timeout=5)
+        assert response.status_code == 429
+        assert response.headers["retry-after"]
+    # A closed stream frees its slot.
+    wait_for(lambda: get_broker().subscriber_count(user.pk) == 0)
+    with open_stream(live, cookies) as reader:
+        assert reader.next().event == "count"
+
+
+def test_disconnect_releases_the_subscription(live, cookies, user):
+    with open_stream(live, cookies) as reader:
+        reader.next()
+        assert get_broker().subscriber_count(user.pk) == 1
+    wait_for(lambda: get_broker().subscriber_count(user.pk) == 0)
+
+
+def test_idle_stream_sends_keep_alive_comments(live, cookies, settings):
+    settings.PIGEONHOLE = {"STREAM_KEEPALIVE": 0.1}
+    with open_stream(live, cookies) as reader:
+        reader.next()
+        for line in reader.lines:
+            if line.startswith(": keep-alive"):
+                break

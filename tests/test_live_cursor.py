@@ -1,0 +1,49 @@
+"""The stream's cursor, as pure values: no server, no database."""
+
+import pytest
+
+from pigeonhole.live import WINDOW, Cursor, window_digest
+from pigeonhole.message import StoredMessage
+
+
+def entry(id, read=False):
+    from django.utils import timezone
+
+    return StoredMessage(
+        id=id, level=21, message=f"m{id}", read_at=timezone.now() if read else None
+    )
+
+
+def test_cursor_round_trips():
+    cursor = Cursor(57, "1a2b3c4d")
+    assert str(cursor) == "57-1a2b3c4d"
+    assert Cursor.parse(" 57-1a2b3c4d ") == cursor
+
+
+@pytest.mark.parametrize(
+    "text", [None, "", "57", "x-1a2b3c4d", "57-XYZ", "57-1a2b3c4d5", "-1-1a2b3c4d"]
+)
+def test_anything_else_is_a_fresh_start(text):
+    assert Cursor.parse(text) is None
+
+
+def test_digest_changes_with_the_read_state_of_the_window():
+    entries = [entry(n) for n in range(30, 0, -1)]  # newest first
+    before = window_digest(entries, 30)
+    entries[3] = entry(27, read=True)
+    assert window_digest(entries, 30) != before
+
+
+def test_digest_changes_when_an_entry_leaves_the_window():
+    entries = [entry(n) for n in range(30, 0, -1)]
+    before = window_digest(entries, 30)
+    assert window_digest([e for e in entries if e.id != 25], 30) != before
+
+
+def test_digest_ignores_newer_entries_and_older_than_the_window():
+    entries = [entry(n) for n in range(30, 0, -1)]
+    before = window_digest(entries, 30)
+    newer = [entry(32), entry(31), *entries]
+    assert window_digest(newer, 30) == before
+    entries[WINDOW] = entry(entries[WINDOW].id, read=True)  # just outside the window
+    assert window_digest(entries, 30) == before
