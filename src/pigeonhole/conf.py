@@ -40,6 +40,16 @@ DEFAULTS: dict[str, Any] = {
         constants.PERSISTENT_ERROR,
     ),
     "RETENTION_DAYS": None,
+    # Email, digests and preferences (docs/email.md).
+    "CATEGORIES": {},
+    "SITE_URL": None,
+    "EMAIL_FROM": None,
+    "EMAIL_RETRIES": 5,
+    "EMAIL_RETRY_DELAY": 60,
+    "DIGEST_DELAY_MINUTES": 60,
+    "UNSUBSCRIBE_DAYS": 90,
+    "TASK_BACKEND": "default",
+    "TASK_QUEUE": "default",
 }
 
 

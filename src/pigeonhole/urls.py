@@ -1,18 +1,21 @@
 """
 Mount with ``path("messages/", include("pigeonhole.urls"))``.
 
-Every URL here changes state and accepts POST only.
+Every URL here changes state and accepts POST only, except the preferences
+and unsubscribe pages, which also answer GET.
 """
 
 from django.urls import path
 
-from . import views
+from . import preferences, views
 
 app_name = "pigeonhole"
 
 urlpatterns = [
     path("read-all/", views.mark_all_read, name="read_all"),
     path("sticky/<str:sticky_id>/close/", views.close_sticky, name="close_sticky"),
+    path("preferences/", preferences.preferences, name="preferences"),
+    path("unsubscribe/<str:token>/", preferences.unsubscribe, name="unsubscribe"),
     *(
         path(f"<int:entry_id>/{action}/", views.change_view, {"action": action}, name=action)
         for action in ("read", "unread", "archive", "unarchive", "delete")
