@@ -128,15 +128,26 @@ def _send_claimed(
 ) -> list[Any]:
     """Send one email per claimed item; release and return the entry ids that failed."""
     failed: list[Any] = []
-    with get_connection() as connection:
-        for user, payload, ids in claimed:
-            email = build(user, payload)
-            email.connection = connection
-            try:
-                email.send()
-            except Exception:
-                logger.exception("Could not email user %s; it will be retried.", user.pk)
-                failed += ids
+    if not claimed:
+        return failed
+    connection = get_connection()
+    try:
+        connection.open()
+    except Exception:
+        logger.exception("Could not reach the mail server; %d email(s) wait.", len(claimed))
+        failed = [pk for _, _, ids in claimed for pk in ids]
+    else:
+        try:
+            for user, payload, ids in claimed:
+                email = build(user, payload)
+                email.connection = connection
+                try:
+                    email.send()
+                except Exception:
+                    logger.exception("Could not email user %s; it will be retried.", user.pk)
+                    failed += ids
+        finally:
+            connection.close()
     if failed:
         backend.release_email(failed, when)
     return failed
