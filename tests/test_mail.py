@@ -8,6 +8,8 @@ worker process. Nothing is mocked.
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import subprocess
 import sys
@@ -262,8 +264,15 @@ def test_one_click_unsubscribe_needs_no_login_and_no_csrf(user, other_user):
 def test_unsubscribe_refuses_forged_and_expired_tokens(user, other_user, settings):
     client = Client()
     token = unsubscribe_token(user.pk, "comments", "email")
-    forged = token.replace(str(user.pk), str(other_user.pk), 1)
-    assert client.post(reverse("pigeonhole:unsubscribe", args=[forged])).status_code == 400
+    payload, signature = token.split(":", 1)
+    data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    assert data["u"] == str(user.pk)
+    data["u"] = str(other_user.pk)
+    forged = base64.urlsafe_b64encode(json.dumps(data, separators=(",", ":")).encode())
+    forged_token = forged.decode().rstrip("=") + ":" + signature
+    other_salt = signing.dumps(data)  # signed, but not as an unsubscribe token
+    for bad in (forged_token, other_salt):
+        assert client.post(reverse("pigeonhole:unsubscribe", args=[bad])).status_code == 400
     assert client.post(reverse("pigeonhole:unsubscribe", args=["nonsense"])).status_code == 400
     settings.PIGEONHOLE = {**settings.PIGEONHOLE, "UNSUBSCRIBE_DAYS": -1}
     with pytest.raises(signing.SignatureExpired):
