@@ -73,6 +73,10 @@ MIDDLEWARE = [
 _TASKS_PACKAGE = "django.tasks" if find_spec("django.tasks") else "django_tasks"
 TASKS = {"default": {"BACKEND": f"{_TASKS_PACKAGE}.backends.immediate.ImmediateBackend"}}
 
+# Django 6.1 replaces EMAIL_BACKEND with MAILERS and warns until a site configures it.
+if find_spec("django.core.mail.handler"):
+    MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
+
 ROOT_URLCONF = "tests.urls"
 MESSAGE_STORAGE = "pigeonhole.storage.PersistentStorage"
 # Tests add to this dict (``{**settings.PIGEONHOLE, ...}``) rather than replace it, so a

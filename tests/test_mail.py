@@ -412,15 +412,24 @@ def test_concurrent_digest_runs_never_list_an_entry_twice(store, django_user_mod
 # SMTP on the wire, failures and retries ----------------------------------------
 
 
+def use_smtp(settings, port, timeout=10):
+    """Point Django's email at ``port`` on loopback: MAILERS on Django 6.1+."""
+    import django.core.mail
+
+    if hasattr(django.core.mail, "mailers"):
+        options = {"host": "127.0.0.1", "port": port, "timeout": timeout}
+        backend = "django.core.mail.backends.smtp.EmailBackend"
+        settings.MAILERS = {"default": {"BACKEND": backend, "OPTIONS": options}}
+    else:
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
+        settings.EMAIL_TIMEOUT = timeout
+
+
 @pytest.fixture
 def smtp(settings):
     with SMTPServer() as server:
-        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-        settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = (
-            "127.0.0.1",
-            server.port,
-            10,
-        )
+        use_smtp(settings, server.port)
         yield server
 
 
@@ -466,8 +475,7 @@ def test_failure_is_raised_so_the_task_result_records_it(store, smtp, user):
 def test_unreachable_smtp_leaves_everything_for_later(store, settings, user):
     from tests.backends.redis_support import free_port
 
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", free_port(), 2
+    use_smtp(settings, free_port(), timeout=2)
     settings.PIGEONHOLE = {**settings.PIGEONHOLE, "EMAIL_RETRIES": 0}
     sent = pigeonhole.send(user, "Nobody home", email=True)
     with pytest.raises(tasks.DeliveryFailed):

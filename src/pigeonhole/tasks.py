@@ -120,6 +120,20 @@ def _address(user: Any) -> str:
     return getattr(user, field, "") or ""
 
 
+def _mailer() -> Any:
+    """
+    Return an email backend instance to send a batch through one connection.
+
+    Django 6.1 replaces ``EMAIL_BACKEND`` and ``get_connection()`` with
+    ``MAILERS``; the default mailer is the one configured either way.
+    """
+    try:
+        from django.core.mail import mailers
+    except ImportError:  # Django < 6.1
+        return get_connection()
+    return mailers.default
+
+
 def _send_claimed(
     backend: Any,
     claimed: Sequence[tuple[Any, StoredMessage, Any]],
@@ -130,7 +144,7 @@ def _send_claimed(
     failed: list[Any] = []
     if not claimed:
         return failed
-    connection = get_connection()
+    connection = _mailer()
     try:
         connection.open()
     except Exception:
@@ -140,9 +154,8 @@ def _send_claimed(
         try:
             for user, payload, ids in claimed:
                 email = build(user, payload)
-                email.connection = connection
                 try:
-                    email.send()
+                    connection.send_messages([email])
                 except Exception:
                     logger.exception("Could not email user %s; it will be retried.", user.pk)
                     failed += ids
