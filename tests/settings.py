@@ -8,6 +8,7 @@ the throwaway test database, so two checkouts can run their suites on one server
 
 import os
 import sys
+from importlib.util import find_spec
 from pathlib import Path
 
 TEST_DB = os.environ.get("PIGEONHOLE_TEST_DB", "sqlite")
@@ -54,6 +55,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "django_tasks_db",
 ]
 
 # Django's own messages test suite, unpacked from Django's source distribution by
@@ -69,6 +71,14 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
 ]
+
+# Email tasks run at once in tests; test_mail.py switches to django-tasks-db where it needs a queue.
+_TASKS_PACKAGE = "django.tasks" if find_spec("django.tasks") else "django_tasks"
+TASKS = {"default": {"BACKEND": f"{_TASKS_PACKAGE}.backends.immediate.ImmediateBackend"}}
+
+# Django 6.1 replaces EMAIL_BACKEND with MAILERS and warns until a site configures it.
+if find_spec("django.core.mail.handler"):
+    MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
 
 ROOT_URLCONF = "tests.urls"
 MESSAGE_STORAGE = "pigeonhole.storage.PersistentStorage"

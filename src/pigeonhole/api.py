@@ -136,6 +136,7 @@ def send(
     expires: Any = None,
     email: bool | None = None,
     close_timeout: int | None = None,
+    category: str | None = None,
 ) -> Any:
     """
     Send a message to users or groups, with no request needed.
@@ -144,6 +145,9 @@ def send(
     groups, or a Group. The content is written once and every recipient gets
     an entry, all in one transaction. Return the backend's message record
     (its ``id`` and ``recipient_count``).
+
+    With a ``category``, users who turned that category's inbox off get no
+    entry. Email goes out after the commit, see ``docs/email.md``.
     """
     new = build_message(
         level,
@@ -157,30 +161,44 @@ def send(
         close_timeout=close_timeout,
         email=email,
         expires=expires,
+        category=category,
     )
     return _send(new, resolve_recipients(to))
 
 
 def _send(new, recipients: Recipients) -> Any:
+    from .categories import inbox_recipients
+    from .tasks import schedule_delivery
+
     backend = get_backend()
+    if new.category:
+        recipients = inbox_recipients(recipients, new.category)
     sent = backend.send(new, recipients)
+    schedule_delivery(backend, new, sent.id)
     backend.on_commit(
         lambda: signals.message_sent.send(sender=type(backend), message=sent, recipients=recipients)
     )
     return sent
 
 
-def store_for_user(user: Any, level: int, message: Any, **options: Any) -> StoredMessage:
+def store_for_user(user: Any, level: int, message: Any, **options: Any) -> StoredMessage | None:
     """
     Store one message for one user and return their entry.
 
     The request path and ``add_message`` go through here: one content row,
     one entry, and the entry comes back for display without another query.
+    Return None if the user turned the message's category inbox off.
     """
+    from .categories import enabled_users
+    from .tasks import schedule_delivery
+
     new = build_message(level, message, **options)
     uid = user_id(user, "user")
+    if new.category and uid not in enabled_users([uid], new.category, "inbox"):
+        return None
     backend = get_backend()
     stored = backend.add(new, uid)
+    schedule_delivery(backend, new, stored.message_id)
     # Listeners get the content record, as from send(), not this user's entry.
     record = getattr(stored, "record", None) or SentMessage(id=stored.message_id, recipient_count=1)
     record.recipient_count = 1

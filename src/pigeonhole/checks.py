@@ -15,7 +15,7 @@ from django.utils.module_loading import import_string
 
 from .conf import DEFAULTS, pigeonhole_settings
 
-__all__ = ["check_settings", "check_wiring"]
+__all__ = ["check_email", "check_settings", "check_wiring"]
 
 _STORAGE = "pigeonhole.storage.PersistentStorage"
 
@@ -234,3 +234,102 @@ def _is_subclass(path: str, name: str) -> bool:
     except Exception:
         return False
     return isinstance(cls, type) and any(base.__name__ == name for base in cls.__mro__)
+
+
+def _category_errors(raw: Any) -> list[Error]:
+    from django.utils.text import slugify
+
+    from .categories import CATEGORY_KEYS, CHANNELS
+
+    if not isinstance(raw, dict):
+        return [
+            Error(
+                f"PIGEONHOLE['CATEGORIES'] must be a dict of slug: options, got {raw!r}.",
+                hint="For example: {'comments': {'label': _('Comments'), 'email': True}}.",
+                id="pigeonhole.E030",
+            )
+        ]
+    errors = []
+    for slug, options in raw.items():
+        if not isinstance(slug, str) or (slug and (len(slug) > 50 or slugify(slug) != slug)):
+            errors.append(
+                Error(
+                    f"PIGEONHOLE['CATEGORIES'] key {slug!r} is not a slug.",
+                    hint="Use lowercase letters, digits, hyphens and underscores, "
+                    "at most 50 characters.",
+                    id="pigeonhole.E031",
+                )
+            )
+        if not isinstance(options, dict):
+            errors.append(
+                Error(
+                    f"PIGEONHOLE['CATEGORIES'][{slug!r}] must be a dict, got {options!r}.",
+                    hint="For example: {'label': _('Comments'), 'email': True}.",
+                    id="pigeonhole.E032",
+                )
+            )
+            continue
+        unknown = sorted(set(options) - set(CATEGORY_KEYS), key=str)
+        wrong = [
+            key
+            for key in (*CHANNELS, "optional")
+            if key in options and not isinstance(options[key], bool)
+        ]
+        if unknown or wrong:
+            problem = f"unknown key(s) {', '.join(map(str, unknown))}" if unknown else ""
+            if wrong:
+                problem += ("; " if problem else "") + f"{', '.join(wrong)} must be True or False"
+            errors.append(
+                Error(
+                    f"PIGEONHOLE['CATEGORIES'][{slug!r}]: {problem}.",
+                    hint=f"A category takes {', '.join(CATEGORY_KEYS)}.",
+                    id="pigeonhole.E032",
+                )
+            )
+    return errors
+
+
+@register(Tags.compatibility)
+def check_email(app_configs=None, **kwargs: Any) -> list[Any]:
+    """Check the email, digest and category settings."""
+    raw = getattr(settings, "PIGEONHOLE", {})
+    if not isinstance(raw, dict):
+        return []  # check_settings reports it
+    errors: list[Any] = _category_errors(raw.get("CATEGORIES", {}))
+    for key, minimum in (
+        ("EMAIL_RETRIES", 0),
+        ("EMAIL_RETRY_DELAY", 0),
+        ("DIGEST_DELAY_MINUTES", 0),
+        ("UNSUBSCRIBE_DAYS", 1),
+    ):
+        value = raw.get(key, DEFAULTS[key])
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            errors.append(
+                Error(
+                    f"PIGEONHOLE['{key}'] must be an integer of at least {minimum}, got {value!r}.",
+                    id="pigeonhole.E033",
+                )
+            )
+    site_url = raw.get("SITE_URL")
+    if site_url is not None and (
+        not isinstance(site_url, str) or not site_url.startswith(("http://", "https://"))
+    ):
+        errors.append(
+            Error(
+                f"PIGEONHOLE['SITE_URL'] must be an http(s) URL, got {site_url!r}.",
+                hint="For example: 'https://example.com'.",
+                id="pigeonhole.E034",
+            )
+        )
+    from django.apps import apps
+
+    if not site_url and not apps.is_installed("django.contrib.sites"):
+        errors.append(
+            Warning(
+                "Emails need absolute links, and neither PIGEONHOLE['SITE_URL'] nor "
+                "django.contrib.sites says where the site is.",
+                hint="Set PIGEONHOLE['SITE_URL'] = 'https://example.com'.",
+                id="pigeonhole.W010",
+            )
+        )
+    return errors

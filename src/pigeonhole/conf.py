@@ -33,12 +33,8 @@ DEFAULTS: dict[str, Any] = {
     "ALLOW_DELETE_UNREAD": False,
     "DELETE_READ": False,
     "MAX_LENGTH": 10_000,
-    "EMAIL_LEVELS": (
-        constants.WARNING,
-        constants.PERSISTENT_WARNING,
-        constants.ERROR,
-        constants.PERSISTENT_ERROR,
-    ),
+    # Email is opt-in: adding pigeonhole to a site must not start mailing its users.
+    "EMAIL_LEVELS": (),
     "RETENTION_DAYS": None,
     "STREAM_KEEPALIVE": 15,
     "STREAM_MAX_PER_USER": 10,
@@ -46,6 +42,16 @@ DEFAULTS: dict[str, Any] = {
     # Seconds between polls suggested to clients (X-Poll-Interval) by the count
     # endpoint and the REST API.
     "POLL_INTERVAL": 30,
+    # Email, digests and preferences (docs/email.md).
+    "CATEGORIES": {},
+    "SITE_URL": None,
+    "EMAIL_FROM": None,
+    "EMAIL_RETRIES": 5,
+    "EMAIL_RETRY_DELAY": 60,
+    "DIGEST_DELAY_MINUTES": 60,
+    "UNSUBSCRIBE_DAYS": 90,
+    "TASK_BACKEND": "default",
+    "TASK_QUEUE": "default",
 }
 
 

@@ -62,6 +62,7 @@ class NewMessage:
     email: bool | None = None
     expires: datetime | None = None
     created: datetime | None = None
+    category: str | None = None
 
 
 class StoredMessage(Message):
@@ -97,6 +98,8 @@ class StoredMessage(Message):
         archived_at: datetime | None = None,
         emailed_at: datetime | None = None,
         expires: datetime | None = None,
+        category: str | None = None,
+        email: bool | None = None,
     ) -> None:
         super().__init__(level, mark_safe(message) if safe else message, extra_tags or "")
         self.id = id
@@ -116,6 +119,8 @@ class StoredMessage(Message):
         self.archived_at = archived_at
         self.emailed_at = emailed_at
         self.expires = expires
+        self.category = category
+        self.email = email
 
     @classmethod
     def from_new(
@@ -152,6 +157,8 @@ class StoredMessage(Message):
             target_object_id=new.target_object_id,
             in_reply_to_id=new.in_reply_to_id,
             close_timeout=new.close_timeout,
+            category=new.category,
+            email=new.email,
         )
 
     @property

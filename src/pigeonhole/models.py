@@ -20,7 +20,7 @@ from django.utils.translation import gettext_lazy as _
 from .constants import level_variants
 from .message import level_tag_for
 
-__all__ = ["InboxEntry", "Message"]
+__all__ = ["InboxEntry", "Message", "Preference"]
 
 
 class Message(models.Model):
@@ -58,6 +58,14 @@ class Message(models.Model):
     )
     close_timeout = models.PositiveIntegerField(_("close after (seconds)"), null=True, blank=True)
     email = models.BooleanField(_("email"), null=True, blank=True)
+    category = models.SlugField(
+        _("category"),
+        max_length=50,
+        null=True,
+        blank=True,
+        db_index=False,
+        help_text=_("One of PIGEONHOLE['CATEGORIES']; users choose per category how to be told."),
+    )
     created = models.DateTimeField(_("created"), default=timezone.now, db_index=True)
     expires = models.DateTimeField(_("expires"), null=True, blank=True, db_index=True)
 
@@ -128,6 +136,15 @@ class InboxEntry(models.Model):
                 name="pigeonhole_entry_unread_idx",
                 condition=Q(read_at__isnull=True, archived_at__isnull=True),
             ),
+            # Digests look for unread entries not yet emailed, oldest first; once
+            # emailed or read an entry leaves this index, so it stays small.
+            models.Index(
+                fields=["created"],
+                name="pigeonhole_entry_unmailed_idx",
+                condition=Q(
+                    read_at__isnull=True, archived_at__isnull=True, emailed_at__isnull=True
+                ),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -136,3 +153,42 @@ class InboxEntry(models.Model):
     @property
     def is_read(self) -> bool:
         return self.read_at is not None
+
+
+class Preference(models.Model):
+    """
+    One user's choice for one category and channel, where it differs from the default.
+
+    A missing row means the category's default; ``category = ""`` stands for
+    messages sent without a category.
+    """
+
+    class Channel(models.TextChoices):
+        INBOX = "inbox", _("Inbox")
+        EMAIL = "email", _("Email")
+        DIGEST = "digest", _("Digest")
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        on_delete=models.CASCADE,
+        related_name="pigeonhole_preferences",
+        db_index=False,  # covered by the unique constraint below
+    )
+    category = models.CharField(_("category"), max_length=50, blank=True)
+    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
+    enabled = models.BooleanField(_("enabled"))
+    updated = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("notification preference")
+        verbose_name_plural = _("notification preferences")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "category", "channel"], name="pigeonhole_preference_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        state = _("on") if self.enabled else _("off")
+        return f"{self.user} · {self.category or '-'} · {self.channel}: {state}"

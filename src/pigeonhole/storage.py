@@ -27,6 +27,9 @@ __all__ = ["PersistentStorage", "PersistentStorageMixin"]
 
 logger = logging.getLogger("pigeonhole")
 
+#: What storing for another user returns when they turned the category's inbox off.
+_OPTED_OUT: Any = object()
+
 
 class PersistentStorageMixin:
     """
@@ -93,6 +96,8 @@ class PersistentStorageMixin:
                 stored = self._store_persistent(
                     recipient, level, message, extra_tags, fail_silently, options
                 )
+                if stored is _OPTED_OUT:
+                    return None
                 if stored is not None:
                     return stored
             elif pigeonhole_settings.ANONYMOUS == "raise":
@@ -121,7 +126,7 @@ class PersistentStorageMixin:
         extra_tags: Any,
         fail_silently: bool,
         options: dict[str, Any],
-    ) -> StoredMessage | None:
+    ) -> Any:
         try:
             stored = api.store_for_user(recipient, level, message, extra_tags=extra_tags, **options)
         except BackendUnavailable:
@@ -129,6 +134,10 @@ class PersistentStorageMixin:
                 raise
             logger.exception("Could not store a message; showing it once instead.")
             return None
+        if stored is None:
+            # The recipient turned this category's inbox off: nothing is kept,
+            # and nobody else's request shows it.
+            return None if recipient.pk == getattr(self.get_user(), "pk", None) else _OPTED_OUT
         if self._persistent is not None and recipient.pk == getattr(self.get_user(), "pk", None):
             self._persistent.append(stored)
         return stored

@@ -2,12 +2,13 @@
 Mount with ``path("messages/", include("pigeonhole.urls"))``.
 
 Every URL here changes state and accepts POST only, except ``stream`` and
-``count``, which read it (GET).
+``count``, which read it (GET), and the preferences and unsubscribe pages,
+which also answer GET.
 """
 
 from django.urls import path
 
-from . import views
+from . import preferences, views
 
 app_name = "pigeonhole"
 
@@ -16,6 +17,8 @@ urlpatterns = [
     path("stream/", views.stream, name="stream"),
     path("count/", views.count, name="count"),
     path("sticky/<str:sticky_id>/close/", views.close_sticky, name="close_sticky"),
+    path("preferences/", preferences.preferences, name="preferences"),
+    path("unsubscribe/<str:token>/", preferences.unsubscribe, name="unsubscribe"),
     *(
         path(f"<int:entry_id>/{action}/", views.change_view, {"action": action}, name=action)
         for action in ("read", "unread", "archive", "unarchive", "delete")

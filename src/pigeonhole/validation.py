@@ -170,6 +170,21 @@ def _target(target: Any) -> tuple[int | None, str]:
     return ContentType.objects.get_for_model(target).pk, str(target.pk)
 
 
+def _check_category(category: Any) -> str | None:
+    if category is None or category == "":
+        return None
+    from .categories import get_categories
+
+    declared = get_categories()
+    if not isinstance(category, str) or category not in declared or not category:
+        names = ", ".join(repr(name) for name in declared if name) or "none yet"
+        raise InvalidMessage(
+            f"category {category!r} is not declared in PIGEONHOLE['CATEGORIES'] "
+            f"(declared: {names}); declare it there with a label."
+        )
+    return category
+
+
 def user_id(user: Any, role: str = "user") -> Any:
     """Return the pk of a saved, authenticated user, or explain what is wrong."""
     User = get_user_model()
@@ -199,6 +214,7 @@ def build_message(
     close_timeout: Any = None,
     email: Any = None,
     expires: Any = None,
+    category: Any = None,
 ) -> NewMessage:
     """Validate everything a message carries and return it ready to store."""
     now = timezone.now()
@@ -230,6 +246,7 @@ def build_message(
         email=email,
         expires=_check_expires(expires, now),
         created=now,
+        category=_check_category(category),
     )
 
 

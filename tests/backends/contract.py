@@ -440,3 +440,58 @@ class BackendContract:
         time.sleep(0.4)
         assert backend.list(uid, state="read") == []
         assert backend.state(uid).version != before
+
+    # Email ----------------------------------------------------------------
+    def test_claim_email_gives_each_entry_to_one_caller_only(self, backend, users):
+        sent = backend.send(new("mail me"), Recipients(ids=[u.pk for u in users]))
+        pending = backend.unmailed_for_message(sent.id)
+        assert sorted(e.user_id for e in pending) == sorted(u.pk for u in users)
+        ids = [e.id for e in pending]
+        when = timezone.now()
+        assert sorted(backend.claim_email(ids[:2], when)) == sorted(ids[:2])
+        assert backend.claim_email(ids, when) == [ids[2]]
+        assert backend.claim_email(ids, timezone.now()) == []
+        assert backend.unmailed_for_message(sent.id) == []
+        assert backend.list(users[0].pk)[0].emailed_at == when
+
+    def test_release_email_undoes_only_its_own_claim(self, backend, users):
+        sent = backend.send(new("retry me"), Recipients(ids=[users[0].pk, users[1].pk]))
+        first, second = (e.id for e in backend.unmailed_for_message(sent.id))
+        mine, theirs = timezone.now(), timezone.now() + timedelta(seconds=1)
+        backend.claim_email([first], mine)
+        backend.claim_email([second], theirs)
+        assert backend.release_email([first, second], mine) == [first]
+        assert [e.id for e in backend.unmailed_for_message(sent.id)] == [first]
+        due = backend.unmailed_due(timezone.now() + timedelta(seconds=5))
+        assert [e.id for e in due] == [first]
+
+    def test_unmailed_for_message_pages_by_id_and_skips_expired(self, backend, users):
+        sent = backend.send(new("paged"), Recipients(ids=[u.pk for u in users]))
+        other = backend.send(new("other"), Recipients(ids=[users[0].pk]))
+        first_page = backend.unmailed_for_message(sent.id, limit=2)
+        assert len(first_page) == 2 and first_page[0].id < first_page[1].id
+        rest = backend.unmailed_for_message(sent.id, after=first_page[-1].id)
+        assert [e.user_id for e in first_page + rest] == [u.pk for u in users]
+        backend.expire(users[2].pk, [rest[0].id])
+        assert len(backend.unmailed_for_message(sent.id)) == 2
+        assert [e.message for e in backend.unmailed_for_message(other.id)] == ["other"]
+        assert backend.claim_email([rest[0].id], timezone.now()) == []
+
+    def test_unmailed_due_lists_old_unread_unmailed_entries(self, backend, users):
+        uid = users[0].pk
+        start = timezone.now()
+        old = backend.add(new("old", created=start - timedelta(hours=2), category="c"), uid)
+        read = backend.add(new("read", created=start - timedelta(hours=2)), uid)
+        archived = backend.add(new("archived", created=start - timedelta(hours=2)), uid)
+        mailed = backend.add(new("mailed", created=start - timedelta(hours=2)), uid)
+        backend.add(new("fresh", created=start), users[1].pk)
+        backend.mark_read(uid, [read.id])
+        backend.archive(uid, [archived.id])
+        backend.claim_email([mailed.id], start)
+        due = backend.unmailed_due(start - timedelta(hours=1))
+        assert [(e.id, e.user_id, e.category) for e in due] == [(old.id, uid, "c")]
+        backend.mark_unread(uid, [read.id])
+        cutoff = start - timedelta(minutes=1)
+        assert [e.id for e in backend.unmailed_due(cutoff)] == [old.id, read.id]
+        assert [e.id for e in backend.unmailed_due(cutoff, limit=1)] == [old.id]
+        assert [e.id for e in backend.unmailed_due(cutoff, offset=1)] == [read.id]

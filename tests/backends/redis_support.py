@@ -66,7 +66,8 @@ def check_indexes(backend) -> dict[str, int]:
 
     Each entry must sit in exactly the per-user sets its state calls for, the
     global read and expiring sets must hold exactly the read and expiring
-    entries, and each content's ``refs`` must equal its number of entries.
+    entries, the ``unmailed`` set exactly the unread, unarchived entries not yet
+    emailed, and each content's ``refs`` must equal its number of entries.
     """
     client = backend.get_client()
     prefix = backend.key_prefix
@@ -91,6 +92,8 @@ def check_indexes(backend) -> dict[str, int]:
                 expected[f"u:{uid}:unread"][entry_id] = score
                 if expires:
                     expected[f"u:{uid}:unread_exp"][entry_id] = float(expires)
+                if not entry.get("e"):
+                    expected["unmailed"][entry_id] = float(entry["c"])
         if read:
             expected["read"][entry_id] = float(read)
         if expires:

@@ -216,6 +216,52 @@ class BaseBackend:
         """
         raise NotImplementedError("subclasses of BaseBackend must provide a purge() method")
 
+    # Email ------------------------------------------------------------------
+    def unmailed_for_message(
+        self, message_id: Any, *, after: Any = None, limit: int = 500
+    ) -> list[StoredMessage]:
+        """
+        Return the message's visible entries not yet emailed, in id order.
+
+        Pass ``after=`` the last id of the previous batch for the next one. The
+        delivery task reads recipients here, so a retried task only looks at
+        those who still have no email.
+        """
+        raise NotImplementedError(
+            "subclasses of BaseBackend must provide an unmailed_for_message() method"
+        )
+
+    def unmailed_due(
+        self, created_before: datetime, *, limit: int = 500, offset: int = 0
+    ) -> list[StoredMessage]:
+        """
+        Return unread, unarchived, visible entries of every user that are not
+        emailed yet and were created at or before ``created_before``, oldest first.
+
+        Digests read here. The result is a snapshot, not a claim: two digest
+        runs may both see an entry, and :meth:`claim_email` decides which sends it.
+        """
+        raise NotImplementedError("subclasses of BaseBackend must provide an unmailed_due() method")
+
+    def claim_email(self, ids: Sequence[Any], when: datetime) -> list[Any]:
+        """
+        Set ``emailed_at = when`` on those entries not emailed yet; return their ids.
+
+        Atomic per entry: of any number of concurrent callers exactly one gets
+        each entry back, so a retried task or a second digest run never emails
+        the same entry twice. Expired and deleted entries are never claimed.
+        """
+        raise NotImplementedError("subclasses of BaseBackend must provide a claim_email() method")
+
+    def release_email(self, ids: Sequence[Any], when: datetime) -> list[Any]:
+        """
+        Undo the claims made at ``when`` on ``ids``; return the ids released.
+
+        Called when an email could not be sent, so that a retry or a digest
+        sends it later. A claim made by another caller (another ``when``) stays.
+        """
+        raise NotImplementedError("subclasses of BaseBackend must provide a release_email() method")
+
     #: True when deleting a user already deletes their entries (a database
     #: foreign key with ``ON DELETE CASCADE``), so :meth:`forget_user` need not run.
     forgets_with_user = False

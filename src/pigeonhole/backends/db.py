@@ -50,6 +50,8 @@ _MESSAGE_FIELDS = (
     "target_object_id",
     "in_reply_to_id",
     "close_timeout",
+    "category",
+    "email",
 )
 _COLUMNS = _ENTRY_FIELDS + tuple(f"message__{name}" for name in _MESSAGE_FIELDS)
 _NAMES = _ENTRY_FIELDS + _MESSAGE_FIELDS
@@ -149,8 +151,10 @@ class DatabaseBackend(BaseBackend):
             InboxEntry.objects.using(alias).filter(id__in=chunk).update(**values)
 
     # Writing ----------------------------------------------------------------
-    def _create_message(self, alias: str, message: NewMessage, now: datetime) -> Message:
-        return Message.objects.using(alias).create(
+    @staticmethod
+    def _new_content(message: NewMessage, now: datetime) -> Message:
+        """Return the unsaved ``Message`` row for ``message``: one place maps the fields."""
+        return Message(
             level=message.level,
             message=message.message,
             subject=message.subject,
@@ -164,9 +168,15 @@ class DatabaseBackend(BaseBackend):
             in_reply_to_id=message.in_reply_to_id,
             close_timeout=message.close_timeout,
             email=message.email,
+            category=message.category,
             created=now,
             expires=message.expires,
         )
+
+    def _create_message(self, alias: str, message: NewMessage, now: datetime) -> Message:
+        content = self._new_content(message, now)
+        content.save(using=alias, force_insert=True)
+        return content
 
     def send(self, message: NewMessage, recipients: Recipients) -> Message:
         alias = self.db_for_write()
@@ -263,23 +273,7 @@ class DatabaseBackend(BaseBackend):
     def add(self, message: NewMessage, user_id: Any) -> StoredMessage:
         alias = self.db_for_write()
         now = message.created or timezone.now()
-        content = Message(
-            level=message.level,
-            message=message.message,
-            subject=message.subject,
-            extra_tags=message.extra_tags,
-            url=message.url,
-            data=message.data,
-            safe=message.safe,
-            from_user_id=message.from_user_id,
-            target_content_type_id=message.target_content_type_id,
-            target_object_id=message.target_object_id,
-            in_reply_to_id=message.in_reply_to_id,
-            close_timeout=message.close_timeout,
-            email=message.email,
-            created=now,
-            expires=message.expires,
-        )
+        content = self._new_content(message, now)
         # The request path stores one message per request: two prepared inserts,
         # no savepoint inside an outer transaction (both rows live or die with it).
         with transaction.atomic(using=alias, savepoint=False):
@@ -621,6 +615,84 @@ class DatabaseBackend(BaseBackend):
                     messages.filter(id__in=chunk).delete()
                 counts["messages"] = len(orphans)
         return counts
+
+    # Email ------------------------------------------------------------------
+    def _entries(self, *, write: bool = False):
+        alias = self.db_for_write() if write else self.db_for_read()
+        return InboxEntry.objects.using(alias).visible()
+
+    def unmailed_for_message(
+        self, message_id: Any, *, after: Any = None, limit: int = 500
+    ) -> list[StoredMessage]:
+        qs = self._entries().filter(message_id=message_id, emailed_at__isnull=True)
+        if after is not None:
+            qs = qs.filter(id__gt=after)
+        return [_row_to_stored(row) for row in qs.order_by("id").values_list(*_COLUMNS)[:limit]]
+
+    def unmailed_due(
+        self, created_before: datetime, *, limit: int = 500, offset: int = 0
+    ) -> list[StoredMessage]:
+        qs = self._entries().filter(
+            read_at__isnull=True,
+            archived_at__isnull=True,
+            emailed_at__isnull=True,
+            created__lte=created_before,
+        )
+        rows = qs.order_by("created", "id").values_list(*_COLUMNS)[offset : offset + limit]
+        return [_row_to_stored(row) for row in rows]
+
+    def claim_email(self, ids: Sequence[Any], when: datetime) -> list[Any]:
+        """
+        Stamp the entries in one ``UPDATE ... RETURNING`` where the database has it.
+
+        A concurrent claim waits for the row lock and then sees ``emailed_at``
+        set, so it skips the row. MariaDB, without ``UPDATE ... RETURNING``,
+        locks the rows with ``SELECT ... FOR UPDATE`` first, which reads the
+        latest committed state.
+        """
+        ids = list(ids)
+        if not ids:
+            return []
+        alias = self.db_for_write()
+        connection = connections[alias]
+        claimed: list[Any] = []
+        for chunk in _chunks(ids, self._id_batch_size(alias)):
+            qs = self._entries(write=True).filter(id__in=chunk, emailed_at__isnull=True)
+            if _has_update_returning(connection):
+                claimed += self._update_returning(alias, qs, "emailed_at", when)
+            else:
+                with transaction.atomic(using=alias):
+                    locked = self._entries(write=True).filter(id__in=chunk).select_for_update()
+                    free = [pk for pk, at in locked.values_list("id", "emailed_at") if at is None]
+                    if free:
+                        InboxEntry.objects.using(alias).filter(id__in=free).update(emailed_at=when)
+                    claimed += free
+        return claimed
+
+    def _update_returning(self, alias: str, qs, column: str, value: Any) -> list[Any]:
+        connection = connections[alias]
+        ops = connection.ops
+        field = InboxEntry._meta.get_field
+        table = ops.quote_name(InboxEntry._meta.db_table)
+        target, pk = ops.quote_name(field(column).column), ops.quote_name(field("id").column)
+        where_sql, where_params = qs.query.get_compiler(using=alias).compile(qs.query.where)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} SET {target} = %s WHERE {where_sql} RETURNING {pk}",
+                (ops.adapt_datetimefield_value(value), *where_params),
+            )
+            return [row[0] for row in cursor.fetchall()]
+
+    def release_email(self, ids: Sequence[Any], when: datetime) -> list[Any]:
+        alias = self.db_for_write()
+        released: list[Any] = []
+        with transaction.atomic(using=alias):
+            for chunk in _chunks(list(ids), self._id_batch_size(alias)):
+                qs = InboxEntry.objects.using(alias).filter(id__in=chunk, emailed_at=when)
+                mine = list(qs.select_for_update().values_list("id", flat=True))
+                InboxEntry.objects.using(alias).filter(id__in=mine).update(emailed_at=None)
+                released += mine
+        return released
 
     # ``InboxEntry.user`` cascades, so the database forgets with the user row.
     forgets_with_user = True

@@ -100,13 +100,20 @@ local function reindex(id, uid, r, a, x)
   else
     redis.call('ZREM', P .. ':expiring', id)
   end
+  local ec = redis.call('HMGET', ekey(id), 'e', 'c')
+  if r or a or ec[1] then
+    redis.call('ZREM', P .. ':unmailed', id)
+  else
+    redis.call('ZADD', P .. ':unmailed', ec[2], id)
+  end
 end
 
 -- Index a new, unread entry: the short path of reindex() for fan-out.
-local function index_new(id, uid, x)
+local function index_new(id, uid, x, c)
   touch(uid)
   redis.call('ZADD', ukey(uid, 'all'), id, id)
   redis.call('ZADD', ukey(uid, 'unread'), id, id)
+  redis.call('ZADD', P .. ':unmailed', c, id)
   if x then
     redis.call('ZADD', ukey(uid, 'unread_exp'), x, id)
     redis.call('ZADD', P .. ':expiring', x, id)
@@ -119,6 +126,7 @@ local function remove_entry(id)
   local e = redis.call('HMGET', ekey(id), 'u', 'm')
   redis.call('ZREM', P .. ':read', id)
   redis.call('ZREM', P .. ':expiring', id)
+  redis.call('ZREM', P .. ':unmailed', id)
   if not e[1] then return false end
   for _, name in ipairs({'all', 'unread', 'unread_exp', 'archived'}) do
     redis.call('ZREM', ukey(e[1], name), id)
@@ -155,7 +163,8 @@ if x then
 else
   redis.call('HSET', ekey(id), 'u', ARGV[5], 'm', mid, 'c', ARGV[3])
 end
-index_new(id, ARGV[5], x)
+index_new(id, ARGV[5], x, ARGV[3])
+redis.call('HSET', mkey(mid), 'ranges', id .. ':1')
 return {mid, id}
 """,
     # ARGV: prefix, now, content field/value pairs. The content of a send,
@@ -187,10 +196,14 @@ for i = 7, #ARGV do
     else
       redis.call('HSET', ekey(id), 'u', uid, 'm', mid, 'c', c)
     end
-    index_new(id, uid, x)
+    index_new(id, uid, x, c)
     added = added + 1
   end
 end
+-- Remember the ids this send reserved, so the entries of a message can be found.
+local ranges = redis.call('HGET', mkey(mid), 'ranges')
+local range = ARGV[6] .. ':' .. (#ARGV - 6)
+redis.call('HSET', mkey(mid), 'ranges', ranges and (ranges .. ',' .. range) or range)
 if added > 0 and redis.call('HINCRBY', mkey(mid), 'refs', added) > 0 then
   redis.call('SREM', P .. ':orphans', mid)
 end
@@ -417,6 +430,76 @@ return {0, removed}
 """,
     # ARGV: prefix, now, oldest live send start, message ids. Delete contents
     # left without entries, except those a send still in progress is filling.
+    # ARGV: prefix, now, message id, cursor (last id seen, '' to start), limit, budget.
+    # The message's entries not yet emailed, in id order, read from the id
+    # ranges its send reserved; return the cursor to go on from ('' at the end).
+    "unmailed_for_message": """
+local mid, after = ARGV[3], tonumber(ARGV[4] ~= '' and ARGV[4] or '0')
+local limit, budget = tonumber(ARGV[5]), tonumber(ARGV[6])
+local m = redis.call('HGETALL', mkey(mid))
+if #m == 0 then return {'', {}} end
+local ranges = ''
+for i = 1, #m, 2 do if m[i] == 'ranges' then ranges = m[i + 1] end end
+local rows, scanned, last = {}, 0, false
+for first, count in string.gmatch(ranges, '(%d+):(%d+)') do
+  first, count = tonumber(first), tonumber(count)
+  local start = math.max(first, after + 1)
+  for n = start, first + count - 1 do
+    if #rows >= limit or scanned >= budget then return {last, rows} end
+    local id = string.format('%d', n)
+    scanned = scanned + 1
+    last = id
+    local e = redis.call('HMGET', ekey(id), 'u', 'm', 'c', 'r', 'a', 'e', 'x')
+    if e[2] == mid and not e[6] and visible(e[7]) then rows[#rows + 1] = {id, e, m} end
+  end
+end
+return {'', rows}
+""",
+    # ARGV: prefix, now, created cutoff, offset, limit. Unread entries not yet
+    # emailed and created at or before the cutoff, oldest first.
+    "unmailed_due": """
+local ids = redis.call('ZRANGEBYSCORE', P .. ':unmailed', '-inf', ARGV[3],
+  'LIMIT', tonumber(ARGV[4]), tonumber(ARGV[5]))
+local rows = {}
+for _, id in ipairs(ids) do
+  local e = redis.call('HMGET', ekey(id), 'u', 'm', 'c', 'r', 'a', 'e', 'x')
+  if e[1] and not e[4] and not e[5] and not e[6] and visible(e[7]) then
+    local m = redis.call('HGETALL', mkey(e[2]))
+    if #m > 0 then rows[#rows + 1] = {id, e, m} end
+  end
+end
+return {#ids, rows}
+""",
+    # ARGV: prefix, now, entry ids. Stamp as emailed those visible entries not
+    # stamped yet; return them. Whoever stamps an entry first is the one to email it.
+    "claim_email": """
+local claimed = {}
+for i = 3, #ARGV do
+  local id = ARGV[i]
+  local e = redis.call('HMGET', ekey(id), 'u', 'e', 'x')
+  if e[1] and not e[2] and visible(e[3]) then
+    redis.call('HSET', ekey(id), 'e', NOW_S)
+    redis.call('ZREM', P .. ':unmailed', id)
+    claimed[#claimed + 1] = id
+  end
+end
+return claimed
+""",
+    # ARGV: prefix, now, claim time, entry ids. Take back claims made at that
+    # time (an email that could not be sent), so a retry or a digest sends it.
+    "release_email": """
+local released = {}
+for i = 4, #ARGV do
+  local id = ARGV[i]
+  local e = redis.call('HMGET', ekey(id), 'u', 'e', 'r', 'a', 'c')
+  if e[1] and e[2] == ARGV[3] then
+    redis.call('HDEL', ekey(id), 'e')
+    if not e[3] and not e[4] then redis.call('ZADD', P .. ':unmailed', e[5], id) end
+    released[#released + 1] = id
+  end
+end
+return released
+""",
     "purge_orphans": """
 local removed = 0
 for i = 4, #ARGV do
@@ -483,7 +566,7 @@ def _content_fields(message: NewMessage, created: datetime) -> list[str]:
     Absent means empty, so a plain message costs only the fields it uses.
     """
     fields: dict[str, str] = {"level": str(int(message.level)), "created": _ts(created)}
-    for name in ("message", "subject", "extra_tags", "url", "target_object_id"):
+    for name in ("message", "subject", "extra_tags", "url", "target_object_id", "category"):
         if value := getattr(message, name):
             fields[name] = str(value)
     if message.safe:
@@ -653,6 +736,8 @@ class RedisBackend(BaseBackend):
             target_object_id=content.get("target_object_id", ""),
             in_reply_to_id=_load(content, "in_reply_to_id"),
             close_timeout=_load(content, "close_timeout"),
+            category=content.get("category"),
+            email=_load(content, "email"),
         )
 
     # Writing ----------------------------------------------------------------
@@ -947,6 +1032,70 @@ class RedisBackend(BaseBackend):
             if batch:
                 counts["messages"] += self._run("purge_orphans", [now, oldest_live_send, *batch])
         return counts
+
+    # Email ------------------------------------------------------------------
+    def _stored_any(self, row: Sequence[Any]) -> StoredMessage:
+        """Build the entry of a row whose user the caller did not name."""
+        raw = row[1][0]
+        return self._stored(int(raw) if raw.isdigit() else raw, row)
+
+    def unmailed_for_message(
+        self, message_id: Any, *, after: Any = None, limit: int = 500
+    ) -> list[StoredMessage]:
+        """
+        Return the message's entries not emailed yet, read from the id ranges
+        its send reserved (kept in the content hash as ``ranges``).
+        """
+        cursor = "" if after is None else str(int(after))
+        rows: list[Any] = []
+        with self._errors():
+            while len(rows) < limit:
+                cursor, found = self._run(
+                    "unmailed_for_message",
+                    [
+                        _ts(timezone.now()),
+                        str(message_id),
+                        cursor,
+                        limit - len(rows),
+                        self.scan_batch,
+                    ],
+                )
+                rows += found
+                if not cursor:
+                    break
+        return [self._stored_any(row) for row in rows]
+
+    def unmailed_due(
+        self, created_before: datetime, *, limit: int = 500, offset: int = 0
+    ) -> list[StoredMessage]:
+        """Read the ``unmailed`` index (unread entries not emailed, by creation time)."""
+        rows: list[Any] = []
+        with self._errors():
+            while len(rows) < limit:
+                want = min(self.scan_batch, limit - len(rows))
+                scanned, found = self._run(
+                    "unmailed_due", [_ts(timezone.now()), _ts(created_before), offset, want]
+                )
+                rows += found
+                offset += scanned
+                if scanned < want:
+                    break
+        return [self._stored_any(row) for row in rows]
+
+    def claim_email(self, ids: Sequence[Any], when: datetime) -> list[Any]:
+        if not ids:
+            return []
+        with self._errors():
+            claimed = self._run("claim_email", [_ts(when), *map(str, ids)])
+        return [int(pk) for pk in claimed]
+
+    def release_email(self, ids: Sequence[Any], when: datetime) -> list[Any]:
+        if not ids:
+            return []
+        now = _ts(timezone.now())
+        with self._errors():
+            released = self._run("release_email", [now, _ts(when), *map(str, ids)])
+        return [int(pk) for pk in released]
 
     def forget_user(self, user_id: Any) -> int:
         """Delete the user's entries one bounded script at a time, as purge() does."""
