@@ -120,6 +120,23 @@ def _list_headers(headers: dict[str, str], url: str | None) -> None:
         headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
 
 
+def _email(
+    kind: str, context: dict[str, Any], user: Any, headers: dict[str, str]
+) -> EmailMultiAlternatives:
+    """Render ``pigeonhole/email/<kind>_subject.txt``, ``<kind>.txt`` and ``<kind>.html``."""
+    email = EmailMultiAlternatives(
+        subject=_render_subject(f"pigeonhole/email/{kind}_subject.txt", context),
+        body=render_to_string(f"pigeonhole/email/{kind}.txt", context),
+        from_email=_from_email(),
+        to=[user.email],
+        headers=headers,
+    )
+    email.attach_alternative(
+        render_to_string(f"pigeonhole/email/{kind}.html", context), "text/html"
+    )
+    return email
+
+
 def message_id(entry: StoredMessage) -> str:
     """Return the entry's ``Message-ID``: the same on every retry, so clients drop copies."""
     return f"<pigeonhole.entry.{entry.id}@{_domain()}>"
@@ -161,17 +178,7 @@ def build_message_email(user: Any, entry: StoredMessage) -> EmailMultiAlternativ
         headers["In-Reply-To"] = thread
         headers["References"] = thread
     _list_headers(headers, unsubscribe)
-    email = EmailMultiAlternatives(
-        subject=_render_subject("pigeonhole/email/message_subject.txt", context),
-        body=render_to_string("pigeonhole/email/message.txt", context),
-        from_email=_from_email(),
-        to=[user.email],
-        headers=headers,
-    )
-    email.attach_alternative(
-        render_to_string("pigeonhole/email/message.html", context), "text/html"
-    )
-    return email
+    return _email("message", context, user, headers)
 
 
 def build_digest_email(user: Any, entries: Sequence[StoredMessage]) -> EmailMultiAlternatives:
@@ -201,12 +208,4 @@ def build_digest_email(user: Any, entries: Sequence[StoredMessage]) -> EmailMult
     }
     headers = {"Auto-Submitted": "auto-generated"}
     _list_headers(headers, unsubscribe)
-    email = EmailMultiAlternatives(
-        subject=_render_subject("pigeonhole/email/digest_subject.txt", context),
-        body=render_to_string("pigeonhole/email/digest.txt", context),
-        from_email=_from_email(),
-        to=[user.email],
-        headers=headers,
-    )
-    email.attach_alternative(render_to_string("pigeonhole/email/digest.html", context), "text/html")
-    return email
+    return _email("digest", context, user, headers)
