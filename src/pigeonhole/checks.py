@@ -15,7 +15,7 @@ from django.utils.module_loading import import_string
 
 from .conf import DEFAULTS, pigeonhole_settings
 
-__all__ = ["check_email", "check_settings", "check_wiring"]
+__all__ = ["check_cache", "check_email", "check_settings", "check_wiring"]
 
 _STORAGE = "pigeonhole.storage.PersistentStorage"
 
@@ -333,3 +333,42 @@ def check_email(app_configs=None, **kwargs: Any) -> list[Any]:
             )
         )
     return errors
+
+
+#: Cache backends that each process keeps to itself, or that keep nothing.
+_UNSHARED_CACHES = {
+    "django.core.cache.backends.locmem.LocMemCache": "keeps a separate cache in each "
+    "process: a message sent from another process may show only minutes later",
+    "django.core.cache.backends.dummy.DummyCache": "keeps nothing: no page is spared its query",
+}
+
+
+@register(Tags.caches)
+def check_cache(app_configs=None, **kwargs: Any) -> list[Any]:
+    """Check that PIGEONHOLE['CACHE'] names a cache every process shares."""
+    raw = getattr(settings, "PIGEONHOLE", {})
+    alias = raw.get("CACHE") if isinstance(raw, dict) else None
+    if alias is None:
+        return []
+    caches = getattr(settings, "CACHES", {}) or {}
+    if not isinstance(alias, str) or alias not in caches:
+        return [
+            Error(
+                f"PIGEONHOLE['CACHE'] = {alias!r} is not an alias in CACHES.",
+                hint=f"Use one of {', '.join(map(repr, caches)) or 'your CACHES aliases'}, "
+                "or None to turn the cache off.",
+                id="pigeonhole.E040",
+            )
+        ]
+    backend = str(caches[alias].get("BACKEND", ""))
+    if backend in _UNSHARED_CACHES:
+        return [
+            Warning(
+                f"PIGEONHOLE['CACHE'] names {alias!r}, a {backend.rsplit('.', 1)[-1]}, which "
+                f"{_UNSHARED_CACHES[backend]}.",
+                hint="Point PIGEONHOLE['CACHE'] at a Redis, Memcached or database cache, "
+                "or set it to None.",
+                id="pigeonhole.W040",
+            )
+        ]
+    return []

@@ -52,6 +52,9 @@ DEFAULTS: dict[str, Any] = {
     "UNSUBSCRIBE_DAYS": 90,
     "TASK_BACKEND": "default",
     "TASK_QUEUE": "default",
+    # A cache alias shared by every process; lets a page with nothing unread skip
+    # its query (docs/settings.md). None: ask the store on every page.
+    "CACHE": None,
 }
 
 

@@ -11,12 +11,13 @@ never looks at them costs no query.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from django.contrib.messages.storage.fallback import FallbackStorage
 from django.core.exceptions import ImproperlyConfigured
 
-from . import api
+from . import api, versions
 from .conf import get_backend, pigeonhole_settings
 from .constants import base_level
 from .exceptions import BackendUnavailable, InvalidMessage, PersistenceUnavailable
@@ -45,6 +46,11 @@ class PersistentStorageMixin:
     sticky_session_key = "_pigeonhole_sticky"
     #: How many closed sticky ids the session remembers.
     closed_sticky_limit = 100
+    #: Session key noting the inbox versions at which the user had nothing unread.
+    empty_session_key = "_pigeonhole_empty"
+    #: Seconds that note is trusted. A version renewal lost to a cache outage
+    #: can only hide a message this long.
+    empty_hint_seconds = 300
 
     def __init__(self, request, *args: Any, **kwargs: Any) -> None:
         super().__init__(request, *args, **kwargs)
@@ -148,6 +154,9 @@ class PersistentStorageMixin:
             user = self.get_user()
             self._persistent = []
             if user is not None:
+                seen = self._inbox_versions(user)
+                if seen is not None and self._known_empty(user, seen):
+                    return self._persistent
                 try:
                     newest = get_backend().list(user.pk, state="unread", limit=self.display_limit)
                 except BackendUnavailable:
@@ -155,7 +164,39 @@ class PersistentStorageMixin:
                     logger.exception("Could not read stored messages.")
                 else:
                     self._persistent = newest[::-1]  # oldest first, as they arrived
+                    if not newest and seen is not None:
+                        self._remember_empty(user, seen)
         return self._persistent
+
+    # Knowing an inbox is empty without asking ------------------------------------
+    def _inbox_versions(self, user: Any) -> tuple[str, str] | None:
+        """
+        Return the user's inbox versions, or None when they cannot vouch for anything.
+
+        They must be read before the store is: a message committed between the
+        two renews them, so a note taken on an empty listing never outlives it.
+        """
+        if (
+            pigeonhole_settings.CACHE is None
+            or getattr(self.request, "session", None) is None
+            or not getattr(get_backend(), "tracks_versions", False)
+        ):
+            return None
+        return versions.read(user.pk)
+
+    def _known_empty(self, user: Any, seen: tuple[str, str]) -> bool:
+        note = self.request.session.get(self.empty_session_key)
+        return (
+            isinstance(note, list)
+            and len(note) == 4
+            and note[:3] == [str(user.pk), *seen]
+            and isinstance(note[3], int | float)
+            and time.time() < note[3]
+        )
+
+    def _remember_empty(self, user: Any, seen: tuple[str, str]) -> None:
+        expires = int(time.time()) + self.empty_hint_seconds
+        self.request.session[self.empty_session_key] = [str(user.pk), *seen, expires]
 
     def _transient(self) -> list[Any]:
         return [*self._loaded_messages, *self._queued_messages]
@@ -232,7 +273,12 @@ class PersistentStorageMixin:
     def count_persistent_unread(self) -> int:
         """Return the user's whole unread count, not only what one page shows."""
         user = self.get_user()
-        return 0 if user is None else get_backend().count(user.pk)
+        if user is None:
+            return 0
+        seen = self._inbox_versions(user)
+        if seen is not None and self._known_empty(user, seen):
+            return 0
+        return get_backend().count(user.pk)
 
     def count_unread(self) -> int:
         return self.count_persistent_unread() + len(self.get_nonpersistent())

@@ -16,6 +16,7 @@ from typing import Any
 
 from django.db import transaction
 
+from .. import versions
 from ..message import NewMessage, StoredMessage
 
 __all__ = ["BaseBackend", "InboxState", "Recipients", "SentMessage"]
@@ -105,6 +106,42 @@ class BaseBackend:
         still wait for the database transaction the call was made in.
         """
         transaction.on_commit(func)
+
+    #: True when every method that can give a user unread messages (``send``,
+    #: ``add``, ``mark_unread``, ``unarchive``) calls :meth:`changed`.
+    #: Only then may the storage trust ``PIGEONHOLE["CACHE"]`` to say an inbox
+    #: is still empty; a backend that leaves it False is always asked.
+    tracks_versions = False
+
+    def in_transaction(self) -> bool:
+        """Return whether a change made now is still invisible to other connections."""
+        return False
+
+    def changed(self, user_ids: Iterable[Any] = (), *, everyone: bool = False) -> None:
+        """
+        Renew the inbox versions of users who may have new unread messages.
+
+        Call it once the change is written. The versions are renewed at once,
+        so this connection's own next read sees the change, and again after the
+        commit when the change is still inside a transaction: a page that read
+        the old versions and found nothing before the commit must not trust
+        them afterwards. A rolled-back change only costs a query.
+        """
+        if versions.get_cache() is None:
+            return
+        ids = list(user_ids)
+        if not ids and not everyone:
+            return
+        versions.bump(ids, everyone=everyone)
+        if self.in_transaction():
+            self.on_commit(lambda: versions.bump(ids, everyone=everyone))
+
+    def changed_for(self, recipients: Recipients) -> None:
+        """Renew versions after a send: per user for a few ids, the shared token otherwise."""
+        if recipients.queryset is None and len(recipients.ids) <= versions.PER_USER_LIMIT:
+            self.changed(recipients.ids)
+        else:
+            self.changed(everyone=True)
 
     # Writing ----------------------------------------------------------------
     def send(self, message: NewMessage, recipients: Recipients) -> Any:

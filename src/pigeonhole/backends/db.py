@@ -111,6 +111,11 @@ class DatabaseBackend(BaseBackend):
     def on_commit(self, func) -> None:
         transaction.on_commit(func, using=self.db_for_write())
 
+    tracks_versions = True
+
+    def in_transaction(self) -> bool:
+        return connections[self.db_for_write()].in_atomic_block
+
     def db_for_write(self) -> str:
         return self.using or router.db_for_write(InboxEntry)
 
@@ -192,6 +197,7 @@ class DatabaseBackend(BaseBackend):
                     count += self._insert_select(
                         alias, content, users.filter(pk__in=chunk), now, distinct=False
                     )
+        self.changed_for(recipients)
         content.recipient_count = count
         return content
 
@@ -293,6 +299,7 @@ class DatabaseBackend(BaseBackend):
                     "expires": message.expires,
                 },
             )
+        self.changed([user_id])
         stored = StoredMessage.from_new(
             message,
             id=entry_id,
@@ -529,6 +536,8 @@ class DatabaseBackend(BaseBackend):
             owned = self._owned(user_id, list(ids))
             changed = [pk for pk, (read_at, _) in owned.items() if read_at is not None]
             self._update(changed, read_at=None)
+        if changed:
+            self.changed([user_id])
         return changed
 
     def mark_all_read(self, user_id: Any, *, before: Any = None) -> list[Any]:
@@ -558,6 +567,8 @@ class DatabaseBackend(BaseBackend):
             owned = self._owned(user_id, list(ids))
             changed = [pk for pk, (_, archived_at) in owned.items() if archived_at is not None]
             self._update(changed, archived_at=None)
+        if changed:
+            self.changed([user_id])
         return changed
 
     def delete(self, user_id: Any, ids: Sequence[Any], *, allow_unread: bool = False) -> list[Any]:

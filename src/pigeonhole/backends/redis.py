@@ -615,6 +615,8 @@ class RedisBackend(BaseBackend):
     #: Seconds after which an unfinished send is taken to have died, so purge
     #: may collect its content.
     send_timeout = 3600
+    #: Writes are visible at once, so versions are renewed right after them.
+    tracks_versions = True
 
     def __init__(
         self, *, url: str | None = None, key_prefix: str | None = None, **options: Any
@@ -779,6 +781,7 @@ class RedisBackend(BaseBackend):
         except BaseException:
             self._withdraw(mid, written)
             raise
+        self.changed_for(recipients)
         return SentMessage(id=int(mid), recipient_count=count)
 
     def _withdraw(self, mid: Any, written: Sequence[tuple[int, int]]) -> None:
@@ -806,6 +809,7 @@ class RedisBackend(BaseBackend):
                     *_content_fields(message, created),
                 ],
             )
+        self.changed([user_id])
         return StoredMessage.from_new(
             message,
             id=int(entry_id),
@@ -936,7 +940,10 @@ class RedisBackend(BaseBackend):
         return self._change("read" if strict else "read_lenient", user_id, ids)
 
     def mark_unread(self, user_id: Any, ids: Sequence[Any]) -> list[Any]:
-        return self._change("unread", user_id, ids)
+        changed = self._change("unread", user_id, ids)
+        if changed:
+            self.changed([user_id])
+        return changed
 
     def mark_all_read(self, user_id: Any, *, before: Any = None) -> list[Any]:
         """
@@ -973,7 +980,10 @@ class RedisBackend(BaseBackend):
         return self._change("archive", user_id, ids)
 
     def unarchive(self, user_id: Any, ids: Sequence[Any]) -> list[Any]:
-        return self._change("unarchive", user_id, ids)
+        changed = self._change("unarchive", user_id, ids)
+        if changed:
+            self.changed([user_id])
+        return changed
 
     def delete(self, user_id: Any, ids: Sequence[Any], *, allow_unread: bool = False) -> list[Any]:
         return self._change("delete", user_id, ids, "1" if allow_unread else "")
