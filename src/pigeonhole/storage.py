@@ -164,28 +164,40 @@ class PersistentStorageMixin:
                     logger.exception("Could not read stored messages.")
                 else:
                     self._persistent = newest[::-1]  # oldest first, as they arrived
-                    if not newest and seen is not None:
+                    if not newest:
                         self._remember_empty(user, seen)
         return self._persistent
 
     # Knowing an inbox is empty without asking ------------------------------------
+    def _notes_kept(self) -> bool:
+        return (
+            pigeonhole_settings.CACHE is not None
+            and getattr(self.request, "session", None) is not None
+            and getattr(get_backend(), "tracks_versions", False)
+        )
+
+    def _empty_note(self) -> Any:
+        """
+        Return the session's note of an empty inbox, or None.
+
+        Only a session with a note reads the cache, so pages of users who keep
+        getting messages (or of sites without ``PIGEONHOLE["CACHE"]``) pay nothing.
+        """
+        return self.request.session.get(self.empty_session_key) if self._notes_kept() else None
+
     def _inbox_versions(self, user: Any) -> tuple[str, str] | None:
         """
-        Return the user's inbox versions, or None when they cannot vouch for anything.
+        Return the user's inbox versions when a note may be checked or renewed.
 
         They must be read before the store is: a message committed between the
         two renews them, so a note taken on an empty listing never outlives it.
         """
-        if (
-            pigeonhole_settings.CACHE is None
-            or getattr(self.request, "session", None) is None
-            or not getattr(get_backend(), "tracks_versions", False)
-        ):
+        if self._empty_note() is None:
             return None
         return versions.read(user.pk)
 
     def _known_empty(self, user: Any, seen: tuple[str, str]) -> bool:
-        note = self.request.session.get(self.empty_session_key)
+        note = self._empty_note()
         return (
             isinstance(note, list)
             and len(note) == 4
@@ -194,7 +206,19 @@ class PersistentStorageMixin:
             and time.time() < note[3]
         )
 
-    def _remember_empty(self, user: Any, seen: tuple[str, str]) -> None:
+    def _remember_empty(self, user: Any, seen: tuple[str, str] | None) -> None:
+        """
+        Note that the inbox was empty at ``seen``.
+
+        Without versions read beforehand, the note is only a placeholder that
+        never holds: it makes the next page read them first.
+        """
+        if not self._notes_kept():
+            return
+        if seen is None:
+            if self._empty_note() is None:
+                self.request.session[self.empty_session_key] = [str(user.pk), "", "", 0]
+            return
         expires = int(time.time()) + self.empty_hint_seconds
         self.request.session[self.empty_session_key] = [str(user.pk), *seen, expires]
 

@@ -97,7 +97,10 @@ def bump(user_ids: Iterable[Any] = (), *, everyone: bool = False) -> None:
     if not values:
         return
     try:
-        cache.set_many(values, TIMEOUT)
+        if len(values) == 1:  # the request path's case: one command, not a pipeline
+            cache.set(*values.popitem(), TIMEOUT)
+        else:
+            cache.set_many(values, TIMEOUT)
     except Exception:
         logger.exception(
             "Could not renew inbox versions in the cache; pages may show new messages "
