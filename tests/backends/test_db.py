@@ -103,3 +103,57 @@ class TestPreparedStatements:
         assert texts(backend.list(uid)) == ["warning"]
         assert backend.mark_read(uid, [info.id], strict=False) == []
         assert texts(DatabaseBackend().list(uid)) == ["warning", "info"]
+
+
+class TestFanOutStatement:
+    """One ``INSERT ... SELECT`` per send, and no foreign key checked for each row."""
+
+    def test_a_join_becomes_a_semi_join_with_one_entry_per_person(self, users):
+        from django.contrib.auth import get_user_model
+        from django.contrib.auth.models import Group
+
+        first, second = Group.objects.create(name="a"), Group.objects.create(name="b")
+        for group in (first, second):
+            group.user_set.add(*users)
+        recipients = get_user_model().objects.filter(groups__in=[first, second])
+        with CaptureQueriesContext(connection) as captured:
+            sent = DatabaseBackend().send(new("twice over"), Recipients(queryset=recipients))
+        [insert] = [
+            q["sql"]
+            for q in captured.captured_queries
+            if "INSERT INTO" in q["sql"] and "pigeonhole_inboxentry" in q["sql"]
+        ]
+        assert "DISTINCT" not in insert.upper() and " IN (SELECT" in insert.upper()
+        assert sent.recipient_count == 3
+        assert sorted(
+            InboxEntry.objects.filter(message=sent).values_list("user_id", flat=True)
+        ) == (sorted(u.pk for u in users))
+
+    def test_a_query_without_joins_runs_as_it_is(self, users):
+        from django.contrib.auth import get_user_model
+
+        recipients = get_user_model().objects.filter(pk__in=[u.pk for u in users[:2]])
+        with CaptureQueriesContext(connection) as captured:
+            sent = DatabaseBackend().send(new("plain"), Recipients(queryset=recipients))
+        [insert] = [
+            q["sql"]
+            for q in captured.captured_queries
+            if "INSERT INTO" in q["sql"] and "pigeonhole_inboxentry" in q["sql"]
+        ]
+        assert "DISTINCT" not in insert.upper() and " IN (SELECT" not in insert.upper()
+        assert sent.recipient_count == 2
+
+    def test_entries_carry_no_database_foreign_keys(self):
+        with connection.cursor() as cursor:
+            keys = connection.introspection.get_constraints(cursor, InboxEntry._meta.db_table)
+        assert not [name for name, info in keys.items() if info["foreign_key"]]
+
+    def test_deleting_a_message_or_a_user_through_django_still_deletes_entries(self, users):
+        backend = DatabaseBackend()
+        sent = backend.send(new("gone"), Recipients(ids=[u.pk for u in users]))
+        Message.objects.filter(pk=sent.pk).delete()
+        assert not InboxEntry.objects.filter(message_id=sent.pk).exists()
+        backend.send(new("kept"), Recipients(ids=[u.pk for u in users]))
+        users[0].delete()
+        assert not InboxEntry.objects.filter(user_id=users[0].pk).exists()
+        assert InboxEntry.objects.count() == 2

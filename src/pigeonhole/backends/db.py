@@ -194,33 +194,27 @@ class DatabaseBackend(BaseBackend):
                 users = get_user_model()._default_manager.using(alias)
                 count = 0
                 for chunk in _chunks(list(recipients.ids), self._id_batch_size(alias)):
-                    count += self._insert_select(
-                        alias, content, users.filter(pk__in=chunk), now, distinct=False
-                    )
+                    count += self._insert_select(alias, content, users.filter(pk__in=chunk), now)
         self.changed_for(recipients)
         content.recipient_count = count
         return content
 
-    def _insert_select(
-        self, alias: str, content: Message, users, now: datetime, *, distinct: bool = True
-    ) -> int:
+    def _insert_select(self, alias: str, content: Message, users, now: datetime) -> int:
         """
         Copy recipients into the inbox table with one statement.
 
-        ``users`` may join groups and so repeat a user; ``DISTINCT`` in the
-        subquery keeps it to one entry per person. (In the outer query it would
-        stop PostgreSQL from typing the NULL ``expires`` from the target column.)
+        ``users`` may join groups and so repeat a user. Such a query becomes
+        ``WHERE id IN (query)``, a semi-join: one entry per person, and users
+        read in table order, so the inbox indexes grow at one end instead of
+        all over (several times faster than ``DISTINCT`` on PostgreSQL). A
+        query without joins cannot repeat a primary key and runs as it is.
         """
         connection = connections[alias]
         ops = connection.ops
-        select = (
-            users.using(alias)
-            .order_by()
-            .annotate(_pigeonhole_uid=F("pk"))
-            .values_list("_pigeonhole_uid")
-        )
-        if distinct:
-            select = select.distinct()
+        users = users.using(alias).order_by()
+        if len(users.query.alias_map) > 1:
+            users = users.model._base_manager.using(alias).filter(pk__in=users.values("pk"))
+        select = users.annotate(_pigeonhole_uid=F("pk")).values_list("_pigeonhole_uid")
         select_sql, select_params = select.query.get_compiler(using=alias).as_sql()
         table = ops.quote_name(InboxEntry._meta.db_table)
         columns = ", ".join(
@@ -705,7 +699,7 @@ class DatabaseBackend(BaseBackend):
                 released += mine
         return released
 
-    # ``InboxEntry.user`` cascades, so the database forgets with the user row.
+    # ``InboxEntry.user`` cascades: deleting a user through Django deletes their entries.
     forgets_with_user = True
 
     def forget_user(self, user_id: Any) -> int:
