@@ -22,7 +22,7 @@ ROOT = HERE.parent
 STORES = ("sqlite", "sqlite-wal", "postgres", "redis")
 REDIS_URL = os.environ.get("PIGEONHOLE_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 REDIS_PREFIX = f"pigeonhole-bench-{os.getpid()}"
-BENCH_DB = "pigeonhole_bench"
+BENCH_DB = os.environ.get("PIGEONHOLE_BENCH_DB", "pigeonhole_bench")
 
 
 def log(text: str) -> None:

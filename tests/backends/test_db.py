@@ -157,3 +157,13 @@ class TestFanOutStatement:
         users[0].delete()
         assert not InboxEntry.objects.filter(user_id=users[0].pk).exists()
         assert InboxEntry.objects.count() == 2
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL takes ids as an array")
+def test_a_list_of_ids_goes_to_postgresql_as_one_array(users):
+    with CaptureQueriesContext(connection) as captured:
+        sent = DatabaseBackend().send(new("array"), Recipients(ids=[u.pk for u in users]))
+    [insert] = [q["sql"] for q in captured.captured_queries if "pigeonhole_inboxentry" in q["sql"]]
+    assert "= ANY(" in insert and " IN (" not in insert
+    assert sent.recipient_count == 3
+    assert InboxEntry.objects.filter(message=sent).count() == 3

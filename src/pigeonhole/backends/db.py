@@ -16,7 +16,8 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connections, router, transaction
-from django.db.models import Count, F, Max, Q
+from django.db.models import BooleanField, Count, F, Max, Q
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from ..exceptions import InvalidMessage, MessageNotFound
@@ -191,13 +192,30 @@ class DatabaseBackend(BaseBackend):
             if recipients.queryset is not None:
                 count = self._insert_select(alias, content, recipients.queryset, now)
             else:
-                users = get_user_model()._default_manager.using(alias)
                 count = 0
                 for chunk in _chunks(list(recipients.ids), self._id_batch_size(alias)):
-                    count += self._insert_select(alias, content, users.filter(pk__in=chunk), now)
+                    users = self._users_with_ids(alias, chunk)
+                    count += self._insert_select(alias, content, users, now)
         self.changed_for(recipients)
         content.recipient_count = count
         return content
+
+    def _users_with_ids(self, alias: str, ids: Sequence[Any]):
+        """
+        Return the users among ``ids``, through the default manager as a list send always did.
+
+        PostgreSQL gets the ids as one array, ``id = ANY(%s)``: an ``IN`` list of
+        thousands of placeholders cost more to parse, on both ends, than the insert.
+        """
+        users = get_user_model()._default_manager.using(alias)
+        connection = connections[alias]
+        if connection.vendor != "postgresql":
+            return users.filter(pk__in=ids)
+        pk = users.model._meta.pk
+        quote = connection.ops.quote_name
+        column = f"{quote(users.model._meta.db_table)}.{quote(pk.column)}"
+        values = [pk.get_db_prep_value(value, connection) for value in ids]
+        return users.filter(RawSQL(f"{column} = ANY(%s)", (values,), output_field=BooleanField()))
 
     def _insert_select(self, alias: str, content: Message, users, now: datetime) -> int:
         """
