@@ -9,12 +9,14 @@ a message goes to.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connections, router, transaction
 from django.db.models import BooleanField, Count, F, Max, Q
 from django.db.models.expressions import RawSQL
@@ -193,29 +195,44 @@ class DatabaseBackend(BaseBackend):
                 count = self._insert_select(alias, content, recipients.queryset, now)
             else:
                 count = 0
-                for chunk in _chunks(list(recipients.ids), self._id_batch_size(alias)):
+                for chunk in _chunks(list(recipients.ids), self._recipient_batch_size(alias)):
                     users = self._users_with_ids(alias, chunk)
                     count += self._insert_select(alias, content, users, now)
         self.changed_for(recipients)
         content.recipient_count = count
         return content
 
+    def _recipient_batch_size(self, alias: str) -> int:
+        if connections[alias].vendor in ("postgresql", "sqlite"):
+            return self.batch_size  # one parameter per batch, see _users_with_ids()
+        return self._id_batch_size(alias)
+
     def _users_with_ids(self, alias: str, ids: Sequence[Any]):
         """
         Return the users among ``ids``, through the default manager as a list send always did.
 
-        PostgreSQL gets the ids as one array, ``id = ANY(%s)``: an ``IN`` list of
-        thousands of placeholders cost more to parse, on both ends, than the insert.
+        PostgreSQL takes the ids as one array (``id = ANY(%s)``) and SQLite as one
+        JSON array (``json_each``, which JSONField already requires): an ``IN``
+        list of thousands of placeholders cost more to parse than the insert took,
+        and SQLite would need a statement per 999 of them.
         """
         users = get_user_model()._default_manager.using(alias)
         connection = connections[alias]
-        if connection.vendor != "postgresql":
+        if connection.vendor not in ("postgresql", "sqlite"):
             return users.filter(pk__in=ids)
         pk = users.model._meta.pk
         quote = connection.ops.quote_name
         column = f"{quote(users.model._meta.db_table)}.{quote(pk.column)}"
         values = [pk.get_db_prep_value(value, connection) for value in ids]
-        return users.filter(RawSQL(f"{column} = ANY(%s)", (values,), output_field=BooleanField()))
+        if connection.vendor == "postgresql":
+            condition = RawSQL(f"{column} = ANY(%s)", (values,), output_field=BooleanField())
+        else:
+            condition = RawSQL(
+                f"{column} IN (SELECT value FROM json_each(%s))",
+                (json.dumps(values, cls=DjangoJSONEncoder),),
+                output_field=BooleanField(),
+            )
+        return users.filter(condition)
 
     def _insert_select(self, alias: str, content: Message, users, now: datetime) -> int:
         """
