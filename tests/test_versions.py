@@ -5,6 +5,11 @@ The cache is a real Redis cache shared the way processes share it; the store is
 each backend in turn.
 """
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from django.contrib.auth.models import Group
 from django.contrib.sessions.backends.db import SessionStore
@@ -214,6 +219,51 @@ class TestArrivalsShowOnTheNextPage:
         assert note[0] == str(user.pk)
         alice.force_login(other_user)  # a new session for another user
         assert shown(alice.get("/show/")) == ['<li class="info persistent">For Bob</li>']
+
+
+@pytest.mark.django_db(transaction=True)
+def test_send_from_another_process_shows_on_the_next_page(alice, user, settings):
+    """A worker or a shell renews the token in the shared cache; this process sees it."""
+    if connection.vendor == "sqlite":
+        pytest.skip("another process cannot see SQLite's in-memory test database")
+    settle(alice)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tests.live.send_from_process",
+            connection.settings_dict["NAME"],
+            json.dumps(settings.PIGEONHOLE),
+            str(user.pk),
+            "From a worker",
+            json.dumps(settings.CACHES),
+        ],
+        cwd=Path(__file__).resolve().parents[1],
+        check=True,
+        timeout=60,
+    )
+    assert shown(alice.get("/show/")) == ['<li class="info persistent">From a worker</li>']
+
+
+@pytest.mark.db_only
+def test_writes_that_bypass_pigeonhole_show_after_bump(alice, user):
+    from pigeonhole.models import InboxEntry, Message
+
+    settle(alice)
+    content = Message.objects.create(level=pigeonhole.PERSISTENT_INFO, message="Imported")
+    InboxEntry.objects.create(user=user, message=content)
+    assert shown(alice.get("/show/")) == []  # the note still holds: nothing told the cache
+    versions.bump([user.pk])
+    assert shown(alice.get("/show/")) == ['<li class="info persistent">Imported</li>']
+
+
+def test_an_alias_missing_from_caches_never_breaks_a_page_or_a_send(client, user, settings):
+    settings.PIGEONHOLE = {**settings.PIGEONHOLE, "CACHE": "missing"}
+    client.force_login(user)
+    for _ in range(2):
+        assert shown(client.get("/show/")) == []
+    pigeonhole.send(user, "Sent anyway")
+    assert shown(client.get("/show/")) == ['<li class="info persistent">Sent anyway</li>']
 
 
 @pytest.mark.db_only

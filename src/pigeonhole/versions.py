@@ -44,7 +44,11 @@ def user_key(user_id: Any) -> str:
 
 
 def get_cache() -> BaseCache | None:
-    """Return the cache named by ``PIGEONHOLE["CACHE"]``, or None when it is off."""
+    """
+    Return the cache named by ``PIGEONHOLE["CACHE"]``, or None when it is off.
+
+    An alias missing from ``CACHES`` raises here; check ``pigeonhole.E040`` reports it.
+    """
     alias = pigeonhole_settings.CACHE
     return caches[alias] if alias else None
 
@@ -61,11 +65,11 @@ def read(user_id: Any) -> tuple[str, str] | None:
     a concurrent bump wins) and read back: a hint taken on "no token yet" would
     stay true after a bump whose token the cache then evicts.
     """
-    cache = get_cache()
-    if cache is None:
+    if pigeonhole_settings.CACHE is None:
         return None
     keys = [user_key(user_id), EVERYONE]
     try:
+        cache = get_cache()
         found = cache.get_many(keys)
         if len(found) < len(keys):
             for key in keys:
@@ -88,8 +92,7 @@ def bump(user_ids: Iterable[Any] = (), *, everyone: bool = False) -> None:
     change outside pigeonhole's API (a data import, raw SQL); the API calls it
     itself. A failure is logged, not raised: the change it reports has happened.
     """
-    cache = get_cache()
-    if cache is None:
+    if pigeonhole_settings.CACHE is None:
         return
     values = {user_key(uid): _token() for uid in user_ids}
     if everyone:
@@ -97,6 +100,7 @@ def bump(user_ids: Iterable[Any] = (), *, everyone: bool = False) -> None:
     if not values:
         return
     try:
+        cache = get_cache()
         if len(values) == 1:  # the request path's case: one command, not a pipeline
             cache.set(*values.popitem(), TIMEOUT)
         else:

@@ -2,6 +2,7 @@
 Send one message from a separate OS process, as a shell or a task worker would.
 
     python -m tests.live.send_from_process <database name> <PIGEONHOLE as JSON> <user id> <text>
+        [<CACHES as JSON>]
 
 The database name is the test run's (pytest-django's test database), so the
 process writes where the server under test reads.
@@ -12,12 +13,16 @@ import os
 import sys
 
 
-def main(database: str, pigeonhole_settings: str, user_id: str, text: str) -> None:
+def main(
+    database: str, pigeonhole_settings: str, user_id: str, text: str, caches: str = ""
+) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
     from django.conf import settings
 
     settings.DATABASES["default"]["NAME"] = database
     settings.PIGEONHOLE = json.loads(pigeonhole_settings)
+    if caches:
+        settings.CACHES = json.loads(caches)
     import django
 
     django.setup()

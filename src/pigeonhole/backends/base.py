@@ -17,6 +17,7 @@ from typing import Any
 from django.db import transaction
 
 from .. import versions
+from ..conf import pigeonhole_settings
 from ..message import NewMessage, StoredMessage
 
 __all__ = ["BaseBackend", "InboxState", "Recipients", "SentMessage"]
@@ -127,7 +128,7 @@ class BaseBackend:
         the old versions and found nothing before the commit must not trust
         them afterwards. A rolled-back change only costs a query.
         """
-        if versions.get_cache() is None:
+        if pigeonhole_settings.CACHE is None:
             return
         ids = list(user_ids)
         if not ids and not everyone:
