@@ -251,7 +251,7 @@ def measure(store: str, quick: bool, cache_name: str) -> list[dict[str, Any]]:
             row(
                 NAME,
                 store,
-                "pigeonhole queries per GET, nothing unread",
+                f"pigeonhole queries per GET, nothing unread (CACHE: {cache_name})",
                 queries["idle_own"],
                 "queries",
                 target=0,
