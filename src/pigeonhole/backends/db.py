@@ -218,7 +218,9 @@ class DatabaseBackend(BaseBackend):
         """
         users = get_user_model()._default_manager.using(alias)
         connection = connections[alias]
-        if connection.vendor not in ("postgresql", "sqlite"):
+        if connection.vendor not in ("postgresql", "sqlite") or len(users.query.alias_map) > 1:
+            # A default manager that joins would put the users table under another
+            # alias once _insert_select() makes a subquery of it.
             return users.filter(pk__in=ids)
         pk = users.model._meta.pk
         quote = connection.ops.quote_name
