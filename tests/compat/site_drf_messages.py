@@ -12,6 +12,7 @@ def add(request):
 
 
 urlpatterns = [
+    path("inbox/", include("pigeonhole.urls")),
     path("add/", add),
     path("messages/", include("pigeonhole.compat.drf_messages.urls")),
 ]

@@ -48,6 +48,7 @@ def show(request):
 
 
 urlpatterns = [
+    path("inbox/", include("pigeonhole.urls")),
     path("add/", add),
     path("to-sally/", to_sally),
     path("show/", show),

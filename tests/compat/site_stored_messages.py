@@ -32,6 +32,7 @@ def show(request):
 
 
 urlpatterns = [
+    path("inbox/", include("pigeonhole.urls")),
     path("add/", add),
     path("add-api/", add_through_api),
     path("show/", show),
