@@ -1,4 +1,5 @@
 """A site written for django-messages-extends: its README's code, with the imports changed."""
+# ruff: noqa: E501, RUF001, UP031 - the README's code and template, kept as written
 
 from django.contrib.auth import get_user_model
 from django.http import HttpResponse

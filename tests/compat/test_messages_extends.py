@@ -68,9 +68,7 @@ def test_close_needs_the_csrf_token(csrf_client, user):
     assert pigeonhole.unread_count(user) == 1
 
 
-def test_ajax_close_answers_empty_and_others_messages_are_not_found(
-    alice_client, user, other_user
-):
+def test_ajax_close_answers_empty_and_others_messages_are_not_found(alice_client, user, other_user):
     messages_extends_send(user)
     messages_extends_send(other_user)
     mine, theirs = pigeonhole.inbox(user)[0].id, pigeonhole.inbox(other_user)[0].id

@@ -11,11 +11,12 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DEFAULT_DB_ALIAS, connections
+from django.utils.module_loading import import_string
 
 from ...backends.db import DatabaseBackend
 from ...compat.importers import READERS, Importer
 from ...compat.importers.base import ImportResult
-from ...conf import get_backend
+from ...conf import pigeonhole_settings
 
 
 class Command(BaseCommand):
@@ -38,7 +39,10 @@ class Command(BaseCommand):
     def handle(self, *args: Any, source: str, dry_run: bool, batch_size: int, **options: Any):
         if batch_size < 1:
             raise CommandError("--batch-size must be a positive number.")
-        if not isinstance(get_backend(), DatabaseBackend):
+        backend = pigeonhole_settings.BACKEND
+        if isinstance(backend, str):
+            backend = import_string(backend)
+        if not issubclass(backend, DatabaseBackend):
             raise CommandError(
                 "pigeonhole_import writes the database backend's tables; set "
                 "PIGEONHOLE['BACKEND'] to 'pigeonhole.backends.db.DatabaseBackend' to import."
