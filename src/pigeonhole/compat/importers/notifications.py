@@ -1,7 +1,7 @@
 """
 django-notifications-hq and -community: ``notifications_notification``.
 
-A notification is "actor verb [action object] [on target]"; that sentence
+A notification reads "actor verb [action object] [on] [target]"; that sentence
 becomes the text (the subject, when there is a description, which becomes the
 text). An actor that is a user becomes the sender, the target the message's
 target, and ``data`` is kept, with its ``url`` if it has one.
@@ -84,9 +84,12 @@ class NotificationsReader(Reader):
                 type_id = row.get(f"{kind}_content_type_id")
                 return names.get((type_id, str(row[f"{kind}_object_id"]))) if type_id else None
 
-            sentence = " ".join(filter(None, [name("actor"), row["verb"], name("action_object")]))
-            if name("target"):
-                sentence = f"{sentence} on {name('target')}"
+            # The wording of the library's own ``Notification.__str__``, less "ago".
+            target, action_object = name("target"), name("action_object")
+            parts = [name("actor"), row["verb"], action_object]
+            if target:
+                parts += ["on", target] if action_object else [target]
+            sentence = " ".join(filter(None, parts))
             data = self.json(row.get("data"))
             if data in (None, ""):
                 data = {}
