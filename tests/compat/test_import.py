@@ -6,6 +6,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 import pigeonhole
 from pigeonhole.models import InboxEntry, Message
@@ -128,3 +129,19 @@ def test_other_backends_are_refused(settings, store):
     }
     with pytest.raises(CommandError, match="database backend"):
         run("--from", "monitio")
+
+
+def test_writes_are_batched_not_one_query_per_row(tables, store, user, other_user):
+    tables(old_tables.MONITIO)
+
+    def queries_to_import(rows):
+        for number in range(rows):
+            recipient = user if number % 2 else other_user
+            old_tables.Monit.objects.create(user_id=recipient.pk, message=f"#{number}", level=120)
+        with CaptureQueriesContext(connection) as captured:
+            run("--from", "monitio", "--batch-size", "100")
+        old_tables.Monit.objects.all().delete()
+        return len(captured)
+
+    assert queries_to_import(3) == queries_to_import(60)
+    assert Message.objects.count() == 63

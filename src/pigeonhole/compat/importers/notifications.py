@@ -14,6 +14,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
 
 from ...constants import (
     PERSISTENT_ERROR,
@@ -63,7 +64,10 @@ class NotificationsReader(Reader):
         for type_id, object_ids in wanted.items():
             content_type = ContentType.objects.get_for_id(type_id)
             model = content_type.model_class()
-            found = model._default_manager.in_bulk(list(object_ids)) if model else {}
+            try:
+                found = model._default_manager.in_bulk(list(object_ids)) if model else {}
+            except (ValueError, ValidationError):
+                found = {}  # ids the model's key cannot hold: named from their type below
             for object_id in object_ids:
                 obj = found.get(object_id) or found.get(_as_int(object_id))
                 names[type_id, object_id] = (
