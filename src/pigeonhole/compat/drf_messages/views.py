@@ -12,24 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import ImproperlyConfigured
-
-try:
-    from rest_framework import exceptions, permissions, status, viewsets
-    from rest_framework.decorators import action
-    from rest_framework.request import Request
-    from rest_framework.response import Response
-    from rest_framework.routers import SimpleRouter
-except ImportError as exc:  # pragma: no cover - the test environment has DRF
-    raise ImproperlyConfigured(
-        "pigeonhole.compat.drf_messages.urls needs Django REST framework: "
-        'pip install "django-pigeonhole[rest]"'
-    ) from exc
-
 from ... import api
 from ...conf import get_backend
 from ...exceptions import InvalidMessage, MessageNotFound
 from ...message import StoredMessage, level_tag_for
+from ..drf import Request, Response, SimpleRouter, action, exceptions, permissions, status, viewsets
 
 __all__ = ["MessagesViewSet", "router"]
 

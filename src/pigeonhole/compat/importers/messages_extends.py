@@ -26,24 +26,21 @@ class MessagesExtendsReader(Reader):
     )
 
     def convert(self, rows: list[dict[str, Any]]) -> list[Item | Skip]:
-        converted: list[Item | Skip] = []
-        for row in rows:
-            if row["user_id"] is None:
-                converted.append(Skip(row["id"], "no recipient"))
-                continue
-            created = self.when(row["created"])
-            # The library kept no read time; its ``modified`` is when the row last
-            # changed, which for a read message is when it was marked read.
-            read_at = (self.when(row.get("modified")) or created) if row["read"] else None
-            converted.append(
-                Item(
-                    source_id=row["id"],
-                    level=int(row["level"]),
-                    message=row["message"],
-                    extra_tags=row["extra_tags"] or "",
-                    created=created,
-                    expires=self.when(row.get("expires")),
-                    entries=[Entry(user_id=row["user_id"], read_at=read_at)],
-                )
-            )
-        return converted
+        return [self.item(row) for row in rows]
+
+    def item(self, row: dict[str, Any]) -> Item | Skip:
+        if row["user_id"] is None:
+            return Skip(row["id"], "no recipient")
+        created = self.when(row["created"])
+        # The library kept no read time; its ``modified`` is when the row last
+        # changed, which for a read message is when it was marked read.
+        read_at = (self.when(row.get("modified")) or created) if row["read"] else None
+        return Item(
+            source_id=row["id"],
+            level=int(row["level"]),
+            message=row["message"],
+            extra_tags=row["extra_tags"] or "",
+            created=created,
+            expires=self.when(row.get("expires")),
+            entries=[Entry(user_id=row["user_id"], read_at=read_at)],
+        )

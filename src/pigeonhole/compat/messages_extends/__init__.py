@@ -31,6 +31,7 @@ from django.contrib.messages.api import (
 from django.http import HttpRequest
 
 from ... import api
+from ..shortcuts import level_shortcut
 from . import constants
 from .constants import *  # noqa: F403 - the library's names, re-exported as it did
 
@@ -83,19 +84,9 @@ def add_message(
 
 
 def _persistant(level: int, name: str):
-    def shortcut(
-        request: HttpRequest,
-        message: Any,
-        extra_tags: str = "",
-        fail_silently: bool = False,
-        *args: Any,
-        **kwargs: Any,
-    ) -> Any:
-        return add_message(request, level, message, extra_tags, fail_silently, *args, **kwargs)
-
-    shortcut.__name__ = shortcut.__qualname__ = name
-    shortcut.__doc__ = f"Add a persistent message with level {level}, kept until closed."
-    return shortcut
+    return level_shortcut(
+        add_message, level, name, f"Add a persistent message with level {level}, kept until closed."
+    )
 
 
 # The library's spelling, kept so existing calls work unchanged.

@@ -20,6 +20,7 @@ from typing import Any
 from django.http import HttpRequest
 
 from ... import api
+from ..shortcuts import level_shortcut
 from . import constants
 from .constants import *  # noqa: F403 - the library's names, re-exported as it did
 
@@ -77,39 +78,9 @@ def add_message(
 
 
 def _shortcut(level: int, name: str):
-    def shortcut(
-        request: HttpRequest,
-        message: Any,
-        extra_tags: str = "",
-        fail_silently: bool = False,
-        subject: str = "",
-        user: Any = None,
-        email: bool = False,
-        sse: bool = False,
-        from_user: Any = None,
-        expires: Any = None,
-        close_timeout: Any = None,
-        url: Any = None,
-    ) -> Any:
-        return add_message(
-            request,
-            level,
-            message,
-            extra_tags,
-            fail_silently,
-            subject,
-            user,
-            email,
-            sse,
-            from_user,
-            expires,
-            close_timeout,
-            url,
-        )
-
-    shortcut.__name__ = shortcut.__qualname__ = name
-    shortcut.__doc__ = f"Add a persistent message with monitio's level {level}."
-    return shortcut
+    return level_shortcut(
+        add_message, level, name, f"Add a persistent message with monitio's level {level}."
+    )
 
 
 debug = _shortcut(constants.DEBUG, "debug")

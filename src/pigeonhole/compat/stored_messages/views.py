@@ -9,24 +9,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import ImproperlyConfigured
-
-try:
-    from rest_framework import permissions, viewsets
-    from rest_framework.decorators import action, api_view, permission_classes
-    from rest_framework.request import Request
-    from rest_framework.response import Response
-    from rest_framework.routers import SimpleRouter
-except ImportError as exc:  # pragma: no cover - the test environment has DRF
-    raise ImproperlyConfigured(
-        "pigeonhole.compat.stored_messages.urls needs Django REST framework: "
-        'pip install "django-pigeonhole[rest]"'
-    ) from exc
-
 from ... import api
 from ...conf import get_backend
 from ...exceptions import MessageNotFound
 from ...message import StoredMessage
+from ..drf import (
+    Request,
+    Response,
+    SimpleRouter,
+    action,
+    api_view,
+    permission_classes,
+    permissions,
+    viewsets,
+)
 
 __all__ = ["InboxViewSet", "mark_all_read", "router"]
 
