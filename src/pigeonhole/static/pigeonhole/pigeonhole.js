@@ -176,6 +176,8 @@
     var section = list.closest("[data-pigeonhole-state]") || document;
     var empty = section.querySelector("[data-pigeonhole-empty]");
     if (empty) empty.hidden = list.children.length > 0;
+    var bulk = section.querySelector("[data-pigeonhole-bulk]");
+    if (bulk) bulk.hidden = list.children.length === 0;
   }
 
   function entries(list) {
@@ -327,7 +329,8 @@
       }
     }
     var row = form.closest("[data-pigeonhole-entry]");
-    return fetch(form.action, {
+    // getAttribute: a control named "action" (the bulk form's buttons) shadows form.action.
+    return fetch(form.getAttribute("action"), {
       method: "POST",
       credentials: "same-origin",
       headers: { Accept: "application/json", "X-CSRFToken": csrfToken() },
