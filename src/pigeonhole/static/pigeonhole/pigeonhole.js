@@ -88,7 +88,7 @@
 
   function renderMessage(message) {
     var item = document.createElement("li");
-    item.className = "pigeonhole-message " + (message.tags || "");
+    item.className = "list-group-item pigeonhole-message pigeonhole-" + message.level_tag + " " + (message.tags || "");
     item.dataset.pigeonholeId = String(message.id);
     if (message.subject) {
       var subject = document.createElement("strong");
