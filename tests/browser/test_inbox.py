@@ -186,6 +186,14 @@ def test_select_several_and_act_at_once(page, browser_user):
     expect(row(page, "two")).to_be_visible()
     assert [str(e) for e in pigeonhole.inbox(browser_user)] == ["two"]
 
+    pigeonhole.send(browser_user, "four")  # arrives live; "select all" takes it too
+    expect(row(page, "four")).to_be_visible()
+    page.get_by_label("Select all").check()
+    page.locator("[data-pigeonhole-bulk]").get_by_role("button", name="Mark read").click()
+    expect(badge(page)).to_be_hidden()
+    expect(row(page, "four")).to_have_class(READ)
+    assert pigeonhole.unread_count(browser_user) == 0
+
 
 def test_inbox_works_without_javascript(chromium, live, browser_user, other_user):
     for text in ("plain one", "plain two"):

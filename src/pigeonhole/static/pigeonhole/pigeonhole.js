@@ -303,6 +303,9 @@
       var chosen = body.get("action");
       var event = { read: "read", unread: "unread", archive: "archived", unarchive: "unarchived", delete: "deleted" }[chosen];
       var ids = body.getAll("ids");
+      form.querySelectorAll("[data-pigeonhole-select-all]").forEach(function (box) {
+        box.checked = false;
+      });
       document.querySelectorAll('input[name="ids"]:checked').forEach(function (box) {
         box.checked = false;
       });
@@ -368,9 +371,20 @@
     if (button) closeAlert(button.closest("[data-pigeonhole-alert]"));
   });
 
+  document.addEventListener("change", function (e) {
+    if (!e.target.matches("[data-pigeonhole-select-all]")) return;
+    var form = e.target.form;
+    document.querySelectorAll('input[name="ids"]').forEach(function (box) {
+      if (box.form === form) box.checked = e.target.checked;
+    });
+  });
+
   function setUpAlerts() {
     document.querySelectorAll("[data-pigeonhole-dismiss]").forEach(function (button) {
       button.hidden = false; // only useful with a script: a flash message is gone on reload anyway
+    });
+    document.querySelectorAll("[data-pigeonhole-select-all]").forEach(function (box) {
+      box.closest("label").hidden = false;
     });
     document.querySelectorAll("[data-pigeonhole-close-timeout]").forEach(function (alert) {
       var seconds = parseFloat(alert.getAttribute("data-pigeonhole-close-timeout"));
