@@ -61,7 +61,8 @@ TEMPLATES = [
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
-        "NAME": BASE_DIR / "db.sqlite3",
+        # DEMO_DATABASE lets the browser tests run the demo on a throwaway file.
+        "NAME": os.environ.get("DEMO_DATABASE") or BASE_DIR / "db.sqlite3",
     }
 }
 
