@@ -126,15 +126,12 @@
     node.dataset.pigeonholeId = id;
     node.className = node.className.replace(/\bpigeonhole-(debug|info|success|warning|error)\b/, "pigeonhole-" + message.level_tag);
     node.classList.toggle("pigeonhole-read", Boolean(message.read_at));
-    node.querySelectorAll("[id], [for], [aria-labelledby]").forEach(function (el) {
+    [node].concat(Array.prototype.slice.call(node.querySelectorAll("[id], [for], [aria-labelledby]"))).forEach(function (el) {
       ["id", "for", "aria-labelledby"].forEach(function (name) {
         var value = el.getAttribute(name);
-        if (value) el.setAttribute(name, value.replace("pigeonhole-entry-0-", "pigeonhole-entry-" + id + "-"));
+        if (value) el.setAttribute(name, value.split("pigeonhole-entry-0-").join("pigeonhole-entry-" + id + "-"));
       });
     });
-    if (node.getAttribute("aria-labelledby")) {
-      node.setAttribute("aria-labelledby", node.getAttribute("aria-labelledby").replace("pigeonhole-entry-0-", "pigeonhole-entry-" + id + "-"));
-    }
     node.querySelectorAll("form[action]").forEach(function (form) {
       form.setAttribute("action", form.getAttribute("action").replace(/\/0\/(\w+)\/$/, "/" + encodeURIComponent(id) + "/$1/"));
     });
