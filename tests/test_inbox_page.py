@@ -308,3 +308,13 @@ def test_live_template_only_on_first_pages_of_inbox_tabs(alice, user):
     assert 'id="pigeonhole-entry-template"' not in alice.get(INBOX, {"state": "archived"}).text
     after = pigeonhole.inbox(user)[0].id
     assert 'id="pigeonhole-entry-template"' not in alice.get(INBOX, {"after": after}).text
+
+
+def test_paging_after_another_users_id_shows_only_own_entries(alice, user, other_user):
+    pigeonhole.send(user, "mine")
+    for _ in range(3):
+        pigeonhole.send(other_user, "bob's")
+    bobs_newest = pigeonhole.inbox(other_user)[0].id
+    response = alice.get(INBOX, {"after": bobs_newest + 1})
+    assert "bob&#x27;s" not in response.text and "bob's" not in response.text
+    assert ids_on(response) == [e.id for e in pigeonhole.inbox(user) if e.id < bobs_newest + 1]

@@ -51,6 +51,8 @@ BULK_ACTIONS = {
 
 @dataclass(frozen=True)
 class Tab:
+    """One tab of the page, ready for the template: no logic left for it to do."""
+
     key: str
     label: Any
     url: str

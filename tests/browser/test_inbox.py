@@ -145,6 +145,7 @@ def test_archive_tab_and_keyboard(page, browser_user):
     mark_page(page)
     wait_for_stream(page)
 
+    expect(page.get_by_text("Keyboard:")).to_be_visible()
     # j focuses the newest, j again the next; Shift+I marks it read, e archives it.
     page.keyboard.press("j")
     page.keyboard.press("j")
@@ -226,6 +227,8 @@ def test_inbox_works_without_javascript(chromium, live, browser_user, other_user
         lunch.get_by_role("button", name="Send reply").click()
         page.wait_for_load_state()
         assert [str(e) for e in pigeonhole.inbox(other_user)] == ["Yes, at noon"]
+        expect(page.get_by_text("Keyboard:")).to_be_hidden()  # no script, no shortcuts
+        expect(page.get_by_text("Select all")).to_be_hidden()
         screenshot(page, "inbox-no-javascript")
     finally:
         page.context.close()

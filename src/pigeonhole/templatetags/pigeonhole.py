@@ -165,4 +165,5 @@ def pigeonhole_color(level_tag: str) -> str:
 
 @register.filter(name="pigeonhole_ago")
 def pigeonhole_ago(value: datetime | None) -> str:
+    """Template face of :func:`ago`: ``{{ entry.created|pigeonhole_ago }}``."""
     return ago(value)

@@ -376,12 +376,15 @@
     });
   });
 
-  function setUpAlerts() {
+  function setUpPage() {
     document.querySelectorAll("[data-pigeonhole-dismiss]").forEach(function (button) {
       button.hidden = false; // only useful with a script: a flash message is gone on reload anyway
     });
     document.querySelectorAll("[data-pigeonhole-select-all]").forEach(function (box) {
       box.closest("label").hidden = false;
+    });
+    document.querySelectorAll("[data-pigeonhole-keys]").forEach(function (hint) {
+      hint.hidden = false;
     });
     document.querySelectorAll("[data-pigeonhole-close-timeout]").forEach(function (alert) {
       var seconds = parseFloat(alert.getAttribute("data-pigeonhole-close-timeout"));
@@ -505,7 +508,7 @@
 
   window.pigeonhole = { markRead: markRead, submit: submitAction, config: config };
   function ready() {
-    setUpAlerts();
+    setUpPage();
     start();
   }
   if (document.readyState === "loading") {
