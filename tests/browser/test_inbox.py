@@ -245,3 +245,20 @@ def test_message_text_is_shown_as_text_and_never_run(page, browser_user):
     texts = page.locator("[data-pigeonhole-field=message]").all_inner_texts()
     assert XSS in texts and f"{XSS} live" in texts
     assert page.locator("[data-pigeonhole-entry] img").count() == 0
+
+
+def test_closing_alerts_marks_them_read_without_reload(page, browser_user, settings):
+    settings.PIGEONHOLE = {**settings.PIGEONHOLE, "READ_ON_DISPLAY": False}
+    pigeonhole.send(browser_user, "close me", level=pigeonhole.PERSISTENT_INFO)
+    pigeonhole.send(
+        browser_user, "I go by myself", level=pigeonhole.PERSISTENT_INFO, close_timeout=1
+    )
+    page.goto("/messages/preferences/")  # a page framed by base.html, alerts included
+    mark_page(page)
+    alerts = page.locator("[data-pigeonhole-alert]")
+    expect(alerts).to_have_count(2)
+    alerts.filter(has_text="close me").get_by_role("button", name="Close and mark read").click()
+    expect(alerts.filter(has_text="close me")).to_have_count(0)
+    expect(alerts.filter(has_text="I go by myself")).to_have_count(0)  # after its second
+    assert pigeonhole.unread_count(browser_user) == 0
+    assert still_same_page(page)
