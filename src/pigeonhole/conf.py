@@ -52,6 +52,8 @@ DEFAULTS: dict[str, Any] = {
     "UNSUBSCRIBE_DAYS": 90,
     "TASK_BACKEND": "default",
     "TASK_QUEUE": "default",
+    # A callable (or its import string) giving a user's language for their emails.
+    "USER_LANGUAGE": None,
 }
 
 
