@@ -24,7 +24,7 @@ from .conf import pigeonhole_settings
 from .message import StoredMessage
 from .representation import senders_for
 
-__all__ = ["PAGE_SIZE", "TABS", "Tab", "inbox", "inbox_context"]
+__all__ = ["PAGE_SIZE", "TABS", "Tab", "inbox", "inbox_context", "with_senders"]
 
 #: Entries per page. Keyset paging keeps every page as cheap as the first.
 PAGE_SIZE = 25
@@ -74,14 +74,19 @@ def placeholder_entry() -> StoredMessage:
     )
 
 
+def with_senders(entries: list[StoredMessage]) -> list[StoredMessage]:
+    """Set ``entry.sender`` (``senders_for()``'s dict, or None) on each entry, in one query."""
+    senders = senders_for(entries)
+    for entry in entries:
+        entry.sender = senders.get(entry.from_user_id)
+    return entries
+
+
 def inbox_context(request: HttpRequest, state: str, after: str | None) -> dict[str, Any]:
     """Build the page's context; separate from the view so sites can reuse it."""
     user = request.user
     page = api.inbox(user, state=state, limit=PAGE_SIZE + 1, after=after)
-    entries, more = page[:PAGE_SIZE], len(page) > PAGE_SIZE
-    senders = senders_for(entries)
-    for entry in entries:
-        entry.sender = senders.get(entry.from_user_id)
+    entries, more = with_senders(page[:PAGE_SIZE]), len(page) > PAGE_SIZE
     unread = api.unread_count(user)
     path = request.path
     tabs = [

@@ -21,7 +21,7 @@ from django.utils.timesince import timesince
 from django.utils.translation import gettext as _
 
 from .. import api
-from ..representation import senders_for
+from ..pages import with_senders
 
 register = template.Library()
 
@@ -75,11 +75,7 @@ def script_urls() -> dict[str, str]:
 
 def latest_entries(user: Any, *, limit: int = 5, state: str = "unread") -> list[Any]:
     """Return the user's newest entries, each with ``sender`` set, in two queries at most."""
-    entries = api.inbox(user, state=state, limit=limit)
-    senders = senders_for(entries)
-    for entry in entries:
-        entry.sender = senders.get(entry.from_user_id)
-    return entries
+    return with_senders(api.inbox(user, state=state, limit=limit))
 
 
 def ago(value: datetime | None, now: datetime | None = None) -> str:
