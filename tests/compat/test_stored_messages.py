@@ -149,3 +149,39 @@ def test_state_changes_need_the_csrf_token(csrf_client, user):
     assert csrf_client.post(reverse("stored_messages:inbox-read", args=(entry,))).status_code == 403
     assert csrf_client.post(reverse("stored_messages:mark_all_read")).status_code == 403
     assert pigeonhole.unread_count(user) == 1
+
+
+# The template tags, registered as the library's ``stored_messages_tags`` ---------------
+
+
+def render(source, user):
+    from django.template import Context, Engine
+
+    engine = Engine(
+        app_dirs=True,
+        libraries={"stored_messages_tags": "pigeonhole.compat.stored_messages.templatetags"},
+    )
+    return engine.from_string("{% load stored_messages_tags %}" + source).render(
+        Context({"user": user})
+    )
+
+
+def test_template_tags_list_count_and_archive(user, other_user):
+    for text in ("one", "two", "<b>three</b>"):
+        stored_messages.add_message_for([user], stored_messages.STORED_INFO, text)
+    stored_messages.add_message_for([other_user], stored_messages.STORED_INFO, "not yours")
+    pigeonhole.mark_read(user, pigeonhole.inbox(user, state="all")[-1])  # "one"
+    listed = render("{% stored_messages_list 5 %}", user)
+    assert "<li>&lt;b&gt;three&lt;/b&gt;</li>" in listed and "<li>two</li>" in listed
+    assert "one" not in listed and "not yours" not in listed
+    assert render("{% stored_messages_list 1 %}", user).count("<li>") == 1
+    assert render("{% stored_messages_count as n %}[{{ n }}]", user) == "[2]"
+    archive = render("{% stored_messages_archive %}", user)
+    assert archive.count("<li>") == 3 and "<li>one</li>" in archive
+
+
+def test_template_tags_show_nothing_to_anonymous_visitors():
+    from django.contrib.auth.models import AnonymousUser
+
+    assert render("{% stored_messages_list %}", AnonymousUser()).strip() == ""
+    assert render("{% stored_messages_count %}", AnonymousUser()) == "0"
