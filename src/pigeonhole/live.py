@@ -42,7 +42,15 @@ from .message import StoredMessage
 from .representation import message_to_dict, senders_for
 from .sse import comment, encode_event, retry
 
-__all__ = ["WINDOW", "Cursor", "EventStream", "Snapshot", "close_connections", "read_snapshot"]
+__all__ = [
+    "WINDOW",
+    "Cursor",
+    "EventStream",
+    "Snapshot",
+    "close_connections",
+    "process_stream_limit",
+    "read_snapshot",
+]
 
 #: How many of the newest entries the cursor's digest covers: the ones an
 #: inbox page or a dropdown shows, whose read state the client must not get wrong.
@@ -53,6 +61,11 @@ CONNECT_WAIT = 2.0
 
 #: The reconnection delay, in milliseconds, that the stream asks browsers to use.
 RETRY_MS = 3000
+
+#: File descriptors a process keeps free of streams, for its database and broker
+#: connections, its log files and its other requests: this many, or a tenth of the
+#: open-file limit if that is more.
+FD_RESERVE = 100
 
 _STATE_EVENTS = (
     constants.EVENT_READ,
@@ -119,6 +132,26 @@ def close_connections() -> None:
     for connection in connections.all(initialized_only=True):
         if not connection.in_atomic_block:
             connection.close()
+
+
+def process_stream_limit(setting: int | None) -> int | None:
+    """
+    Return how many streams this process may hold: ``setting``, below the open-file limit.
+
+    Each stream holds a socket. A process that runs out of file descriptors
+    fails everything at once (new database connections, ordinary requests,
+    its broker's reconnection), so streams stop short of the limit and the
+    rest is kept for those. ``None`` leaves the open-file limit alone.
+    """
+    try:
+        import resource
+    except ImportError:  # Windows has no RLIMIT_NOFILE to respect
+        return setting
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return setting
+    room = max(soft - max(FD_RESERVE, soft // 10), 1)
+    return room if setting is None else min(setting, room)
 
 
 def read_snapshot(user_id: Any, latest: int, limit: int) -> Snapshot:
