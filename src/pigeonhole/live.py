@@ -32,7 +32,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from asgiref.sync import sync_to_async
+from asgiref.sync import SyncToAsync, sync_to_async
 from django.db import connections
 
 from . import constants
@@ -171,6 +171,31 @@ def _read_and_let_go(user_id: Any, latest: int, limit: int) -> Snapshot:
         close_connections()
 
 
+async def release_request_thread() -> None:
+    """
+    Let go of the thread Django's ASGI handler keeps for this request.
+
+    The handler runs a request's thread-sensitive sync code (middleware, the
+    session, the user) on a thread of the request's own, and keeps that thread
+    until the response ends: for a stream, an idle OS thread for hours, one per
+    open stream. Once the stream produces its first frame that code has run,
+    and the stream's own reads use the shared pool; so the thread closes its
+    database connections and ends. A thread-sensitive call later in the request
+    (Django's ``response.close()``) gets a new one, released as usual.
+    """
+    context = getattr(SyncToAsync, "thread_sensitive_context", None)
+    executors = getattr(SyncToAsync, "context_to_thread_executor", None)
+    if context is None or executors is None:  # an asgiref that works otherwise
+        return
+    executor = executors.pop(context.get(None), None) if context.get(None) else None
+    if executor is None:
+        return
+    try:
+        await asyncio.get_running_loop().run_in_executor(executor, close_connections)
+    finally:
+        executor.shutdown(wait=False)
+
+
 class EventStream:
     """
     Produce one user's Server-Sent Events, from a broker subscription and the store.
@@ -197,7 +222,9 @@ class EventStream:
         self.count: int | None = None
 
     async def snapshot(self, latest: int) -> Snapshot:
-        return await sync_to_async(_read_and_let_go)(
+        # Not thread-sensitive: the read opens and closes its own connections,
+        # so any thread of the shared pool will do, and the stream keeps none.
+        return await sync_to_async(_read_and_let_go, thread_sensitive=False)(
             self.user_id, latest, self.replay_limit + WINDOW
         )
 
@@ -206,15 +233,10 @@ class EventStream:
             # Sent at once, so proxies and clients see a live stream, with the
             # reconnection delay browsers should use.
             yield comment("pigeonhole") + retry(RETRY_MS)
+            await release_request_thread()
             await self.connected()
-            if self.cursor is None:
-                snapshot = await self.snapshot(0)
-                self.cursor = snapshot.cursor()
-                for frame in self._count(snapshot, force=True):
-                    yield frame
-            else:
-                for frame in await self.update([WakeUp(self.user_id, SYNC)], reconnect=True):
-                    yield frame
+            for frame in await self.start():
+                yield frame
             while True:
                 try:
                     async with asyncio.timeout(self.keepalive):
@@ -226,6 +248,20 @@ class EventStream:
                     yield frame
         finally:
             self.subscription.close()
+
+    async def start(self) -> list[str]:
+        """
+        Return the opening frames: the count, or what a reconnecting client missed.
+
+        A method of its own so that the snapshot it reads (up to
+        ``STREAM_REPLAY_LIMIT`` entries) is not kept alive, in the generator's
+        frame, for as long as the stream stays open.
+        """
+        if self.cursor is not None:
+            return await self.update([WakeUp(self.user_id, SYNC)], reconnect=True)
+        snapshot = await self.snapshot(0)
+        self.cursor = snapshot.cursor()
+        return self._count(snapshot, force=True)
 
     async def connected(self) -> None:
         """

@@ -6,7 +6,9 @@ request would send them; the stream hears of them through the broker.
 """
 
 import resource
+import threading
 import time
+from contextlib import ExitStack
 
 import httpx
 import pytest
@@ -170,6 +172,18 @@ def test_streams_beyond_the_per_process_cap_get_503(live, cookies, user, other_u
     wait_for(lambda: get_broker().subscriber_count() == 0)
     with open_stream(live, other) as reader:
         assert reader.next().event == "count"
+
+
+def test_idle_streams_hold_no_thread(live, cookies, settings):
+    """Django keeps a thread per request until its response ends; a stream lets it go."""
+    settings.PIGEONHOLE = {"STREAM_KEEPALIVE": 30, "STREAM_MAX_PER_USER": 20}
+    before = threading.active_count()
+    with ExitStack() as streams:
+        readers = [streams.enter_context(open_stream(live, cookies)) for _ in range(20)]
+        for reader in readers:
+            assert reader.next().event == "count"
+        # The shared pool the streams read through may start a few threads, not one each.
+        wait_for(lambda: threading.active_count() - before < 10)
 
 
 def test_process_cap_stays_below_the_open_file_limit():
