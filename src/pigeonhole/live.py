@@ -187,7 +187,10 @@ async def release_request_thread() -> None:
     executors = getattr(SyncToAsync, "context_to_thread_executor", None)
     if context is None or executors is None:  # an asgiref that works otherwise
         return
-    executor = executors.pop(context.get(None), None) if context.get(None) else None
+    current = context.get(None)
+    if current is None or getattr(current, "_executor", None) is not None:
+        return  # not in a request's context, or in one whose executor its owner manages
+    executor = executors.pop(current, None)
     if executor is None:
         return
     try:
