@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import re
@@ -106,8 +107,6 @@ def record_gc_pauses(at_least: float = 0.02) -> None:
     them keeps; the pauses it causes show in the latency's tail, so the report
     names them beside it.
     """
-    import gc
-
     started = [0.0]
 
     def callback(phase: str, info: dict[str, Any]) -> None:
@@ -371,6 +370,16 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
+def server_stack() -> str:
+    """Name what uvicorn runs on: its defaults pick httptools and uvloop when installed."""
+    from importlib.metadata import version
+    from importlib.util import find_spec
+
+    http = "httptools" if find_spec("httptools") else "h11"
+    loop = "uvloop" if find_spec("uvloop") else "asyncio"
+    return f"uvicorn {version('uvicorn')} ({http}, {loop})"
+
+
 async def memory_row(
     store: str, server: Server, streams: Streams, baseline: int, n: int, last: bool
 ) -> dict[str, Any]:
@@ -379,7 +388,7 @@ async def memory_row(
     held = streams.alive()
     detail = (
         f"RSS {baseline / 2**20:.0f} MB without streams, {rss / 2**20:.0f} MB with {held}; "
-        f"{server.status('Threads')} server threads"
+        f"{server.status('Threads')} server threads; {server_stack()}"
     )
     log(f"[{store}] live: {detail}")
     return row(
@@ -409,10 +418,14 @@ async def latency_rows(
     streams.lag = 0.0
     pauses_before = len(server.gc_pauses())
     watcher = asyncio.create_task(streams.watch_lag())
+    # The client is the measuring instrument: its own collections, walking the
+    # thousands of streams it holds, would pass for the server's delay.
+    gc.disable()
     try:
         published = await run_sender(config, user_ids, first, sends)
         await asyncio.sleep(1)  # the last arrivals
     finally:
+        gc.enable()
         watcher.cancel()
     latencies = [(at - published[k]) * 1000 for k, at in streams.arrivals if k in published]
     expected = sends * PER_USER
