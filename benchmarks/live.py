@@ -118,8 +118,23 @@ def record_gc_pauses(at_least: float = 0.02) -> None:
     gc.callbacks.append(callback)
 
 
+def exit_with_parent() -> None:
+    """End this process when the benchmark that started it is gone, however it went."""
+    import threading
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def serve(config: dict[str, Any], fd: int) -> None:
     """Serve the project with uvicorn on the listening socket ``fd``."""
+    exit_with_parent()
     raise_fd_limit()
     configure(config)
     record_gc_pauses()
