@@ -19,6 +19,10 @@ the HTTP write. Every message must reach both streams; a missing arrival is
 reported beside the figure, as are the server's garbage-collection pauses and
 the client's own lag, which explain a tail.
 
+Last, one message goes to every user with a stream at once: the time until the
+median and the last stream have it shows what a broadcast costs, since each
+stream reads the store for itself.
+
 Run with ``python benchmarks/run.py --only live``. The script starts and stops
 every process itself and gives up after ``DEADLINE`` seconds.
 """
@@ -55,6 +59,8 @@ SEND_RATE = 30
 #: Streams the client opens at once; the rest wait their turn.
 CONNECT_CONCURRENCY = 100
 WARM_UP = 20
+#: Seconds the broadcast may take to reach every stream before it counts as lost.
+BROADCAST_WAIT = 60
 #: Seconds for the whole benchmark, processes included.
 DEADLINE = 420
 MEMORY_TARGET_KB = 50.0
@@ -229,9 +235,12 @@ class Server:
 # --------------------------------------------------------------------------- sender process
 
 
-def send(config: dict[str, Any], user_ids: list[int], first: int, count: int, out: str) -> None:
+def send(
+    config: dict[str, Any], user_ids: list[int], first: int, count: int, out: str, mode: str
+) -> None:
     """
-    Send ``count`` messages numbered from ``first``, one at a time, round the users.
+    Send ``count`` messages numbered from ``first``, one at a time, round the users;
+    with ``mode`` ``"all"``, send one message, numbered ``first``, to all of them.
 
     The publish time of each is taken as the broker is handed its wake-up, which
     happens once the send has committed: what comes before (the insert, the
@@ -254,6 +263,10 @@ def send(config: dict[str, Any], user_ids: list[int], first: int, count: int, ou
         publish(wakeups)
 
     broker.publish = stamped  # type: ignore[method-assign]
+    if mode == "all":
+        current[0] = first
+        pigeonhole.send(get_user_model().objects.filter(pk__in=user_ids), f"n={first}")
+        count = 0
     start = time.monotonic()
     for k in range(count):
         current[0] = first + k
@@ -264,11 +277,13 @@ def send(config: dict[str, Any], user_ids: list[int], first: int, count: int, ou
     Path(out).write_text(json.dumps(published))
 
 
-async def run_sender(config: dict[str, Any], user_ids: list[int], first: int, count: int):
+async def run_sender(
+    config: dict[str, Any], user_ids: list[int], first: int, count: int, mode: str = "each"
+) -> dict[int, float]:
     """Run ``send()`` in another process; return its publish times by message number."""
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
         out = handle.name
-    args = [json.dumps(config), json.dumps(user_ids), str(first), str(count), out]
+    args = [json.dumps(config), json.dumps(user_ids), str(first), str(count), out, mode]
     process = await asyncio.create_subprocess_exec(
         sys.executable, __file__, "send", *args, stderr=asyncio.subprocess.PIPE
     )
@@ -464,6 +479,45 @@ async def latency_rows(
     ]
 
 
+async def broadcast_rows(
+    store: str,
+    server: Server,
+    streams: Streams,
+    config: dict[str, Any],
+    user_ids: list[int],
+    number: int,
+    n: int,
+) -> list[dict[str, Any]]:
+    """
+    Send one message to every user with a stream: how long until the last stream has it.
+
+    Each stream reads the store for itself, through a small shared pool, so
+    this time grows with the number of streams the message wakes.
+    """
+    streams.arrivals.clear()
+    held = streams.alive()
+    gc.disable()  # as in latency_rows: the client must not stall on its own account
+    try:
+        published = await run_sender(config, user_ids, number, 1, mode="all")
+        deadline = time.monotonic() + BROADCAST_WAIT
+        while len(streams.arrivals) < held and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+    finally:
+        gc.enable()
+    latencies = [(at - published[number]) * 1000 for k, at in streams.arrivals if k == number]
+    detail = f"{len(latencies)} of {held} streams within {BROADCAST_WAIT} s"
+    if len(latencies) < held:
+        detail += " (SOME MISSING)"
+    log(f"[{store}] live: broadcast to {n} streams: {detail}")
+    if not latencies:
+        raise RuntimeError(f"the broadcast reached no stream ({detail})")
+    name = f"broadcast to {n:,} streams, %s arrival"
+    return [
+        row(NAME, store, name % "median", statistics.median(latencies), "ms", detail=detail),
+        row(NAME, store, name % "last", max(latencies), "ms", detail=detail),
+    ]
+
+
 async def measure(
     store: str, server: Server, config: dict[str, Any], users: list[tuple[int, str]], quick: bool
 ) -> list[dict[str, Any]]:
@@ -494,6 +548,9 @@ async def measure(
                 store, server, streams, config, user_ids, first, sends, n, target
             )
             first += sends
+        rows += await broadcast_rows(
+            store, server, streams, config, [pk for pk, _ in holders], first, n
+        )
         rows.append(
             row(
                 NAME,
@@ -545,5 +602,5 @@ if __name__ == "__main__":
     if sys.argv[1] == "serve":
         serve(json.loads(sys.argv[2]), int(sys.argv[3]))
     elif sys.argv[1] == "send":
-        config, user_ids, first, count, out = sys.argv[2:]
-        send(json.loads(config), json.loads(user_ids), int(first), int(count), out)
+        config, user_ids, first, count, out, mode = sys.argv[2:]
+        send(json.loads(config), json.loads(user_ids), int(first), int(count), out, mode)
