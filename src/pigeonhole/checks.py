@@ -161,6 +161,19 @@ def check_settings(app_configs=None, **kwargs: Any) -> list[Error]:
                     id="pigeonhole.E009",
                 )
             )
+    process_cap = s.STREAM_MAX_PER_PROCESS
+    if process_cap is not None and (
+        isinstance(process_cap, bool) or not isinstance(process_cap, int) or process_cap <= 0
+    ):
+        errors.append(
+            Error(
+                "PIGEONHOLE['STREAM_MAX_PER_PROCESS'] must be a positive integer or None, "
+                f"got {process_cap!r}.",
+                hint="For example 10000: the open streams one server process may hold. "
+                "None leaves only the process's open-file limit.",
+                id="pigeonhole.E014",
+            )
+        )
     for key in ("STREAM_KEEPALIVE", "POLL_INTERVAL"):
         value = getattr(s, key)
         if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:

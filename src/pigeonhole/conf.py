@@ -38,6 +38,8 @@ DEFAULTS: dict[str, Any] = {
     "RETENTION_DAYS": None,
     "STREAM_KEEPALIVE": 15,
     "STREAM_MAX_PER_USER": 10,
+    # Open streams one server process holds before answering 503 (docs/live.md).
+    "STREAM_MAX_PER_PROCESS": 10_000,
     "STREAM_REPLAY_LIMIT": 100,
     # Seconds between polls suggested to clients (X-Poll-Interval) by the count
     # endpoint and the REST API.

@@ -29,10 +29,17 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from . import api
-from .brokers.base import TooManySubscriptions
+from .brokers.base import ProcessAtCapacity, TooManySubscriptions
 from .conf import get_broker, pigeonhole_settings
 from .exceptions import InvalidMessage, MessageNotFound
-from .live import WINDOW, Cursor, EventStream, close_connections, read_snapshot
+from .live import (
+    WINDOW,
+    Cursor,
+    EventStream,
+    close_connections,
+    process_stream_limit,
+    read_snapshot,
+)
 
 __all__ = ["bulk", "change_view", "close_sticky", "count", "mark_all_read", "reply", "stream"]
 
@@ -198,6 +205,12 @@ class EventStreamResponse(StreamingHttpResponse):
         super().close()
 
 
+def _stream_refused(status: int, text: str) -> HttpResponse:
+    response = JsonResponse({"error": text}, status=status)
+    response["Retry-After"] = "30"
+    return response
+
+
 @transaction.non_atomic_requests  # an open stream must not hold a transaction
 @require_GET
 async def stream(request: HttpRequest) -> HttpResponse:
@@ -218,14 +231,18 @@ async def stream(request: HttpRequest) -> HttpResponse:
         return HttpResponse(status=204)
     settings = pigeonhole_settings
     try:
-        subscription = get_broker().subscribe(user.pk, limit=settings.STREAM_MAX_PER_USER)
-    except TooManySubscriptions:
-        response = JsonResponse(
-            {"error": "Too many open message streams; close a tab or try again later."},
-            status=429,
+        subscription = get_broker().subscribe(
+            user.pk,
+            limit=settings.STREAM_MAX_PER_USER,
+            process_limit=process_stream_limit(settings.STREAM_MAX_PER_PROCESS),
         )
-        response["Retry-After"] = "30"
-        return response
+    except TooManySubscriptions:
+        return _stream_refused(
+            429, "Too many open message streams; close a tab or try again later."
+        )
+    except ProcessAtCapacity:
+        # The server, not the user, is at its limit: another process may have room.
+        return _stream_refused(503, "This server holds all the message streams it can; try again.")
     cursor = Cursor.parse(request.headers.get("Last-Event-ID") or request.GET.get("last_event_id"))
     events = EventStream(
         user.pk,
