@@ -585,20 +585,29 @@ def cmd_test(args: argparse.Namespace, pytest_args: list[str]) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Migrate, create the demo users (printed by demo_setup) and serve the example site."""
+    """
+    Migrate, create the demo users (printed by demo_setup) and serve the example site.
+
+    uvicorn serves it under ASGI, so the inbox streams its updates; one process keeps the
+    in-memory broker, and a message sent in one tab reaches the others at once.
+    """
     venv = bootstrap()
     example = ROOT / "example"
-    run([venv.python, "manage.py", "migrate", "--noinput"], cwd=example)
-    run(
-        [venv.python, "manage.py", "demo_setup", f"--url=http://127.0.0.1:{args.port}/"],
-        cwd=example,
-    )
+    url = f"http://127.0.0.1:{args.port}/"
+    env = {"DEMO_SITE_URL": url.rstrip("/")}
+    run([venv.python, "manage.py", "migrate", "--noinput"], cwd=example, env=env)
+    run([venv.python, "manage.py", "demo_setup", f"--url={url}"], cwd=example, env=env)
+    print(f"Serving the demo at {url} with uvicorn (ASGI); Ctrl+C stops it.", flush=True)
     try:
         return run(
-            [venv.python, "manage.py", "runserver", f"127.0.0.1:{args.port}"],
+            [
+                venv.python, "-m", "uvicorn", "demo.asgi:application", "--host", "127.0.0.1",
+                "--port", str(args.port), "--workers", "1", "--lifespan", "off",
+            ],
             cwd=example,
+            env=env,
             check=False,
-        )
+        )  # fmt: skip
     except KeyboardInterrupt:
         return 0
 

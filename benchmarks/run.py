@@ -2,7 +2,8 @@
 """
 Run the benchmark suite and print every figure beside its target.
 
-    python benchmarks/run.py [--only request,fanout,reads] [--db sqlite,postgres,redis] [--quick]
+    python benchmarks/run.py [--only request,fanout,reads,live] [--db sqlite,postgres,redis]
+                             [--quick]
 
 Each benchmark runs once per store in a fresh process (its own settings, its own
 throwaway database, its own memory high-water mark). Speed is reported as rates
@@ -38,6 +39,7 @@ BENCHMARKS = {
     "request": ("request_path", STORES),
     "fanout": ("fanout", ("sqlite", "postgres", "redis")),
     "reads": ("reads", ("sqlite", "postgres")),
+    "live": ("live", ("sqlite-wal", "postgres")),
 }
 
 
@@ -85,8 +87,8 @@ def run_one(benchmark: str, store: str, quick: bool) -> dict[str, Any]:
 def fmt_value(value: float, unit: str) -> str:
     if unit == "recipients/s":
         return f"{value:,.0f}/s"
-    if unit == "queries":
-        return f"{value:g}"
+    if unit in ("queries", "streams"):
+        return f"{value:,g} {unit}" if unit == "streams" else f"{value:g}"
     if unit == "x":
         return f"{value:.2f}x"
     if unit == "ms":

@@ -330,6 +330,22 @@ class TestChangingState:
         with pytest.raises(InvalidMessage, match="aware"):
             pigeonhole.mark_all_read(user, before=datetime(2026, 1, 1))
 
+    def test_watermarks_with_any_utc_offset_python_allows(self, user):
+        # PostgreSQL refuses offsets of 16 hours and more; Python allows up to 24.
+        from datetime import datetime
+        from datetime import timezone as tz
+
+        pigeonhole.send(user, "old")
+        watermark = moment_between().astimezone(tz(timedelta(hours=23, minutes=59)))
+        pigeonhole.send(user, "new")
+        assert texts(pigeonhole.inbox(user, since=watermark)) == ["new"]
+        assert texts(pigeonhole.inbox(user, before=watermark)) == ["old"]
+        assert pigeonhole.mark_all_read(user, before=watermark) == 1
+        assert texts(pigeonhole.inbox(user)) == ["new"]
+        far_east = datetime(1, 1, 1, tzinfo=tz(timedelta(hours=5)))  # before year 1 in UTC
+        with pytest.raises(InvalidMessage, match="out of range once converted to UTC"):
+            pigeonhole.mark_all_read(user, before=far_east)
+
     def test_send_signal_carries_the_content_record_from_every_path(
         self, rf, user, django_capture_on_commit_callbacks
     ):

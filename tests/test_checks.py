@@ -30,6 +30,8 @@ def test_default_settings_pass():
         ({"RETENTION_DAYS": -1}, "pigeonhole.E009"),
         ({"POLL_INTERVAL": 0}, "pigeonhole.E009"),
         ({"STORE_LEVEL": [21]}, "pigeonhole.E011"),
+        ({"STREAM_MAX_PER_PROCESS": 0}, "pigeonhole.E014"),
+        ({"STREAM_MAX_PER_PROCESS": "10000"}, "pigeonhole.E014"),
         ({"OPTIONS": "redis://"}, "pigeonhole.E012"),
     ],
 )

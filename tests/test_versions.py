@@ -224,21 +224,17 @@ class TestArrivalsShowOnTheNextPage:
 @pytest.mark.django_db(transaction=True)
 def test_send_from_another_process_shows_on_the_next_page(alice, user, settings):
     """A worker or a shell renews the token in the shared cache; this process sees it."""
+    from tests.live.server import process_env
+
     if connection.vendor == "sqlite":
         pytest.skip("another process cannot see SQLite's in-memory test database")
     settle(alice)
+    env = process_env(connection.settings_dict["NAME"], settings.PIGEONHOLE)
+    env["PIGEONHOLE_SERVER_CACHES"] = json.dumps(settings.CACHES)
     subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tests.live.send_from_process",
-            connection.settings_dict["NAME"],
-            json.dumps(settings.PIGEONHOLE),
-            str(user.pk),
-            "From a worker",
-            json.dumps(settings.CACHES),
-        ],
+        [sys.executable, "-m", "tests.live.send_from_process", str(user.pk), "From a worker"],
         cwd=Path(__file__).resolve().parents[1],
+        env=env,
         check=True,
         timeout=60,
     )

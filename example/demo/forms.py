@@ -38,6 +38,11 @@ class SendForm(forms.Form):
         initial="persistent_info",
     )
     recipient = forms.ChoiceField(choices=RECIPIENTS, initial="me", widget=forms.RadioSelect)
+    email = forms.BooleanField(
+        label="Email it too",
+        required=False,
+        help_text="Printed by the console email backend in the terminal running the demo.",
+    )
     user = forms.ModelChoiceField(
         queryset=get_user_model().objects.filter(is_active=True).order_by("username"),
         required=False,
@@ -54,6 +59,8 @@ class SendForm(forms.Form):
                 "Flash and sticky messages live in your own session: send them to yourself, "
                 "or pick a persistent kind.",
             )
+        if kind in ONLY_FOR_ME and data.get("email"):
+            self.add_error("email", "Only stored messages are emailed: pick a persistent kind.")
         if recipient == "user" and not data.get("user"):
             self.add_error("user", "Pick the user to send to.")
         return data

@@ -4,7 +4,11 @@ Settings for the pigeonhole demo site: SQLite, DEBUG on, nothing else to run.
 Not for production: the secret key is public and DEBUG is on.
 """
 
+import os
+from importlib.util import find_spec
 from pathlib import Path
+
+import pigeonhole  # safe in settings: plain constants
 
 BASE_DIR = Path(__file__).resolve().parent.parent  # example/
 
@@ -19,8 +23,8 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "demo",  # before pigeonhole, so its templates/pigeonhole/base.html frames the inbox page
     "pigeonhole",
-    "demo",
 ]
 
 MIDDLEWARE = [
@@ -34,7 +38,8 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "demo.urls"
-WSGI_APPLICATION = "demo.wsgi.application"
+WSGI_APPLICATION = "demo.wsgi.application"  # manage.py runserver: no streaming, the page polls
+ASGI_APPLICATION = "demo.asgi.application"  # python3 dev.py demo serves this with uvicorn
 
 TEMPLATES = [
     {
@@ -46,6 +51,8 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                # {{ pigeonhole_unread_count }}, counted only on pages that show it.
+                "pigeonhole.context_processors.unread_count",
             ],
         },
     },
@@ -54,7 +61,8 @@ TEMPLATES = [
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
-        "NAME": BASE_DIR / "db.sqlite3",
+        # DEMO_DATABASE lets the browser tests run the demo on a throwaway file.
+        "NAME": os.environ.get("DEMO_DATABASE") or BASE_DIR / "db.sqlite3",
     }
 }
 
@@ -72,5 +80,19 @@ LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
 # The point of the demo: messages.add_message() and friends can now store
-# messages for the logged-in user. PIGEONHOLE is left at its defaults.
+# messages for the logged-in user.
 MESSAGE_STORAGE = "pigeonhole.storage.PersistentStorage"
+
+# Emails go to the terminal running the demo. Stored warnings and errors are emailed, and
+# so is any message sent with "Email it too"; the links in them need the site's address,
+# which dev.py passes (DEMO_SITE_URL) with the port it serves on.
+EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+DEFAULT_FROM_EMAIL = "pigeonhole demo <demo@example.com>"
+PIGEONHOLE = {
+    "SITE_URL": os.environ.get("DEMO_SITE_URL", "http://127.0.0.1:8000"),
+    "EMAIL_LEVELS": [pigeonhole.PERSISTENT_WARNING, pigeonhole.PERSISTENT_ERROR],
+}
+# Django 6.1 configures email backends in MAILERS.
+if find_spec("django.core.mail.handler"):
+    MAILERS = {"default": {"BACKEND": EMAIL_BACKEND}}
+    del EMAIL_BACKEND

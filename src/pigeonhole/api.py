@@ -365,7 +365,7 @@ def inbox(
     ``PERSISTENT_INFO``). For the next page pass ``after=`` the last id of
     this one: keyset paging, as fast on page 500 as on page 1.
     """
-    check_inbox_args(state, limit, after, level, tag, since, before)
+    since, before = check_inbox_args(state, limit, after, level, tag, since, before)
     if user is None or not getattr(user, "is_authenticated", False):
         return []
     return get_backend().list(

@@ -161,6 +161,19 @@ def check_settings(app_configs=None, **kwargs: Any) -> list[Error]:
                     id="pigeonhole.E009",
                 )
             )
+    process_cap = s.STREAM_MAX_PER_PROCESS
+    if process_cap is not None and (
+        isinstance(process_cap, bool) or not isinstance(process_cap, int) or process_cap <= 0
+    ):
+        errors.append(
+            Error(
+                "PIGEONHOLE['STREAM_MAX_PER_PROCESS'] must be a positive integer or None, "
+                f"got {process_cap!r}.",
+                hint="For example 10000: the open streams one server process may hold. "
+                "None leaves only the process's open-file limit.",
+                id="pigeonhole.E014",
+            )
+        )
     for key in ("STREAM_KEEPALIVE", "POLL_INTERVAL"):
         value = getattr(s, key)
         if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
@@ -289,6 +302,29 @@ def _category_errors(raw: Any) -> list[Error]:
     return errors
 
 
+def _user_language_errors(getter: Any) -> list[Any]:
+    if getter is None or callable(getter):
+        return []
+    problem = f"is {getter!r}, not a callable or the import string of one"
+    if isinstance(getter, str):
+        try:
+            found = import_string(getter)
+        except ImportError as exc:
+            problem = f"{getter!r} does not import: {exc}"
+        else:
+            if callable(found):
+                return []
+            problem = f"{getter!r} names {type(found).__name__}, not a callable"
+    return [
+        Error(
+            f"PIGEONHOLE['USER_LANGUAGE'] {problem}.",
+            hint="Give a function taking a user and returning a language code, such as "
+            "'myproject.users.language_of', or None for LANGUAGE_CODE.",
+            id="pigeonhole.E035",
+        )
+    ]
+
+
 @register(Tags.compatibility)
 def check_email(app_configs=None, **kwargs: Any) -> list[Any]:
     """Check the email, digest and category settings."""
@@ -321,6 +357,7 @@ def check_email(app_configs=None, **kwargs: Any) -> list[Any]:
                 id="pigeonhole.E034",
             )
         )
+    errors.extend(_user_language_errors(raw.get("USER_LANGUAGE")))
     from django.apps import apps
 
     if not site_url and not apps.is_installed("django.contrib.sites"):

@@ -38,6 +38,8 @@ DEFAULTS: dict[str, Any] = {
     "RETENTION_DAYS": None,
     "STREAM_KEEPALIVE": 15,
     "STREAM_MAX_PER_USER": 10,
+    # Open streams one server process holds before answering 503 (docs/live.md).
+    "STREAM_MAX_PER_PROCESS": 10_000,
     "STREAM_REPLAY_LIMIT": 100,
     # Seconds between polls suggested to clients (X-Poll-Interval) by the count
     # endpoint and the REST API.
@@ -52,6 +54,8 @@ DEFAULTS: dict[str, Any] = {
     "UNSUBSCRIBE_DAYS": 90,
     "TASK_BACKEND": "default",
     "TASK_QUEUE": "default",
+    # A callable (or its import string) giving a user's language for their emails.
+    "USER_LANGUAGE": None,
     # A cache alias shared by every process; lets a page with nothing unread skip
     # its query (docs/settings.md). None: ask the store on every page.
     "CACHE": None,

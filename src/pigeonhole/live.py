@@ -32,7 +32,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from asgiref.sync import sync_to_async
+from asgiref.sync import SyncToAsync, sync_to_async
 from django.db import connections
 
 from . import constants
@@ -42,7 +42,15 @@ from .message import StoredMessage
 from .representation import message_to_dict, senders_for
 from .sse import comment, encode_event, retry
 
-__all__ = ["WINDOW", "Cursor", "EventStream", "Snapshot", "close_connections", "read_snapshot"]
+__all__ = [
+    "WINDOW",
+    "Cursor",
+    "EventStream",
+    "Snapshot",
+    "close_connections",
+    "process_stream_limit",
+    "read_snapshot",
+]
 
 #: How many of the newest entries the cursor's digest covers: the ones an
 #: inbox page or a dropdown shows, whose read state the client must not get wrong.
@@ -53,6 +61,11 @@ CONNECT_WAIT = 2.0
 
 #: The reconnection delay, in milliseconds, that the stream asks browsers to use.
 RETRY_MS = 3000
+
+#: File descriptors a process keeps free of streams, for its database and broker
+#: connections, its log files and its other requests: this many, or a tenth of the
+#: open-file limit if that is more.
+FD_RESERVE = 100
 
 _STATE_EVENTS = (
     constants.EVENT_READ,
@@ -121,6 +134,26 @@ def close_connections() -> None:
             connection.close()
 
 
+def process_stream_limit(setting: int | None) -> int | None:
+    """
+    Return how many streams this process may hold: ``setting``, below the open-file limit.
+
+    Each stream holds a socket. A process that runs out of file descriptors
+    fails everything at once (new database connections, ordinary requests,
+    its broker's reconnection), so streams stop short of the limit and the
+    rest is kept for those. ``None`` leaves the open-file limit alone.
+    """
+    try:
+        import resource
+    except ImportError:  # Windows has no RLIMIT_NOFILE to respect
+        return setting
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return setting
+    room = max(soft - max(FD_RESERVE, soft // 10), 1)
+    return room if setting is None else min(setting, room)
+
+
 def read_snapshot(user_id: Any, latest: int, limit: int) -> Snapshot:
     """Read the newest ``limit`` entries, the unread count, and the senders of new entries."""
     backend = get_backend()
@@ -136,6 +169,34 @@ def _read_and_let_go(user_id: Any, latest: int, limit: int) -> Snapshot:
         return read_snapshot(user_id, latest, limit)
     finally:
         close_connections()
+
+
+async def release_request_thread() -> None:
+    """
+    Let go of the thread Django's ASGI handler keeps for this request.
+
+    The handler runs a request's thread-sensitive sync code (middleware, the
+    session, the user) on a thread of the request's own, and keeps that thread
+    until the response ends: for a stream, an idle OS thread for hours, one per
+    open stream. Once the stream produces its first frame that code has run,
+    and the stream's own reads use the shared pool; so the thread closes its
+    database connections and ends. A thread-sensitive call later in the request
+    (Django's ``response.close()``) gets a new one, released as usual.
+    """
+    context = getattr(SyncToAsync, "thread_sensitive_context", None)
+    executors = getattr(SyncToAsync, "context_to_thread_executor", None)
+    if context is None or executors is None:  # an asgiref that works otherwise
+        return
+    current = context.get(None)
+    if current is None or getattr(current, "_executor", None) is not None:
+        return  # not in a request's context, or in one whose executor its owner manages
+    executor = executors.pop(current, None)
+    if executor is None:
+        return
+    try:
+        await asyncio.get_running_loop().run_in_executor(executor, close_connections)
+    finally:
+        executor.shutdown(wait=False)
 
 
 class EventStream:
@@ -164,7 +225,9 @@ class EventStream:
         self.count: int | None = None
 
     async def snapshot(self, latest: int) -> Snapshot:
-        return await sync_to_async(_read_and_let_go)(
+        # Not thread-sensitive: the read opens and closes its own connections,
+        # so any thread of the shared pool will do, and the stream keeps none.
+        return await sync_to_async(_read_and_let_go, thread_sensitive=False)(
             self.user_id, latest, self.replay_limit + WINDOW
         )
 
@@ -173,15 +236,10 @@ class EventStream:
             # Sent at once, so proxies and clients see a live stream, with the
             # reconnection delay browsers should use.
             yield comment("pigeonhole") + retry(RETRY_MS)
+            await release_request_thread()
             await self.connected()
-            if self.cursor is None:
-                snapshot = await self.snapshot(0)
-                self.cursor = snapshot.cursor()
-                for frame in self._count(snapshot, force=True):
-                    yield frame
-            else:
-                for frame in await self.update([WakeUp(self.user_id, SYNC)], reconnect=True):
-                    yield frame
+            for frame in await self.start():
+                yield frame
             while True:
                 try:
                     async with asyncio.timeout(self.keepalive):
@@ -193,6 +251,20 @@ class EventStream:
                     yield frame
         finally:
             self.subscription.close()
+
+    async def start(self) -> list[str]:
+        """
+        Return the opening frames: the count, or what a reconnecting client missed.
+
+        A method of its own so that the snapshot it reads (up to
+        ``STREAM_REPLAY_LIMIT`` entries) is not kept alive, in the generator's
+        frame, for as long as the stream stays open.
+        """
+        if self.cursor is not None:
+            return await self.update([WakeUp(self.user_id, SYNC)], reconnect=True)
+        snapshot = await self.snapshot(0)
+        self.cursor = snapshot.cursor()
+        return self._count(snapshot, force=True)
 
     async def connected(self) -> None:
         """

@@ -19,6 +19,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import translation
+from django.utils.module_loading import import_string
 from django.utils.text import Truncator
 
 from .categories import OTHER, Category, get_category
@@ -32,6 +34,7 @@ __all__ = [
     "read_unsubscribe_token",
     "site_url",
     "unsubscribe_token",
+    "user_language",
 ]
 
 _SALT = "pigeonhole.unsubscribe"
@@ -105,6 +108,28 @@ def _preferences_url() -> str:
     return absolute_url(reverse("pigeonhole:preferences"))
 
 
+def user_language(user: Any) -> str:
+    """
+    Return the language to write to ``user`` in.
+
+    An email is rendered in a task, outside the recipient's requests: the
+    language active there is the sender's, or none. ``USER_LANGUAGE`` says
+    where the site keeps each user's choice; a code the site does not offer
+    (``LANGUAGES``) falls back to ``LANGUAGE_CODE``.
+    """
+    getter = pigeonhole_settings.USER_LANGUAGE
+    if getter:
+        if isinstance(getter, str):
+            getter = import_string(getter)
+        code = getter(user)
+        if code:
+            try:
+                return translation.get_supported_language_variant(str(code))
+            except LookupError:
+                pass
+    return settings.LANGUAGE_CODE
+
+
 def _render_subject(template: str, context: dict[str, Any]) -> str:
     # A header cannot hold a line break.
     return " ".join(render_to_string(template, context).split())
@@ -123,17 +148,25 @@ def _list_headers(headers: dict[str, str], url: str | None) -> None:
 def _email(
     kind: str, context: dict[str, Any], user: Any, headers: dict[str, str]
 ) -> EmailMultiAlternatives:
-    """Render ``pigeonhole/email/<kind>_subject.txt``, ``<kind>.txt`` and ``<kind>.html``."""
-    email = EmailMultiAlternatives(
-        subject=_render_subject(f"pigeonhole/email/{kind}_subject.txt", context),
-        body=render_to_string(f"pigeonhole/email/{kind}.txt", context),
-        from_email=_from_email(),
-        to=[user.email],
-        headers=headers,
-    )
-    email.attach_alternative(
-        render_to_string(f"pigeonhole/email/{kind}.html", context), "text/html"
-    )
+    """
+    Render ``pigeonhole/email/<kind>_subject.txt``, ``<kind>.txt`` and ``<kind>.html``.
+
+    All three are rendered in the recipient's language (:func:`user_language`),
+    which ``Content-Language`` names.
+    """
+    language = user_language(user)
+    headers["Content-Language"] = language
+    with translation.override(language):
+        email = EmailMultiAlternatives(
+            subject=_render_subject(f"pigeonhole/email/{kind}_subject.txt", context),
+            body=render_to_string(f"pigeonhole/email/{kind}.txt", context),
+            from_email=_from_email(),
+            to=[user.email],
+            headers=headers,
+        )
+        email.attach_alternative(
+            render_to_string(f"pigeonhole/email/{kind}.html", context), "text/html"
+        )
     return email
 
 

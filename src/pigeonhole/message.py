@@ -162,6 +162,11 @@ class StoredMessage(Message):
         )
 
     @property
+    def pk(self) -> int:
+        # Templates written for model-based stores link to ``message.pk``.
+        return self.id
+
+    @property
     def is_read(self) -> bool:
         return self.read_at is not None
 

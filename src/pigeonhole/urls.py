@@ -1,18 +1,21 @@
 """
 Mount with ``path("messages/", include("pigeonhole.urls"))``.
 
-Every URL here changes state and accepts POST only, except ``stream`` and
-``count``, which read it (GET), and the preferences and unsubscribe pages,
-which also answer GET.
+Every URL here changes state and accepts POST only, except the inbox page,
+``stream`` and ``count``, which read it (GET), and the preferences and
+unsubscribe pages, which also answer GET.
 """
 
 from django.urls import path
 
-from . import preferences, views
+from . import pages, preferences, views
 
 app_name = "pigeonhole"
 
 urlpatterns = [
+    path("", pages.inbox, name="inbox"),
+    path("bulk/", views.bulk, name="bulk"),
+    path("<int:entry_id>/reply/", views.reply, name="reply"),
     path("read-all/", views.mark_all_read, name="read_all"),
     path("stream/", views.stream, name="stream"),
     path("count/", views.count, name="count"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 from typing import Any
 
 from django.conf import settings
@@ -61,6 +62,15 @@ def check_datetime(value: Any, name: str) -> datetime:
             f"{name} is a naive datetime while USE_TZ is on; pass an aware one, "
             "e.g. django.utils.timezone.now()."
         )
+    if timezone.is_aware(value):
+        # In UTC, as stored: databases accept narrower UTC offsets than Python
+        # (PostgreSQL refuses +16:00 and beyond), and comparisons stay exact.
+        try:
+            value = value.astimezone(dt_timezone.utc)
+        except OverflowError:
+            raise InvalidMessage(
+                f"{name} ({value.isoformat()}) is out of range once converted to UTC."
+            ) from None
     return value
 
 
@@ -319,7 +329,8 @@ def entry_ids(entries: Any) -> list[Any]:
 
 def check_inbox_args(
     state: Any, limit: Any, after: Any, level: Any, tag: Any, since: Any, before: Any
-) -> None:
+) -> tuple[datetime | None, datetime | None]:
+    """Check ``inbox()``'s arguments; return ``since`` and ``before`` in UTC."""
     if state not in STATES:
         raise InvalidMessage(f"state must be one of {', '.join(STATES)}; got {state!r}.")
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
@@ -330,6 +341,7 @@ def check_inbox_args(
         check_level(level)
     if tag is not None and (not isinstance(tag, str) or not tag or " " in tag):
         raise InvalidMessage(f"tag must be a single word, got {tag!r}.")
-    for name, value in (("since", since), ("before", before)):
-        if value is not None:
-            check_datetime(value, name)
+    return (
+        None if since is None else check_datetime(since, "since"),
+        None if before is None else check_datetime(before, "before"),
+    )

@@ -7,6 +7,7 @@ plain form back to where it came from, so the inbox works without JavaScript.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -24,15 +25,23 @@ from django.http import (
 )
 from django.utils.cache import get_conditional_response, patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from . import api
-from .brokers.base import TooManySubscriptions
+from .brokers.base import ProcessAtCapacity, TooManySubscriptions
 from .conf import get_broker, pigeonhole_settings
 from .exceptions import InvalidMessage, MessageNotFound
-from .live import WINDOW, Cursor, EventStream, close_connections, read_snapshot
+from .live import (
+    WINDOW,
+    Cursor,
+    EventStream,
+    close_connections,
+    process_stream_limit,
+    read_snapshot,
+)
 
-__all__ = ["change_view", "close_sticky", "count", "mark_all_read", "stream"]
+__all__ = ["bulk", "change_view", "close_sticky", "count", "mark_all_read", "reply", "stream"]
 
 
 def _wants_json(request: HttpRequest) -> bool:
@@ -91,6 +100,62 @@ def change_view(request: HttpRequest, action: str, entry_id: int) -> HttpRespons
     return _answer(request, changed)
 
 
+#: The most entries one bulk request may change: the inbox page shows fewer.
+BULK_LIMIT = 500
+
+
+@require_POST
+def bulk(request: HttpRequest) -> HttpResponse:
+    """
+    Apply one action to several of the user's messages: the inbox's checkboxes.
+
+    Ids that are not the user's change nothing and are not reported, so a stale
+    page (a message deleted in another tab) still changes the rest.
+    """
+    if (denied := _login_required(request)) is not None:
+        return denied
+    action = request.POST.get("action", "")
+    if action not in _ACTIONS:
+        return _error(request, 400, _("Choose one of: %s.") % ", ".join(_ACTIONS))
+    raw = request.POST.getlist("ids")
+    if not raw:
+        return _error(request, 400, _("Select at least one message."))
+    if len(raw) > BULK_LIMIT or not all(value.isdigit() for value in raw):
+        return _error(request, 400, _("ids must be at most %d message ids.") % BULK_LIMIT)
+    ids = [int(value) for value in dict.fromkeys(raw)]
+    change = _ACTIONS[action]
+    try:
+        try:
+            changed = change(request.user, ids)
+        except MessageNotFound:
+            # Some id is not (or no longer) the user's; the API refuses the whole
+            # batch, so apply the rest one by one.
+            changed = 0
+            for entry_id in ids:
+                with contextlib.suppress(MessageNotFound):
+                    changed += change(request.user, entry_id)
+    except InvalidMessage as exc:
+        return _error(request, 403 if action == "delete" else 400, str(exc))
+    return _answer(request, changed)
+
+
+@require_POST
+def reply(request: HttpRequest, entry_id: int) -> HttpResponse:
+    """Answer one of the user's messages; the reply goes to its sender."""
+    if (denied := _login_required(request)) is not None:
+        return denied
+    text = request.POST.get("message", "").strip()
+    if not text:
+        return _error(request, 400, _("Write a reply first."))
+    try:
+        api.reply(request.user, entry_id, text)
+    except MessageNotFound:
+        return _error(request, 404, _("No message %d in your inbox.") % entry_id)
+    except InvalidMessage as exc:
+        return _error(request, 400, str(exc))
+    return _answer(request, 1)
+
+
 @require_POST
 def mark_all_read(request: HttpRequest) -> HttpResponse:
     """
@@ -140,6 +205,12 @@ class EventStreamResponse(StreamingHttpResponse):
         super().close()
 
 
+def _stream_refused(status: int, text: str) -> HttpResponse:
+    response = JsonResponse({"error": text}, status=status)
+    response["Retry-After"] = "30"
+    return response
+
+
 @transaction.non_atomic_requests  # an open stream must not hold a transaction
 @require_GET
 async def stream(request: HttpRequest) -> HttpResponse:
@@ -160,14 +231,18 @@ async def stream(request: HttpRequest) -> HttpResponse:
         return HttpResponse(status=204)
     settings = pigeonhole_settings
     try:
-        subscription = get_broker().subscribe(user.pk, limit=settings.STREAM_MAX_PER_USER)
-    except TooManySubscriptions:
-        response = JsonResponse(
-            {"error": "Too many open message streams; close a tab or try again later."},
-            status=429,
+        subscription = get_broker().subscribe(
+            user.pk,
+            limit=settings.STREAM_MAX_PER_USER,
+            process_limit=process_stream_limit(settings.STREAM_MAX_PER_PROCESS),
         )
-        response["Retry-After"] = "30"
-        return response
+    except TooManySubscriptions:
+        return _stream_refused(
+            429, "Too many open message streams; close a tab or try again later."
+        )
+    except ProcessAtCapacity:
+        # The server, not the user, is at its limit: another process may have room.
+        return _stream_refused(503, "This server holds all the message streams it can; try again.")
     cursor = Cursor.parse(request.headers.get("Last-Event-ID") or request.GET.get("last_event_id"))
     events = EventStream(
         user.pk,

@@ -14,7 +14,7 @@ import threading
 
 import pytest
 
-from pigeonhole.brokers.base import SYNC, TooManySubscriptions, WakeUp
+from pigeonhole.brokers.base import SYNC, ProcessAtCapacity, TooManySubscriptions, WakeUp
 
 from .support import next_wakeups, run
 
@@ -125,6 +125,27 @@ class BrokerContract:
             subscriptions.append(broker.subscribe(1, limit=2))  # a freed slot is reusable
             assert broker.subscriber_count(1) == 2
             for subscription in [*subscriptions, other]:
+                subscription.close()
+            assert broker.subscriber_count() == 0
+
+        run(scenario())
+
+    def test_process_limit_caps_every_users_streams_in_this_process(self, broker):
+        async def scenario():
+            first = broker.subscribe(1, limit=5, process_limit=2)
+            second = broker.subscribe(2, limit=5, process_limit=2)
+            with pytest.raises(ProcessAtCapacity):
+                broker.subscribe(3, limit=5, process_limit=2)
+            with pytest.raises(ProcessAtCapacity):  # the user has room; the process has not
+                broker.subscribe(1, limit=5, process_limit=2)
+            assert broker.subscriber_count() == 2
+            first.close()
+            first.close()  # closing twice frees one slot, not two
+            third = broker.subscribe(3, limit=5, process_limit=2)
+            assert broker.subscriber_count() == 2
+            with pytest.raises(ProcessAtCapacity):
+                broker.subscribe(4, process_limit=2)
+            for subscription in (second, third):
                 subscription.close()
             assert broker.subscriber_count() == 0
 

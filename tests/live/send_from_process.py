@@ -1,28 +1,20 @@
 """
 Send one message from a separate OS process, as a shell or a task worker would.
 
-    python -m tests.live.send_from_process <database name> <PIGEONHOLE as JSON> <user id> <text>
-        [<CACHES as JSON>]
+    python -m tests.live.send_from_process <user id> <text>
 
-The database name is the test run's (pytest-django's test database), so the
-process writes where the server under test reads.
+Run it with the environment ``server.process_env()`` builds: through
+``tests/live/server_settings.py`` the process writes to the test run's database
+and publishes with the test's ``PIGEONHOLE`` settings, where the server under
+test reads and listens.
 """
 
-import json
 import os
 import sys
 
 
-def main(
-    database: str, pigeonhole_settings: str, user_id: str, text: str, caches: str = ""
-) -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
-    from django.conf import settings
-
-    settings.DATABASES["default"]["NAME"] = database
-    settings.PIGEONHOLE = json.loads(pigeonhole_settings)
-    if caches:
-        settings.CACHES = json.loads(caches)
+def main(user_id: str, text: str) -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.live.server_settings")
     import django
 
     django.setup()

@@ -1,20 +1,30 @@
 """
-A real ASGI server (uvicorn) in a thread, and a real HTTP client reading events.
+A real ASGI server (uvicorn), in a thread or in processes of its own, and a
+real HTTP client reading events.
 
-The server runs in this process, so it shares the test database: PostgreSQL
+``LiveServer`` runs in this process, so it shares the test database: PostgreSQL
 and MariaDB test databases, and SQLite's shared in-memory test database, are
 all visible from its threads once the test commits (``transactional_db``).
+
+``ServerProcess`` runs uvicorn as a separate OS process, as a deployment with
+several workers does; it sees the test database through
+``tests/live/server_settings.py`` (PostgreSQL and MariaDB only).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,7 +33,17 @@ from django.conf import settings
 from django.core.asgi import get_asgi_application
 from django.test import Client
 
-__all__ = ["Event", "EventReader", "LiveServer", "session_cookies"]
+__all__ = [
+    "Event",
+    "EventReader",
+    "LiveServer",
+    "ServerProcess",
+    "process_env",
+    "server_processes",
+    "session_cookies",
+]
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class LiveServer:
@@ -63,6 +83,119 @@ class LiveServer:
         self.server.should_exit = True
         self.thread.join(timeout=10)
         self.socket.close()
+
+
+def process_env(database: str, pigeonhole_settings: dict[str, Any]) -> dict[str, str]:
+    """The environment of a process that runs the test project in this test's world."""
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.live.server_settings",
+        "PIGEONHOLE_SERVER_DB_NAME": database,
+        "PIGEONHOLE_SERVER_SETTINGS": json.dumps(pigeonhole_settings),
+    }
+
+
+class ServerProcess:
+    """
+    uvicorn serving the test project as a separate OS process.
+
+    This process binds the listening socket (a free port, chosen by the kernel)
+    and hands it to uvicorn with ``--fd``, so no other program can take the
+    port between choosing it and serving on it. The server's output goes to a
+    file, shown when it fails to start.
+    """
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.socket = socket.socket()
+        self.socket.bind(("127.0.0.1", 0))
+        self.socket.listen(128)
+        self.port = self.socket.getsockname()[1]
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 - closed by stop()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def launch(self) -> None:
+        """Start the process without waiting for it (several start side by side)."""
+        fd = self.socket.fileno()
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                "django.core.asgi:get_asgi_application",
+                "--fd",
+                str(fd),
+                "--lifespan",
+                "off",
+                "--log-level",
+                "warning",
+                "--timeout-graceful-shutdown",
+                "1",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            pass_fds=[fd],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        self.socket.close()  # the server holds its own copy
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        """Wait until the server answers HTTP; fail with its output if it does not."""
+        assert self.process is not None
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.process.poll() is not None:
+                code = self.process.returncode
+                raise RuntimeError(f"uvicorn exited with {code}:\n{self.output()}")
+            try:
+                httpx.get(f"{self.url}/messages/count/", timeout=1)
+                return
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"uvicorn did not answer within {timeout} s:\n{self.output()}"
+                    ) from None
+                time.sleep(0.05)
+
+    def output(self) -> str:
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")[-5000:]
+
+    def stop(self) -> None:
+        """Stop the process, killing it if it does not stop within a few seconds."""
+        process, self.process = self.process, None
+        self.socket.close()
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=5)
+        self.log.close()
+
+
+@contextmanager
+def server_processes(env: dict[str, str], count: int = 2) -> Iterator[list[ServerProcess]]:
+    """Run ``count`` server processes side by side; every one is stopped, however the test ends."""
+    servers: list[ServerProcess] = []
+    try:
+        for _ in range(count):
+            servers.append(ServerProcess(env))
+        for server in servers:
+            server.launch()
+        for server in servers:
+            server.wait_ready()
+        yield servers
+    finally:
+        for server in servers:
+            server.stop()
 
 
 def session_cookies(user) -> dict[str, str]:
@@ -118,7 +251,10 @@ class EventReader:
 
 @contextmanager
 def open_stream(
-    server: LiveServer, cookies: dict[str, str] | None, *, last_event_id: str | None = None
+    server: LiveServer | ServerProcess,
+    cookies: dict[str, str] | None,
+    *,
+    last_event_id: str | None = None,
 ) -> Iterator[EventReader]:
     """Open the stream; the read timeout turns a missing event into a failure, not a hang."""
     headers = {"Accept": "text/event-stream"}

@@ -1,18 +1,16 @@
 """
 Across processes: a message sent from another OS process reaches an open stream
-through the Redis and PostgreSQL brokers, and idle streams hold no database
-connection.
+through the Redis and PostgreSQL brokers, also with two server processes and
+``manage.py pigeonhole_send``; and idle streams hold no database connection.
 
-The sending process must see the test database, so these run on PostgreSQL and
+The other processes must see the test database, so these run on PostgreSQL and
 MariaDB; SQLite's test database lives in this process's memory.
 """
 
-import json
 import subprocess
 import sys
 import time
 from contextlib import ExitStack
-from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -21,11 +19,9 @@ import pigeonhole
 
 from ..backends.redis_support import redis_url
 from ..brokers.support import pg_conninfo, unique_channel
-from .server import open_stream
+from .server import ROOT, open_stream, process_env, server_processes
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -51,16 +47,9 @@ def postgres_broker():
 
 def send_from_another_process(database, pigeonhole_settings, user, text):
     subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tests.live.send_from_process",
-            database,
-            json.dumps(pigeonhole_settings),
-            str(user.pk),
-            text,
-        ],
+        [sys.executable, "-m", "tests.live.send_from_process", str(user.pk), text],
         cwd=ROOT,
+        env=process_env(database, pigeonhole_settings),
         check=True,
         timeout=60,
     )
@@ -80,6 +69,49 @@ def test_message_sent_from_another_process_arrives(
     assert message.data["message"] == "from a worker"
     assert message.data["id"] == pigeonhole.inbox(user)[0].id
     assert count.data == {"unread": 1}
+
+
+def pigeonhole_send(env, *args):
+    """Run the management command as its own process, as an operator or cron job would."""
+    result = subprocess.run(
+        [sys.executable, "-m", "django", "pigeonhole_send", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.mark.usefixtures("store")
+@pytest.mark.parametrize("broker", [redis_broker, postgres_broker])
+def test_command_reaches_a_stream_on_either_server(
+    cookies, user, other_user, settings, shared_database, broker
+):
+    """Two uvicorn processes, the command in a third: both streams get the message."""
+    chosen = {**settings.PIGEONHOLE, "STREAM_KEEPALIVE": 30, **broker()}
+    settings.PIGEONHOLE = chosen  # this process reads the store with the servers' backend
+    env = process_env(shared_database, chosen)
+    with (
+        server_processes(env, count=2) as (first, second),
+        open_stream(first, cookies) as on_first,
+        open_stream(second, cookies) as on_second,
+    ):
+        assert on_first.next().data == {"unread": 0}
+        assert on_second.next().data == {"unread": 0}
+        out = pigeonhole_send(env, "alice", "--message", "Maintenance tonight at 22:00")
+        assert "to 1 user" in out
+        entry = pigeonhole.inbox(user)[0]
+        for reader in (on_first, on_second):
+            message, count = reader.events(2)
+            assert message.event == "message"
+            assert message.data["id"] == entry.id
+            assert message.data["message"] == "Maintenance tonight at 22:00"
+            assert count.event == "count"
+            assert count.data == {"unread": 1}
+    assert pigeonhole.inbox(other_user) == []
 
 
 def test_idle_streams_hold_no_database_connection(live, cookies, user, settings):

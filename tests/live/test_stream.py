@@ -5,7 +5,10 @@ Messages are sent from the test's own thread, as a shell or a view in another
 request would send them; the stream hears of them through the broker.
 """
 
+import resource
+import threading
 import time
+from contextlib import ExitStack
 
 import httpx
 import pytest
@@ -13,10 +16,10 @@ from django.db import transaction
 
 import pigeonhole
 from pigeonhole.conf import get_broker
-from pigeonhole.live import Cursor
+from pigeonhole.live import FD_RESERVE, Cursor, process_stream_limit
 from pigeonhole.representation import message_to_dict, senders_for
 
-from .server import open_stream
+from .server import open_stream, session_cookies
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -154,6 +157,46 @@ def test_streams_beyond_the_per_user_cap_get_429(live, cookies, user, settings):
     wait_for(lambda: get_broker().subscriber_count(user.pk) == 0)
     with open_stream(live, cookies) as reader:
         assert reader.next().event == "count"
+
+
+def test_streams_beyond_the_per_process_cap_get_503(live, cookies, user, other_user, settings):
+    settings.PIGEONHOLE = {"STREAM_KEEPALIVE": 30, "STREAM_MAX_PER_PROCESS": 1}
+    other = session_cookies(other_user)
+    with open_stream(live, cookies) as reader:
+        reader.next()
+        # Another user, under their own cap, is refused: the process is full.
+        response = httpx.get(f"{live.url}/messages/stream/", cookies=other, timeout=5)
+        assert response.status_code == 503
+        assert response.headers["retry-after"]
+        assert "server" in response.json()["error"]
+    wait_for(lambda: get_broker().subscriber_count() == 0)
+    with open_stream(live, other) as reader:
+        assert reader.next().event == "count"
+
+
+def test_idle_streams_hold_no_thread(live, cookies, settings):
+    """Django keeps a thread per request until its response ends; a stream lets it go."""
+    settings.PIGEONHOLE = {"STREAM_KEEPALIVE": 30, "STREAM_MAX_PER_USER": 20}
+    before = threading.active_count()
+    with ExitStack() as streams:
+        readers = [streams.enter_context(open_stream(live, cookies)) for _ in range(20)]
+        for reader in readers:
+            assert reader.next().event == "count"
+        # The shared pool the streams read through may start a few threads, not one each.
+        wait_for(lambda: threading.active_count() - before < 10)
+
+
+def test_process_cap_stays_below_the_open_file_limit():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    low = 2000 if hard == resource.RLIM_INFINITY else min(2000, hard)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (low, hard))
+    try:
+        room = low - max(FD_RESERVE, low // 10)
+        assert process_stream_limit(None) == room
+        assert process_stream_limit(100_000) == room
+        assert process_stream_limit(50) == 50
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
 def test_disconnect_releases_the_subscription(live, cookies, user):

@@ -6,6 +6,8 @@ fails on any 500 or any answer the schema does not describe. The example count
 is kept small so the run stays within seconds on every database.
 """
 
+import re
+
 import pytest
 import schemathesis
 from django.contrib.auth.models import Permission
@@ -27,7 +29,10 @@ OPERATIONS = {
     ("POST", "/api/messages/{id}/reply/"),
     ("GET", "/api/messages/count/"),
     ("POST", "/api/messages/read/"),
+    ("GET", "/api/preferences/"),
+    ("PATCH", "/api/preferences/"),
 }
+API_PATHS = r"^/api/(messages|preferences)/"
 
 
 # ignored_auth sends the token alongside a made-up session cookie and calls the 200 a
@@ -42,7 +47,7 @@ def test_schema_describes_every_endpoint():
     found = {
         (method.upper(), path)
         for path, item in schema["paths"].items()
-        if path.startswith("/api/messages/")
+        if re.match(API_PATHS, path)
         for method in item
     }
     assert found == OPERATIONS
@@ -65,7 +70,7 @@ def token(transactional_db, django_user_model):
 @pytest.fixture
 def api_schema(live_server, token):
     schema = schemathesis.openapi.from_url(f"{live_server.url}/api/schema/?format=json")
-    return schema.include(path_regex=r"^/api/messages/")
+    return schema.include(path_regex=API_PATHS)
 
 
 def test_api_conforms_to_its_schema(api_schema, token):

@@ -205,6 +205,17 @@ def test_bulk_read_before_a_time_keeps_later_messages_unread(store, api_client, 
     assert a.id not in inbox_ids(user, "unread")
 
 
+@pytest.mark.parametrize(
+    ("before", "status"),
+    [("0400-01-01T00:00:00+23:00", 200), ("0001-01-01T00:00:00+05:00", 400)],
+)
+def test_bulk_read_takes_any_offset_python_parses(store, api_client, user, before, status):
+    send(user)
+    response = api_client.post("/api/messages/read/", {"before": before}, format="json")
+    assert response.status_code == status, response.content
+    assert inbox_ids(user, "unread") != []  # nothing that old
+
+
 def test_delete_refuses_unread_messages(store, api_client, user):
     entry = send(user)
     response = api_client.delete(detail(entry.id))

@@ -24,7 +24,14 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["SYNC", "BaseBroker", "Subscription", "TooManySubscriptions", "WakeUp"]
+__all__ = [
+    "SYNC",
+    "BaseBroker",
+    "ProcessAtCapacity",
+    "Subscription",
+    "TooManySubscriptions",
+    "WakeUp",
+]
 
 logger = logging.getLogger("pigeonhole.brokers")
 
@@ -58,6 +65,10 @@ class WakeUp:
 
 class TooManySubscriptions(Exception):
     """Raised by ``subscribe()`` when the user already has ``limit`` open streams here."""
+
+
+class ProcessAtCapacity(Exception):
+    """Raised by ``subscribe()`` when this process already holds ``process_limit`` streams."""
 
 
 class Subscription:
@@ -156,6 +167,7 @@ class BaseBroker:
                 )
         self._lock = threading.Lock()
         self._subscriptions: dict[str, set[Subscription]] = {}
+        self._total = 0
         self._listener: asyncio.Task[None] | None = None
         self.connected = False
 
@@ -215,22 +227,28 @@ class BaseBroker:
         """
         raise NotImplementedError("subclasses of BaseBroker must provide a listen() method")
 
-    def subscribe(self, user_id: Any, *, limit: int | None = None) -> Subscription:
+    def subscribe(
+        self, user_id: Any, *, limit: int | None = None, process_limit: int | None = None
+    ) -> Subscription:
         """
         Open a mailbox for one of ``user_id``'s streams; call it on the stream's loop.
 
         Its first wake-up is ``SYNC``, once the listener is connected: from then
         on nothing published is missed. Raise ``TooManySubscriptions`` when the
-        user already holds ``limit`` streams in this process.
+        user already holds ``limit`` streams in this process, and
+        ``ProcessAtCapacity`` when the process holds ``process_limit`` in all.
         """
         subscription = Subscription(self, user_id, self.queue_size)
         with self._lock:
+            if process_limit is not None and self._total >= process_limit:
+                raise ProcessAtCapacity(process_limit)
             mine = self._subscriptions.setdefault(subscription.user_id, set())
             if limit is not None and len(mine) >= limit:
                 if not mine:
                     del self._subscriptions[subscription.user_id]
                 raise TooManySubscriptions(user_id)
             mine.add(subscription)
+            self._total += 1
         self._ensure_listener()
         if self.connected:
             subscription.put(WakeUp(subscription.user_id, SYNC))
@@ -240,8 +258,9 @@ class BaseBroker:
         """Remove a mailbox; the listener stops with the process's last stream."""
         with self._lock:
             mine = self._subscriptions.get(subscription.user_id)
-            if mine is not None:
+            if mine is not None and subscription in mine:
                 mine.discard(subscription)
+                self._total -= 1
                 if not mine:
                     del self._subscriptions[subscription.user_id]
             idle = not self._subscriptions
@@ -256,7 +275,7 @@ class BaseBroker:
         with self._lock:
             if user_id is not None:
                 return len(self._subscriptions.get(str(user_id), ()))
-            return sum(len(subs) for subs in self._subscriptions.values())
+            return self._total
 
     def deliver(self, payload: str | bytes) -> None:
         """Hand a received payload's wake-ups to the local streams they concern."""

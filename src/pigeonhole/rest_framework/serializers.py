@@ -20,7 +20,7 @@ from rest_framework import serializers
 from ..backends.base import STATES
 from ..exceptions import InvalidMessage
 from ..representation import message_to_dict
-from ..validation import check_tags, check_text, check_url
+from ..validation import check_datetime, check_tags, check_text, check_url
 from .schema import extend_schema_field, extend_schema_serializer
 
 __all__ = [
@@ -197,9 +197,12 @@ class WatermarkField(serializers.Field):
             parsed = None
         if parsed is None:
             self.fail("invalid")
-        if timezone.is_naive(parsed):
-            parsed = timezone.make_aware(parsed)
-        return parsed
+        try:
+            if timezone.is_naive(parsed):
+                parsed = timezone.make_aware(parsed)
+            return check_datetime(parsed, "before")
+        except (InvalidMessage, OverflowError, ValueError):
+            self.fail("invalid")
 
     def to_representation(self, value: Any) -> Any:
         return value.isoformat() if isinstance(value, datetime) else value

@@ -2,11 +2,14 @@
 Mount with ``path("api/", include("pigeonhole.rest_framework.urls"))``.
 
 URL names live in the ``pigeonhole_api`` namespace: ``pigeonhole_api:message-list``,
-``message-detail``, ``message-count``, ``message-read``, ``message-read-all``, ...
+``message-detail``, ``message-count``, ``message-read``, ``message-read-all``, ...,
+and ``preferences`` for the user's notification preferences.
 """
 
+from django.urls import path
 from rest_framework.routers import SimpleRouter
 
+from .preferences import PreferencesView
 from .views import MessageViewSet
 
 app_name = "pigeonhole_api"
@@ -14,4 +17,7 @@ app_name = "pigeonhole_api"
 router = SimpleRouter()
 router.register("messages", MessageViewSet, basename="message")
 
-urlpatterns = router.urls
+urlpatterns = [
+    path("preferences/", PreferencesView.as_view(), name="preferences"),
+    *router.urls,
+]

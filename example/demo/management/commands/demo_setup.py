@@ -38,6 +38,10 @@ class Command(BaseCommand):
                 changed = is_new or not user.check_password(password)
                 if changed:
                     user.set_password(password)
+                email = f"{username}@example.com"  # emails go to the console backend
+                if user.email != email:
+                    user.email = email
+                    changed = True
                 if user.is_staff != superuser or user.is_superuser != superuser:
                     user.is_staff = user.is_superuser = superuser
                     changed = True
@@ -76,8 +80,8 @@ class Command(BaseCommand):
         )
         pigeonhole.send(
             users["alice"],
-            "Try it: send bob a persistent message with the form, then log out and log in "
-            "as bob to find it waiting.",
+            "Try it: sign in as bob in a private window, then send him a persistent message "
+            "from here and watch it arrive in his inbox without a reload.",
             level=pigeonhole.PERSISTENT_SUCCESS,
             subject="A first thing to try",
             from_user=admin,
@@ -88,6 +92,6 @@ class Command(BaseCommand):
             "from your inbox.",
             level=pigeonhole.PERSISTENT_WARNING,
             from_user=admin,
-            url="/?show=archived",
+            url="/messages/?state=archived",
         )
         self.stdout.write("Sent the welcome messages.")

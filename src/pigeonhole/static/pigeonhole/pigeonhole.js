@@ -15,6 +15,13 @@
  * token. Tabs of one browser share one stream: the tab holding a Web Lock is the leader and
  * relays events to the others over a BroadcastChannel.
  *
+ * The bundled templates ({% pigeonhole_scripts %} writes the tag and a JSON config beside it)
+ * add: forms marked [data-pigeonhole-action] are sent with fetch and the page is changed in place
+ * (rows of [data-pigeonhole-entry] marked read, removed, focus moved to a neighbour); a list with
+ * [data-pigeonhole-template="<id>"] clones that <template> for each new message and fills its
+ * [data-pigeonhole-field] nodes as text; [data-pigeonhole-keyboard] lists answer j/k/e/Shift+I/
+ * Shift+U; alerts with [data-pigeonhole-close-timeout] close themselves.
+ *
  * Sites hook in through DOM events on document: "pigeonhole:message" (detail: the message),
  * "pigeonhole:count" (detail: {unread}), "pigeonhole:change" (detail: {event, ids}) and
  * "pigeonhole:reset" (detail: {reason}; refetch what the page shows).
@@ -27,7 +34,20 @@
     streamUrl: script && script.dataset.streamUrl,
     countUrl: script && script.dataset.countUrl,
     readUrl: script && script.dataset.readUrl,
+    strings: {},
+    colors: {},
   };
+  // Words and colours from the JSON beside the tag: data, not code, so CSP allows it.
+  var configNode = document.getElementById("pigeonhole-config");
+  if (configNode) {
+    try {
+      var extra = JSON.parse(configNode.textContent);
+      config.strings = extra.strings || {};
+      config.colors = extra.colors || {};
+    } catch (e) {
+      /* a broken config leaves the defaults: English-less but working */
+    }
+  }
   var CHANNEL = "pigeonhole";
   var BACKOFF_MIN = 1000;
   var BACKOFF_MAX = 60000;
@@ -68,7 +88,7 @@
 
   function renderMessage(message) {
     var item = document.createElement("li");
-    item.className = "pigeonhole-message " + (message.tags || "");
+    item.className = "list-group-item pigeonhole-message pigeonhole-" + message.level_tag + " " + (message.tags || "");
     item.dataset.pigeonholeId = String(message.id);
     if (message.subject) {
       var subject = document.createElement("strong");
@@ -76,31 +96,116 @@
       item.appendChild(subject);
       item.appendChild(document.createTextNode(" "));
     }
-    var body = document.createElement(message.url ? "a" : "span");
-    if (message.url && /^(https?:\/\/|\/)/i.test(message.url)) {
-      body.href = message.url; // only http(s) and site paths: never javascript:
-    }
+    var body = document.createElement(safeUrl(message.url) ? "a" : "span");
+    if (safeUrl(message.url)) body.href = safeUrl(message.url);
     body.textContent = message.message;
     item.appendChild(body);
     return item;
   }
 
+  function safeUrl(url) {
+    return url && /^(https?:\/\/|\/)/i.test(url) ? url : null; // never javascript:
+  }
+
+  function fill(node, field, text) {
+    var target = node.querySelector('[data-pigeonhole-field="' + field + '"]');
+    if (target) target.textContent = text || ""; // text, never HTML
+    return target;
+  }
+
+  function show(node, field, visible) {
+    var target = node.querySelector('[data-pigeonhole-field="' + field + '"]');
+    if (target) target.hidden = !visible;
+    return target;
+  }
+
+  // A row like the server's: a clone of the page's <template>, its placeholder id 0 replaced.
+  function cloneEntry(template, message) {
+    var node = template.content.firstElementChild.cloneNode(true);
+    var id = String(message.id);
+    node.dataset.pigeonholeId = id;
+    node.className = node.className.replace(/\bpigeonhole-(debug|info|success|warning|error)\b/, "pigeonhole-" + message.level_tag);
+    node.classList.toggle("pigeonhole-read", Boolean(message.read_at));
+    [node].concat(Array.prototype.slice.call(node.querySelectorAll("[id], [for], [aria-labelledby]"))).forEach(function (el) {
+      ["id", "for", "aria-labelledby"].forEach(function (name) {
+        var value = el.getAttribute(name);
+        if (value) el.setAttribute(name, value.split("pigeonhole-entry-0-").join("pigeonhole-entry-" + id + "-"));
+      });
+    });
+    node.querySelectorAll("form[action]").forEach(function (form) {
+      form.setAttribute("action", form.getAttribute("action").replace(/\/0\/(\w+)\/$/, "/" + encodeURIComponent(id) + "/$1/"));
+    });
+    node.querySelectorAll('input[name="ids"]').forEach(function (box) {
+      box.value = id;
+    });
+    var level = fill(node, "level_tag", message.level_tag);
+    if (level) level.className = level.className.replace(/\btext-bg-\w+/, "text-bg-" + (config.colors[message.level_tag] || "secondary"));
+    show(node, "subject", Boolean(message.subject));
+    fill(node, "subject", message.subject);
+    fill(node, "message", message.message);
+    show(node, "sender", Boolean(message.from_user));
+    fill(node, "sender_name", message.from_user ? message.from_user.name || message.from_user.username : "");
+    show(node, "reply", Boolean(message.from_user));
+    var time = fill(node, "created", config.strings.just_now || "just now");
+    if (time) {
+      time.setAttribute("datetime", message.created || "");
+      time.removeAttribute("title");
+    }
+    var link = show(node, "url", Boolean(safeUrl(message.url)));
+    if (link && link.querySelector("a")) link.querySelector("a").setAttribute("href", safeUrl(message.url) || "#");
+    return node;
+  }
+
   function showMessage(message) {
     document.querySelectorAll("[data-pigeonhole-messages]").forEach(function (list) {
-      if (!list.querySelector('[data-pigeonhole-id="' + message.id + '"]')) {
-        list.insertBefore(renderMessage(message), list.firstChild);
-      }
+      if (list.querySelector('[data-pigeonhole-id="' + message.id + '"]')) return;
+      var templateId = list.getAttribute("data-pigeonhole-template");
+      var template = templateId && document.getElementById(templateId);
+      var node = template ? cloneEntry(template, message) : renderMessage(message);
+      list.insertBefore(node, list.firstChild);
+      updateEmpty(list);
     });
     announce((message.subject ? message.subject + ": " : "") + message.message);
     emit("message", message);
   }
 
+  function updateEmpty(list) {
+    var section = list.closest("[data-pigeonhole-state]") || document;
+    var empty = section.querySelector("[data-pigeonhole-empty]");
+    if (empty) empty.hidden = list.children.length > 0;
+    var bulk = section.querySelector("[data-pigeonhole-bulk]");
+    if (bulk) bulk.hidden = list.children.length === 0;
+  }
+
+  function entries(list) {
+    return Array.prototype.slice.call(list.querySelectorAll("[data-pigeonhole-entry]"));
+  }
+
+  // Remove a row; if focus was in it, give focus to its neighbour (or the page's heading).
+  function removeEntry(node, neighbour) {
+    if (!node.isConnected) return; // the stream's event got here first
+    var list = node.parentNode;
+    var hadFocus = node.contains(document.activeElement);
+    if (!neighbour && list) {
+      var rows = entries(list);
+      var index = rows.indexOf(node);
+      neighbour = rows[index + 1] || rows[index - 1] || null;
+    }
+    node.remove();
+    if (list) updateEmpty(list);
+    if (hadFocus || document.activeElement === document.body) {
+      if (neighbour && neighbour.isConnected) neighbour.focus();
+      else if (document.getElementById("pigeonhole-inbox-title")) document.getElementById("pigeonhole-inbox-title").focus();
+    }
+  }
+
   function applyChange(event, ids) {
     ids.forEach(function (id) {
       document.querySelectorAll('[data-pigeonhole-id="' + id + '"]').forEach(function (node) {
-        if (event === "deleted" || event === "archived") {
-          node.remove();
-        } else {
+        var inArchive = Boolean(node.closest('[data-pigeonhole-state="archived"]'));
+        if (event === "deleted" || (event === "archived" && !inArchive) || (event === "unarchived" && inArchive)) {
+          removeEntry(node);
+        } else if (event === "read" || event === "unread") {
           node.classList.toggle("pigeonhole-read", event === "read");
         }
       });
@@ -157,6 +262,166 @@
     if (button) {
       e.preventDefault();
       markRead(button.getAttribute("data-pigeonhole-read"));
+    }
+  });
+
+  // ---------------------------------------------------------------- forms without reloads
+
+  function showError(text) {
+    var box = document.querySelector("[data-pigeonhole-error]");
+    if (box) {
+      box.textContent = text;
+      box.hidden = !text;
+    }
+    if (text) announce(text);
+  }
+
+  function closeAlert(node) {
+    var next = node.nextElementSibling;
+    node.remove();
+    if (next && next.matches("[data-pigeonhole-alert]")) next.querySelector("button") && next.querySelector("button").focus();
+  }
+
+  // What a successful action does to the page: what the server did, without a reload.
+  function afterAction(action, form, body, row) {
+    if (action === "close") {
+      closeAlert(form.closest("[data-pigeonhole-alert]"));
+    } else if (action === "read" || action === "unread") {
+      applyChange(action, [row.dataset.pigeonholeId]);
+      row.focus(); // the button pressed is hidden now; stay on its row
+    } else if (action === "archive" || action === "unarchive" || action === "delete") {
+      removeEntry(row);
+    } else if (action === "read_all") {
+      var before = Number(body.get("before"));
+      document.querySelectorAll("[data-pigeonhole-entry]").forEach(function (node) {
+        if (Number(node.dataset.pigeonholeId) <= before) node.classList.add("pigeonhole-read");
+      });
+    } else if (action === "bulk") {
+      var chosen = body.get("action");
+      var event = { read: "read", unread: "unread", archive: "archived", unarchive: "unarchived", delete: "deleted" }[chosen];
+      var ids = body.getAll("ids");
+      form.querySelectorAll("[data-pigeonhole-select-all]").forEach(function (box) {
+        box.checked = false;
+      });
+      document.querySelectorAll('input[name="ids"]:checked').forEach(function (box) {
+        box.checked = false;
+      });
+      applyChange(event, ids);
+    } else if (action === "reply") {
+      form.reset();
+      var details = form.closest("details");
+      if (details) {
+        details.open = false;
+        details.querySelector("summary").focus();
+      }
+    }
+  }
+
+  function submitAction(form, submitter) {
+    var action = form.getAttribute("data-pigeonhole-action");
+    var body = new FormData(form);
+    if (submitter && submitter.name) body.append(submitter.name, submitter.value);
+    if (action === "bulk") {
+      // Checkboxes belong to the form through form="pigeonhole-bulk", which FormData honours.
+      if (!body.getAll("ids").length) {
+        showError(config.strings.select_first || "Select at least one message.");
+        return Promise.resolve(null);
+      }
+    }
+    var row = form.closest("[data-pigeonhole-entry]");
+    // getAttribute: a control named "action" (the bulk form's buttons) shadows form.action.
+    return fetch(form.getAttribute("action"), {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { Accept: "application/json", "X-CSRFToken": csrfToken() },
+      body: body,
+    })
+      .then(function (response) {
+        return response.json().then(function (data) {
+          if (!response.ok) throw new Error(data.error || config.strings.failed || "Failed");
+          return data;
+        });
+      })
+      .then(function (data) {
+        showError("");
+        if (typeof data.unread === "number") setCount(data.unread);
+        afterAction(action, form, body, row);
+        var done = config.strings["done_" + (action === "bulk" ? body.get("action") : action)];
+        if (done) announce(done);
+        emit("action", { action: action, data: data });
+        return data;
+      })
+      .catch(function (error) {
+        showError(error.message || config.strings.failed || "Failed");
+      });
+  }
+
+  document.addEventListener("submit", function (e) {
+    var form = e.target.closest && e.target.closest("form[data-pigeonhole-action]");
+    if (!form || !window.fetch) return; // without fetch the form posts and the page reloads
+    e.preventDefault();
+    submitAction(form, e.submitter);
+  });
+
+  document.addEventListener("click", function (e) {
+    var button = e.target.closest && e.target.closest("[data-pigeonhole-dismiss]");
+    if (button) closeAlert(button.closest("[data-pigeonhole-alert]"));
+  });
+
+  document.addEventListener("change", function (e) {
+    if (!e.target.matches("[data-pigeonhole-select-all]")) return;
+    var form = e.target.form;
+    document.querySelectorAll('input[name="ids"]').forEach(function (box) {
+      if (box.form === form) box.checked = e.target.checked;
+    });
+  });
+
+  function setUpPage() {
+    document.querySelectorAll("[data-pigeonhole-dismiss]").forEach(function (button) {
+      button.hidden = false; // only useful with a script: a flash message is gone on reload anyway
+    });
+    document.querySelectorAll("[data-pigeonhole-select-all]").forEach(function (box) {
+      box.closest("label").hidden = false;
+    });
+    document.querySelectorAll("[data-pigeonhole-keys]").forEach(function (hint) {
+      hint.hidden = false;
+    });
+    document.querySelectorAll("[data-pigeonhole-close-timeout]").forEach(function (alert) {
+      var seconds = parseFloat(alert.getAttribute("data-pigeonhole-close-timeout"));
+      if (!(seconds > 0)) return;
+      setTimeout(function () {
+        if (!alert.isConnected) return;
+        var form = alert.querySelector("form[data-pigeonhole-action]");
+        if (form) submitAction(form);
+        else closeAlert(alert);
+      }, seconds * 1000);
+    });
+  }
+
+  // ---------------------------------------------------------------- keyboard
+
+  var KEY_ACTIONS = { e: "archive", I: "read", U: "unread" };
+
+  document.addEventListener("keydown", function (e) {
+    if (e.defaultPrevented || e.ctrlKey || e.metaKey || e.altKey) return;
+    var target = e.target;
+    if (target.closest && target.closest("textarea, select, [contenteditable], input:not([type=checkbox])")) return;
+    var list = document.querySelector("[data-pigeonhole-keyboard]");
+    if (!list) return;
+    var rows = entries(list);
+    if (!rows.length) return;
+    var current = document.activeElement && document.activeElement.closest && document.activeElement.closest("[data-pigeonhole-entry]");
+    var index = rows.indexOf(current);
+    if (e.key === "j" || e.key === "k") {
+      e.preventDefault();
+      var next = index === -1 ? 0 : index + (e.key === "j" ? 1 : -1);
+      rows[Math.max(0, Math.min(rows.length - 1, next))].focus();
+    } else if (current && KEY_ACTIONS[e.key]) {
+      var form = current.querySelector('form[data-pigeonhole-action="' + KEY_ACTIONS[e.key] + '"]');
+      if (form) {
+        e.preventDefault();
+        submitAction(form);
+      }
     }
   });
 
@@ -241,10 +506,14 @@
     }
   }
 
-  window.pigeonhole = { markRead: markRead, config: config };
-  if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", start);
-  } else {
+  window.pigeonhole = { markRead: markRead, submit: submitAction, config: config };
+  function ready() {
+    setUpPage();
     start();
+  }
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", ready);
+  } else {
+    ready();
   }
 })();

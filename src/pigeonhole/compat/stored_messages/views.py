@@ -1,0 +1,101 @@
+"""
+The library's REST endpoints, with its JSON: ``[{id, message, level, tags, date, url}]``.
+
+``tags`` is the message's extra tags, as the library stored them, and ``id``
+is the inbox entry's id, the one ``inbox/<id>/read/`` takes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ... import api
+from ...conf import get_backend
+from ...exceptions import MessageNotFound
+from ...message import StoredMessage
+from ..drf import (
+    Request,
+    Response,
+    SimpleRouter,
+    action,
+    api_view,
+    permission_classes,
+    permissions,
+    viewsets,
+)
+
+__all__ = ["InboxViewSet", "mark_all_read", "router"]
+
+_PAGE = 1000
+
+
+def _as_dict(message: StoredMessage) -> dict[str, Any]:
+    return {
+        "id": str(message.id),
+        "message": str(message.message),
+        "level": message.level,
+        "tags": message.extra_tags,
+        "date": message.created.isoformat() if message.created else None,
+        "url": message.url or None,
+    }
+
+
+def _unread(user: Any) -> list[StoredMessage]:
+    entries: list[StoredMessage] = []
+    while True:
+        after = entries[-1].id if entries else None
+        page = api.inbox(user, state="unread", limit=_PAGE, after=after)
+        entries.extend(page)
+        if len(page) < _PAGE:
+            return entries
+
+
+def _not_found(pk: Any) -> Response:
+    return Response(f"Message with id {pk} does not exist", status=404)
+
+
+class InboxViewSet(viewsets.ViewSet):
+    """The user's unread messages; ``read`` marks one read."""
+
+    def get_permissions(self) -> list[permissions.BasePermission]:
+        # Listing answers [] to anonymous users, as the library did; changes need a login.
+        if self.action in ("list", "retrieve"):
+            return [permissions.AllowAny()]
+        return [permissions.IsAuthenticated()]
+
+    def list(self, request: Request) -> Response:
+        if not request.user.is_authenticated:
+            return Response([])
+        return Response([_as_dict(message) for message in _unread(request.user)])
+
+    def retrieve(self, request: Request, pk: str | None = None) -> Response:
+        if not request.user.is_authenticated or not str(pk).isdigit():
+            return _not_found(pk)
+        try:
+            message = get_backend().get(request.user.pk, int(pk))
+        except MessageNotFound:
+            return _not_found(pk)
+        return Response(_as_dict(message))
+
+    @action(detail=True, methods=["post"])
+    def read(self, request: Request, pk: str | None = None) -> Response:
+        """Mark the message read."""
+        if not str(pk).isdigit():
+            return _not_found(pk)
+        try:
+            api.mark_read(request.user, int(pk))
+        except MessageNotFound:
+            return _not_found(pk)
+        return Response({"status": "message marked as read"})
+
+
+@api_view(["POST"])
+@permission_classes([permissions.IsAuthenticated])
+def mark_all_read(request: Request) -> Response:
+    """Mark all the user's messages read."""
+    api.mark_all_read(request.user)
+    return Response({"message": "All messages read"})
+
+
+router = SimpleRouter()
+router.register("inbox", InboxViewSet, basename="inbox")

@@ -1,0 +1,26 @@
+"""
+``pigeonhole.context_processors.unread_count``: the unread count in every template.
+
+The count is lazy: a page that never shows it runs no query, so the processor
+can sit in ``TEMPLATES`` for the whole site at no cost.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+from django.utils.functional import SimpleLazyObject
+
+from . import api
+
+__all__ = ["unread_count"]
+
+
+def unread_count(request: HttpRequest) -> dict[str, Any]:
+    """Offer ``pigeonhole_unread_count``, counted the first time a template uses it."""
+    return {
+        "pigeonhole_unread_count": SimpleLazyObject(
+            lambda: api.unread_count(getattr(request, "user", None))
+        )
+    }

@@ -1,0 +1,116 @@
+"""drf-messages' README and endpoints, run against pigeonhole.compat.drf_messages."""
+
+import pytest
+from django.urls import reverse
+
+import pigeonhole
+from pigeonhole.compat import drf_messages, presets
+
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.usefixtures("store", "site"),
+    pytest.mark.urls("tests.compat.site_drf_messages"),
+]
+
+
+@pytest.fixture
+def site(settings):
+    settings.MESSAGE_STORAGE = "pigeonhole.compat.drf_messages.storage.DBStorage"
+    settings.PIGEONHOLE = {**settings.PIGEONHOLE, **presets.DRF_MESSAGES}
+
+
+def listed(client, **query):
+    response = client.get(reverse("drf_messages:messages-list"), query)
+    assert response.status_code == 200
+    return response.json()
+
+
+def test_messages_added_in_views_are_listed_with_read_at_null(alice_client):
+    alice_client.get("/add/")
+    found = listed(alice_client)
+    assert [(m["message"], m["level"], m["level_tag"], m["extra_tags"]) for m in found] == [
+        ("Export failed", 40, "error", ["export", "urgent"]),
+        ("Export ready", 20, "info", []),
+    ]
+    assert set(found[0]) == {
+        "id", "message", "level", "level_tag", "extra_tags", "view", "read_at", "created"
+    }  # fmt: skip
+    assert all(m["read_at"] is None for m in found)
+    # Listing is a GET: it reads nothing.
+    assert all(m["read_at"] is None for m in listed(alice_client))
+
+
+def test_unread_filter_detail_and_read(alice_client, user):
+    alice_client.get("/add/")
+    newest, oldest = (m["id"] for m in listed(alice_client))
+    read = alice_client.post(reverse("drf_messages:messages-read", args=(oldest,)))
+    assert read.status_code == 200 and read.json()["read_at"] is not None
+    assert [m["id"] for m in listed(alice_client, unread="true")] == [newest]
+    assert [m["id"] for m in listed(alice_client, unread="false")] == [oldest]
+    detail = alice_client.get(reverse("drf_messages:messages-detail", args=(newest,)))
+    assert detail.json()["message"] == "Export failed"
+
+
+def test_peek_counts_without_reading(alice_client, user):
+    empty = alice_client.get(reverse("drf_messages:messages-peek")).json()
+    assert empty == {"count": 0, "max_level": None, "max_level_tag": ""}
+    alice_client.get("/add/")
+    peek = alice_client.get(reverse("drf_messages:messages-peek")).json()
+    assert peek == {"count": 2, "max_level": 40, "max_level_tag": "error"}
+    assert pigeonhole.unread_count(user) == 2
+
+
+def test_unread_messages_cannot_be_deleted(alice_client, user):
+    drf_messages.create_user_message(user, "Keep me", 20)
+    entry = pigeonhole.inbox(user)[0].id
+    detail = reverse("drf_messages:messages-detail", args=(entry,))
+    assert alice_client.delete(detail).status_code == 403
+    alice_client.post(reverse("drf_messages:messages-read-all"))
+    assert alice_client.delete(detail).status_code == 204
+    assert pigeonhole.inbox(user, state="all") == []
+
+
+def test_allow_delete_unread_setting(alice_client, user, settings):
+    settings.PIGEONHOLE = {**settings.PIGEONHOLE, "ALLOW_DELETE_UNREAD": True}
+    drf_messages.create_user_message(user, "Go away", 30, ["a", "b"])
+    entry = pigeonhole.inbox(user)[0]
+    assert entry.extra_tags == "a b"
+    detail = reverse("drf_messages:messages-detail", args=(entry.id,))
+    assert alice_client.delete(detail).status_code == 204
+
+
+def test_other_users_messages_are_invisible(alice_client, user, other_user):
+    drf_messages.create_user_message(other_user, "Bob's", 20)
+    theirs = pigeonhole.inbox(other_user)[0].id
+    assert listed(alice_client) == []
+    for response in (
+        alice_client.get(reverse("drf_messages:messages-detail", args=(theirs,))),
+        alice_client.post(reverse("drf_messages:messages-read", args=(theirs,))),
+        alice_client.delete(reverse("drf_messages:messages-detail", args=(theirs,))),
+    ):
+        assert response.status_code == 404
+    assert pigeonhole.unread_count(other_user) == 1
+
+
+def test_anonymous_and_csrf(client, csrf_client, user):
+    drf_messages.create_user_message(user, "Guarded", 20)
+    entry = pigeonhole.inbox(user)[0].id
+    assert client.get(reverse("drf_messages:messages-list")).status_code == 403
+    assert csrf_client.post(reverse("drf_messages:messages-read", args=(entry,))).status_code == 403
+    assert csrf_client.post(reverse("drf_messages:messages-read-all")).status_code == 403
+    assert pigeonhole.unread_count(user) == 1
+
+
+def test_create_message_for_the_request_user(rf, user):
+    from django.contrib.sessions.backends.db import SessionStore
+
+    from pigeonhole.compat.drf_messages.storage import DBStorage
+
+    request = rf.get("/")
+    request.user, request.session = user, SessionStore()
+    request._messages = DBStorage(request)
+    drf_messages.create_message(request, "Saved", 25, ["form"])
+    assert [(m.message, m.extra_tags) for m in request._messages.get_unread_queryset()] == [
+        ("Saved", "form")
+    ]
+    assert len(request._messages.get_queryset()) == 1

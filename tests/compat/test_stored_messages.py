@@ -1,0 +1,187 @@
+"""django-stored-messages' README and REST API, run against pigeonhole.compat.stored_messages."""
+
+from datetime import UTC, datetime
+
+import pytest
+from django.urls import reverse
+
+import pigeonhole
+from pigeonhole.compat import presets, stored_messages
+from pigeonhole.exceptions import MessageNotFound
+
+from .conftest import lines
+
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.usefixtures("store", "site"),
+    pytest.mark.urls("tests.compat.site_stored_messages"),
+]
+
+
+@pytest.fixture
+def site(settings):
+    settings.MESSAGE_STORAGE = "pigeonhole.compat.stored_messages.storage.PersistentStorage"
+    settings.PIGEONHOLE = {**settings.PIGEONHOLE, **presets.STORED_MESSAGES}
+
+
+def test_levels_are_the_library_numbers():
+    levels = [stored_messages.STORED_DEBUG, stored_messages.STORED_INFO]
+    levels += [stored_messages.STORED_SUCCESS, stored_messages.STORED_WARNING]
+    assert [*levels, stored_messages.STORED_ERROR] == [11, 21, 26, 31, 41]
+    assert stored_messages.INFO == 20
+
+
+def test_stored_level_is_persisted_and_read_on_display(alice_client, user):
+    alice_client.get("/add/")
+    assert [m.message for m in pigeonhole.inbox(user)] == ["Hello world, to the database!"]
+    assert lines(alice_client.get("/show/")) == [
+        "21|Hello world, to the database!",
+        "20|Hello world.",
+    ]
+    # Iterating marked the stored one read: it is kept, but no longer shown.
+    assert lines(alice_client.get("/show/")) == []
+    assert pigeonhole.unread_count(user) == 0
+    assert [m.message for m in pigeonhole.inbox(user, state="read")] == [
+        "Hello world, to the database!"
+    ]
+
+
+def test_storage_used_false_keeps_messages_unread(alice_client, user):
+    alice_client.get("/add/")
+    alice_client.get("/show/?keep=1")
+    assert pigeonhole.unread_count(user) == 1
+    assert "21|Hello world, to the database!" in lines(alice_client.get("/show/"))
+
+
+def test_store_levels_setting_persists_standard_levels(alice_client, user, settings):
+    settings.PIGEONHOLE = {**settings.PIGEONHOLE, "STORE_LEVELS": (20, 40)}
+    alice_client.get("/add/")
+    assert [m.message for m in pigeonhole.inbox(user)] == ["Hello world."]
+
+
+def test_add_message_through_the_module(alice_client):
+    alice_client.get("/add-api/")
+    assert lines(alice_client.get("/show/")) == ["20|Hello!"]
+
+
+def test_mark_read_takes_a_message_and_says_whether_it_was_unread(user, other_user):
+    stored_messages.add_message_for([user], stored_messages.STORED_INFO, "Read me")
+    message = pigeonhole.inbox(user)[0]
+    assert stored_messages.mark_read(user, message) is True
+    assert stored_messages.mark_read(user, message) is False
+    with pytest.raises(MessageNotFound):
+        stored_messages.mark_read(other_user, message)
+
+
+def test_add_message_for_keeps_the_date_and_url(user, other_user):
+    date = datetime(2020, 5, 17, 9, 30, tzinfo=UTC)
+    stored_messages.add_message_for(
+        [user, other_user], stored_messages.STORED_WARNING, "Maintenance", "ops", date, "/status/"
+    )
+    for person in (user, other_user):
+        (message,) = pigeonhole.inbox(person)
+        assert (message.level, message.extra_tags, message.url) == (31, "ops", "/status/")
+        assert message.created == date
+
+
+def test_broadcast_message_reaches_every_user(user, other_user, django_user_model):
+    third = django_user_model.objects.create_user(username="carol", password="password")
+    stored_messages.broadcast_message(stored_messages.STORED_ERROR, "Everyone!")
+    for person in (user, other_user, third):
+        assert [m.message for m in pigeonhole.inbox(person)] == ["Everyone!"]
+
+
+def test_mark_all_read(user):
+    stored_messages.add_message_for([user], stored_messages.STORED_INFO, "One")
+    stored_messages.add_message_for([user], stored_messages.STORED_INFO, "Two")
+    assert stored_messages.mark_all_read(user) == 2
+    assert pigeonhole.unread_count(user) == 0
+
+
+# The REST API, as the library's own tests drove it ------------------------------------------
+
+
+def test_inbox_list_detail_and_read(alice_client, user):
+    alice_client.get("/add/")
+    alice_client.get("/add/")
+    listed = alice_client.get(reverse("stored_messages:inbox-list")).json()
+    assert [(m["message"], m["level"]) for m in listed] == [
+        ("Hello world, to the database!", 21),
+        ("Hello world, to the database!", 21),
+    ]
+    assert set(listed[0]) == {"id", "message", "level", "tags", "date", "url"}
+    first = listed[0]["id"]
+    detail = alice_client.get(reverse("stored_messages:inbox-detail", kwargs={"pk": first}))
+    assert detail.json()["id"] == first
+    response = alice_client.post(reverse("stored_messages:inbox-read", args=(first,)))
+    assert response.status_code == 200
+    assert response.json() == {"status": "message marked as read"}
+    assert len(alice_client.get(reverse("stored_messages:inbox-list")).json()) == 1
+
+
+def test_mark_all_read_endpoint(alice_client, user):
+    alice_client.get("/add/")
+    response = alice_client.post(reverse("stored_messages:mark_all_read"))
+    assert response.status_code == 200
+    assert response.json() == {"message": "All messages read"}
+    assert alice_client.get(reverse("stored_messages:inbox-list")).json() == []
+
+
+def test_anonymous_list_is_empty_and_changes_are_refused(client, user):
+    stored_messages.add_message_for([user], stored_messages.STORED_INFO, "Private")
+    assert client.get(reverse("stored_messages:inbox-list")).json() == []
+    assert client.post(reverse("stored_messages:mark_all_read")).status_code == 403
+    assert pigeonhole.unread_count(user) == 1
+
+
+def test_another_users_message_is_not_found(client, other_user, user):
+    stored_messages.add_message_for([user], stored_messages.STORED_INFO, "Alice's")
+    entry = pigeonhole.inbox(user)[0].id
+    client.force_login(other_user)
+    assert client.get(reverse("stored_messages:inbox-detail", args=(entry,))).status_code == 404
+    assert client.post(reverse("stored_messages:inbox-read", args=(entry,))).status_code == 404
+    assert pigeonhole.unread_count(user) == 1
+
+
+def test_state_changes_need_the_csrf_token(csrf_client, user):
+    stored_messages.add_message_for([user], stored_messages.STORED_INFO, "Guarded")
+    entry = pigeonhole.inbox(user)[0].id
+    assert csrf_client.post(reverse("stored_messages:inbox-read", args=(entry,))).status_code == 403
+    assert csrf_client.post(reverse("stored_messages:mark_all_read")).status_code == 403
+    assert pigeonhole.unread_count(user) == 1
+
+
+# The template tags, registered as the library's ``stored_messages_tags`` ---------------
+
+
+def render(source, user):
+    from django.template import Context, Engine
+
+    engine = Engine(
+        app_dirs=True,
+        libraries={"stored_messages_tags": "pigeonhole.compat.stored_messages.templatetags"},
+    )
+    return engine.from_string("{% load stored_messages_tags %}" + source).render(
+        Context({"user": user})
+    )
+
+
+def test_template_tags_list_count_and_archive(user, other_user):
+    for text in ("one", "two", "<b>three</b>"):
+        stored_messages.add_message_for([user], stored_messages.STORED_INFO, text)
+    stored_messages.add_message_for([other_user], stored_messages.STORED_INFO, "not yours")
+    pigeonhole.mark_read(user, pigeonhole.inbox(user, state="all")[-1])  # "one"
+    listed = render("{% stored_messages_list 5 %}", user)
+    assert "<li>&lt;b&gt;three&lt;/b&gt;</li>" in listed and "<li>two</li>" in listed
+    assert "one" not in listed and "not yours" not in listed
+    assert render("{% stored_messages_list 1 %}", user).count("<li>") == 1
+    assert render("{% stored_messages_count as n %}[{{ n }}]", user) == "[2]"
+    archive = render("{% stored_messages_archive %}", user)
+    assert archive.count("<li>") == 3 and "<li>one</li>" in archive
+
+
+def test_template_tags_show_nothing_to_anonymous_visitors():
+    from django.contrib.auth.models import AnonymousUser
+
+    assert render("{% stored_messages_list %}", AnonymousUser()).strip() == ""
+    assert render("{% stored_messages_count %}", AnonymousUser()) == "0"
