@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -66,7 +65,7 @@ def check_datetime(value: Any, name: str) -> datetime:
         # In UTC, as stored: databases accept narrower UTC offsets than Python
         # (PostgreSQL refuses +16:00 and beyond), and comparisons stay exact.
         try:
-            value = value.astimezone(dt_timezone.utc)
+            value = value.astimezone(UTC)
         except OverflowError:
             raise InvalidMessage(
                 f"{name} ({value.isoformat()}) is out of range once converted to UTC."
