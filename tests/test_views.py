@@ -31,10 +31,11 @@ def test_unsafe_next_falls_back_to_root(alice, entry):
     assert response["Location"] == "/"
 
 
-def test_json_answer_carries_the_new_unread_count(alice, user, entry):
+def test_json_answer_carries_the_new_counts(alice, user, entry):
     pigeonhole.send(user, "Another")
-    response = alice.post(f"/messages/{entry.id}/read/", HTTP_ACCEPT="application/json")
-    assert response.json() == {"changed": 1, "unread": 1}
+    response = alice.post(f"/messages/{entry.id}/archive/", HTTP_ACCEPT="application/json")
+    counts = {"unread": 1, "all": 1, "archived": 1}
+    assert response.json() == {"changed": 1, "unread": 1, "counts": counts}
 
 
 @pytest.mark.parametrize("action", ["read", "unread", "archive", "unarchive", "delete"])

@@ -49,6 +49,7 @@ __all__ = [
     "delete",
     "error",
     "inbox",
+    "inbox_counts",
     "info",
     "mark_all_read",
     "mark_read",
@@ -345,6 +346,18 @@ def unread_count(user: Any) -> int:
     if user is None or not getattr(user, "is_authenticated", False):
         return 0
     return get_backend().count(user_id(user))
+
+
+def inbox_counts(user: Any) -> dict[str, int]:
+    """
+    Return how many messages each tab of an inbox shows: ``unread``, ``all``, ``archived``.
+
+    One query (or one Redis script) that looks at all of the user's entries: for
+    an inbox page, not for every request; a badge wants ``unread_count()``.
+    """
+    if user is None or not getattr(user, "is_authenticated", False):
+        return {"unread": 0, "all": 0, "archived": 0}
+    return get_backend().counts(user_id(user))
 
 
 def inbox(

@@ -57,8 +57,8 @@ class Tab:
     label: Any
     url: str
     current: bool
-    #: The unread count on the Unread tab; None elsewhere (no store counts those cheaply).
-    count: int | None = None
+    #: How many entries the tab holds.
+    count: int = 0
 
 
 def placeholder_entry() -> StoredMessage:
@@ -87,13 +87,13 @@ def inbox_context(request: HttpRequest, state: str, after: str | None) -> dict[s
     user = request.user
     page = api.inbox(user, state=state, limit=PAGE_SIZE + 1, after=after)
     entries, more = with_senders(page[:PAGE_SIZE]), len(page) > PAGE_SIZE
-    unread = api.unread_count(user)
+    counts = api.inbox_counts(user)
+    unread = counts["unread"]
     path = request.path
     tabs = [
-        Tab(key, label, f"{path}?{urlencode({'state': key})}", key == state,
-            unread if key == "unread" else None)
+        Tab(key, label, f"{path}?{urlencode({'state': key})}", key == state, counts[key])
         for key, label in TABS.items()
-    ]  # fmt: skip
+    ]
     return {
         "state": state,
         "tabs": tabs,

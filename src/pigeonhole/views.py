@@ -59,7 +59,8 @@ def _next_url(request: HttpRequest) -> str:
 
 def _answer(request: HttpRequest, changed: int) -> HttpResponse:
     if _wants_json(request):
-        return JsonResponse({"changed": changed, "unread": api.unread_count(request.user)})
+        counts = api.inbox_counts(request.user)
+        return JsonResponse({"changed": changed, "unread": counts["unread"], "counts": counts})
     return HttpResponseRedirect(_next_url(request))
 
 

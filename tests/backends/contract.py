@@ -60,6 +60,20 @@ class BackendContract:
         backend.expire(uid, [c.id])
         assert backend.count(uid) == 1
 
+    def test_counts_match_what_each_tab_lists(self, backend, users):
+        uid, other_uid = users[0].pk, users[1].pk
+        a, b, c, d, e, f, _ = (backend.add(new(str(i)), uid) for i in range(7))
+        backend.add(new("theirs"), other_uid)
+        backend.mark_read(uid, [a.id, c.id, e.id])
+        backend.archive(uid, [b.id, c.id, f.id])
+        backend.expire(uid, [e.id, f.id])  # one read in the inbox, one archived
+        assert backend.counts(uid) == {"unread": 2, "all": 3, "archived": 2}
+        for state in ("unread", "all", "archived"):
+            assert len(backend.list(uid, state=state, limit=1000)) == backend.counts(uid)[state]
+        assert backend.counts(other_uid) == {"unread": 1, "all": 1, "archived": 0}
+        backend.delete(uid, [d.id], allow_unread=True)
+        assert backend.counts(uid) == {"unread": 1, "all": 2, "archived": 2}
+
     def test_keyset_paging_walks_every_entry_once(self, backend, uid):
         for i in range(10):
             backend.add(new(f"m{i}"), uid)

@@ -37,6 +37,10 @@ def still_same_page(page) -> bool:
     return page.evaluate("window.__same_page === true")
 
 
+def tab_count(page, key):
+    return page.locator(f'[data-pigeonhole-tab-count="{key}"]')
+
+
 def test_sign_in_leads_to_the_inbox(chromium, live, browser_user):
     pigeonhole.send(browser_user, "Waiting for you", subject="Hello")
     page = new_page(chromium, live)
@@ -164,6 +168,8 @@ def test_archive_tab_and_keyboard(page, browser_user):
     archived = {str(entry) for entry in pigeonhole.inbox(browser_user, state="archived")}
     assert archived == {"beta", "gamma"}
     assert still_same_page(page)
+    expect(tab_count(page, "all")).to_have_text("1")  # the tabs count along
+    expect(tab_count(page, "archived")).to_have_text("2")
 
     page.get_by_role("link", name="Archived").click()
     expect(row(page, "beta")).to_be_visible()
@@ -172,6 +178,8 @@ def test_archive_tab_and_keyboard(page, browser_user):
     row(page, "beta").get_by_role("button", name="Move to inbox").click()
     expect(row(page, "beta")).to_have_count(0)
     assert [str(e) for e in pigeonhole.inbox(browser_user, state="archived")] == ["gamma"]
+    expect(tab_count(page, "archived")).to_have_text("1")
+    expect(tab_count(page, "all")).to_have_text("2")
 
 
 def test_select_several_and_act_at_once(page, browser_user):

@@ -182,6 +182,16 @@ class BaseBackend:
         """Return how many unread, unarchived, unexpired entries the user has."""
         raise NotImplementedError("subclasses of BaseBackend must provide a count() method")
 
+    def counts(self, user_id: Any) -> dict[str, int]:
+        """
+        Return how many visible entries the user has in each tab of an inbox page.
+
+        Keys ``unread``, ``all`` (unarchived, read or not) and ``archived``.
+        Counting every entry is for pages a user opens, not for every request:
+        badges use ``count()`` or ``state()``.
+        """
+        raise NotImplementedError("subclasses of BaseBackend must provide a counts() method")
+
     def state(self, user_id: Any) -> InboxState:
         """
         Return the user's ``InboxState`` in a fixed, small number of queries.

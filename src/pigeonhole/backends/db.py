@@ -445,6 +445,14 @@ class DatabaseBackend(BaseBackend):
             .count()
         )
 
+    def counts(self, user_id: Any) -> dict[str, int]:
+        """Count the three tabs in one aggregate query."""
+        return self.get_queryset(user_id).aggregate(
+            unread=Count("id", filter=Q(**_STATE_FILTERS["unread"])),
+            all=Count("id", filter=Q(**_STATE_FILTERS["all"])),
+            archived=Count("id", filter=Q(**_STATE_FILTERS["archived"])),
+        )
+
     def state(self, user_id: Any) -> InboxState:
         """
         Return the inbox in brief with one aggregate query.

@@ -324,6 +324,23 @@ return {
   redis.call('ZCOUNT', P .. ':expiring', '-inf', NOW_S),
 }
 """,
+    # ARGV: prefix, now, user. The tabs of an inbox page: unread as count()
+    # reads it, then every visible entry in and out of the archive.
+    "counts": """
+local uid = ARGV[3]
+local result = {
+  redis.call('ZCARD', ukey(uid, 'unread'))
+    - redis.call('ZCOUNT', ukey(uid, 'unread_exp'), '-inf', NOW_S),
+}
+for _, name in ipairs({'all', 'archived'}) do
+  local n = 0
+  for _, id in ipairs(redis.call('ZRANGE', ukey(uid, name), 0, -1)) do
+    if visible(redis.call('HGET', ekey(id), 'x')) then n = n + 1 end
+  end
+  result[#result + 1] = n
+end
+return result
+""",
     # ARGV: prefix, now, user, operation, argument, entry ids. Check that every
     # id is one of the user's visible entries before changing any: all or nothing.
     "change": """
@@ -881,6 +898,17 @@ class RedisBackend(BaseBackend):
             pipe.zcount(self.key("u", user_id, "unread_exp"), "-inf", _ts(timezone.now()))
             total, expired = pipe.execute()
         return total - expired
+
+    def counts(self, user_id: Any) -> dict[str, int]:
+        """
+        Count the three tabs in one script.
+
+        Entries carry their expiry, so ``all`` and ``archived`` look at each of
+        the user's entries: fine for a page a user opens, which is all this is for.
+        """
+        with self._errors():
+            unread, all_, archived = self._run("counts", [_ts(timezone.now()), str(user_id)])
+        return {"unread": int(unread), "all": int(all_), "archived": int(archived)}
 
     def state(self, user_id: Any) -> InboxState:
         """

@@ -72,6 +72,21 @@
     emit("count", { unread: unread });
   }
 
+  // The All and Archived tabs' counts, as the server gave them after an action.
+  function setTabCounts(counts) {
+    document.querySelectorAll("[data-pigeonhole-tab-count]").forEach(function (badge) {
+      var value = counts[badge.getAttribute("data-pigeonhole-tab-count")];
+      if (typeof value === "number") badge.textContent = String(value);
+    });
+  }
+
+  // A message that arrived live is one more in the All tab.
+  function bumpTabCount(key) {
+    document.querySelectorAll('[data-pigeonhole-tab-count="' + key + '"]').forEach(function (badge) {
+      badge.textContent = String((Number(badge.textContent) || 0) + 1);
+    });
+  }
+
   function announce(text) {
     if (!liveRegion) {
       liveRegion = document.createElement("div");
@@ -157,6 +172,7 @@
   }
 
   function showMessage(message) {
+    if (!document.querySelector('[data-pigeonhole-id="' + message.id + '"]')) bumpTabCount("all");
     document.querySelectorAll("[data-pigeonhole-messages]").forEach(function (list) {
       if (list.querySelector('[data-pigeonhole-id="' + message.id + '"]')) return;
       var templateId = list.getAttribute("data-pigeonhole-template");
@@ -345,6 +361,7 @@
       .then(function (data) {
         showError("");
         if (typeof data.unread === "number") setCount(data.unread);
+        if (data.counts) setTabCounts(data.counts);
         afterAction(action, form, body, row);
         var done = config.strings["done_" + (action === "bulk" ? body.get("action") : action)];
         if (done) announce(done);
