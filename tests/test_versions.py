@@ -126,6 +126,28 @@ class TestNothingUnread:
         assert PersistentStorage(request).count_persistent_unread() == 0
         assert counts == []
 
+    def test_badges_are_answered_from_the_note(self, alice, user, rf, monkeypatch):
+        from django.template import Context, Template
+
+        from pigeonhole.context_processors import unread_count
+
+        settle(alice)
+        request = rf.get("/")
+        request.user, request.session = user, alice.session
+        request._messages = PersistentStorage(request)
+        counts = []
+        original = type(get_backend()).count
+        monkeypatch.setattr(
+            type(get_backend()), "count", lambda self, uid: counts.append(uid) or original(self, uid)
+        )
+        tag = Template("{% load pigeonhole %}{% pigeonhole_unread_count %}")
+        assert tag.render(Context({"request": request, "user": user})) == "0"
+        assert str(unread_count(request)["pigeonhole_unread_count"]) == "0"
+        assert counts == []
+        pigeonhole.send(user, "Hello")  # renews the token: the note no longer holds
+        assert tag.render(Context({"request": request, "user": user})) == "1"
+        assert counts == [user.pk]
+
     def test_without_the_setting_every_page_asks(self, client, user, settings, reads):
         client.force_login(user)
         client.get("/show/")

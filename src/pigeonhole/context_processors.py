@@ -12,7 +12,7 @@ from typing import Any
 from django.http import HttpRequest
 from django.utils.functional import SimpleLazyObject
 
-from . import api
+from .storage import request_unread_count
 
 __all__ = ["unread_count"]
 
@@ -20,7 +20,5 @@ __all__ = ["unread_count"]
 def unread_count(request: HttpRequest) -> dict[str, Any]:
     """Offer ``pigeonhole_unread_count``, counted the first time a template uses it."""
     return {
-        "pigeonhole_unread_count": SimpleLazyObject(
-            lambda: api.unread_count(getattr(request, "user", None))
-        )
+        "pigeonhole_unread_count": SimpleLazyObject(lambda: request_unread_count(request))
     }

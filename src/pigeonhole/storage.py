@@ -24,7 +24,7 @@ from .exceptions import BackendUnavailable, InvalidMessage, PersistenceUnavailab
 from .message import StickyMessage, StoredMessage
 from .validation import check_close_timeout, check_tags, check_text
 
-__all__ = ["PersistentStorage", "PersistentStorageMixin"]
+__all__ = ["PersistentStorage", "PersistentStorageMixin", "request_unread_count"]
 
 logger = logging.getLogger("pigeonhole")
 
@@ -364,3 +364,17 @@ class PersistentStorageMixin:
 
 class PersistentStorage(PersistentStorageMixin, FallbackStorage):
     """Django's ``FallbackStorage`` plus stored and sticky messages."""
+
+
+def request_unread_count(request: Any) -> int:
+    """
+    Return the unread count of the request's user, for a badge on every page.
+
+    When the request's message storage is pigeonhole's, it answers: with
+    ``PIGEONHOLE["CACHE"]`` set, a user known to have nothing unread costs no
+    query at all, as the messages loop does.
+    """
+    storage = getattr(request, "_messages", None)
+    if isinstance(storage, PersistentStorageMixin):
+        return storage.count_persistent_unread()
+    return api.unread_count(getattr(request, "user", None))

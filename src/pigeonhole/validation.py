@@ -194,9 +194,15 @@ def _check_category(category: Any) -> str | None:
     return category
 
 
-def user_id(user: Any, role: str = "user") -> Any:
-    """Return the pk of a saved, authenticated user, or explain what is wrong."""
-    User = get_user_model()
+def user_id(user: Any, role: str = "user", *, model: Any = None) -> Any:
+    """
+    Return the pk of a saved, authenticated user, or explain what is wrong.
+
+    ``model`` is the user model when the caller already has it: a send to a
+    list checks every recipient, and looking the model up each time was most
+    of the cost.
+    """
+    User = model or get_user_model()
     if user is None or not getattr(user, "is_authenticated", False):
         raise InvalidMessage(
             f"{role} is anonymous; messages are stored for logged-in users only "
@@ -294,7 +300,7 @@ def resolve_recipients(to: Any) -> Recipients:
                 raise InvalidMessage(f"group {item!r} has not been saved yet.")
             group_ids.append(item.pk)
         else:
-            ids[user_id(item, "recipient")] = None
+            ids[user_id(item, "recipient", model=User)] = None
     if not ids and not group_ids:
         raise InvalidMessage("to is empty; pass at least one user or group.")
     if group_ids:

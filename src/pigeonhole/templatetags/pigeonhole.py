@@ -22,6 +22,7 @@ from django.utils.translation import gettext as _
 
 from .. import api
 from ..pages import with_senders
+from ..storage import request_unread_count
 
 register = template.Library()
 
@@ -91,6 +92,9 @@ def ago(value: datetime | None, now: datetime | None = None) -> str:
 @register.simple_tag(takes_context=True)
 def pigeonhole_unread_count(context: template.Context, user: Any = None) -> int:
     """Return the unread count of ``user`` (default: the logged-in user); 0 when anonymous."""
+    request = context.get("request")
+    if user is None and request is not None and _user(context) is getattr(request, "user", None):
+        return request_unread_count(request)
     return api.unread_count(_user(context, user))
 
 
