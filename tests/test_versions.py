@@ -138,7 +138,9 @@ class TestNothingUnread:
         counts = []
         original = type(get_backend()).count
         monkeypatch.setattr(
-            type(get_backend()), "count", lambda self, uid: counts.append(uid) or original(self, uid)
+            type(get_backend()),
+            "count",
+            lambda self, uid: counts.append(uid) or original(self, uid),
         )
         tag = Template("{% load pigeonhole %}{% pigeonhole_unread_count %}")
         assert tag.render(Context({"request": request, "user": user})) == "0"

@@ -19,6 +19,4 @@ __all__ = ["unread_count"]
 
 def unread_count(request: HttpRequest) -> dict[str, Any]:
     """Offer ``pigeonhole_unread_count``, counted the first time a template uses it."""
-    return {
-        "pigeonhole_unread_count": SimpleLazyObject(lambda: request_unread_count(request))
-    }
+    return {"pigeonhole_unread_count": SimpleLazyObject(lambda: request_unread_count(request))}
