@@ -109,14 +109,32 @@ local function reindex(id, uid, r, a, x)
 end
 
 -- Index a new, unread entry: the short path of reindex() for fan-out.
-local function index_new(id, uid, x, c)
+-- With ``shared``, the members of the two sets every entry joins (the digest queue
+-- and the expiry index) are collected there, for add_shared() to write in a few calls.
+local function index_new(id, uid, x, c, shared)
   touch(uid)
   redis.call('ZADD', ukey(uid, 'all'), id, id)
   redis.call('ZADD', ukey(uid, 'unread'), id, id)
-  redis.call('ZADD', P .. ':unmailed', c, id)
-  if x then
-    redis.call('ZADD', ukey(uid, 'unread_exp'), x, id)
-    redis.call('ZADD', P .. ':expiring', x, id)
+  if x then redis.call('ZADD', ukey(uid, 'unread_exp'), x, id) end
+  if shared then
+    local n = #shared.unmailed
+    shared.unmailed[n + 1], shared.unmailed[n + 2] = c, id
+    if x then
+      n = #shared.expiring
+      shared.expiring[n + 1], shared.expiring[n + 2] = x, id
+    end
+  else
+    redis.call('ZADD', P .. ':unmailed', c, id)
+    if x then redis.call('ZADD', P .. ':expiring', x, id) end
+  end
+end
+
+-- Write what index_new() collected: one ZADD per few thousand members.
+local function add_shared(shared)
+  for name, members in pairs(shared) do
+    for i = 1, #members, 4000 do
+      redis.call('ZADD', P .. ':' .. name, unpack(members, i, math.min(i + 3999, #members)))
+    end
   end
 end
 
@@ -187,6 +205,7 @@ local mid, c = ARGV[3], ARGV[4]
 local x = ARGV[5] ~= '' and ARGV[5] or false
 local first = tonumber(ARGV[6])
 local added = 0
+local shared = {unmailed = {}, expiring = {}}
 for i = 7, #ARGV do
   local id = string.format('%d', first + i - 7)
   if redis.call('EXISTS', ekey(id)) == 0 then
@@ -196,10 +215,11 @@ for i = 7, #ARGV do
     else
       redis.call('HSET', ekey(id), 'u', uid, 'm', mid, 'c', c)
     end
-    index_new(id, uid, x, c)
+    index_new(id, uid, x, c, shared)
     added = added + 1
   end
 end
+add_shared(shared)
 -- Remember the ids this send reserved, so the entries of a message can be found.
 local ranges = redis.call('HGET', mkey(mid), 'ranges')
 local range = ARGV[6] .. ':' .. (#ARGV - 6)

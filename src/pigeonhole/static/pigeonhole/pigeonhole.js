@@ -236,16 +236,18 @@
     else if (STATE_EVENTS.indexOf(event) !== -1) applyChange(event, data.ids);
   }
 
-  // Events from the leader tab's stream, relayed to this one.
+  // Events from the leader tab's stream, relayed to this one with the stream's cursor: a tab
+  // that takes the lead when the leader closes resumes from there, and replays what it missed.
   if (channel) {
     channel.onmessage = function (e) {
+      if (e.data.cursor) lastEventId = e.data.cursor;
       handle(e.data.event, e.data.data);
     };
   }
 
   function dispatch(event, data) {
     handle(event, data);
-    if (channel) channel.postMessage({ event: event, data: data });
+    if (channel) channel.postMessage({ event: event, data: data, cursor: lastEventId });
   }
 
   // ---------------------------------------------------------------- marking read
