@@ -72,8 +72,28 @@ class TestPreparedStatements:
             assert texts(backend.list(uid)) == ["m2", "m1", "m0"]
             assert backend.mark_read(uid, [e.id for e in backend.list(uid)], strict=False)
         assert len(captured.captured_queries) == 3  # list, list, update
-        assert ("list", "default", "unread", 50, True) in built
+        assert ("list", "unread", 50, "default", True) in built
         assert {key[0] for key in backend._statements.keys() - built.keys()} == {"mark_read"}
+
+    def test_the_count_runs_from_cached_sql_and_sees_only_the_users_visible_unread(
+        self, uid, users
+    ):
+        backend = DatabaseBackend()
+        assert backend.count(uid) == 0  # no row to group: still a number
+        a, _, c = (backend.add(new(f"m{i}"), uid) for i in range(3))
+        backend.add(new("someone else's"), users[1].pk)
+        backend.mark_read(uid, [a.id])
+        expiring = backend.add(new("soon", expires=timezone.now() + timedelta(days=1)), uid)
+        assert backend.count(uid) == 3
+        backend.expire(uid, [expiring.id])
+        backend.archive(uid, [c.id])
+        built = dict(backend._statements)
+        with CaptureQueriesContext(connection) as captured:
+            assert backend.count(uid) == 1
+            assert backend.count(users[1].pk) == 1
+        assert len(captured.captured_queries) == 2
+        assert backend._statements.keys() == built.keys()
+        assert ("count", "default", True) in built
 
     def test_the_cached_listing_still_hides_expired_entries(self, uid):
         backend = DatabaseBackend()
