@@ -87,6 +87,7 @@ def inbox_context(request: HttpRequest, state: str, after: str | None) -> dict[s
     user = request.user
     page = api.inbox(user, state=state, limit=PAGE_SIZE + 1, after=after)
     entries, more = with_senders(page[:PAGE_SIZE]), len(page) > PAGE_SIZE
+    counted_at = timezone.now()
     counts = api.inbox_counts(user)
     unread = counts["unread"]
     path = request.path
@@ -97,6 +98,8 @@ def inbox_context(request: HttpRequest, state: str, after: str | None) -> dict[s
     return {
         "state": state,
         "tabs": tabs,
+        # Messages the stream brings that were sent after this are not in the counts yet.
+        "counted_at": counted_at,
         "current_tab": TABS[state],
         "entries": entries,
         "unread_count": unread,

@@ -80,9 +80,12 @@
     });
   }
 
-  // A message that arrived live is one more in the All tab.
-  function bumpTabCount(key) {
+  // A message that arrived live is one more in the All tab, if it was sent after the page
+  // counted (the stream also resends an entry moved back from the archive: counted already).
+  function bumpTabCount(key, message) {
     document.querySelectorAll('[data-pigeonhole-tab-count="' + key + '"]').forEach(function (badge) {
+      var counted = Date.parse(badge.getAttribute("data-pigeonhole-counted") || "");
+      if (!(Date.parse(message.created) > counted)) return;
       badge.textContent = String((Number(badge.textContent) || 0) + 1);
     });
   }
@@ -172,7 +175,7 @@
   }
 
   function showMessage(message) {
-    if (!document.querySelector('[data-pigeonhole-id="' + message.id + '"]')) bumpTabCount("all");
+    if (!document.querySelector('[data-pigeonhole-id="' + message.id + '"]')) bumpTabCount("all", message);
     document.querySelectorAll("[data-pigeonhole-messages]").forEach(function (list) {
       if (list.querySelector('[data-pigeonhole-id="' + message.id + '"]')) return;
       var templateId = list.getAttribute("data-pigeonhole-template");
@@ -335,6 +338,9 @@
     }
   }
 
+  var actionsSent = 0;
+  var countsShown = 0;
+
   function submitAction(form, submitter) {
     var action = form.getAttribute("data-pigeonhole-action");
     var body = new FormData(form);
@@ -347,6 +353,7 @@
       }
     }
     var row = form.closest("[data-pigeonhole-entry]");
+    var sent = ++actionsSent;
     // getAttribute: a control named "action" (the bulk form's buttons) shadows form.action.
     return fetch(form.getAttribute("action"), {
       method: "POST",
@@ -362,8 +369,13 @@
       })
       .then(function (data) {
         showError("");
-        if (typeof data.unread === "number") setCount(data.unread);
-        if (data.counts) setTabCounts(data.counts);
+        // Answers to actions sent at once may come back in any order: counts from an
+        // answer older than one already shown would undo it.
+        if (sent > countsShown) {
+          countsShown = sent;
+          if (typeof data.unread === "number") setCount(data.unread);
+          if (data.counts) setTabCounts(data.counts);
+        }
         afterAction(action, form, body, row);
         var done = config.strings["done_" + (action === "bulk" ? body.get("action") : action)];
         if (done) announce(done);
