@@ -30,9 +30,7 @@ def wait_until(condition, timeout=10.0):
 def test_tabs_share_one_stream_and_a_new_leader_replays_the_gap(page, browser_user):
     context = page.context
     streams = []
-    context.on(
-        "request", lambda request: "/stream/" in request.url and streams.append(request.url)
-    )
+    context.on("request", lambda request: "/stream/" in request.url and streams.append(request.url))
     context.add_init_script(RECORD_EVENTS)
     tabs = [page, context.new_page(), context.new_page()]
     for tab in tabs:
