@@ -33,7 +33,7 @@ def ids_on(response) -> list[int]:
 
 
 def tab_counts(response) -> dict[str, int]:
-    found = re.findall(r'data-pigeonhole-tab-count="(\w+)">(\d+)<', response.text)
+    found = re.findall(r'data-pigeonhole-tab-count="(\w+)"[^>]*>(\d+)<', response.text)
     return {key: int(value) for key, value in found}
 
 
