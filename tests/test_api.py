@@ -377,6 +377,21 @@ class TestChangingState:
         assert pigeonhole.unread_count(user) == 0
         assert pigeonhole.unread_count(other_user) == 1
 
+    def test_every_change_skips_foreign_ids_with_strict_false(self, user, other_user):
+        pigeonhole.send([user, other_user], "both")
+        [mine], [theirs] = pigeonhole.inbox(user), pigeonhole.inbox(other_user)
+        ids = [mine.id, theirs.id]
+        with pytest.raises(MessageNotFound):
+            pigeonhole.archive(user, ids)
+        assert pigeonhole.mark_read(user, ids, strict=False) == 1
+        assert pigeonhole.mark_unread(user, ids, strict=False) == 1
+        assert pigeonhole.archive(user, ids, strict=False) == 1
+        assert pigeonhole.unarchive(user, ids, strict=False) == 1
+        pigeonhole.mark_read(user, mine)
+        assert pigeonhole.delete(user, ids, strict=False) == 1
+        assert pigeonhole.inbox(user, state="all") == []
+        assert pigeonhole.inbox(other_user) == [theirs]
+
     def test_delete_refuses_unread_unless_allowed(self, user, settings):
         pigeonhole.send(user, "unread")
         [entry] = pigeonhole.inbox(user)

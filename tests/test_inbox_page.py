@@ -207,6 +207,34 @@ def test_bulk_with_only_foreign_ids_changes_nothing(alice, other_user):
     assert pigeonhole.inbox(other_user) == [bobs]
 
 
+@pytest.mark.db_only
+@pytest.mark.parametrize("action", ["read", "unread", "archive", "unarchive", "delete"])
+def test_bulk_with_hundreds_of_foreign_ids_costs_a_few_queries(
+    alice, user, other_user, action, django_assert_max_num_queries
+):
+    for text in ("a", "b", "c"):
+        pigeonhole.send(user, text)
+    mine = pigeonhole.inbox(user)
+    if action in ("unread", "delete"):
+        pigeonhole.mark_read(user, mine)
+    if action == "unarchive":
+        pigeonhole.archive(user, mine)
+    pigeonhole.send(other_user, "bob's")
+    bobs = pigeonhole.inbox(other_user)[0]
+    foreign = [bobs.id, *range(10**6, 10**6 + 496)]
+    with django_assert_max_num_queries(15):
+        response = alice.post(
+            "/messages/bulk/",
+            {"action": action, "ids": [*foreign, *(e.id for e in mine[:2])]},
+            HTTP_ACCEPT="application/json",
+        )
+    assert response.status_code == 200 and response.json()["changed"] == 2
+    assert pigeonhole.inbox(other_user) == [bobs]
+    # The one own entry left out of the request stays where it was.
+    left = pigeonhole.inbox(user, state="archived" if action == "unarchive" else "all")
+    assert len(left) == (3 if action in ("read", "unread") else 1)
+
+
 @pytest.mark.parametrize(
     ("data", "error"),
     [

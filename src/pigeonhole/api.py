@@ -248,15 +248,23 @@ def _after_read(backend, user: Any, uid: Any, changed: list[Any]) -> None:
         _announce(backend, signals.message_deleted, user, gone)
 
 
-def mark_read(user: Any, entries: Any) -> int:
-    """Mark entries read; return how many were unread. Unknown ids raise ``MessageNotFound``."""
-    return len(apply_read(user, entry_ids(entries)))
+def mark_read(user: Any, entries: Any, *, strict: bool = True) -> int:
+    """
+    Mark entries read; return how many were unread.
+
+    An id that is not one of the user's messages raises ``MessageNotFound``
+    and nothing changes. With ``strict=False`` such ids are skipped and the
+    rest change, in as few queries as with ``strict``: for a page that may be
+    stale. The other changes (``mark_unread``, ``archive``, ``unarchive``,
+    ``delete``) take ``strict`` alike.
+    """
+    return len(apply_read(user, entry_ids(entries), strict=strict))
 
 
-def mark_unread(user: Any, entries: Any) -> int:
+def mark_unread(user: Any, entries: Any, *, strict: bool = True) -> int:
     """Mark entries unread again, for "remind me later"; return how many were read."""
     backend, uid = _changer(user)
-    changed = backend.mark_unread(uid, entry_ids(entries))
+    changed = backend.mark_unread(uid, entry_ids(entries), strict=strict)
     _announce(backend, signals.message_unread, user, changed)
     return len(changed)
 
@@ -278,7 +286,7 @@ def mark_all_read(user: Any, *, before: Any = None) -> int:
     return len(changed)
 
 
-def archive(user: Any, entries: Any) -> int:
+def archive(user: Any, entries: Any, *, strict: bool = True) -> int:
     """
     Move entries out of the inbox without losing them; return how many moved.
 
@@ -286,29 +294,33 @@ def archive(user: Any, entries: Any) -> int:
     count but comes back as it was with ``unarchive()``.
     """
     backend, uid = _changer(user)
-    changed = backend.archive(uid, entry_ids(entries))
+    changed = backend.archive(uid, entry_ids(entries), strict=strict)
     _announce(backend, signals.message_archived, user, changed)
     return len(changed)
 
 
-def unarchive(user: Any, entries: Any) -> int:
+def unarchive(user: Any, entries: Any, *, strict: bool = True) -> int:
     """Bring archived entries back to the inbox; return how many came back."""
     backend, uid = _changer(user)
-    changed = backend.unarchive(uid, entry_ids(entries))
+    changed = backend.unarchive(uid, entry_ids(entries), strict=strict)
     _announce(backend, signals.message_unarchived, user, changed)
     return len(changed)
 
 
-def delete(user: Any, entries: Any) -> int:
+def delete(user: Any, entries: Any, *, strict: bool = True) -> int:
     """
     Delete entries from the user's inbox.
 
-    Unread ones raise ``InvalidMessage`` unless ``ALLOW_DELETE_UNREAD``: a
-    message nobody has seen should not vanish by accident.
+    Unread ones raise ``InvalidMessage`` unless ``ALLOW_DELETE_UNREAD``, and
+    nothing is deleted, with ``strict`` or without: a message nobody has seen
+    should not vanish by accident.
     """
     backend, uid = _changer(user)
     changed = backend.delete(
-        uid, entry_ids(entries), allow_unread=pigeonhole_settings.ALLOW_DELETE_UNREAD
+        uid,
+        entry_ids(entries),
+        allow_unread=pigeonhole_settings.ALLOW_DELETE_UNREAD,
+        strict=strict,
     )
     _announce(backend, signals.message_deleted, user, changed)
     return len(changed)

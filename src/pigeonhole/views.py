@@ -7,9 +7,7 @@ plain form back to where it came from, so the inbox works without JavaScript.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
-from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.contrib.auth.views import redirect_to_login
@@ -78,7 +76,7 @@ def _login_required(request: HttpRequest) -> HttpResponse | None:
     return redirect_to_login(_next_url(request))
 
 
-_ACTIONS: dict[str, Callable[[Any, Any], int]] = {
+_ACTIONS: dict[str, Callable[..., int]] = {
     "read": api.mark_read,
     "unread": api.mark_unread,
     "archive": api.archive,
@@ -124,17 +122,8 @@ def bulk(request: HttpRequest) -> HttpResponse:
     if len(raw) > BULK_LIMIT or not all(value.isdigit() for value in raw):
         return _error(request, 400, _("ids must be at most %d message ids.") % BULK_LIMIT)
     ids = [int(value) for value in dict.fromkeys(raw)]
-    change = _ACTIONS[action]
     try:
-        try:
-            changed = change(request.user, ids)
-        except MessageNotFound:
-            # Some id is not (or no longer) the user's; the API refuses the whole
-            # batch, so apply the rest one by one.
-            changed = 0
-            for entry_id in ids:
-                with contextlib.suppress(MessageNotFound):
-                    changed += change(request.user, entry_id)
+        changed = _ACTIONS[action](request.user, ids, strict=False)
     except InvalidMessage as exc:
         return _error(request, 403 if action == "delete" else 400, str(exc))
     return _answer(request, changed)

@@ -121,6 +121,44 @@ class BackendContract:
         backend.mark_read(users[0].pk, [theirs.id], strict=False)
         assert backend.count(users[1].pk) == 1
 
+    @pytest.mark.parametrize(
+        "action", ["mark_read", "mark_unread", "archive", "unarchive", "delete"]
+    )
+    def test_lenient_changes_skip_foreign_and_expired_ids_and_change_the_rest(
+        self, backend, users, action
+    ):
+        uid = users[0].pk
+        mine = [backend.add(new(f"mine {i}"), uid) for i in range(3)]
+        gone = backend.add(new("expired"), uid)
+        backend.expire(uid, [gone.id])
+        theirs = backend.add(new("theirs"), users[1].pk)
+        if action in ("mark_unread", "delete"):
+            backend.mark_read(uid, [e.id for e in mine])
+            backend.mark_read(users[1].pk, [theirs.id])
+        if action == "unarchive":
+            backend.archive(uid, [e.id for e in mine])
+            backend.archive(users[1].pk, [theirs.id])
+        before = backend.list(users[1].pk, state="archived" if action == "unarchive" else "all")
+        ids = [mine[0].id, theirs.id, gone.id, mine[2].id, theirs.id + 10**6]
+        changed = getattr(backend, action)(uid, ids, strict=False)
+        assert sorted(changed) == [mine[0].id, mine[2].id]
+        assert getattr(backend, action)(uid, [theirs.id], strict=False) == []
+        state = "archived" if action == "unarchive" else "all"
+        assert backend.list(users[1].pk, state=state) == before
+        if action != "delete":
+            assert getattr(backend, action)(uid, ids, strict=False) == []  # nothing left to do
+
+    def test_lenient_delete_still_refuses_unread_entries_and_deletes_nothing(self, backend, users):
+        read, unread = (
+            backend.add(new("read"), users[0].pk),
+            backend.add(new("unread"), users[0].pk),
+        )
+        theirs = backend.add(new("theirs"), users[1].pk)
+        backend.mark_read(users[0].pk, [read.id])
+        with pytest.raises(InvalidMessage, match=str(unread.id)):
+            backend.delete(users[0].pk, [read.id, unread.id, theirs.id], strict=False)
+        assert len(backend.list(users[0].pk, state="all")) == 2
+
     def test_mark_all_read_up_to_an_id_watermark(self, backend, uid):
         old = [backend.add(new(f"old{i}"), uid) for i in range(3)]
         later = backend.add(new("later"), uid)

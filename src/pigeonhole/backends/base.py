@@ -1,10 +1,14 @@
 """
-The contract every message store implements.
+The contract every message store keeps, and the work every store shares.
 
-``api`` validates input and resolves recipients, then calls one of these
-methods; a backend only stores and fetches. Every method takes a user *id*,
-never a user object, so a backend never loads users and can live outside the
-database (Redis).
+``api`` validates input and resolves recipients, then calls the public methods
+of ``BaseBackend``. Those do what every store owes its callers (renewing inbox
+versions, refusing foreign ids and unread deletions with the same errors)
+around small private hooks (``_send()``, ``_add()``, ``_list()``,
+``_change()``...), the way ``django.contrib.messages``' ``BaseStorage`` does
+``add()`` and ``update()`` around ``_get()`` and ``_store()``. A store only
+stores and fetches. Every method takes a user *id*, never a user object, so a
+store never loads users and can live outside the database (Redis).
 """
 
 from __future__ import annotations
@@ -15,14 +19,29 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 
 from .. import versions
 from ..conf import pigeonhole_settings
+from ..exceptions import InvalidMessage, MessageNotFound
 from ..message import NewMessage, StoredMessage
 
-__all__ = ["BaseBackend", "InboxState", "Recipients", "SentMessage"]
+__all__ = [
+    "BaseBackend",
+    "Change",
+    "InboxQuery",
+    "InboxState",
+    "Outcome",
+    "Recipients",
+    "SentMessage",
+]
 
 STATES = ("unread", "read", "all", "archived")
+
+#: The state changes ``_change()`` applies, and those that can give a user
+#: unread messages again (so inbox versions must be renewed after them).
+ACTIONS = ("read", "unread", "archive", "unarchive", "delete", "expire")
+MAKES_UNREAD = frozenset({"unread", "unarchive"})
 
 
 @dataclass(frozen=True)
@@ -87,12 +106,79 @@ class InboxState:
     modified: datetime | None = None
 
 
+@dataclass(frozen=True)
+class InboxQuery:
+    """
+    One listing of a user's inbox, as ``list()`` hands it to ``_list()``.
+
+    ``state`` is one of ``unread``, ``read``, ``all`` (unarchived) and
+    ``archived``; ``levels`` the levels to keep (None for any); ``tag`` a word
+    of ``extra_tags``; ``since`` (inclusive) and ``before`` (exclusive) bound
+    the creation time; ``after`` is the last id of the previous page, for
+    keyset paging: entries come newest first.
+    """
+
+    state: str = "unread"
+    levels: Sequence[int] | None = None
+    tag: str | None = None
+    since: datetime | None = None
+    before: datetime | None = None
+    limit: int = 50
+    after: Any = None
+
+    @property
+    def plain(self) -> bool:
+        """Whether only the state and the limit are asked for: every page's listing."""
+        return not (self.levels or self.tag or self.since or self.before or self.after)
+
+
+@dataclass(frozen=True)
+class Change:
+    """
+    One state change of some of a user's entries, as the base class hands it to ``_change()``.
+
+    ``action`` is one of ``read``, ``unread``, ``archive``, ``unarchive``,
+    ``delete`` and ``expire``. ``now`` stamps reads and archivings;
+    ``expires`` is the new expiry of an ``expire``. ``strict`` asks for the
+    ids that are not the user's visible entries to be reported; without it
+    they are skipped. ``allow_unread`` lets a ``delete`` remove unread entries.
+    """
+
+    action: str
+    ids: Sequence[Any]
+    now: datetime
+    strict: bool = True
+    allow_unread: bool = False
+    expires: datetime | None = None
+
+
+@dataclass
+class Outcome:
+    """
+    What ``_change()`` did, or why it did nothing.
+
+    ``changed`` holds the ids whose state changed, newest first. A store that
+    fills ``missing`` (ids that are not the user's visible entries, under
+    ``strict``) or ``unread`` (unread entries a ``delete`` without
+    ``allow_unread`` was asked to remove) must have written nothing: the base
+    class then raises ``MessageNotFound`` or ``InvalidMessage``.
+    """
+
+    changed: list[Any]
+    missing: Sequence[Any] = ()
+    unread: Sequence[Any] = ()
+
+
 class BaseBackend:
     """
     Store messages and per-user inbox state.
 
-    Subclasses implement every method below. Methods that change state return
-    the ids they changed, so ``api`` can tell listeners exactly what happened.
+    The public methods are the contract and do the work every store shares;
+    subclasses implement the private hooks they call: ``_send()``, ``_add()``,
+    ``_list()``, ``_get()``, ``_count()``, ``_counts()``, ``_change()`` and
+    ``_mark_all_read()``, then the housekeeping and email methods, which have
+    no shared work to wrap. Methods that change state return the ids they
+    changed, so ``api`` can tell listeners exactly what happened.
     """
 
     def __init__(self, **options: Any) -> None:
@@ -109,10 +195,11 @@ class BaseBackend:
         transaction.on_commit(func)
 
     #: True when every method that can give a user unread messages (``send``,
-    #: ``add``, ``mark_unread``, ``unarchive``) calls :meth:`changed`.
-    #: Only then may the storage trust ``PIGEONHOLE["CACHE"]`` to say an inbox
-    #: is still empty; a backend that leaves it False is always asked.
-    tracks_versions = False
+    #: ``add``, ``mark_unread``, ``unarchive``) calls :meth:`changed`, as the
+    #: public methods here do. Only then may the storage trust
+    #: ``PIGEONHOLE["CACHE"]`` to say an inbox is still empty; a store that
+    #: overrides those methods and leaves it False is always asked.
+    tracks_versions = True
 
     def in_transaction(self) -> bool:
         """Return whether a change made now is still invisible to other connections."""
@@ -146,8 +233,14 @@ class BaseBackend:
 
     # Writing ----------------------------------------------------------------
     def send(self, message: NewMessage, recipients: Recipients) -> Any:
-        """Store ``message`` once and give every recipient an unread entry, atomically."""
-        raise NotImplementedError("subclasses of BaseBackend must provide a send() method")
+        """
+        Store ``message`` once and give every recipient an unread entry, atomically.
+
+        Return the content's record: its ``id`` and ``recipient_count``.
+        """
+        sent = self._send(message, recipients)
+        self.changed_for(recipients)
+        return sent
 
     def add(self, message: NewMessage, user_id: Any) -> StoredMessage:
         """
@@ -156,7 +249,15 @@ class BaseBackend:
         The request path uses this: one message, one recipient, and the caller
         needs the entry back to show it without reading it again.
         """
-        raise NotImplementedError("subclasses of BaseBackend must provide an add() method")
+        stored = self._add(message, user_id)
+        self.changed([user_id])
+        return stored
+
+    def _send(self, message: NewMessage, recipients: Recipients) -> Any:
+        raise NotImplementedError("subclasses of BaseBackend must provide a _send() method")
+
+    def _add(self, message: NewMessage, user_id: Any) -> StoredMessage:
+        raise NotImplementedError("subclasses of BaseBackend must provide an _add() method")
 
     # Reading ----------------------------------------------------------------
     def list(
@@ -172,15 +273,19 @@ class BaseBackend:
         after: Any = None,
     ) -> list[StoredMessage]:
         """Return the user's entries, newest first, keyset-paged by ``after``."""
-        raise NotImplementedError("subclasses of BaseBackend must provide a list() method")
+        query = InboxQuery(state, levels, tag, since, before, limit, after)
+        return self._list(user_id, query)
 
     def get(self, user_id: Any, entry_id: Any) -> StoredMessage:
         """Return one entry of this user's, or raise ``MessageNotFound``."""
-        raise NotImplementedError("subclasses of BaseBackend must provide a get() method")
+        entry = self._get(user_id, entry_id)
+        if entry is None:
+            raise MessageNotFound(entry_id)
+        return entry
 
     def count(self, user_id: Any) -> int:
         """Return how many unread, unarchived, unexpired entries the user has."""
-        raise NotImplementedError("subclasses of BaseBackend must provide a count() method")
+        return self._count(user_id)
 
     def counts(self, user_id: Any) -> dict[str, int]:
         """
@@ -190,13 +295,13 @@ class BaseBackend:
         Counting every entry is for pages a user opens, not for every request:
         badges use ``count()`` or ``state()``.
         """
-        raise NotImplementedError("subclasses of BaseBackend must provide a counts() method")
+        return self._counts(user_id)
 
     def state(self, user_id: Any) -> InboxState:
         """
         Return the user's ``InboxState`` in a fixed, small number of queries.
 
-        Backends should override this: the fallback here reads up to 1000
+        Stores should override this: the fallback here reads up to 1000
         unread entries to find the highest level and reports no ``version``,
         which turns off conditional responses rather than risk a stale one.
         """
@@ -206,19 +311,34 @@ class BaseBackend:
             max_level=max((entry.level for entry in unread), default=None),
         )
 
+    def _list(self, user_id: Any, query: InboxQuery) -> list[StoredMessage]:
+        raise NotImplementedError("subclasses of BaseBackend must provide a _list() method")
+
+    def _get(self, user_id: Any, entry_id: Any) -> StoredMessage | None:
+        """Return the user's visible entry ``entry_id``, or None."""
+        raise NotImplementedError("subclasses of BaseBackend must provide a _get() method")
+
+    def _count(self, user_id: Any) -> int:
+        raise NotImplementedError("subclasses of BaseBackend must provide a _count() method")
+
+    def _counts(self, user_id: Any) -> dict[str, int]:
+        raise NotImplementedError("subclasses of BaseBackend must provide a _counts() method")
+
     # Changing state ---------------------------------------------------------
     def mark_read(self, user_id: Any, ids: Sequence[Any], *, strict: bool = True) -> list[Any]:
         """
         Mark entries read and return the ids that were unread.
 
         With ``strict``, an id that is not the user's raises ``MessageNotFound``
-        and nothing changes; the request path passes ``strict=False`` because it
-        only marks entries it has just read itself.
+        and nothing changes. Without it, such ids are skipped: the request path
+        marks only entries it has just read itself, and a bulk action on a
+        stale page still changes the rest. The other changes take ``strict`` alike.
         """
-        raise NotImplementedError("subclasses of BaseBackend must provide a mark_read() method")
+        return self._apply("read", user_id, ids, strict=strict)
 
-    def mark_unread(self, user_id: Any, ids: Sequence[Any]) -> list[Any]:
-        raise NotImplementedError("subclasses of BaseBackend must provide a mark_unread() method")
+    def mark_unread(self, user_id: Any, ids: Sequence[Any], *, strict: bool = True) -> list[Any]:
+        """Mark entries unread again and return the ids that were read."""
+        return self._apply("unread", user_id, ids, strict=strict)
 
     def mark_all_read(self, user_id: Any, *, before: Any = None) -> list[Any]:
         """
@@ -227,27 +347,86 @@ class BaseBackend:
         ``before`` is an entry id (inclusive) or a datetime (inclusive); entries
         that arrive after it stay unread, however the calls interleave.
         """
-        raise NotImplementedError("subclasses of BaseBackend must provide a mark_all_read() method")
+        return self._mark_all_read(user_id, before, timezone.now())
 
-    def archive(self, user_id: Any, ids: Sequence[Any]) -> list[Any]:
-        raise NotImplementedError("subclasses of BaseBackend must provide an archive() method")
+    def archive(self, user_id: Any, ids: Sequence[Any], *, strict: bool = True) -> list[Any]:
+        """Move entries out of the inbox, keeping their read state; return those moved."""
+        return self._apply("archive", user_id, ids, strict=strict)
 
-    def unarchive(self, user_id: Any, ids: Sequence[Any]) -> list[Any]:
-        raise NotImplementedError("subclasses of BaseBackend must provide an unarchive() method")
+    def unarchive(self, user_id: Any, ids: Sequence[Any], *, strict: bool = True) -> list[Any]:
+        """Bring archived entries back to the inbox; return those brought back."""
+        return self._apply("unarchive", user_id, ids, strict=strict)
 
-    def delete(self, user_id: Any, ids: Sequence[Any], *, allow_unread: bool = False) -> list[Any]:
+    def delete(
+        self,
+        user_id: Any,
+        ids: Sequence[Any],
+        *,
+        allow_unread: bool = False,
+        strict: bool = True,
+    ) -> list[Any]:
         """
         Delete entries and return their ids.
 
-        Unless ``allow_unread``, an unread entry raises ``InvalidMessage``: it
-        is too easy to lose a message nobody has seen.
+        Unless ``allow_unread``, an unread entry raises ``InvalidMessage`` and
+        nothing is deleted, with ``strict`` or without: it is too easy to lose
+        a message nobody has seen.
         """
-        raise NotImplementedError("subclasses of BaseBackend must provide a delete() method")
+        return self._apply("delete", user_id, ids, strict=strict, allow_unread=allow_unread)
+
+    def _apply(
+        self,
+        action: str,
+        user_id: Any,
+        ids: Sequence[Any],
+        *,
+        strict: bool = True,
+        allow_unread: bool = False,
+        expires: datetime | None = None,
+    ) -> list[Any]:
+        """Apply one change through ``_change()``: refusals, then versions."""
+        ids = list(ids)
+        if not ids:
+            return []
+        now = timezone.now()
+        change = Change(
+            action,
+            ids,
+            now,
+            strict=strict,
+            allow_unread=allow_unread,
+            expires=expires or now,
+        )
+        outcome = self._change(user_id, change)
+        if strict and outcome.missing:
+            raise MessageNotFound(outcome.missing)
+        if outcome.unread and not allow_unread:
+            unread = sorted(outcome.unread)
+            raise InvalidMessage(
+                f"Message {', '.join(map(str, unread))} is unread and cannot be deleted. "
+                "Mark it read first, or set PIGEONHOLE['ALLOW_DELETE_UNREAD'] = True."
+            )
+        if outcome.changed and action in MAKES_UNREAD:
+            self.changed([user_id])
+        return outcome.changed
+
+    def _change(self, user_id: Any, change: Change) -> Outcome:
+        """
+        Apply ``change`` to the user's visible entries among ``change.ids``, atomically.
+
+        Report refusals in the ``Outcome`` and write nothing then; see there.
+        """
+        raise NotImplementedError("subclasses of BaseBackend must provide a _change() method")
+
+    def _mark_all_read(self, user_id: Any, before: Any, now: datetime) -> list[Any]:
+        raise NotImplementedError(
+            "subclasses of BaseBackend must provide a _mark_all_read() method"
+        )
 
     # Housekeeping -----------------------------------------------------------
     def expire(self, user_id: Any, ids: Sequence[Any], when: datetime | None = None) -> list[Any]:
         """Make entries expire at ``when`` (now by default): invisible from then on."""
-        raise NotImplementedError("subclasses of BaseBackend must provide an expire() method")
+        return self._apply("expire", user_id, ids, expires=when)
 
     def purge(
         self,

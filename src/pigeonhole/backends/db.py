@@ -22,10 +22,9 @@ from django.db.models import BooleanField, Count, F, Max, Q
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from ..exceptions import InvalidMessage, MessageNotFound
 from ..message import NewMessage, StoredMessage
 from ..models import InboxEntry, Message
-from .base import BaseBackend, InboxState, Recipients
+from .base import BaseBackend, Change, InboxQuery, InboxState, Outcome, Recipients
 
 __all__ = ["DatabaseBackend"]
 
@@ -114,8 +113,6 @@ class DatabaseBackend(BaseBackend):
     def on_commit(self, func) -> None:
         transaction.on_commit(func, using=self.db_for_write())
 
-    tracks_versions = True
-
     def in_transaction(self) -> bool:
         return connections[self.db_for_write()].in_atomic_block
 
@@ -135,11 +132,7 @@ class DatabaseBackend(BaseBackend):
         return max(1, min(self.batch_size, limit - 10))
 
     def _owned(self, user_id: Any, ids: Sequence[Any]) -> dict[Any, tuple[Any, Any]]:
-        """
-        Return ``{id: (read_at, archived_at)}`` for those ``ids`` the user has.
-
-        Raise ``MessageNotFound`` for any other id, before anything changes.
-        """
+        """Return ``{id: (read_at, archived_at)}`` for those ``ids`` the user has, visible."""
         qs = self.get_queryset(user_id, write=True)
         alias = self.db_for_write()
         found: dict[Any, tuple[Any, Any]] = {}
@@ -148,9 +141,6 @@ class DatabaseBackend(BaseBackend):
                 "id", "read_at", "archived_at"
             ):
                 found[pk] = (read_at, archived_at)
-        missing = set(ids) - set(found)
-        if missing:
-            raise MessageNotFound(missing)
         return found
 
     def _update(self, ids: Sequence[Any], **values: Any) -> None:
@@ -186,7 +176,7 @@ class DatabaseBackend(BaseBackend):
         content.save(using=alias, force_insert=True)
         return content
 
-    def send(self, message: NewMessage, recipients: Recipients) -> Message:
+    def _send(self, message: NewMessage, recipients: Recipients) -> Message:
         alias = self.db_for_write()
         now = message.created or timezone.now()
         with transaction.atomic(using=alias):
@@ -198,7 +188,6 @@ class DatabaseBackend(BaseBackend):
                 for chunk in _chunks(list(recipients.ids), self._recipient_batch_size(alias)):
                     users = self._users_with_ids(alias, chunk)
                     count += self._insert_select(alias, content, users, now)
-        self.changed_for(recipients)
         content.recipient_count = count
         return content
 
@@ -307,7 +296,7 @@ class DatabaseBackend(BaseBackend):
                 cursor, model._meta.db_table, model._meta.pk.column
             )
 
-    def add(self, message: NewMessage, user_id: Any) -> StoredMessage:
+    def _add(self, message: NewMessage, user_id: Any) -> StoredMessage:
         alias = self.db_for_write()
         now = message.created or timezone.now()
         content = self._new_content(message, now)
@@ -330,7 +319,6 @@ class DatabaseBackend(BaseBackend):
                     "expires": message.expires,
                 },
             )
-        self.changed([user_id])
         stored = StoredMessage.from_new(
             message,
             id=entry_id,
@@ -343,46 +331,28 @@ class DatabaseBackend(BaseBackend):
         return stored
 
     # Reading ----------------------------------------------------------------
-    def list(
-        self,
-        user_id: Any,
-        *,
-        state: str = "unread",
-        levels: Sequence[int] | None = None,
-        tag: str | None = None,
-        since: datetime | None = None,
-        before: datetime | None = None,
-        limit: int = 50,
-        after: Any = None,
-    ) -> list[StoredMessage]:
-        plain = not (levels or tag or since or before or after)
-        if plain and type(self).get_queryset is DatabaseBackend.get_queryset:
-            return self._list_plain(user_id, state, limit)
+    def _list(self, user_id: Any, query: InboxQuery) -> list[StoredMessage]:
+        if query.plain and type(self).get_queryset is DatabaseBackend.get_queryset:
+            return self._list_plain(user_id, query.state, query.limit)
         qs = self.get_queryset(user_id)
-        if state == "unread":
-            qs = qs.filter(read_at__isnull=True, archived_at__isnull=True)
-        elif state == "read":
-            qs = qs.filter(read_at__isnull=False, archived_at__isnull=True)
-        elif state == "all":
-            qs = qs.filter(archived_at__isnull=True)
-        elif state == "archived":
-            qs = qs.filter(archived_at__isnull=False)
-        if levels:
-            qs = qs.filter(message__level__in=levels)
-        if tag:
+        if query.state in _STATE_FILTERS:
+            qs = qs.filter(**_STATE_FILTERS[query.state])
+        if query.levels:
+            qs = qs.filter(message__level__in=query.levels)
+        if tag := query.tag:
             qs = qs.filter(
                 Q(message__extra_tags=tag)
                 | Q(message__extra_tags__startswith=f"{tag} ")
                 | Q(message__extra_tags__endswith=f" {tag}")
                 | Q(message__extra_tags__contains=f" {tag} ")
             )
-        if since is not None:
-            qs = qs.filter(created__gte=since)
-        if before is not None:
-            qs = qs.filter(created__lt=before)
-        if after is not None:
-            qs = qs.filter(id__lt=after)
-        rows = qs.order_by("-id").values_list(*_COLUMNS)[:limit]
+        if query.since is not None:
+            qs = qs.filter(created__gte=query.since)
+        if query.before is not None:
+            qs = qs.filter(created__lt=query.before)
+        if query.after is not None:
+            qs = qs.filter(id__lt=query.after)
+        rows = qs.order_by("-id").values_list(*_COLUMNS)[: query.limit]
         return [_row_to_stored(row) for row in rows]
 
     _LIST_USER = -918_273_645  # stand-ins, replaced by position in the cached parameters
@@ -439,13 +409,11 @@ class DatabaseBackend(BaseBackend):
             rows = list(compiler.apply_converters(rows, converters))
         return rows
 
-    def get(self, user_id: Any, entry_id: Any) -> StoredMessage:
+    def _get(self, user_id: Any, entry_id: Any) -> StoredMessage | None:
         row = self.get_queryset(user_id).filter(id=entry_id).values_list(*_COLUMNS).first()
-        if row is None:
-            raise MessageNotFound(entry_id)
-        return _row_to_stored(row)
+        return None if row is None else _row_to_stored(row)
 
-    def count(self, user_id: Any) -> int:
+    def _count(self, user_id: Any) -> int:
         if type(self).get_queryset is not DatabaseBackend.get_queryset:
             return self.get_queryset(user_id).filter(**_STATE_FILTERS["unread"]).count()
         # Grouped by the one user filtered on: one row, or none when there is nothing.
@@ -461,7 +429,7 @@ class DatabaseBackend(BaseBackend):
         )
         return rows[0][0] if rows else 0
 
-    def counts(self, user_id: Any) -> dict[str, int]:
+    def _counts(self, user_id: Any) -> dict[str, int]:
         """Count the three tabs in one aggregate query."""
         return self.get_queryset(user_id).aggregate(
             unread=Count("id", filter=Q(**_STATE_FILTERS["unread"])),
@@ -504,18 +472,47 @@ class DatabaseBackend(BaseBackend):
         )
 
     # Changing state ---------------------------------------------------------
-    def mark_read(self, user_id: Any, ids: Sequence[Any], *, strict: bool = True) -> list[Any]:
-        ids = list(ids)
-        if not ids:
-            return []
-        now = timezone.now()
-        if not strict:
-            return self._mark_read_lenient(user_id, ids, now)
-        with transaction.atomic(using=self.db_for_write()):
-            owned = self._owned(user_id, ids)
-            changed = [pk for pk, (read_at, _) in owned.items() if read_at is None]
-            self._update(changed, read_at=now)
-        return changed
+    #: The column each change sets, and whether it stamps it (with ``now``) or clears it.
+    #: A stamp goes on entries where the column is empty, a clearing where it is not.
+    _CHANGES = {
+        "read": ("read_at", True),
+        "unread": ("read_at", False),
+        "archive": ("archived_at", True),
+        "unarchive": ("archived_at", False),
+    }
+
+    def _change(self, user_id: Any, change: Change) -> Outcome:
+        """
+        Read which of the ids are the user's, then change them, in one transaction.
+
+        Strict or not, that is a query or two per few thousand ids; a lenient
+        mark-read (every page that shows messages) is a single ``UPDATE``.
+        """
+        if change.action == "read" and not change.strict:
+            return Outcome(self._mark_read_lenient(user_id, list(change.ids), change.now))
+        alias = self.db_for_write()
+        with transaction.atomic(using=alias):
+            owned = self._owned(user_id, change.ids)
+            missing = set(change.ids) - set(owned)
+            if missing and change.strict:
+                return Outcome([], missing=missing)
+            if change.action == "delete":
+                unread = [pk for pk, (read_at, _) in owned.items() if read_at is None]
+                if unread and not change.allow_unread:
+                    return Outcome([], unread=unread)
+                changed = list(owned)
+                for chunk in _chunks(changed, self._id_batch_size(alias)):
+                    InboxEntry.objects.using(alias).filter(id__in=chunk).delete()
+                return Outcome(changed)
+            if change.action == "expire":
+                changed = list(owned)
+                self._update(changed, expires=change.expires)
+                return Outcome(changed)
+            column, stamps = self._CHANGES[change.action]
+            index = 0 if column == "read_at" else 1
+            changed = [pk for pk, state in owned.items() if (state[index] is None) == stamps]
+            self._update(changed, **{column: change.now if stamps else None})
+        return Outcome(changed)
 
     def _mark_read_lenient(self, user_id: Any, ids: list[Any], now: datetime) -> list[Any]:
         """
@@ -586,16 +583,7 @@ class DatabaseBackend(BaseBackend):
         mine = self.get_queryset(user_id, write=True).filter(read_at=now)
         return [pk for pk in mine.filter(id__in=ids).values_list("id", flat=True)]
 
-    def mark_unread(self, user_id: Any, ids: Sequence[Any]) -> list[Any]:
-        with transaction.atomic(using=self.db_for_write()):
-            owned = self._owned(user_id, list(ids))
-            changed = [pk for pk, (read_at, _) in owned.items() if read_at is not None]
-            self._update(changed, read_at=None)
-        if changed:
-            self.changed([user_id])
-        return changed
-
-    def mark_all_read(self, user_id: Any, *, before: Any = None) -> list[Any]:
+    def _mark_all_read(self, user_id: Any, before: Any, now: datetime) -> list[Any]:
         qs = self.get_queryset(user_id, write=True).filter(
             read_at__isnull=True, archived_at__isnull=True
         )
@@ -607,47 +595,10 @@ class DatabaseBackend(BaseBackend):
             # Update exactly the ids read here: an entry committed meanwhile,
             # even with a lower id, stays unread.
             changed = list(qs.values_list("id", flat=True))
-            self._update(changed, read_at=timezone.now())
-        return changed
-
-    def archive(self, user_id: Any, ids: Sequence[Any]) -> list[Any]:
-        with transaction.atomic(using=self.db_for_write()):
-            owned = self._owned(user_id, list(ids))
-            changed = [pk for pk, (_, archived_at) in owned.items() if archived_at is None]
-            self._update(changed, archived_at=timezone.now())
-        return changed
-
-    def unarchive(self, user_id: Any, ids: Sequence[Any]) -> list[Any]:
-        with transaction.atomic(using=self.db_for_write()):
-            owned = self._owned(user_id, list(ids))
-            changed = [pk for pk, (_, archived_at) in owned.items() if archived_at is not None]
-            self._update(changed, archived_at=None)
-        if changed:
-            self.changed([user_id])
-        return changed
-
-    def delete(self, user_id: Any, ids: Sequence[Any], *, allow_unread: bool = False) -> list[Any]:
-        alias = self.db_for_write()
-        with transaction.atomic(using=alias):
-            owned = self._owned(user_id, list(ids))
-            unread = sorted(pk for pk, (read_at, _) in owned.items() if read_at is None)
-            if unread and not allow_unread:
-                raise InvalidMessage(
-                    f"Message {', '.join(map(str, unread))} is unread and cannot be deleted. "
-                    "Mark it read first, or set PIGEONHOLE['ALLOW_DELETE_UNREAD'] = True."
-                )
-            changed = list(owned)
-            for chunk in _chunks(changed, self._id_batch_size(alias)):
-                InboxEntry.objects.using(alias).filter(id__in=chunk).delete()
+            self._update(changed, read_at=now)
         return changed
 
     # Housekeeping -----------------------------------------------------------
-    def expire(self, user_id: Any, ids: Sequence[Any], when: datetime | None = None) -> list[Any]:
-        with transaction.atomic(using=self.db_for_write()):
-            changed = list(self._owned(user_id, list(ids)))
-            self._update(changed, expires=when or timezone.now())
-        return changed
-
     def purge(
         self,
         *,

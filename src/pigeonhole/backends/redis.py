@@ -25,9 +25,9 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
 
-from ..exceptions import BackendUnavailable, InvalidMessage, MessageNotFound
+from ..exceptions import BackendUnavailable
 from ..message import NewMessage, StoredMessage
-from .base import BaseBackend, InboxState, Recipients, SentMessage
+from .base import BaseBackend, Change, InboxQuery, InboxState, Outcome, Recipients, SentMessage
 
 try:
     import redis
@@ -361,13 +361,14 @@ for _, name in ipairs({'all', 'archived'}) do
 end
 return result
 """,
-    # ARGV: prefix, now, user, operation, argument, entry ids. Check that every
-    # id is one of the user's visible entries before changing any: all or nothing.
+    # ARGV: prefix, now, user, operation, argument, '1' if strict, entry ids.
+    # Strict, check that every id is one of the user's visible entries before
+    # changing any: all or nothing. Lenient, skip the others.
     "change": """
 local uid, op, arg = ARGV[3], ARGV[4], ARGV[5]
-local lenient = op == 'read_lenient'
+local lenient = ARGV[6] ~= '1'
 local ids, states, missing = {}, {}, {}
-for i = 6, #ARGV do
+for i = 7, #ARGV do
   local id = ARGV[i]
   local e = redis.call('HMGET', ekey(id), 'u', 'r', 'a', 'x')
   if e[1] == uid and visible(e[4]) then
@@ -389,7 +390,7 @@ local changed = {}
 for i, id in ipairs(ids) do
   local r, a, x = states[i][2], states[i][3], states[i][4]
   local hit = false
-  if op == 'read' or lenient then
+  if op == 'read' then
     if not r then r = NOW_S; redis.call('HSET', ekey(id), 'r', r); hit = true end
   elseif op == 'unread' then
     if r then r = false; redis.call('HDEL', ekey(id), 'r'); hit = true end
@@ -652,8 +653,6 @@ class RedisBackend(BaseBackend):
     #: Seconds after which an unfinished send is taken to have died, so purge
     #: may collect its content.
     send_timeout = 3600
-    #: Writes are visible at once, so versions are renewed right after them.
-    tracks_versions = True
 
     def __init__(
         self, *, url: str | None = None, key_prefix: str | None = None, **options: Any
@@ -780,7 +779,7 @@ class RedisBackend(BaseBackend):
         )
 
     # Writing ----------------------------------------------------------------
-    def send(self, message: NewMessage, recipients: Recipients) -> SentMessage:
+    def _send(self, message: NewMessage, recipients: Recipients) -> SentMessage:
         """
         Store the content once, then give recipients entries a chunk at a time.
 
@@ -818,7 +817,6 @@ class RedisBackend(BaseBackend):
         except BaseException:
             self._withdraw(mid, written)
             raise
-        self.changed_for(recipients)
         return SentMessage(id=int(mid), recipient_count=count)
 
     def _withdraw(self, mid: Any, written: Sequence[tuple[int, int]]) -> None:
@@ -833,7 +831,7 @@ class RedisBackend(BaseBackend):
             # flagged as sending, and purge collects it once send_timeout passes.
             pass
 
-    def add(self, message: NewMessage, user_id: Any) -> StoredMessage:
+    def _add(self, message: NewMessage, user_id: Any) -> StoredMessage:
         created = message.created or timezone.now()
         with self._errors():
             mid, entry_id = self._run(
@@ -846,7 +844,6 @@ class RedisBackend(BaseBackend):
                     *_content_fields(message, created),
                 ],
             )
-        self.changed([user_id])
         return StoredMessage.from_new(
             message,
             id=int(entry_id),
@@ -857,18 +854,7 @@ class RedisBackend(BaseBackend):
         )
 
     # Reading ----------------------------------------------------------------
-    def list(
-        self,
-        user_id: Any,
-        *,
-        state: str = "unread",
-        levels: Sequence[int] | None = None,
-        tag: str | None = None,
-        since: datetime | None = None,
-        before: datetime | None = None,
-        limit: int = 50,
-        after: Any = None,
-    ) -> list[StoredMessage]:
+    def _list(self, user_id: Any, query: InboxQuery) -> list[StoredMessage]:
         """
         Return the user's entries, newest first, keyset-paged by ``after``.
 
@@ -876,8 +862,9 @@ class RedisBackend(BaseBackend):
         round trip; filters are applied inside Redis, which scans on in
         batches of ``scan_batch`` until ``limit`` entries match.
         """
+        state, limit = query.state, query.limit
         zset = {"unread": "unread", "read": "all", "all": "all", "archived": "archived"}[state]
-        cursor = "+inf" if after is None else f"({int(after)}"
+        cursor = "+inf" if query.after is None else f"({int(query.after)}"
         args = [
             _ts(timezone.now()),
             str(user_id),
@@ -885,10 +872,10 @@ class RedisBackend(BaseBackend):
             None,  # the cursor, filled in each round
             None,  # how many rows are still wanted
             self.scan_batch,
-            "" if since is None else _ts(since),
-            "" if before is None else _ts(before),
-            tag or "",
-            *(str(int(level)) for level in levels or ()),
+            "" if query.since is None else _ts(query.since),
+            "" if query.before is None else _ts(query.before),
+            query.tag or "",
+            *(str(int(level)) for level in query.levels or ()),
         ]
         rows: list[Any] = []
         with self._errors():
@@ -898,14 +885,12 @@ class RedisBackend(BaseBackend):
                 rows += found
         return [self._stored(user_id, row) for row in rows]
 
-    def get(self, user_id: Any, entry_id: Any) -> StoredMessage:
+    def _get(self, user_id: Any, entry_id: Any) -> StoredMessage | None:
         with self._errors():
             row = self._run("get", [_ts(timezone.now()), str(user_id), str(entry_id)])
-        if not row:
-            raise MessageNotFound(entry_id)
-        return self._stored(user_id, row)
+        return self._stored(user_id, row) if row else None
 
-    def count(self, user_id: Any) -> int:
+    def _count(self, user_id: Any) -> int:
         """
         Return the unread count: the unread set's size less its expired members.
 
@@ -919,7 +904,7 @@ class RedisBackend(BaseBackend):
             total, expired = pipe.execute()
         return total - expired
 
-    def counts(self, user_id: Any) -> dict[str, int]:
+    def _counts(self, user_id: Any) -> dict[str, int]:
         """
         Count the three tabs in one script.
 
@@ -951,49 +936,29 @@ class RedisBackend(BaseBackend):
         )
 
     # Changing state ---------------------------------------------------------
-    def _change(
-        self, op: str, user_id: Any, ids: Sequence[Any], arg: str = "", *, now: str | None = None
-    ) -> list[Any]:
+    def _change(self, user_id: Any, change: Change) -> Outcome:
         """
-        Apply ``op`` to the user's entries ``ids`` in one script.
+        Apply the change to the user's entries in one script.
 
         The script checks ownership and visibility itself, in the same atomic
         step as the change: nothing can slip in between the check and the write.
-        Return the ids changed, newest first as the database backend does.
+        Report the ids changed newest first, as the database backend does.
         """
-        given = {str(pk): pk for pk in ids}
-        if not given:
-            return []
+        given = {str(pk): pk for pk in change.ids}
+        if change.action == "expire":
+            arg = _ts(change.expires)
+        else:
+            arg = "1" if change.allow_unread else ""
+        args = [_ts(change.now), str(user_id), change.action, arg, "1" if change.strict else ""]
         with self._errors():
-            status, result = self._run(
-                "change", [now or _ts(timezone.now()), str(user_id), op, arg, *given]
-            )
+            status, result = self._run("change", [*args, *given])
         if status == "missing":
-            raise MessageNotFound([given[pk] for pk in result])
+            return Outcome([], missing=[given[pk] for pk in result])
         if status == "unread":
-            unread = sorted(int(pk) for pk in result)
-            raise InvalidMessage(
-                f"Message {', '.join(map(str, unread))} is unread and cannot be deleted. "
-                "Mark it read first, or set PIGEONHOLE['ALLOW_DELETE_UNREAD'] = True."
-            )
-        return sorted((int(pk) for pk in result), reverse=True)
+            return Outcome([], unread=[int(pk) for pk in result])
+        return Outcome(sorted((int(pk) for pk in result), reverse=True))
 
-    def mark_read(self, user_id: Any, ids: Sequence[Any], *, strict: bool = True) -> list[Any]:
-        """
-        Mark entries read and return the ids that were unread.
-
-        Without ``strict``, ids that are not the user's visible entries are
-        skipped, and only the ids this call changed come back.
-        """
-        return self._change("read" if strict else "read_lenient", user_id, ids)
-
-    def mark_unread(self, user_id: Any, ids: Sequence[Any]) -> list[Any]:
-        changed = self._change("unread", user_id, ids)
-        if changed:
-            self.changed([user_id])
-        return changed
-
-    def mark_all_read(self, user_id: Any, *, before: Any = None) -> list[Any]:
+    def _mark_all_read(self, user_id: Any, before: Any, now: datetime) -> list[Any]:
         """
         Mark read the user's unread, unarchived entries up to a watermark.
 
@@ -1001,7 +966,7 @@ class RedisBackend(BaseBackend):
         highest entry id handed out when the call began: one that arrives
         meanwhile stays unread, however long a big inbox takes.
         """
-        now = _ts(timezone.now())
+        now = _ts(now)
         created_before = ""
         changed: list[Any] = []
         with self._errors():
@@ -1024,23 +989,7 @@ class RedisBackend(BaseBackend):
                 cursor = f"({last}"
         return sorted((int(pk) for pk in changed), reverse=True)
 
-    def archive(self, user_id: Any, ids: Sequence[Any]) -> list[Any]:
-        return self._change("archive", user_id, ids)
-
-    def unarchive(self, user_id: Any, ids: Sequence[Any]) -> list[Any]:
-        changed = self._change("unarchive", user_id, ids)
-        if changed:
-            self.changed([user_id])
-        return changed
-
-    def delete(self, user_id: Any, ids: Sequence[Any], *, allow_unread: bool = False) -> list[Any]:
-        return self._change("delete", user_id, ids, "1" if allow_unread else "")
-
     # Housekeeping -----------------------------------------------------------
-    def expire(self, user_id: Any, ids: Sequence[Any], when: datetime | None = None) -> list[Any]:
-        now = timezone.now()
-        return self._change("expire", user_id, ids, _ts(when or now), now=_ts(now))
-
     def purge(
         self,
         *,

@@ -1,0 +1,241 @@
+"""
+A third store, in process memory, written against the hooks alone.
+
+It implements the private hooks of ``BaseBackend`` and the housekeeping
+methods, and nothing else: no version bump, no refusal, no error text. The
+contract suite run against it shows that the base class does that work.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import threading
+from datetime import datetime
+from typing import Any
+
+from django.utils import timezone
+
+from pigeonhole.backends.base import (
+    BaseBackend,
+    Change,
+    InboxQuery,
+    InboxState,
+    Outcome,
+    Recipients,
+    SentMessage,
+)
+from pigeonhole.message import NewMessage, StoredMessage
+
+_STATES = {
+    "unread": lambda e: e.read_at is None and e.archived_at is None,
+    "read": lambda e: e.read_at is not None and e.archived_at is None,
+    "all": lambda e: e.archived_at is None,
+    "archived": lambda e: e.archived_at is not None,
+}
+
+
+class MemoryBackend(BaseBackend):
+    """Entries as ``StoredMessage`` objects in a dict; one lock makes each call atomic."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.entries: dict[int, StoredMessage] = {}
+        self.contents: dict[int, NewMessage] = {}
+        self.entry_ids = itertools.count(1)
+        self.content_ids = itertools.count(1)
+        self.lock = threading.RLock()
+
+    def _visible(self, entry: StoredMessage, now: datetime | None = None) -> bool:
+        return entry.expires is None or entry.expires > (now or timezone.now())
+
+    def _mine(self, user_id: Any) -> list[StoredMessage]:
+        return [e for e in self.entries.values() if e.user_id == user_id and self._visible(e)]
+
+    # Hooks -----------------------------------------------------------------
+    def _store(self, message: NewMessage, user_ids: list[Any]) -> tuple[int, list[StoredMessage]]:
+        created = message.created or timezone.now()
+        with self.lock:
+            mid = next(self.content_ids)
+            self.contents[mid] = message
+            stored = []
+            for uid in user_ids:
+                entry = StoredMessage.from_new(
+                    message,
+                    id=next(self.entry_ids),
+                    message_id=mid,
+                    user_id=uid,
+                    created=created,
+                    expires=message.expires,
+                )
+                self.entries[entry.id] = entry
+                stored.append(entry)
+        return mid, stored
+
+    def _send(self, message: NewMessage, recipients: Recipients) -> SentMessage:
+        ids = list(dict.fromkeys(pk for chunk in recipients.iter_ids() for pk in chunk))
+        mid, stored = self._store(message, ids)
+        return SentMessage(id=mid, recipient_count=len(stored))
+
+    def _add(self, message: NewMessage, user_id: Any) -> StoredMessage:
+        return self._store(message, [user_id])[1][0]
+
+    def _list(self, user_id: Any, query: InboxQuery) -> list[StoredMessage]:
+        found = []
+        for entry in sorted(self._mine(user_id), key=lambda e: e.id, reverse=True):
+            if (
+                _STATES[query.state](entry)
+                and (not query.levels or entry.level in query.levels)
+                and (not query.tag or query.tag in entry.extra_tags.split())
+                and (query.since is None or entry.created >= query.since)
+                and (query.before is None or entry.created < query.before)
+                and (query.after is None or entry.id < query.after)
+            ):
+                found.append(copy.copy(entry))
+        return found[: query.limit]
+
+    def _get(self, user_id: Any, entry_id: Any) -> StoredMessage | None:
+        entry = self.entries.get(entry_id)
+        if entry is None or entry.user_id != user_id or not self._visible(entry):
+            return None
+        return copy.copy(entry)
+
+    def _count(self, user_id: Any) -> int:
+        return self._counts(user_id)["unread"]
+
+    def _counts(self, user_id: Any) -> dict[str, int]:
+        mine = self._mine(user_id)
+        return {name: sum(map(_STATES[name], mine)) for name in ("unread", "all", "archived")}
+
+    def state(self, user_id: Any) -> InboxState:
+        mine = sorted(self._mine(user_id), key=lambda e: e.id)
+        unread = [e for e in mine if _STATES["unread"](e)]
+        key = repr([(e.id, e.read_at, e.archived_at) for e in mine])
+        stamps = [s for e in mine for s in (e.created, e.read_at, e.archived_at) if s]
+        return InboxState(
+            unread=len(unread),
+            max_level=max((e.level for e in unread), default=None),
+            version=hashlib.sha256(key.encode()).hexdigest(),
+            modified=max(stamps, default=None),
+        )
+
+    def _change(self, user_id: Any, change: Change) -> Outcome:
+        with self.lock:
+            mine = {e.id: e for e in self._mine(user_id) if e.id in set(change.ids)}
+            missing = [pk for pk in change.ids if pk not in mine]
+            if change.strict and missing:
+                return Outcome([], missing=missing)
+            if change.action == "delete":
+                unread = [pk for pk, e in mine.items() if e.read_at is None]
+                if unread and not change.allow_unread:
+                    return Outcome([], unread=unread)
+            changed = []
+            for pk, entry in mine.items():
+                field, value = {
+                    "read": ("read_at", entry.read_at or change.now),
+                    "unread": ("read_at", None),
+                    "archive": ("archived_at", entry.archived_at or change.now),
+                    "unarchive": ("archived_at", None),
+                    "expire": ("expires", change.expires),
+                    "delete": (None, None),
+                }[change.action]
+                if field is None:
+                    del self.entries[pk]
+                elif getattr(entry, field) == value and change.action != "expire":
+                    continue
+                else:
+                    setattr(entry, field, value)
+                changed.append(pk)
+        return Outcome(sorted(changed, reverse=True))
+
+    def _mark_all_read(self, user_id: Any, before: Any, now: datetime) -> list[Any]:
+        with self.lock:
+            changed = []
+            for entry in self._mine(user_id):
+                if not _STATES["unread"](entry):
+                    continue
+                if isinstance(before, datetime) and entry.created > before:
+                    continue
+                if before is not None and not isinstance(before, datetime) and entry.id > before:
+                    continue
+                entry.read_at = now
+                changed.append(entry.id)
+        return sorted(changed, reverse=True)
+
+    # Housekeeping and email ------------------------------------------------
+    def _doomed(self, expired: bool, read_before: datetime | None) -> tuple[set, set]:
+        now = timezone.now()
+        gone = {pk for pk, e in self.entries.items() if expired and not self._visible(e, now)}
+        read = set()
+        if read_before is not None:
+            read = {
+                pk
+                for pk, e in self.entries.items()
+                if e.read_at is not None and e.read_at < read_before and pk not in gone
+            }
+        return gone, read
+
+    def purge(self, *, expired=True, read_before=None, dry_run=False) -> dict[str, int]:
+        with self.lock:
+            gone, read = self._doomed(expired, read_before)
+            kept = {e.message_id for pk, e in self.entries.items() if pk not in gone | read}
+            orphans = set(self.contents) - kept
+            if not dry_run:
+                for pk in gone | read:
+                    del self.entries[pk]
+                for mid in orphans:
+                    del self.contents[mid]
+        return {"expired": len(gone), "read": len(read), "messages": len(orphans)}
+
+    def unmailed_for_message(self, message_id, *, after=None, limit=500) -> list[StoredMessage]:
+        found = [
+            copy.copy(e)
+            for pk, e in sorted(self.entries.items())
+            if e.message_id == message_id
+            and e.emailed_at is None
+            and self._visible(e)
+            and (after is None or pk > after)
+        ]
+        return found[:limit]
+
+    def unmailed_due(self, created_before, *, limit=500, offset=0) -> list[StoredMessage]:
+        found = sorted(
+            (
+                e
+                for e in self.entries.values()
+                if _STATES["unread"](e)
+                and e.emailed_at is None
+                and self._visible(e)
+                and e.created <= created_before
+            ),
+            key=lambda e: (e.created, e.id),
+        )
+        return [copy.copy(e) for e in found[offset : offset + limit]]
+
+    def claim_email(self, ids, when) -> list[Any]:
+        with self.lock:
+            claimed = []
+            for pk in ids:
+                entry = self.entries.get(pk)
+                if entry is not None and entry.emailed_at is None and self._visible(entry):
+                    entry.emailed_at = when
+                    claimed.append(pk)
+        return claimed
+
+    def release_email(self, ids, when) -> list[Any]:
+        with self.lock:
+            released = []
+            for pk in ids:
+                entry = self.entries.get(pk)
+                if entry is not None and entry.emailed_at == when:
+                    entry.emailed_at = None
+                    released.append(pk)
+        return released
+
+    def forget_user(self, user_id: Any) -> int:
+        with self.lock:
+            doomed = [pk for pk, e in self.entries.items() if e.user_id == user_id]
+            for pk in doomed:
+                del self.entries[pk]
+        return len(doomed)
