@@ -45,6 +45,33 @@ class TestTransientMessages:
         assert shown(alice_client.get("/show/")) == ['<li class="info">Saved.</li>']
         assert shown(alice_client.get("/show/")) == []
 
+    def test_plain_message_added_and_shown_on_one_request_is_not_shown_again(self, alice_client):
+        assert shown(alice_client.get("/show/?add=Opened.")) == ['<li class="success">Opened.</li>']
+        assert shown(alice_client.get("/show/")) == []
+
+    def test_alerts_without_stored_messages_show_a_plain_message_once(self, alice_client, user):
+        pigeonhole.send(user, "Stored one")
+        page = alice_client.get("/show/?alerts=flash&add=Opened.").content.decode()
+        assert page.count(">Opened.<") == 1 and "Stored one" not in page
+        again = alice_client.get("/show/?alerts=flash").content.decode()
+        assert "Opened." not in again and "Stored one" not in again
+        assert pigeonhole.unread_count(user) == 1  # left for the inbox page
+        assert shown(alice_client.get("/show/")) == ['<li class="info persistent">Stored one</li>']
+
+    def test_all_alerts_show_a_plain_message_once_and_mark_stored_ones_read(
+        self, alice_client, user
+    ):
+        pigeonhole.send(user, "Stored one")
+        page = alice_client.get("/show/?alerts=all&add=Opened.").content.decode()
+        assert page.count(">Opened.<") == 1 and page.count(">Stored one<") == 1
+        assert "pigeonhole-alert" not in alice_client.get("/show/?alerts=all").content.decode()
+        assert pigeonhole.unread_count(user) == 0
+
+    def test_alerts_show_a_message_added_before_the_redirect_once(self, alice_client):
+        alice_client.post("/add/info/", {"messages": ["Saved."]})
+        assert "Saved." in alice_client.get("/show/?alerts=flash").content.decode()
+        assert "Saved." not in alice_client.get("/show/?alerts=flash").content.decode()
+
     def test_plain_info_is_not_stored(self, alice_client, user):
         alice_client.post("/add/info/", {"messages": ["Saved."]})
         assert pigeonhole.unread_count(user) == 0
