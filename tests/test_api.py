@@ -198,6 +198,35 @@ class TestValidation:
             pigeonhole.send(user, message, **options)
         assert Message.objects.count() == 0
 
+    @pytest.mark.parametrize(
+        "kwargs",
+        [
+            {"message": "before\x00after"},
+            {"message": "lone \ud800 surrogate"},
+            {"subject": "a\x00b"},
+            {"extra_tags": "billing a\x00b"},
+            {"extra_tags": ["ok", "a\x00b"]},
+            {"url": "/path/\udfff/"},
+            {"data": "\x00"},
+            {"data": {"key": "a\x00b"}},
+            {"data": {"a\x00b": 1}},
+            {"data": {"key": [1, {"deep": ["fine", "a\x00b"]}]}},
+            {"data": {"key": ["\udc80"]}},
+        ],
+    )
+    def test_text_no_store_keeps_is_refused_before_anything_is_written(self, user, kwargs):
+        options = {"message": "ok", **kwargs}
+        message = options.pop("message")
+        with pytest.raises(InvalidMessage, match="NUL character|unpaired surrogate"):
+            pigeonhole.send(user, message, **options)
+        assert pigeonhole.inbox(user, state="all") == []
+        assert Message.objects.count() == 0
+
+    def test_data_may_hold_any_other_text(self, user):
+        data = {"key": ["tab\t", "newline\n", "\\u0000", "emoji \U0001f426"], "\x01": None}
+        pigeonhole.send(user, "ok", data=data)
+        assert pigeonhole.inbox(user)[0].data == data
+
     def test_max_length_setting_is_honoured(self, user, settings):
         settings.PIGEONHOLE = {**settings.PIGEONHOLE, "MAX_LENGTH": 5}
         with pytest.raises(InvalidMessage, match="more than the 5 allowed"):
@@ -264,7 +293,15 @@ class TestInbox:
         assert pigeonhole.unread_count(AnonymousUser()) == 0
 
     @pytest.mark.parametrize(
-        "kwargs", [{"state": "new"}, {"limit": 0}, {"limit": 1001}, {"after": "x"}, {"tag": "a b"}]
+        "kwargs",
+        [
+            {"state": "new"},
+            {"limit": 0},
+            {"limit": 1001},
+            {"after": "x"},
+            {"tag": "a b"},
+            {"tag": "a\x00b"},
+        ],
     )
     def test_bad_arguments_are_refused(self, user, kwargs):
         with pytest.raises(InvalidMessage):

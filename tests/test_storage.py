@@ -317,10 +317,18 @@ class TestStorageInterface:
         storage = make_storage(rf, user)
         with pytest.raises(InvalidMessage, match="close_timeout"):
             storage.add(pigeonhole.STICKY_INFO, "Soon", close_timeout="soon")
+        with pytest.raises(InvalidMessage, match="NUL"):
+            storage.add(pigeonhole.STICKY_INFO, "So\x00on")
         settings.PIGEONHOLE = {**settings.PIGEONHOLE, "MAX_LENGTH": 3}
         with pytest.raises(InvalidMessage, match="MAX_LENGTH"):
             storage.add(pigeonhole.STICKY_INFO, "Too long")
         assert storage.get_sticky() == []
+
+    def test_stored_messages_with_a_nul_character_are_refused(self, rf, user):
+        storage = make_storage(rf, user)
+        with pytest.raises(InvalidMessage, match="NUL"):
+            storage.add(pigeonhole.PERSISTENT_INFO, "Saved", subject="Sa\x00ved")
+        assert pigeonhole.inbox(user, state="all") == []
 
     def test_blank_options_on_a_transient_level_are_ignored(self, rf, user):
         storage = make_storage(rf, user)
