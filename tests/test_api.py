@@ -217,7 +217,7 @@ class TestValidation:
     def test_text_no_store_keeps_is_refused_before_anything_is_written(self, user, kwargs):
         options = {"message": "ok", **kwargs}
         message = options.pop("message")
-        with pytest.raises(InvalidMessage, match="NUL character|unpaired surrogate"):
+        with pytest.raises(InvalidMessage, match=r"NUL character|unpaired surrogate"):
             pigeonhole.send(user, message, **options)
         assert pigeonhole.inbox(user, state="all") == []
         assert Message.objects.count() == 0
