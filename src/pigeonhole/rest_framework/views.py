@@ -74,8 +74,10 @@ class MessageViewSet(viewsets.ViewSet):
         elif isinstance(exc, InvalidMessage):
             exc = exceptions.ValidationError({"non_field_errors": [str(exc)]})
         elif isinstance(exc, BackendUnavailable):
+            retry_after = exc.retry_after
             exc = exceptions.APIException("The message store is unavailable; try again later.")
             exc.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+            exc.wait = retry_after  # DRF sends it as Retry-After
         return super().handle_exception(exc)
 
     # Helpers ----------------------------------------------------------------
