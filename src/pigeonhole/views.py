@@ -33,16 +33,17 @@ from django.views.decorators.http import require_GET, require_POST
 
 from . import api
 from .brokers.base import ProcessAtCapacity, TooManySubscriptions
-from .conf import get_broker, pigeonhole_settings
+from .conf import get_backend, get_broker, pigeonhole_settings
 from .exceptions import BackendUnavailable, InvalidMessage, MessageNotFound
 from .live import (
     WINDOW,
     Cursor,
     EventStream,
+    Snapshot,
     close_connections,
     process_stream_limit,
-    read_snapshot,
 )
+from .representation import count_to_dict
 
 __all__ = [
     "bulk",
@@ -316,25 +317,29 @@ async def stream(request: HttpRequest) -> HttpResponse:
 @require_GET
 def count(request: HttpRequest) -> HttpResponse:
     """
-    Answer the unread count and the newest entry id, for clients that poll.
+    Answer the unread count, the highest unread level and the newest entry id, for polling.
 
-    The ``ETag`` changes whenever the count, the newest entry or the read
-    state of the newest entries does, so an unchanged poll costs a 304 and
-    no body. ``X-Poll-Interval`` says how many seconds to wait before the next.
+    The count and the level are the REST count's, from one ``state()`` read.
+    The ``ETag`` changes whenever they, the newest entry or the read state of
+    the newest entries do, so an unchanged poll costs a 304 and no body.
+    ``X-Poll-Interval`` says how many seconds to wait before the next.
     """
     if not request.user.is_authenticated:
         return JsonResponse({"error": "Log in to receive messages."}, status=401)
+    backend = get_backend()
     try:
-        snapshot = read_snapshot(request.user.pk, 0, WINDOW)
+        state = backend.state(request.user.pk)
+        newest = Snapshot(
+            backend.list(request.user.pk, state="all", limit=WINDOW), state.unread, {}
+        )
     except BackendUnavailable as exc:
         return store_unavailable(request, exc, page=False)
-    cursor = snapshot.cursor()
-    etag = f'"{snapshot.count}-{cursor}"'
+    cursor = newest.cursor()
+    etag = f'"{state.unread}-{state.max_level}-{cursor}"'
     response = get_conditional_response(request, etag=etag)
     if response is None:
-        response = JsonResponse(
-            {"unread": snapshot.count, "latest": snapshot.latest or None, "cursor": str(cursor)}
-        )
+        body = {**count_to_dict(state), "latest": newest.latest or None, "cursor": str(cursor)}
+        response = JsonResponse(body)
     response["ETag"] = etag
     response["X-Poll-Interval"] = str(pigeonhole_settings.POLL_INTERVAL)
     # Private: the answer is one user's; no-cache: always ask, the ETag keeps it cheap.
