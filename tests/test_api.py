@@ -19,6 +19,8 @@ from pigeonhole.conf import get_backend
 from pigeonhole.exceptions import InvalidMessage, MessageNotFound, PersistenceUnavailable
 from pigeonhole.models import InboxEntry, Message
 
+from .timing import expire_in_the_past, wait_until
+
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("store")]
 
 
@@ -462,10 +464,10 @@ class TestChangingState:
 
 class TestExpiry:
     def test_expired_messages_are_invisible_and_purged(self, user):
-        pigeonhole.send(user, "soon gone", expires=timedelta(milliseconds=50))
+        pigeonhole.send(user, "soon gone", expires=timedelta(hours=1))
         [expiring] = pigeonhole.inbox(user)
         pigeonhole.send(user, "stays")
-        time.sleep(0.06)
+        expire_in_the_past(user, [expiring])
         assert texts(pigeonhole.inbox(user, state="all")) == ["stays"]
         assert pigeonhole.unread_count(user) == 1
         with pytest.raises(MessageNotFound):
@@ -475,11 +477,19 @@ class TestExpiry:
         assert get_backend().purge(expired=True) == {"expired": 0, "read": 0, "messages": 0}
         assert texts(pigeonhole.inbox(user, state="all")) == ["stays"]
 
+    def test_a_message_disappears_once_its_expiry_passes(self, user):
+        """On the real clock: a second to live, and up to thirty to see it gone."""
+        pigeonhole.send(user, "soon gone", expires=timedelta(seconds=1))
+        pigeonhole.send(user, "stays")
+        wait_until(lambda: texts(pigeonhole.inbox(user, state="all")) == ["stays"])
+        assert pigeonhole.unread_count(user) == 1
+        assert get_backend().purge(expired=True) == {"expired": 1, "read": 0, "messages": 1}
+
     @pytest.mark.db_only
     def test_purge_deletes_the_content_of_expired_messages(self, user):
-        pigeonhole.send(user, "soon gone", expires=timedelta(milliseconds=50))
+        pigeonhole.send(user, "soon gone", expires=timedelta(hours=1))
         pigeonhole.send(user, "stays")
-        time.sleep(0.06)
+        expire_in_the_past(user, pigeonhole.inbox(user)[1:])
         get_backend().purge(expired=True)
         assert list(Message.objects.values_list("message", flat=True)) == ["stays"]
 
