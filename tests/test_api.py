@@ -19,6 +19,8 @@ from pigeonhole.conf import get_backend
 from pigeonhole.exceptions import InvalidMessage, MessageNotFound, PersistenceUnavailable
 from pigeonhole.models import InboxEntry, Message
 
+from .timing import expire_in_the_past, wait_until
+
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("store")]
 
 
@@ -198,6 +200,35 @@ class TestValidation:
             pigeonhole.send(user, message, **options)
         assert Message.objects.count() == 0
 
+    @pytest.mark.parametrize(
+        "kwargs",
+        [
+            {"message": "before\x00after"},
+            {"message": "lone \ud800 surrogate"},
+            {"subject": "a\x00b"},
+            {"extra_tags": "billing a\x00b"},
+            {"extra_tags": ["ok", "a\x00b"]},
+            {"url": "/path/\udfff/"},
+            {"data": "\x00"},
+            {"data": {"key": "a\x00b"}},
+            {"data": {"a\x00b": 1}},
+            {"data": {"key": [1, {"deep": ["fine", "a\x00b"]}]}},
+            {"data": {"key": ["\udc80"]}},
+        ],
+    )
+    def test_text_no_store_keeps_is_refused_before_anything_is_written(self, user, kwargs):
+        options = {"message": "ok", **kwargs}
+        message = options.pop("message")
+        with pytest.raises(InvalidMessage, match=r"NUL character|unpaired surrogate"):
+            pigeonhole.send(user, message, **options)
+        assert pigeonhole.inbox(user, state="all") == []
+        assert Message.objects.count() == 0
+
+    def test_data_may_hold_any_other_text(self, user):
+        data = {"key": ["tab\t", "newline\n", "\\u0000", "emoji \U0001f426"], "\x01": None}
+        pigeonhole.send(user, "ok", data=data)
+        assert pigeonhole.inbox(user)[0].data == data
+
     def test_max_length_setting_is_honoured(self, user, settings):
         settings.PIGEONHOLE = {**settings.PIGEONHOLE, "MAX_LENGTH": 5}
         with pytest.raises(InvalidMessage, match="more than the 5 allowed"):
@@ -264,7 +295,15 @@ class TestInbox:
         assert pigeonhole.unread_count(AnonymousUser()) == 0
 
     @pytest.mark.parametrize(
-        "kwargs", [{"state": "new"}, {"limit": 0}, {"limit": 1001}, {"after": "x"}, {"tag": "a b"}]
+        "kwargs",
+        [
+            {"state": "new"},
+            {"limit": 0},
+            {"limit": 1001},
+            {"after": "x"},
+            {"tag": "a b"},
+            {"tag": "a\x00b"},
+        ],
     )
     def test_bad_arguments_are_refused(self, user, kwargs):
         with pytest.raises(InvalidMessage):
@@ -440,10 +479,10 @@ class TestChangingState:
 
 class TestExpiry:
     def test_expired_messages_are_invisible_and_purged(self, user):
-        pigeonhole.send(user, "soon gone", expires=timedelta(milliseconds=50))
+        pigeonhole.send(user, "soon gone", expires=timedelta(hours=1))
         [expiring] = pigeonhole.inbox(user)
         pigeonhole.send(user, "stays")
-        time.sleep(0.06)
+        expire_in_the_past(user, [expiring])
         assert texts(pigeonhole.inbox(user, state="all")) == ["stays"]
         assert pigeonhole.unread_count(user) == 1
         with pytest.raises(MessageNotFound):
@@ -453,11 +492,19 @@ class TestExpiry:
         assert get_backend().purge(expired=True) == {"expired": 0, "read": 0, "messages": 0}
         assert texts(pigeonhole.inbox(user, state="all")) == ["stays"]
 
+    def test_a_message_disappears_once_its_expiry_passes(self, user):
+        """On the real clock: a second to live, and up to thirty to see it gone."""
+        pigeonhole.send(user, "soon gone", expires=timedelta(seconds=1))
+        pigeonhole.send(user, "stays")
+        wait_until(lambda: texts(pigeonhole.inbox(user, state="all")) == ["stays"])
+        assert pigeonhole.unread_count(user) == 1
+        assert get_backend().purge(expired=True) == {"expired": 1, "read": 0, "messages": 1}
+
     @pytest.mark.db_only
     def test_purge_deletes_the_content_of_expired_messages(self, user):
-        pigeonhole.send(user, "soon gone", expires=timedelta(milliseconds=50))
+        pigeonhole.send(user, "soon gone", expires=timedelta(hours=1))
         pigeonhole.send(user, "stays")
-        time.sleep(0.06)
+        expire_in_the_past(user, pigeonhole.inbox(user)[1:])
         get_backend().purge(expired=True)
         assert list(Message.objects.values_list("message", flat=True)) == ["stays"]
 

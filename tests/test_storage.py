@@ -45,6 +45,33 @@ class TestTransientMessages:
         assert shown(alice_client.get("/show/")) == ['<li class="info">Saved.</li>']
         assert shown(alice_client.get("/show/")) == []
 
+    def test_plain_message_added_and_shown_on_one_request_is_not_shown_again(self, alice_client):
+        assert shown(alice_client.get("/show/?add=Opened.")) == ['<li class="success">Opened.</li>']
+        assert shown(alice_client.get("/show/")) == []
+
+    def test_alerts_without_stored_messages_show_a_plain_message_once(self, alice_client, user):
+        pigeonhole.send(user, "Stored one")
+        page = alice_client.get("/show/?alerts=flash&add=Opened.").content.decode()
+        assert page.count(">Opened.<") == 1 and "Stored one" not in page
+        again = alice_client.get("/show/?alerts=flash").content.decode()
+        assert "Opened." not in again and "Stored one" not in again
+        assert pigeonhole.unread_count(user) == 1  # left for the inbox page
+        assert shown(alice_client.get("/show/")) == ['<li class="info persistent">Stored one</li>']
+
+    def test_all_alerts_show_a_plain_message_once_and_mark_stored_ones_read(
+        self, alice_client, user
+    ):
+        pigeonhole.send(user, "Stored one")
+        page = alice_client.get("/show/?alerts=all&add=Opened.").content.decode()
+        assert page.count(">Opened.<") == 1 and page.count(">Stored one<") == 1
+        assert "pigeonhole-alert" not in alice_client.get("/show/?alerts=all").content.decode()
+        assert pigeonhole.unread_count(user) == 0
+
+    def test_alerts_show_a_message_added_before_the_redirect_once(self, alice_client):
+        alice_client.post("/add/info/", {"messages": ["Saved."]})
+        assert "Saved." in alice_client.get("/show/?alerts=flash").content.decode()
+        assert "Saved." not in alice_client.get("/show/?alerts=flash").content.decode()
+
     def test_plain_info_is_not_stored(self, alice_client, user):
         alice_client.post("/add/info/", {"messages": ["Saved."]})
         assert pigeonhole.unread_count(user) == 0
@@ -290,10 +317,18 @@ class TestStorageInterface:
         storage = make_storage(rf, user)
         with pytest.raises(InvalidMessage, match="close_timeout"):
             storage.add(pigeonhole.STICKY_INFO, "Soon", close_timeout="soon")
+        with pytest.raises(InvalidMessage, match="NUL"):
+            storage.add(pigeonhole.STICKY_INFO, "So\x00on")
         settings.PIGEONHOLE = {**settings.PIGEONHOLE, "MAX_LENGTH": 3}
         with pytest.raises(InvalidMessage, match="MAX_LENGTH"):
             storage.add(pigeonhole.STICKY_INFO, "Too long")
         assert storage.get_sticky() == []
+
+    def test_stored_messages_with_a_nul_character_are_refused(self, rf, user):
+        storage = make_storage(rf, user)
+        with pytest.raises(InvalidMessage, match="NUL"):
+            storage.add(pigeonhole.PERSISTENT_INFO, "Saved", subject="Sa\x00ved")
+        assert pigeonhole.inbox(user, state="all") == []
 
     def test_blank_options_on_a_transient_level_are_ignored(self, rf, user):
         storage = make_storage(rf, user)

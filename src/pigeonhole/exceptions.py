@@ -36,6 +36,11 @@ class InvalidMessage(PigeonholeError, ValueError):
 class BackendUnavailable(PigeonholeError):
     """The message store could not be reached."""
 
+    #: Seconds a client should wait before asking again: the ``Retry-After`` of
+    #: the 503 that the views and the REST API answer, so clients back off
+    #: instead of hammering a store that is down.
+    retry_after = 30
+
 
 class MessageNotFound(PigeonholeError, LookupError):
     """

@@ -23,6 +23,7 @@ from . import api, constants
 from .conf import pigeonhole_settings
 from .message import StoredMessage
 from .representation import senders_for
+from .views import unavailable_as_503
 
 __all__ = ["PAGE_SIZE", "TABS", "Tab", "inbox", "inbox_context", "with_senders"]
 
@@ -121,6 +122,7 @@ def inbox_context(request: HttpRequest, state: str, after: str | None) -> dict[s
 
 @require_GET
 @login_required
+@unavailable_as_503
 def inbox(request: HttpRequest) -> HttpResponse:
     """Show the logged-in user's inbox; ``?state=`` picks the tab, ``?after=`` the page."""
     state = request.GET.get("state", "unread")

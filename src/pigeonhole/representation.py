@@ -15,9 +15,16 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 
-from .message import StoredMessage
+from .message import StoredMessage, level_tag_for
 
-__all__ = ["FIELDS", "asenders_for", "message_to_dict", "sender_to_dict", "senders_for"]
+__all__ = [
+    "FIELDS",
+    "asenders_for",
+    "count_to_dict",
+    "message_to_dict",
+    "sender_to_dict",
+    "senders_for",
+]
 
 #: The keys of :func:`message_to_dict`, in order.
 FIELDS = (
@@ -105,4 +112,19 @@ def message_to_dict(
         "read_at": _iso(message.read_at),
         "archived_at": _iso(message.archived_at),
         "expires": _iso(message.expires),
+    }
+
+
+def count_to_dict(state: Any) -> dict[str, Any]:
+    """
+    Return what a badge needs from an ``InboxState``: the unread count and the highest level.
+
+    ``max_level`` is the level as stored (``PERSISTENT_ERROR`` is 41) and
+    ``max_level_tag`` its tag (``"error"``); both are None when nothing is unread.
+    """
+    level = state.max_level
+    return {
+        "unread": state.unread,
+        "max_level": level,
+        "max_level_tag": (level_tag_for(level) or None) if level is not None else None,
     }

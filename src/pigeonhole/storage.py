@@ -294,6 +294,17 @@ class PersistentStorageMixin:
     def get_nonpersistent(self) -> list[Any]:
         return [*self.get_sticky(), *self._transient()]
 
+    def consume_nonpersistent(self) -> list[Any]:
+        """
+        Return sticky, then transient messages, the transient ones displayed.
+
+        Iterate as the storage's own loop does, stored messages left out: the
+        storage is used, and messages added on this request join those shown
+        instead of staying queued, which would store them for the next request.
+        """
+        transient = list(super().__iter__())  # type: ignore[misc]
+        return [*self.get_sticky(), *transient]
+
     def count_persistent_unread(self) -> int:
         """Return the user's whole unread count, not only what one page shows."""
         user = self.get_user()

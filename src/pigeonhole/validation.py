@@ -8,6 +8,7 @@ half-sent message behind.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -30,6 +31,7 @@ __all__ = [
     "check_close_timeout",
     "check_datetime",
     "check_level",
+    "check_storable",
     "check_tags",
     "check_text",
     "check_url",
@@ -42,6 +44,9 @@ __all__ = [
 _SUBJECT_MAX = 255
 _TAGS_MAX = 255
 _URL_MAX = 2000
+#: What no store keeps as given: PostgreSQL refuses NUL in text and JSON, and
+#: no database or Redis client encodes an unpaired surrogate as UTF-8.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def check_level(level: Any) -> int:
@@ -73,6 +78,37 @@ def check_datetime(value: Any, name: str) -> datetime:
     return value
 
 
+def check_storable(value: Any, name: str) -> Any:
+    """
+    Refuse text a store cannot keep as given; return ``value`` unchanged.
+
+    ``value`` may be nested JSON: its keys and values are checked too, without
+    recursion, so deep nesting costs no stack. Every store then refuses the
+    same input the same way, before anything is written.
+    """
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            found = _UNSTORABLE.search(item)
+            if found is None:
+                continue
+            if found.group() == "\x00":
+                raise InvalidMessage(
+                    f"{name} contains a NUL character (\\x00), which cannot be stored; remove it."
+                )
+            raise InvalidMessage(
+                f"{name} contains an unpaired surrogate ({found.group()!r}), which cannot be "
+                "stored; decode the text properly or remove it."
+            )
+        if isinstance(item, dict):
+            pending.extend(item)
+            pending.extend(item.values())
+        elif isinstance(item, list | tuple):
+            pending.extend(item)
+    return value
+
+
 def check_text(message: Any) -> tuple[str, bool]:
     if isinstance(message, Promise):
         message = str(message)
@@ -87,6 +123,7 @@ def check_text(message: Any) -> tuple[str, bool]:
             "shorten it, link to the full text with url=..., or raise "
             "PIGEONHOLE['MAX_LENGTH']."
         )
+    check_storable(message, "message")
     return message, isinstance(message, SafeData)
 
 
@@ -110,7 +147,7 @@ def check_tags(extra_tags: Any) -> str:
     joined = " ".join(tags)
     if len(joined) > _TAGS_MAX:
         raise InvalidMessage(f"extra_tags are longer than {_TAGS_MAX} characters; use fewer tags.")
-    return joined
+    return check_storable(joined, "extra_tags")
 
 
 def check_url(url: Any) -> str:
@@ -130,7 +167,7 @@ def check_url(url: Any) -> str:
         raise InvalidMessage(
             f"url must be a path such as '/orders/42/' or an http(s) URL, got {url!r}."
         )
-    return url
+    return check_storable(url, "url")
 
 
 def _check_data(data: Any) -> Any:
@@ -142,7 +179,7 @@ def _check_data(data: Any) -> Any:
         raise InvalidMessage(
             f"data must be JSON-serialisable (dicts, lists, strings, numbers): {exc}"
         ) from exc
-    return data
+    return check_storable(data, "data")
 
 
 def _check_expires(expires: Any, now: datetime) -> datetime | None:
@@ -240,6 +277,7 @@ def build_message(
         subject = str(subject)
     if not isinstance(subject, str) or len(subject) > _SUBJECT_MAX:
         raise InvalidMessage(f"subject must be a string of at most {_SUBJECT_MAX} characters.")
+    check_storable(subject, "subject")
     if email is not None and not isinstance(email, bool):
         raise InvalidMessage(
             f"email must be True, False or None (use EMAIL_LEVELS), got {email!r}."
@@ -346,6 +384,7 @@ def check_inbox_args(
         check_level(level)
     if tag is not None and (not isinstance(tag, str) or not tag or " " in tag):
         raise InvalidMessage(f"tag must be a single word, got {tag!r}.")
+    check_storable(tag, "tag")
     return (
         None if since is None else check_datetime(since, "since"),
         None if before is None else check_datetime(before, "before"),

@@ -7,7 +7,10 @@ plain form back to where it came from, so the inbox works without JavaScript.
 
 from __future__ import annotations
 
+import functools
+import logging
 from collections.abc import Callable
+from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.contrib.auth.views import redirect_to_login
@@ -21,6 +24,7 @@ from django.http import (
     JsonResponse,
     StreamingHttpResponse,
 )
+from django.shortcuts import render
 from django.utils.cache import get_conditional_response, patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
@@ -28,18 +32,31 @@ from django.views.decorators.http import require_GET, require_POST
 
 from . import api
 from .brokers.base import ProcessAtCapacity, TooManySubscriptions
-from .conf import get_broker, pigeonhole_settings
-from .exceptions import InvalidMessage, MessageNotFound
+from .conf import get_backend, get_broker, pigeonhole_settings
+from .exceptions import BackendUnavailable, InvalidMessage, MessageNotFound
 from .live import (
     WINDOW,
     Cursor,
     EventStream,
+    Snapshot,
     close_connections,
     process_stream_limit,
-    read_snapshot,
 )
+from .representation import count_to_dict
 
-__all__ = ["bulk", "change_view", "close_sticky", "count", "mark_all_read", "reply", "stream"]
+__all__ = [
+    "bulk",
+    "change_view",
+    "close_sticky",
+    "count",
+    "mark_all_read",
+    "reply",
+    "store_unavailable",
+    "stream",
+    "unavailable_as_503",
+]
+
+logger = logging.getLogger("pigeonhole")
 
 
 def _wants_json(request: HttpRequest) -> bool:
@@ -68,6 +85,45 @@ def _error(request: HttpRequest, status: int, text: str) -> HttpResponse:
     return HttpResponse(text, status=status, content_type="text/plain; charset=utf-8")
 
 
+def store_unavailable(
+    request: HttpRequest, exc: BackendUnavailable, *, page: bool = True
+) -> HttpResponse:
+    """
+    Answer 503 with ``Retry-After``: the store is down, not the request wrong.
+
+    A script (or ``page=False``) gets JSON; a browser gets
+    ``pigeonhole/unavailable.html``, which extends nothing, so a site's base
+    template that shows the unread count cannot fail a second time.
+    """
+    logger.warning("Answered 503 to %s: %s", request.path, exc)
+    seconds = exc.retry_after
+    text = _("Messages are unavailable for a moment. Try again in %(seconds)d seconds.") % {
+        "seconds": seconds
+    }
+    if page and not _wants_json(request):
+        # A link to load the page again, or back to the page a form was sent from.
+        again = request.get_full_path() if request.method == "GET" else _next_url(request)
+        context = {"text": text, "retry_after": seconds, "again": again}
+        response = render(request, "pigeonhole/unavailable.html", context, status=503)
+    else:
+        response = JsonResponse({"error": text}, status=503)
+    response["Retry-After"] = str(seconds)
+    return response
+
+
+def unavailable_as_503(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Decorate a view so that an unreachable store is a 503 (``store_unavailable()``)."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except BackendUnavailable as exc:
+            return store_unavailable(request, exc)
+
+    return wrapper
+
+
 def _login_required(request: HttpRequest) -> HttpResponse | None:
     if request.user.is_authenticated:
         return None
@@ -86,6 +142,7 @@ _ACTIONS: dict[str, Callable[..., int]] = {
 
 
 @require_POST
+@unavailable_as_503
 def change_view(request: HttpRequest, action: str, entry_id: int) -> HttpResponse:
     """Apply one action to one of the user's messages."""
     if (denied := _login_required(request)) is not None:
@@ -104,6 +161,7 @@ BULK_LIMIT = 500
 
 
 @require_POST
+@unavailable_as_503
 def bulk(request: HttpRequest) -> HttpResponse:
     """
     Apply one action to several of the user's messages: the inbox's checkboxes.
@@ -130,6 +188,7 @@ def bulk(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
+@unavailable_as_503
 def reply(request: HttpRequest, entry_id: int) -> HttpResponse:
     """Answer one of the user's messages; the reply goes to its sender."""
     if (denied := _login_required(request)) is not None:
@@ -147,6 +206,7 @@ def reply(request: HttpRequest, entry_id: int) -> HttpResponse:
 
 
 @require_POST
+@unavailable_as_503
 def mark_all_read(request: HttpRequest) -> HttpResponse:
     """
     Mark everything read, up to the ``before`` id the page showed.
@@ -247,22 +307,29 @@ async def stream(request: HttpRequest) -> HttpResponse:
 @require_GET
 def count(request: HttpRequest) -> HttpResponse:
     """
-    Answer the unread count and the newest entry id, for clients that poll.
+    Answer the unread count, the highest unread level and the newest entry id, for polling.
 
-    The ``ETag`` changes whenever the count, the newest entry or the read
-    state of the newest entries does, so an unchanged poll costs a 304 and
-    no body. ``X-Poll-Interval`` says how many seconds to wait before the next.
+    The count and the level are the REST count's, from one ``state()`` read.
+    The ``ETag`` changes whenever they, the newest entry or the read state of
+    the newest entries do, so an unchanged poll costs a 304 and no body.
+    ``X-Poll-Interval`` says how many seconds to wait before the next.
     """
     if not request.user.is_authenticated:
         return JsonResponse({"error": "Log in to receive messages."}, status=401)
-    snapshot = read_snapshot(request.user.pk, 0, WINDOW)
-    cursor = snapshot.cursor()
-    etag = f'"{snapshot.count}-{cursor}"'
+    backend = get_backend()
+    try:
+        state = backend.state(request.user.pk)
+        newest = Snapshot(
+            backend.list(request.user.pk, state="all", limit=WINDOW), state.unread, {}
+        )
+    except BackendUnavailable as exc:
+        return store_unavailable(request, exc, page=False)
+    cursor = newest.cursor()
+    etag = f'"{state.unread}-{state.max_level}-{cursor}"'
     response = get_conditional_response(request, etag=etag)
     if response is None:
-        response = JsonResponse(
-            {"unread": snapshot.count, "latest": snapshot.latest or None, "cursor": str(cursor)}
-        )
+        body = {**count_to_dict(state), "latest": newest.latest or None, "cursor": str(cursor)}
+        response = JsonResponse(body)
     response["ETag"] = etag
     response["X-Poll-Interval"] = str(pigeonhole_settings.POLL_INTERVAL)
     # Private: the answer is one user's; no-cache: always ask, the ETag keeps it cheap.

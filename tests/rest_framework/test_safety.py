@@ -210,6 +210,8 @@ def sender(api_client, user):
         ({"users": ["{other}"], "message": "hi", "subject": "s" * 256}, "subject"),
         ({"users": ["{other}"], "message": "hi", "extra_tags": ["two words"]}, "extra_tags"),
         ({"users": ["{other}"], "message": "hi", "data": {"k": "\x00"}}, "data"),
+        ({"users": ["{other}"], "message": "hi", "data": {"k": [{"\x00": 1}]}}, "data"),
+        ({"users": ["{other}"], "message": "hi", "extra_tags": ["a\x00b"]}, "extra_tags"),
         ({"users": ["{other}"], "message": "hi", "expires": "2001-01-01T00:00:00Z"}, "expires"),
     ],
 )

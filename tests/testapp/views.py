@@ -23,8 +23,19 @@ def add(request, kind):
     return HttpResponseRedirect("/show/")
 
 
+#: The alerts tag, whole (``?alerts=all``) and as the demo's base template uses it, stored
+#: messages left out (``?alerts=flash``).
+ALERTS = {
+    "all": "{% load pigeonhole %}{% pigeonhole_messages %}",
+    "flash": "{% load pigeonhole %}{% pigeonhole_messages persistent=False %}",
+}
+
+
 def show(request):
-    template = engines["django"].from_string(TEMPLATE)
+    """Show the messages; ``?add=text`` first adds a plain one on this very request."""
+    for text in request.GET.getlist("add"):
+        messages.success(request, text)
+    template = engines["django"].from_string(ALERTS.get(request.GET.get("alerts", ""), TEMPLATE))
     response = HttpResponse(template.render(request=request))
     if request.GET.get("keep"):
         messages.get_messages(request).used = False

@@ -20,7 +20,7 @@ from rest_framework import serializers
 from ..backends.base import STATES
 from ..exceptions import InvalidMessage
 from ..representation import message_to_dict
-from ..validation import check_datetime, check_tags, check_text, check_url
+from ..validation import check_datetime, check_storable, check_tags, check_text, check_url
 from .schema import extend_schema_field, extend_schema_serializer
 
 __all__ = [
@@ -49,24 +49,14 @@ def _invalid(exc: InvalidMessage) -> serializers.ValidationError:
 
 def _storable(value: Any) -> Any:
     """
-    Refuse text no database can store: NUL characters and lone surrogates.
+    Refuse text no store keeps (``check_storable``): a 400, not a server error.
 
-    PostgreSQL rejects both, so letting them through would turn bad input
-    into a server error instead of a 400. ``value`` may be nested JSON.
+    ``value`` may be nested JSON.
     """
-    if isinstance(value, str):
-        if "\x00" in value or any("\ud800" <= c <= "\udfff" for c in value):
-            raise serializers.ValidationError(
-                "Null characters and unpaired surrogates are not allowed."
-            )
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _storable(key)
-            _storable(item)
-    elif isinstance(value, list):
-        for item in value:
-            _storable(item)
-    return value
+    try:
+        return check_storable(value, "text")
+    except InvalidMessage as exc:
+        raise _invalid(exc) from exc
 
 
 class IdField(serializers.IntegerField):

@@ -23,8 +23,7 @@ from .. import api
 from ..backends.base import InboxState
 from ..conf import get_backend, pigeonhole_settings
 from ..exceptions import BackendUnavailable, InvalidMessage, MessageNotFound
-from ..message import level_tag_for
-from ..representation import senders_for
+from ..representation import count_to_dict, senders_for
 from . import serializers
 from .schema import ID, NOT_MODIFIED, document, error
 
@@ -74,8 +73,10 @@ class MessageViewSet(viewsets.ViewSet):
         elif isinstance(exc, InvalidMessage):
             exc = exceptions.ValidationError({"non_field_errors": [str(exc)]})
         elif isinstance(exc, BackendUnavailable):
+            retry_after = exc.retry_after
             exc = exceptions.APIException("The message store is unavailable; try again later.")
             exc.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+            exc.wait = retry_after  # DRF sends it as Retry-After
         return super().handle_exception(exc)
 
     # Helpers ----------------------------------------------------------------
@@ -188,13 +189,7 @@ class MessageViewSet(viewsets.ViewSet):
     def count(self, request: Request) -> Response:
         """Return the unread count and the highest unread level, for a badge."""
         state = self.get_state()
-        data = {
-            "unread": state.unread,
-            "max_level": state.max_level,
-            "max_level_tag": (level_tag_for(state.max_level) or None)
-            if state.max_level is not None
-            else None,
-        }
+        data = count_to_dict(state)
         # The answer is the whole state it depends on: reads elsewhere don't matter.
         headers, not_modified = self.conditional(state, "count", *data.values())
         if not_modified is not None:

@@ -109,11 +109,9 @@ def displayed_messages(request: HttpRequest | None, *, persistent: bool = True) 
     if request is None:
         return []
     storage = get_messages(request)
-    if persistent or not hasattr(storage, "get_nonpersistent"):
+    if persistent or not hasattr(storage, "consume_nonpersistent"):
         return storage
-    shown = storage.get_nonpersistent()
-    storage.used = True  # the transient ones were displayed: drop them, as iterating would
-    return shown
+    return storage.consume_nonpersistent()
 
 
 @register.inclusion_tag("pigeonhole/messages.html", takes_context=True)

@@ -51,6 +51,7 @@
   var CHANNEL = "pigeonhole";
   var BACKOFF_MIN = 1000;
   var BACKOFF_MAX = 60000;
+  var RETRY_AFTER_MAX = 3600000; // a server asking for more than an hour is taken at an hour
   var STATE_EVENTS = ["read", "unread", "archived", "unarchived", "deleted"];
 
   var channel = "BroadcastChannel" in window ? new BroadcastChannel(CHANNEL) : null;
@@ -458,10 +459,21 @@
 
   // ---------------------------------------------------------------- stream and polling
 
-  function retryLater(start) {
+  function retryLater(start, atLeast) {
     var delay = backoff * (0.5 + Math.random() / 2); // jitter: spread reconnecting clients
     backoff = Math.min(backoff * 2, BACKOFF_MAX);
+    // Never sooner than the server asked, and still spread out.
+    if (atLeast) delay = Math.max(delay, atLeast * (1 + Math.random() / 4));
     setTimeout(start, delay);
+  }
+
+  // Retry-After in milliseconds: seconds or an HTTP date (a 503 or 429 sends it); 0 without.
+  function retryAfter(response) {
+    var value = response.headers.get("Retry-After");
+    if (!value) return 0;
+    var seconds = Number(value);
+    var wait = isNaN(seconds) ? Date.parse(value) - Date.now() : seconds * 1000;
+    return wait > 0 ? Math.min(wait, RETRY_AFTER_MAX) : 0;
   }
 
   function poll() {
@@ -482,14 +494,16 @@
             });
           }
           if (response.status === 304) return interval;
-          throw new Error("poll failed: " + response.status);
+          var failed = new Error("poll failed: " + response.status);
+          failed.retryAfter = retryAfter(response);
+          throw failed;
         })
         .then(function (interval) {
           backoff = BACKOFF_MIN;
           setTimeout(once, interval * 1000);
         })
-        .catch(function () {
-          retryLater(once);
+        .catch(function (error) {
+          retryLater(once, error && error.retryAfter);
         });
     }
     once();
