@@ -30,7 +30,9 @@ from django.contrib.messages.api import (
 )
 
 from ... import api
-from ...constants import (
+from ...validation import build_message, check_datetime, resolve_recipients
+from . import constants
+from .constants import (
     DEBUG,
     ERROR,
     INFO,
@@ -42,7 +44,6 @@ from ...constants import (
     SUCCESS,
     WARNING,
 )
-from ...validation import build_message, check_datetime, resolve_recipients
 
 __all__ = [
     "DEBUG",
@@ -59,6 +60,7 @@ __all__ = [
     "add_message",
     "add_message_for",
     "broadcast_message",
+    "constants",
     "debug",
     "error",
     "get_level",
