@@ -32,30 +32,10 @@ from django.contrib.messages.api import (
 from ... import api
 from ...validation import build_message, check_datetime, resolve_recipients
 from . import constants
-from .constants import (
-    DEBUG,
-    ERROR,
-    INFO,
-    STORED_DEBUG,
-    STORED_ERROR,
-    STORED_INFO,
-    STORED_SUCCESS,
-    STORED_WARNING,
-    SUCCESS,
-    WARNING,
-)
+from .constants import *  # noqa: F403 - the library's names, re-exported as it did
 
 __all__ = [
-    "DEBUG",
-    "ERROR",
-    "INFO",
-    "STORED_DEBUG",
-    "STORED_ERROR",
-    "STORED_INFO",
-    "STORED_SUCCESS",
-    "STORED_WARNING",
-    "SUCCESS",
-    "WARNING",
+    *constants.__all__,
     "MessageFailure",
     "add_message",
     "add_message_for",
