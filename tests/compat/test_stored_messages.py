@@ -44,6 +44,17 @@ def test_constants_module_carries_the_levels_and_tags():
     assert stored_messages.constants is constants
 
 
+def test_api_module_is_the_librarys(user):
+    """``from stored_messages import api`` gives the library's functions, not pigeonhole's."""
+    from pigeonhole.compat.stored_messages import api
+
+    api.add_message_for([user], stored_messages.STORED_INFO, "Via the api module")
+    (entry,) = pigeonhole.inbox(user)
+    assert api.mark_read(user, entry) is True
+    assert api.mark_all_read(user) == 0
+    assert stored_messages.api is api and stored_messages.mark_read is api.mark_read
+
+
 def test_stored_level_is_persisted_and_read_on_display(alice_client, user):
     alice_client.get("/add/")
     assert [m.message for m in pigeonhole.inbox(user)] == ["Hello world, to the database!"]
