@@ -59,3 +59,15 @@ def test_close_marks_read_with_the_csrf_token_and_posts_to_this_site_only(page, 
     posts = [url for method, url in requests if method == "POST"]
     assert len(posts) == 2 and all("/messages/mark_read/" in url for url in posts)
     assert not any("evil.example" in url for _, url in requests)
+
+
+def test_close_removes_a_sticky_message_for_the_session(page, browser_user):
+    page.goto("/add/")  # the README's messages, a sticky one among them
+    page.goto("/bundled/")
+    sticky = page.locator("div.alert", has_text="only in this request")
+    expect(sticky).to_have_count(1)
+    sticky.locator("a.close").click()
+    expect(sticky).to_have_count(0)
+    page.reload()
+    expect(page.locator("div.alert", has_text="Houston")).to_have_count(1)
+    expect(page.locator("div.alert", has_text="only in this request")).to_have_count(0)

@@ -3,8 +3,8 @@
  *
  * A click on a close link (a.close[close-href], as the bundled
  * messages_extends/includes/alerts_bootstrap.html renders them) marks its
- * message read with a POST carrying Django's CSRF token, then removes the
- * alert. The token comes from the link's data-csrf-token, a
+ * message read, or closes a sticky one, with a POST carrying Django's CSRF
+ * token, then removes the alert. The token comes from the link's data-csrf-token, a
  * csrfmiddlewaretoken field on the page, or the csrftoken cookie. Only URLs of
  * this site are posted to, so the token never leaves it. Needs no jQuery.
  */
@@ -33,7 +33,11 @@
     fetch(url.href, {
       method: "POST",
       credentials: "same-origin",
-      headers: {"X-CSRFToken": csrfToken(link), "X-Requested-With": "XMLHttpRequest"}
+      headers: {
+        "Accept": "application/json",
+        "X-CSRFToken": csrfToken(link),
+        "X-Requested-With": "XMLHttpRequest"
+      }
     }).then(function (response) {
       var alert = link.closest(".alert");
       if (response.ok && alert && alert.parentNode) alert.parentNode.removeChild(alert);
