@@ -14,6 +14,7 @@ import logging
 import time
 from typing import Any
 
+from django.contrib.messages.storage.cookie import CookieStorage
 from django.contrib.messages.storage.fallback import FallbackStorage
 from django.core.exceptions import ImproperlyConfigured
 
@@ -364,6 +365,8 @@ class PersistentStorageMixin:
 
     def close_sticky(self, sticky_id: str) -> bool:
         """Close a sticky message for the rest of the session; return whether it was open."""
+        if getattr(self.request, "session", None) is None:
+            return False  # without a session no sticky message was ever shown
         state = self._sticky_state()
         remaining = [item for item in state["items"] if item["id"] != sticky_id]
         if len(remaining) == len(state["items"]):
@@ -375,6 +378,13 @@ class PersistentStorageMixin:
 
 class PersistentStorage(PersistentStorageMixin, FallbackStorage):
     """Django's ``FallbackStorage`` plus stored and sticky messages."""
+
+    def __init__(self, request, *args: Any, **kwargs: Any) -> None:
+        # Without sessions (a token-only API) flash messages go by cookie alone; stored ones
+        # need none, and adding a sticky one says what is missing.
+        if not hasattr(request, "session"):
+            self.storage_classes = (CookieStorage,)
+        super().__init__(request, *args, **kwargs)
 
 
 def request_unread_count(request: Any) -> int:

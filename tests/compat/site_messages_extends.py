@@ -1,6 +1,7 @@
 """A site written for django-messages-extends: its README's code, with the imports changed."""
 # ruff: noqa: E501, RUF001, UP031 - the README's code and template, kept as written
 
+from django.contrib import messages as django_messages
 from django.contrib.auth import get_user_model
 from django.http import HttpResponse
 from django.template import engines
@@ -18,6 +19,12 @@ TEMPLATE = """{% for message in messages %}
         {{ message }}
     </div>
 {% endfor %}"""
+
+# The README's bundled template and script, instead of the template above.
+BUNDLED = """{% load static %}<!doctype html><html><head><title>Alerts</title></head><body>
+{% include "messages_extends/includes/alerts_bootstrap.html" %}
+<script src="{% static "close-alerts.js" %}"></script>
+</body></html>"""
 
 
 def add(request):
@@ -48,10 +55,23 @@ def show(request):
     return HttpResponse(engines["django"].from_string(TEMPLATE).render(request=request))
 
 
+def bundled(request):
+    return HttpResponse(engines["django"].from_string(BUNDLED).render(request=request))
+
+
+def sticky(request):
+    # The README's own call: Django's API, the library's level.
+    django_messages.add_message(request, constants_messages.WARNING_STICKY, "Only this request")
+    django_messages.add_message(request, constants_messages.INFO, "Until shown")
+    return show(request) if "show" in request.GET else HttpResponse("added")
+
+
 urlpatterns = [
     path("inbox/", include("pigeonhole.urls")),
     path("add/", add),
     path("to-sally/", to_sally),
     path("show/", show),
+    path("bundled/", bundled),
+    path("sticky/", sticky),
     path("messages/", include("pigeonhole.compat.messages_extends.urls")),
 ]

@@ -27,6 +27,10 @@ TEMPLATE = """{% if messages %}
 <p id="nonpersistent">{{ messages.count_nonpersistent }}</p>"""
 
 
+# The README's <head>: monitio's scripts, now pigeonhole's.
+HEAD = """<head>{% include "monitio/header.html" %}</head>"""
+
+
 def add(request):
     messages.add_message(request, messages.INFO, "Hello world.")
     persistent_messages.add_message(
@@ -56,10 +60,15 @@ def show(request):
     return HttpResponse(engines["django"].from_string(TEMPLATE).render(request=request))
 
 
+def head(request):
+    return HttpResponse(engines["django"].from_string(HEAD).render(request=request))
+
+
 urlpatterns = [
     path("inbox/", include("pigeonhole.urls")),
     path("add/", add),
     path("to-sally/", to_sally),
     path("show/", show),
+    path("head/", head),
     path("messages/", include("pigeonhole.compat.monitio.urls")),
 ]

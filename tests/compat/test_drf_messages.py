@@ -1,6 +1,8 @@
 """drf-messages' README and endpoints, run against pigeonhole.compat.drf_messages."""
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.test import Client
 from django.urls import reverse
 
 import pigeonhole
@@ -114,3 +116,67 @@ def test_create_message_for_the_request_user(rf, user):
         ("Saved", "form")
     ]
     assert len(request._messages.get_queryset()) == 1
+
+
+# Token-only APIs: no sessions at all, as drf-messages allowed ----------------------------
+
+#: A stack without SessionMiddleware, hence without AuthenticationMiddleware: DRF's token
+#: authentication is the only way in.
+TOKEN_ONLY = [
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+
+
+@pytest.fixture
+def token_client(settings, user):
+    from rest_framework.authtoken.models import Token
+
+    settings.MIDDLEWARE = TOKEN_ONLY
+    return Client(headers={"Authorization": f"Token {Token.objects.create(user=user).key}"})
+
+
+def test_without_sessions_messages_are_stored_and_listed(token_client, user):
+    assert token_client.post("/api-add/").json() == {"added": 2}
+    assert [m["message"] for m in listed(token_client)] == ["Saved", "Export ready"]
+    peek = token_client.get(reverse("drf_messages:messages-peek")).json()
+    assert peek == {"count": 2, "max_level": 25, "max_level_tag": "success"}
+    read = token_client.post(reverse("drf_messages:messages-read-all"))
+    assert (read.status_code, read.json()) == (200, {"count": 2})
+    assert pigeonhole.unread_count(user) == 0
+    assert Client().get(reverse("drf_messages:messages-list")).status_code == 403
+
+
+def test_without_sessions_a_sticky_message_names_the_missing_middleware(token_client, user):
+    with pytest.raises(ImproperlyConfigured, match="SessionMiddleware"):
+        token_client.post("/api-add-sticky/")
+    assert pigeonhole.unread_count(user) == 0
+
+
+def test_without_sessions_closing_a_sticky_message_finds_nothing_to_close(token_client):
+    response = token_client.post(reverse("pigeonhole:close_sticky", args=("abc",)))
+    assert response.status_code == 302  # nothing was open: no error, no 500
+
+
+def test_without_sessions_plain_pages_still_flash_by_cookie(settings):
+    settings.MIDDLEWARE = TOKEN_ONLY
+    anonymous = Client()
+    assert anonymous.get("/add/").status_code == 200  # an anonymous user's messages: flashed
+    assert "messages" in anonymous.cookies
+
+
+def test_in_accepts_text_levels_and_messages_and_refuses_other_types(rf, user):
+    from django.contrib.messages.storage.base import Message
+
+    from pigeonhole.compat.drf_messages.storage import DBStorage
+
+    request = rf.get("/")
+    request.user = user  # and no session: the storage needs none
+    storage = DBStorage(request)
+    drf_messages.create_user_message(user, "Hello world!", 20)
+    assert "Hello world!" in storage and "Goodbye world!" not in storage
+    assert 20 in storage and 30 not in storage
+    assert Message(20, "Hello world!") in storage
+    with pytest.raises(ValueError, match="list"):
+        [] in storage  # noqa: B015
+    assert not storage.used

@@ -115,5 +115,56 @@ def test_expires_keyword(rf, user):
     assert abs(message.expires - later) < timedelta(seconds=1)
 
 
+def test_bundled_alerts_template_renders_close_links_and_escapes(alice_client, user):
+    """The README's ``{% include "messages_extends/includes/alerts_bootstrap.html" %}``."""
+    from django.utils.safestring import mark_safe
+
+    pigeonhole.send(user, "<b>plain</b>", level=constants_messages.WARNING_PERSISTENT)
+    pigeonhole.send(user, mark_safe("<em>trusted</em>"), level=constants_messages.INFO_PERSISTENT)
+    alice_client.get("/add/")
+    page = alice_client.get("/bundled/").content.decode()
+    assert "&lt;b&gt;plain&lt;/b&gt;" in page and "<b>plain" not in page
+    assert "<em>trusted</em>" in page
+    assert "Hello world." in page  # flash messages too, without a close-href
+    links = CLOSE.findall(page)
+    # The stored ones close by the library's URL, the sticky one by pigeonhole's.
+    assert len([link for link in links if re.fullmatch(r"/messages/mark_read/\d+/", link)]) == 4
+    assert len([link for link in links if re.fullmatch(r"/inbox/sticky/s\w+/close/", link)]) == 1
+    assert len(links) == 5 and len(re.findall(r'data-csrf-token="\w+"', page)) == 5
+    assert '<div class="alert  alert-warning persistent ">' in page
+    assert '<script src="/static/close-alerts.js"></script>' in page
+
+
+def test_close_alerts_script_is_where_the_readme_loads_it():
+    from django.contrib.staticfiles import finders
+
+    found = finders.find("close-alerts.js")
+    assert found is not None
+    script = open(found, encoding="utf-8").read()  # noqa: SIM115
+    assert '"X-CSRFToken"' in script and 'method: "POST"' in script
+    assert "url.origin !== window.location.origin" in script
+
+
+def test_storages_module_has_the_library_class_names():
+    from django.contrib.messages.storage.base import BaseStorage
+
+    from pigeonhole.compat.messages_extends import storages
+    from pigeonhole.storage import PersistentStorage
+
+    assert issubclass(storages.StickyStorage, BaseStorage)
+    assert issubclass(storages.PersistentStorage, PersistentStorage)
+    assert {"FallbackStorage", "PersistentStorage", "StickyStorage"} <= set(storages.__all__)
+
+
+def test_sticky_storage_shows_sticky_messages_in_their_request_only(alice_client, settings):
+    """``StickyStorage`` on its own: what the library's sticky storage did in its chain."""
+    settings.MESSAGE_STORAGE = "pigeonhole.compat.messages_extends.storages.StickyStorage"
+    assert texts(alice_client.get("/sticky/?show")) == ["Only this request", "Until shown"]
+    assert texts(alice_client.get("/show/")) == []
+    # Added in one request and not shown there: the plain message waits, the sticky one is gone.
+    alice_client.get("/sticky/")
+    assert texts(alice_client.get("/show/")) == ["Until shown"]
+
+
 def messages_extends_send(user):
     pigeonhole.send(user, "Stored", level=constants_messages.INFO_PERSISTENT)

@@ -105,6 +105,49 @@ def test_create_message_without_a_request(user, other_user):
     assert (message.level, message.from_user_id, message.url) == (31, other_user.pk, "/t/")
 
 
+def test_readme_background_task_api(user, other_user):
+    """The README's Celery example: ``from monitio import api; api.create_message(...)``."""
+    from pigeonhole.compat.monitio import api
+
+    api.create_message(user, monitio.INFO, "Export ready", from_user=other_user, sse=True)
+    (message,) = pigeonhole.inbox(user)
+    assert (message.level, message.message) == (21, "Export ready")
+    assert message.from_user_id == other_user.pk
+    assert monitio.api is api and monitio.create_message is api.create_message
+
+
+def test_api_module_keeps_monitio_signatures():
+    import inspect
+
+    from pigeonhole.compat.monitio import api
+
+    def names(func):
+        return list(inspect.signature(func).parameters)
+
+    assert names(api.create_message) == [
+        "to_user", "level", "message", "from_user", "extra_tags", "subject", "expires",
+        "close_timeout", "sse", "email", "url",
+    ]  # fmt: skip
+    request_args = [
+        "request", "level", "message", "extra_tags", "fail_silently", "subject", "user",
+        "email", "sse", "from_user", "expires", "close_timeout", "url",
+    ]  # fmt: skip
+    assert names(api.add_message) == request_args
+    for shortcut in (api.info, api.warning, api.debug, api.success, api.error):
+        assert names(shortcut) == [request_args[0], *request_args[2:]]
+
+
+def test_readme_header_include_loads_the_live_client(alice_client):
+    from django.test import Client
+
+    head = alice_client.get("/head/").content.decode()
+    assert re.search(r'<script src="/static/pigeonhole/pigeonhole\.js" defer', head)
+    assert '<link rel="stylesheet" href="/static/pigeonhole/pigeonhole.css">' in head
+    assert 'data-stream-url="/inbox/stream/"' in head
+    # Nothing to stream for anonymous visitors.
+    assert "pigeonhole.js" not in Client().get("/head/").content.decode()
+
+
 def test_json_view_lists_what_the_page_would_show(alice_client, user):
     alice_client.get("/add/")
     listed = alice_client.get("/messages/json/").json()

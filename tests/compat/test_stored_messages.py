@@ -31,6 +31,30 @@ def test_levels_are_the_library_numbers():
     assert stored_messages.INFO == 20
 
 
+def test_constants_module_carries_the_levels_and_tags():
+    from django.contrib.messages import constants as django_levels
+
+    from pigeonhole.compat.stored_messages import constants
+
+    assert (constants.STORED_INFO, constants.STORED_ERROR, constants.INFO) == (21, 41, 20)
+    assert constants.DEFAULT_TAGS[constants.STORED_WARNING] == "persisted warning"
+    assert constants.DEFAULT_TAGS[constants.INFO] == "info"
+    # The library patched Django's tags on import; this module leaves them alone.
+    assert constants.STORED_WARNING not in django_levels.DEFAULT_TAGS
+    assert stored_messages.constants is constants
+
+
+def test_api_module_is_the_librarys(user):
+    """``from stored_messages import api`` gives the library's functions, not pigeonhole's."""
+    from pigeonhole.compat.stored_messages import api
+
+    api.add_message_for([user], stored_messages.STORED_INFO, "Via the api module")
+    (entry,) = pigeonhole.inbox(user)
+    assert api.mark_read(user, entry) is True
+    assert api.mark_all_read(user) == 0
+    assert stored_messages.api is api and stored_messages.mark_read is api.mark_read
+
+
 def test_stored_level_is_persisted_and_read_on_display(alice_client, user):
     alice_client.get("/add/")
     assert [m.message for m in pigeonhole.inbox(user)] == ["Hello world, to the database!"]
@@ -172,12 +196,34 @@ def test_template_tags_list_count_and_archive(user, other_user):
     stored_messages.add_message_for([other_user], stored_messages.STORED_INFO, "not yours")
     pigeonhole.mark_read(user, pigeonhole.inbox(user, state="all")[-1])  # "one"
     listed = render("{% stored_messages_list 5 %}", user)
-    assert "<li>&lt;b&gt;three&lt;/b&gt;</li>" in listed and "<li>two</li>" in listed
+    assert "<li>[alice] &lt;b&gt;three&lt;/b&gt;</li>" in listed
+    assert "<li>[alice] two</li>" in listed
     assert "one" not in listed and "not yours" not in listed
     assert render("{% stored_messages_list 1 %}", user).count("<li>") == 1
     assert render("{% stored_messages_count as n %}[{{ n }}]", user) == "[2]"
     archive = render("{% stored_messages_archive %}", user)
-    assert archive.count("<li>") == 3 and "<li>one</li>" in archive
+    assert archive.count("<li>") == 3 and "<li>[alice] one</li>" in archive
+
+
+def test_template_tags_render_user_and_text_as_the_library_did(user, django_user_model):
+    """Its test suite: ``<li>[test_user] unicode message ❤</li>``, fifteen times."""
+    test_user = django_user_model.objects.create_user(username="test_user")
+    for _ in range(20):
+        stored_messages.add_message_for([test_user], stored_messages.INFO, "unicode message ❤")
+    for tag in ("stored_messages_list", "stored_messages_archive"):
+        rendered = render("{%% %s 15 %%}" % tag, test_user)  # noqa: UP031
+        assert rendered.count("<li>[test_user] unicode message ❤</li>") == 15
+
+
+def test_template_tags_escape_the_user_name_and_keep_safe_text(django_user_model):
+    from django.utils.safestring import mark_safe
+
+    odd = django_user_model.objects.create_user(username="<i>odd</i>")
+    stored_messages.add_message_for([odd], stored_messages.STORED_INFO, "<b>raw</b>")
+    pigeonhole.send(odd, mark_safe("<em>trusted</em>"), level=stored_messages.STORED_INFO)
+    listed = render("{% stored_messages_list %}", odd)
+    assert "<li>[&lt;i&gt;odd&lt;/i&gt;] &lt;b&gt;raw&lt;/b&gt;</li>" in listed
+    assert "<li>[&lt;i&gt;odd&lt;/i&gt;] <em>trusted</em></li>" in listed
 
 
 def test_template_tags_show_nothing_to_anonymous_visitors():

@@ -9,7 +9,9 @@ names in its template settings, so the old templates load them unchanged::
     }}}]
 
 The list template keeps the library's name, ``stored_messages/stored_messages_list.html``,
-so a site's own version of it still wins.
+so a site's own version of it still wins. Each listed item renders as the
+library's inbox rows did, ``[username] text``, and has the stored message's
+attributes besides (``message.level``, ``message.url``, ...) and ``user``.
 """
 
 from __future__ import annotations
@@ -17,14 +19,47 @@ from __future__ import annotations
 from typing import Any
 
 from django import template
+from django.utils.html import format_html
+from django.utils.safestring import SafeData
 
 from ... import api
+from ...message import StoredMessage
 
-__all__ = ["register", "stored_messages_archive", "stored_messages_count", "stored_messages_list"]
+__all__ = [
+    "InboxRow",
+    "register",
+    "stored_messages_archive",
+    "stored_messages_count",
+    "stored_messages_list",
+]
 
 register = template.Library()
 
 LIST_TEMPLATE = "stored_messages/stored_messages_list.html"
+
+
+class InboxRow:
+    """
+    A listed message that prints as the library's inbox rows: ``[username] text``.
+
+    Templates escape it as any text, unless the message was stored as safe
+    HTML; any other attribute is the stored message's.
+    """
+
+    def __init__(self, user: Any, message: StoredMessage) -> None:
+        self.user = user
+        self.stored = message
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "stored":  # not set yet (a copy being built): nothing to delegate to
+            raise AttributeError(name)
+        return getattr(self.stored, name)
+
+    def __str__(self) -> str:
+        # Text stored as safe HTML stays HTML; the user name around it is escaped.
+        if isinstance(self.stored.message, SafeData):
+            return format_html("[{}] {}", self.user, self.stored.message)
+        return f"[{self.user}] {self.stored.message}"
 
 
 def _user(context: template.Context) -> Any:
@@ -38,7 +73,8 @@ def _listing(context: template.Context, state: str, num_elements: int) -> dict[s
         return {"messages": [], "count": 0}
     count = api.unread_count(user) if state == "unread" else None
     messages = api.inbox(user, state=state, limit=max(1, min(int(num_elements), 1000)))
-    return {"messages": messages, "count": len(messages) if count is None else count}
+    rows = [InboxRow(user, message) for message in messages]
+    return {"messages": rows, "count": len(messages) if count is None else count}
 
 
 @register.inclusion_tag(LIST_TEMPLATE, takes_context=True)

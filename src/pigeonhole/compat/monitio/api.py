@@ -1,0 +1,105 @@
+"""
+monitio's ``api`` module, with its signatures; the package re-exports it.
+
+``from monitio import api`` becomes ``from pigeonhole.compat.monitio import api``,
+so the README's background-task code runs unchanged::
+
+    api.create_message(user, monitio.INFO, "Your export is ready", subject="Export")
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+
+from ... import api as pigeonhole_api
+from ..shortcuts import level_shortcut
+from . import constants
+
+__all__ = [
+    "add_message",
+    "create_message",
+    "debug",
+    "error",
+    "info",
+    "success",
+    "warning",
+]
+
+
+def _options(
+    subject: str, email: bool, from_user: Any, expires: Any, close_timeout: Any, url: Any
+) -> dict[str, Any]:
+    # monitio's ``email=False`` meant "no email"; pigeonhole's None defers to EMAIL_LEVELS.
+    return {
+        "subject": subject or "",
+        "email": True if email else None,
+        "from_user": from_user,
+        "expires": expires,
+        "close_timeout": close_timeout,
+        "url": url or "",
+    }
+
+
+def add_message(
+    request: HttpRequest,
+    level: int,
+    message: Any,
+    extra_tags: str = "",
+    fail_silently: bool = False,
+    subject: str = "",
+    user: Any = None,
+    email: bool = False,
+    sse: bool = False,
+    from_user: Any = None,
+    expires: Any = None,
+    close_timeout: Any = None,
+    url: Any = None,
+) -> Any:
+    """Add a message for the request's user, or for ``user``; return the stored one."""
+    return pigeonhole_api.add_message(
+        request,
+        constants.to_pigeonhole(level),
+        message,
+        extra_tags,
+        fail_silently,
+        user=user,
+        **_options(subject, email, from_user, expires, close_timeout, url),
+    )
+
+
+def _shortcut(level: int, name: str):
+    return level_shortcut(
+        add_message, level, name, f"Add a persistent message with monitio's level {level}."
+    )
+
+
+debug = _shortcut(constants.DEBUG, "debug")
+info = _shortcut(constants.INFO, "info")
+success = _shortcut(constants.SUCCESS, "success")
+warning = _shortcut(constants.WARNING, "warning")
+error = _shortcut(constants.ERROR, "error")
+
+
+def create_message(
+    to_user: Any,
+    level: int,
+    message: Any,
+    from_user: Any = None,
+    extra_tags: str = "",
+    subject: str = "",
+    expires: Any = None,
+    close_timeout: Any = None,
+    sse: bool = False,
+    email: bool = False,
+    url: Any = None,
+) -> Any:
+    """Store a message for ``to_user`` with no request: from tasks, commands and tests."""
+    return pigeonhole_api.send(
+        to_user,
+        message,
+        level=constants.to_pigeonhole(level),
+        extra_tags=extra_tags,
+        **_options(subject, email, from_user, expires, close_timeout, url),
+    )
