@@ -28,6 +28,7 @@ from .message import NewMessage, StoredMessage
 __all__ = [
     "build_message",
     "check_close_timeout",
+    "check_data_limits",
     "check_datetime",
     "check_level",
     "check_tags",
@@ -145,6 +146,57 @@ def _check_data(data: Any) -> Any:
     return data
 
 
+def _nested_deeper_than(data: Any, limit: int) -> bool:
+    # A loop, not recursion: data thousands of levels deep must end in
+    # InvalidMessage, not in a RecursionError.
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        children = value.values() if isinstance(value, dict) else value
+        if depth > limit:
+            return True
+        stack.extend(
+            (child, depth + 1) for child in children if isinstance(child, dict | list | tuple)
+        )
+    return False
+
+
+def check_data_limits(data: Any) -> Any:
+    """
+    Refuse ``data`` nested deeper than ``MAX_DATA_DEPTH`` or longer than ``MAX_DATA_BYTES``.
+
+    ``data`` is stored once and copied into every page, stream and API answer
+    that shows the message, so a sender must not be able to make it huge.
+    Size is the length of the compact JSON encoding in UTF-8. Depth is checked
+    first, since encoding a deep enough structure overflows the stack.
+    """
+    if not isinstance(data, dict | list | tuple | str):
+        return data
+    depth_limit = pigeonhole_settings.MAX_DATA_DEPTH
+    if isinstance(data, dict | list | tuple) and _nested_deeper_than(data, depth_limit):
+        raise InvalidMessage(
+            f"data is nested more than {depth_limit} levels deep; flatten it, or raise "
+            "PIGEONHOLE['MAX_DATA_DEPTH']."
+        )
+    try:
+        encoded = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except TypeError:
+        return data  # not JSON at all: _check_data names the fix
+    except ValueError as exc:
+        raise InvalidMessage(
+            f"data must be JSON, which has no NaN or infinite numbers: {exc}"
+        ) from exc
+    size = len(encoded.encode("utf-8", "surrogatepass"))
+    limit = pigeonhole_settings.MAX_DATA_BYTES
+    if size > limit:
+        raise InvalidMessage(
+            f"data is {size} bytes as JSON, more than the {limit} allowed "
+            "(PIGEONHOLE['MAX_DATA_BYTES']); store the rest elsewhere and pass its id, "
+            "or raise the setting."
+        )
+    return data
+
+
 def _check_expires(expires: Any, now: datetime) -> datetime | None:
     if expires is None:
         return None
@@ -252,7 +304,7 @@ def build_message(
         subject=subject,
         extra_tags=check_tags(extra_tags),
         url=check_url(url),
-        data=_check_data(data),
+        data=_check_data(check_data_limits(data)),
         from_user_id=None if from_user is None else user_id(from_user, "from_user"),
         target_content_type_id=content_type_id,
         target_object_id=object_id,
