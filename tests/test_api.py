@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 from asgiref.sync import async_to_sync
 from django.contrib.auth.models import AnonymousUser, Group
+from django.contrib.contenttypes.models import ContentType
 from django.contrib.messages.storage import default_storage
 from django.contrib.sessions.backends.db import SessionStore
-from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.test import RequestFactory
 from django.utils import timezone
@@ -265,7 +265,7 @@ class TestDataLimits:
 
     def test_data_over_max_data_depth_is_refused(self, user, other_user, sender):
         for depth in (21, 900, 5000):
-            with pytest.raises(InvalidMessage, match="more than 20 levels.*MAX_DATA_DEPTH"):
+            with pytest.raises(InvalidMessage, match=r"more than 20 levels.*MAX_DATA_DEPTH"):
                 sender(user, other_user, data={"deep": nested(depth - 1)})
         assert not Message.objects.exclude(message="question").exists()
 

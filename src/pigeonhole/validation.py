@@ -36,6 +36,7 @@ __all__ = [
     "check_url",
     "entry_id",
     "entry_ids",
+    "nested_deeper_than",
     "resolve_recipients",
     "user_id",
 ]
@@ -146,9 +147,13 @@ def _check_data(data: Any) -> Any:
     return data
 
 
-def _nested_deeper_than(data: Any, limit: int) -> bool:
-    # A loop, not recursion: data thousands of levels deep must end in
-    # InvalidMessage, not in a RecursionError.
+def nested_deeper_than(data: Any, limit: int) -> bool:
+    """
+    Return whether dicts and lists in ``data`` nest more than ``limit`` deep.
+
+    A loop, not recursion: data thousands of levels deep must end in a clear
+    refusal, not in a ``RecursionError``.
+    """
     stack = [(data, 1)]
     while stack:
         value, depth = stack.pop()
@@ -173,7 +178,7 @@ def check_data_limits(data: Any) -> Any:
     if not isinstance(data, dict | list | tuple | str):
         return data
     depth_limit = pigeonhole_settings.MAX_DATA_DEPTH
-    if isinstance(data, dict | list | tuple) and _nested_deeper_than(data, depth_limit):
+    if isinstance(data, dict | list | tuple) and nested_deeper_than(data, depth_limit):
         raise InvalidMessage(
             f"data is nested more than {depth_limit} levels deep; flatten it, or raise "
             "PIGEONHOLE['MAX_DATA_DEPTH']."

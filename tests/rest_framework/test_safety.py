@@ -252,9 +252,7 @@ def nested(depth):
         (nested(90), "MAX_DATA_DEPTH"),
     ],
 )
-def test_oversize_data_is_a_400_naming_the_limit(
-    store, sender, user, other_user, data, setting
-):
+def test_oversize_data_is_a_400_naming_the_limit(store, sender, user, other_user, data, setting):
     pigeonhole.send(user, "question", from_user=other_user)
     question = pigeonhole.inbox(user)[0]
     sent = sender.post(LIST, {"users": [other_user.pk], "message": "hi", "data": data}, "json")

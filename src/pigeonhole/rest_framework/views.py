@@ -26,6 +26,7 @@ from ..exceptions import BackendUnavailable, InvalidMessage, MessageNotFound
 from ..message import level_tag_for
 from ..representation import senders_for
 from . import serializers
+from .parsers import safe_parser_classes
 from .schema import ID, NOT_MODIFIED, document, error
 
 __all__ = ["CanSendMessages", "MessageViewSet"]
@@ -54,6 +55,7 @@ class MessageViewSet(viewsets.ViewSet):
     """
 
     lookup_field = "id"
+    parser_classes = safe_parser_classes()
     permission_classes = [permissions.IsAuthenticated]
     send_permission_classes = [permissions.IsAuthenticated, CanSendMessages]
     throttle_scope = "pigeonhole"

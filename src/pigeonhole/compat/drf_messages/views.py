@@ -16,7 +16,17 @@ from ... import api
 from ...conf import get_backend
 from ...exceptions import InvalidMessage, MessageNotFound
 from ...message import StoredMessage, level_tag_for
-from ..drf import Request, Response, SimpleRouter, action, exceptions, permissions, status, viewsets
+from ..drf import (
+    Request,
+    Response,
+    SimpleRouter,
+    action,
+    exceptions,
+    permissions,
+    safe_parser_classes,
+    status,
+    viewsets,
+)
 
 __all__ = ["MessagesViewSet", "router"]
 
@@ -42,6 +52,7 @@ def message_to_dict(message: StoredMessage) -> dict[str, Any]:
 class MessagesViewSet(viewsets.GenericViewSet):
     """List, retrieve, delete and peek at the user's messages, newest first."""
 
+    parser_classes = safe_parser_classes()
     permission_classes = [permissions.IsAuthenticated]
 
     def entries(self, state: str) -> list[StoredMessage]:

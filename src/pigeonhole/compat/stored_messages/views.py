@@ -19,8 +19,10 @@ from ..drf import (
     SimpleRouter,
     action,
     api_view,
+    parser_classes,
     permission_classes,
     permissions,
+    safe_parser_classes,
     viewsets,
 )
 
@@ -57,6 +59,8 @@ def _not_found(pk: Any) -> Response:
 class InboxViewSet(viewsets.ViewSet):
     """The user's unread messages; ``read`` marks one read."""
 
+    parser_classes = safe_parser_classes()
+
     def get_permissions(self) -> list[permissions.BasePermission]:
         # Listing answers [] to anonymous users, as the library did; changes need a login.
         if self.action in ("list", "retrieve"):
@@ -90,6 +94,7 @@ class InboxViewSet(viewsets.ViewSet):
 
 
 @api_view(["POST"])
+@parser_classes(safe_parser_classes())
 @permission_classes([permissions.IsAuthenticated])
 def mark_all_read(request: Request) -> Response:
     """Mark all the user's messages read."""
