@@ -8,7 +8,7 @@ without it, mounting them raises ``ImproperlyConfigured`` with the install line.
 from django.core.exceptions import ImproperlyConfigured
 
 try:
-    from rest_framework import exceptions, permissions, status, viewsets
+    from rest_framework import exceptions, permissions, serializers, status, viewsets
     from rest_framework.decorators import action, api_view, parser_classes, permission_classes
     from rest_framework.request import Request
     from rest_framework.response import Response
@@ -32,6 +32,7 @@ __all__ = [
     "permission_classes",
     "permissions",
     "safe_parser_classes",
+    "serializers",
     "status",
     "viewsets",
 ]

@@ -2,7 +2,8 @@
 The library's REST endpoints, with its JSON: ``[{id, message, level, tags, date, url}]``.
 
 ``tags`` is the message's extra tags, as the library stored them, and ``id``
-is the inbox entry's id, the one ``inbox/<id>/read/`` takes.
+is the inbox entry's id, the one ``inbox/<id>/read/`` takes. The list holds the
+newest ``?limit=`` unread messages, at most the REST API's largest page.
 """
 
 from __future__ import annotations
@@ -25,10 +26,9 @@ from ..drf import (
     safe_parser_classes,
     viewsets,
 )
+from ..rest import Entries, entry_id_from, limit_from
 
 __all__ = ["InboxViewSet", "mark_all_read", "router"]
-
-_PAGE = 1000
 
 
 def _as_dict(message: StoredMessage) -> dict[str, Any]:
@@ -40,16 +40,6 @@ def _as_dict(message: StoredMessage) -> dict[str, Any]:
         "date": message.created.isoformat() if message.created else None,
         "url": message.url or None,
     }
-
-
-def _unread(user: Any) -> list[StoredMessage]:
-    entries: list[StoredMessage] = []
-    while True:
-        after = entries[-1].id if entries else None
-        page = api.inbox(user, state="unread", limit=_PAGE, after=after)
-        entries.extend(page)
-        if len(page) < _PAGE:
-            return entries
 
 
 def _not_found(pk: Any) -> Response:
@@ -70,13 +60,15 @@ class InboxViewSet(viewsets.ViewSet):
     def list(self, request: Request) -> Response:
         if not request.user.is_authenticated:
             return Response([])
-        return Response([_as_dict(message) for message in _unread(request.user)])
+        entries = Entries(request.user, "unread")[: limit_from(request)]
+        return Response([_as_dict(message) for message in entries])
 
     def retrieve(self, request: Request, pk: str | None = None) -> Response:
-        if not request.user.is_authenticated or not str(pk).isdigit():
+        entry_id = entry_id_from(pk)
+        if not request.user.is_authenticated or entry_id is None:
             return _not_found(pk)
         try:
-            message = get_backend().get(request.user.pk, int(pk))
+            message = get_backend().get(request.user.pk, entry_id)
         except MessageNotFound:
             return _not_found(pk)
         return Response(_as_dict(message))
@@ -84,10 +76,11 @@ class InboxViewSet(viewsets.ViewSet):
     @action(detail=True, methods=["post"])
     def read(self, request: Request, pk: str | None = None) -> Response:
         """Mark the message read."""
-        if not str(pk).isdigit():
+        entry_id = entry_id_from(pk)
+        if entry_id is None:
             return _not_found(pk)
         try:
-            api.mark_read(request.user, int(pk))
+            api.mark_read(request.user, entry_id)
         except MessageNotFound:
             return _not_found(pk)
         return Response({"status": "message marked as read"})
