@@ -21,6 +21,7 @@ from pigeonhole.backends.db import DatabaseBackend
 from pigeonhole.conf import get_backend
 from pigeonhole.exceptions import InvalidMessage, MessageNotFound, PersistenceUnavailable
 from pigeonhole.models import InboxEntry, Message
+from pigeonhole.validation import check_url
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("store")]
 
@@ -218,6 +219,37 @@ class TestValidation:
 
     def test_invalid_message_is_a_value_error(self):
         assert issubclass(InvalidMessage, ValueError)
+
+
+# Links a browser would follow to another host: it reads "\\" as "/", drops leading
+# spaces and control characters, and ignores tabs and newlines anywhere.
+OTHER_HOST_URLS = [
+    "//evil.example/",
+    "/\\evil.example/",
+    "\\\\evil.example/",
+    "\\/evil.example/",
+    "/\\/evil.example/",
+    "\\\\\\evil.example/",
+    " //evil.example/",
+    "\x00/\\evil.example/",
+    "\t/\\evil.example/",
+    "/\t/evil.example/",
+    "/\n\\evil.example/",
+    " javascript:alert(1)",
+]
+
+
+@pytest.mark.parametrize("url", OTHER_HOST_URLS)
+def test_check_url_refuses_links_to_another_host(url):
+    with pytest.raises(InvalidMessage, match="path such as"):
+        check_url(url)
+
+
+@pytest.mark.parametrize(
+    "url", ["/orders/42/", "/a\\b/", "/?next=//x", "https://example.com/", "HTTP://example.com"]
+)
+def test_check_url_accepts_paths_and_http_urls(url):
+    assert check_url(url) == url
 
 
 def nested(depth, leaf=1):

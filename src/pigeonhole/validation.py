@@ -123,12 +123,14 @@ def check_url(url: Any) -> str:
     if len(url) > _URL_MAX:
         raise InvalidMessage(f"url is longer than {_URL_MAX} characters.")
     lowered = url.strip().lower()
-    is_path = url.startswith("/") and not url.startswith("//")
+    # Browsers read "\" as "/", so "/\host" and "//host" both lead to another host.
+    is_path = url.startswith("/") and url[1:2] not in ("/", "\\")
     if not (is_path or lowered.startswith(("http://", "https://"))) or any(
         ord(c) < 32 or c.isspace() for c in url
     ):
         # Anything else (javascript:, data:, //host) would be a link a message
-        # could use to run script or leave the site unseen.
+        # could use to run script or leave the site unseen. Browsers drop spaces
+        # and control characters, so they must not hide a "//" either.
         raise InvalidMessage(
             f"url must be a path such as '/orders/42/' or an http(s) URL, got {url!r}."
         )

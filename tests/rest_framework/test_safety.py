@@ -207,6 +207,7 @@ def sender(api_client, user):
         ({"users": ["{other}"], "message": "hi", "level": "loud"}, "level"),
         ({"users": ["{other}"], "message": "hi", "level": 2**40}, "level"),
         ({"users": ["{other}"], "message": "hi", "url": "javascript:alert(1)"}, "url"),
+        ({"users": ["{other}"], "message": "hi", "url": "/\\evil.example"}, "url"),
         ({"users": ["{other}"], "message": "hi", "subject": "s" * 256}, "subject"),
         ({"users": ["{other}"], "message": "hi", "extra_tags": ["two words"]}, "extra_tags"),
         ({"users": ["{other}"], "message": "hi", "data": {"k": "\x00"}}, "data"),
