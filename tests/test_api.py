@@ -309,9 +309,10 @@ class TestDataLimits:
             sender(user, other_user, data=nested(3))
         assert sender(user, other_user, data=[[1]]) is not None
 
-    def test_non_finite_numbers_are_refused(self, user, other_user, sender):
+    @pytest.mark.parametrize("data", [{"x": float("inf")}, [float("-inf")], float("nan")])
+    def test_non_finite_numbers_are_refused(self, user, other_user, sender, data):
         with pytest.raises(InvalidMessage, match="JSON"):
-            sender(user, other_user, data={"x": float("inf")})
+            sender(user, other_user, data=data)
 
 
 class TestInbox:

@@ -177,8 +177,8 @@ def check_data_limits(data: Any) -> Any:
     Size is the length of the compact JSON encoding in UTF-8. Depth is checked
     first, since encoding a deep enough structure overflows the stack.
     """
-    if not isinstance(data, dict | list | tuple | str):
-        return data
+    if data is None:
+        return None
     depth_limit = pigeonhole_settings.MAX_DATA_DEPTH
     if isinstance(data, dict | list | tuple) and nested_deeper_than(data, depth_limit):
         raise InvalidMessage(
