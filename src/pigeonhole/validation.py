@@ -156,7 +156,7 @@ def nested_deeper_than(data: Any, limit: int) -> bool:
     A loop, not recursion: data thousands of levels deep must end in a clear
     refusal, not in a ``RecursionError``.
     """
-    stack = [(data, 1)]
+    stack = [(data, 1)] if isinstance(data, dict | list | tuple) else []
     while stack:
         value, depth = stack.pop()
         children = value.values() if isinstance(value, dict) else value
@@ -180,7 +180,7 @@ def check_data_limits(data: Any) -> Any:
     if data is None:
         return None
     depth_limit = pigeonhole_settings.MAX_DATA_DEPTH
-    if isinstance(data, dict | list | tuple) and nested_deeper_than(data, depth_limit):
+    if nested_deeper_than(data, depth_limit):
         raise InvalidMessage(
             f"data is nested more than {depth_limit} levels deep; flatten it, or raise "
             "PIGEONHOLE['MAX_DATA_DEPTH']."

@@ -34,7 +34,7 @@ class JSONParser(parsers.JSONParser):
             data = super().parse(stream, media_type, parser_context)
         except RecursionError:
             raise too_deep from None
-        if isinstance(data, dict | list) and nested_deeper_than(data, self.max_depth):
+        if nested_deeper_than(data, self.max_depth):
             raise too_deep
         return data
 
