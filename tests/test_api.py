@@ -9,7 +9,10 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.contrib.auth.models import AnonymousUser, Group
 from django.contrib.contenttypes.models import ContentType
+from django.contrib.messages.storage import default_storage
+from django.contrib.sessions.backends.db import SessionStore
 from django.db import transaction
+from django.test import RequestFactory
 from django.utils import timezone
 
 import pigeonhole
@@ -18,6 +21,7 @@ from pigeonhole.backends.db import DatabaseBackend
 from pigeonhole.conf import get_backend
 from pigeonhole.exceptions import InvalidMessage, MessageNotFound, PersistenceUnavailable
 from pigeonhole.models import InboxEntry, Message
+from pigeonhole.validation import check_url
 
 from .timing import expire_in_the_past, wait_until
 
@@ -246,6 +250,100 @@ class TestValidation:
 
     def test_invalid_message_is_a_value_error(self):
         assert issubclass(InvalidMessage, ValueError)
+
+
+# Links a browser would follow to another host: it reads "\\" as "/", drops leading
+# spaces and control characters, and ignores tabs and newlines anywhere.
+OTHER_HOST_URLS = [
+    "//evil.example/",
+    "/\\evil.example/",
+    "\\\\evil.example/",
+    "\\/evil.example/",
+    "/\\/evil.example/",
+    "\\\\\\evil.example/",
+    " //evil.example/",
+    "\x00/\\evil.example/",
+    "\t/\\evil.example/",
+    "/\t/evil.example/",
+    "/\n\\evil.example/",
+    " javascript:alert(1)",
+]
+
+
+@pytest.mark.parametrize("url", OTHER_HOST_URLS)
+def test_check_url_refuses_links_to_another_host(url):
+    with pytest.raises(InvalidMessage, match="path such as"):
+        check_url(url)
+
+
+@pytest.mark.parametrize(
+    "url", ["/orders/42/", "/a\\b/", "/?next=//x", "https://example.com/", "HTTP://example.com"]
+)
+def test_check_url_accepts_paths_and_http_urls(url):
+    assert check_url(url) == url
+
+
+def nested(depth, leaf=1):
+    """``leaf`` inside ``depth`` lists: ``nested(2)`` is ``[[1]]``."""
+    for _ in range(depth):
+        leaf = [leaf]
+    return leaf
+
+
+def by_send(user, other_user, **options):
+    return pigeonhole.send(other_user, "hi", **options)
+
+
+def by_add_message(user, other_user, **options):
+    request = RequestFactory().get("/")
+    request.user = user
+    request.session = SessionStore()
+    request._messages = default_storage(request)
+    return pigeonhole.add_message(request, pigeonhole.PERSISTENT_INFO, "hi", **options)
+
+
+def by_reply(user, other_user, **options):
+    pigeonhole.send(user, "question", from_user=other_user)
+    return pigeonhole.reply(user, pigeonhole.inbox(user)[0], "answer", **options)
+
+
+@pytest.mark.parametrize("sender", [by_send, by_add_message, by_reply])
+class TestDataLimits:
+    """``data`` is bounded in size and depth whichever function stores it."""
+
+    def test_data_up_to_the_limits_is_stored(self, user, other_user, sender):
+        # The default limits: 8192 bytes of compact JSON, 20 levels of nesting.
+        fits = {"blob": "x" * (8192 - len('{"blob":""}'))}
+        assert sender(user, other_user, data=fits) is not None
+        assert sender(user, other_user, data=nested(20)) is not None
+
+    def test_data_over_max_data_bytes_is_refused(self, user, other_user, sender):
+        blob = {"blob": "x" * (8193 - len('{"blob":""}'))}
+        with pytest.raises(InvalidMessage, match=r"8193 bytes.*8192.*MAX_DATA_BYTES"):
+            sender(user, other_user, data=blob)
+        # Bytes, not characters: each "é" is two of them.
+        with pytest.raises(InvalidMessage, match="MAX_DATA_BYTES"):
+            sender(user, other_user, data="é" * 4096)
+        assert not Message.objects.exclude(message="question").exists()
+
+    def test_data_over_max_data_depth_is_refused(self, user, other_user, sender):
+        for depth in (21, 900, 5000):
+            with pytest.raises(InvalidMessage, match=r"more than 20 levels.*MAX_DATA_DEPTH"):
+                sender(user, other_user, data={"deep": nested(depth - 1)})
+        assert not Message.objects.exclude(message="question").exists()
+
+    def test_limits_follow_the_settings(self, user, other_user, sender, settings):
+        settings.PIGEONHOLE = {**settings.PIGEONHOLE, "MAX_DATA_BYTES": 10, "MAX_DATA_DEPTH": 2}
+        with pytest.raises(InvalidMessage, match="more than the 10 allowed"):
+            sender(user, other_user, data="x" * 9)
+        with pytest.raises(InvalidMessage, match="more than 2 levels"):
+            sender(user, other_user, data=nested(3))
+        assert sender(user, other_user, data=[[1]]) is not None
+
+    @pytest.mark.parametrize("data", [{"x": float("inf")}, [float("-inf")], float("nan")])
+    def test_non_finite_numbers_are_refused(self, user, other_user, sender, data):
+        with pytest.raises(InvalidMessage, match="JSON"):
+            sender(user, other_user, data=data)
 
 
 class TestInbox:

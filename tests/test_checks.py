@@ -33,6 +33,12 @@ def test_default_settings_pass():
         ({"STREAM_MAX_PER_PROCESS": 0}, "pigeonhole.E014"),
         ({"STREAM_MAX_PER_PROCESS": "10000"}, "pigeonhole.E014"),
         ({"OPTIONS": "redis://"}, "pigeonhole.E012"),
+        ({"MAX_DATA_BYTES": 0}, "pigeonhole.E015"),
+        ({"MAX_DATA_BYTES": "8k"}, "pigeonhole.E015"),
+        ({"MAX_DATA_BYTES": None}, "pigeonhole.E015"),
+        ({"MAX_DATA_DEPTH": 0}, "pigeonhole.E015"),
+        ({"MAX_DATA_DEPTH": True}, "pigeonhole.E015"),
+        ({"MAX_DATA_DEPTH": 101}, "pigeonhole.E015"),
     ],
 )
 def test_bad_setting_is_reported_with_a_hint(settings, pigeonhole, expected):

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 from django.utils.module_loading import import_string
 
-from .conf import DEFAULTS, pigeonhole_settings
+from .conf import DATA_DEPTH_CEILING, DEFAULTS, pigeonhole_settings
 
 __all__ = ["check_cache", "check_email", "check_settings", "check_wiring"]
 
@@ -174,6 +174,7 @@ def check_settings(app_configs=None, **kwargs: Any) -> list[Error]:
                 id="pigeonhole.E014",
             )
         )
+    errors += _data_limit_errors(s)
     for key in ("STREAM_KEEPALIVE", "POLL_INTERVAL"):
         value = getattr(s, key)
         if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
@@ -181,6 +182,34 @@ def check_settings(app_configs=None, **kwargs: Any) -> list[Error]:
                 Error(
                     f"PIGEONHOLE['{key}'] must be a positive number of seconds, got {value!r}.",
                     id="pigeonhole.E009",
+                )
+            )
+    return errors
+
+
+def _data_limit_errors(s: Any) -> list[Error]:
+    errors = []
+    for key, highest, hint in (
+        ("MAX_DATA_BYTES", None, "For example 8192: bytes of data, as compact JSON in UTF-8."),
+        (
+            "MAX_DATA_DEPTH",
+            DATA_DEPTH_CEILING,
+            f"For example 20: levels of nesting, at most {DATA_DEPTH_CEILING}.",
+        ),
+    ):
+        value = getattr(s, key)
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int)
+            or value <= 0
+            or (highest is not None and value > highest)
+        ):
+            bound = f" of at most {highest}" if highest is not None else ""
+            errors.append(
+                Error(
+                    f"PIGEONHOLE['{key}'] must be a positive integer{bound}, got {value!r}.",
+                    hint=hint,
+                    id="pigeonhole.E015",
                 )
             )
     return errors

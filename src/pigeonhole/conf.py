@@ -19,7 +19,11 @@ from django.utils.module_loading import import_string
 
 from . import constants
 
-__all__ = ["DEFAULTS", "get_backend", "get_broker", "pigeonhole_settings"]
+__all__ = ["DATA_DEPTH_CEILING", "DEFAULTS", "get_backend", "get_broker", "pigeonhole_settings"]
+
+#: The highest ``MAX_DATA_DEPTH`` a site may set. JSON nested much deeper
+#: overflows the stack of the code that parses, encodes or walks it.
+DATA_DEPTH_CEILING = 100
 
 DEFAULTS: dict[str, Any] = {
     "BACKEND": "pigeonhole.backends.db.DatabaseBackend",
@@ -33,6 +37,9 @@ DEFAULTS: dict[str, Any] = {
     "ALLOW_DELETE_UNREAD": False,
     "DELETE_READ": False,
     "MAX_LENGTH": 10_000,
+    # A message's data, as compact JSON in UTF-8, and how deep it may nest.
+    "MAX_DATA_BYTES": 8192,
+    "MAX_DATA_DEPTH": 20,
     # Email is opt-in: adding pigeonhole to a site must not start mailing its users.
     "EMAIL_LEVELS": (),
     "RETENTION_DAYS": None,

@@ -29,6 +29,7 @@ from .message import NewMessage, StoredMessage
 __all__ = [
     "build_message",
     "check_close_timeout",
+    "check_data_limits",
     "check_datetime",
     "check_level",
     "check_storable",
@@ -37,6 +38,7 @@ __all__ = [
     "check_url",
     "entry_id",
     "entry_ids",
+    "nested_deeper_than",
     "resolve_recipients",
     "user_id",
 ]
@@ -158,12 +160,14 @@ def check_url(url: Any) -> str:
     if len(url) > _URL_MAX:
         raise InvalidMessage(f"url is longer than {_URL_MAX} characters.")
     lowered = url.strip().lower()
-    is_path = url.startswith("/") and not url.startswith("//")
+    # Browsers read "\" as "/", so "/\host" and "//host" both lead to another host.
+    is_path = url.startswith("/") and url[1:2] not in ("/", "\\")
     if not (is_path or lowered.startswith(("http://", "https://"))) or any(
         ord(c) < 32 or c.isspace() for c in url
     ):
         # Anything else (javascript:, data:, //host) would be a link a message
-        # could use to run script or leave the site unseen.
+        # could use to run script or leave the site unseen. Browsers drop spaces
+        # and control characters, so they must not hide a "//" either.
         raise InvalidMessage(
             f"url must be a path such as '/orders/42/' or an http(s) URL, got {url!r}."
         )
@@ -180,6 +184,61 @@ def _check_data(data: Any) -> Any:
             f"data must be JSON-serialisable (dicts, lists, strings, numbers): {exc}"
         ) from exc
     return check_storable(data, "data")
+
+
+def nested_deeper_than(data: Any, limit: int) -> bool:
+    """
+    Return whether dicts and lists in ``data`` nest more than ``limit`` deep.
+
+    A loop, not recursion: data thousands of levels deep must end in a clear
+    refusal, not in a ``RecursionError``.
+    """
+    stack = [(data, 1)] if isinstance(data, dict | list | tuple) else []
+    while stack:
+        value, depth = stack.pop()
+        children = value.values() if isinstance(value, dict) else value
+        if depth > limit:
+            return True
+        stack.extend(
+            (child, depth + 1) for child in children if isinstance(child, dict | list | tuple)
+        )
+    return False
+
+
+def check_data_limits(data: Any) -> Any:
+    """
+    Refuse ``data`` nested deeper than ``MAX_DATA_DEPTH`` or longer than ``MAX_DATA_BYTES``.
+
+    ``data`` is stored once and copied into every page, stream and API answer
+    that shows the message, so a sender must not be able to make it huge.
+    Size is the length of the compact JSON encoding in UTF-8. Depth is checked
+    first, since encoding a deep enough structure overflows the stack.
+    """
+    if data is None:
+        return None
+    depth_limit = pigeonhole_settings.MAX_DATA_DEPTH
+    if nested_deeper_than(data, depth_limit):
+        raise InvalidMessage(
+            f"data is nested more than {depth_limit} levels deep; flatten it, or raise "
+            "PIGEONHOLE['MAX_DATA_DEPTH']."
+        )
+    try:
+        encoded = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except TypeError:
+        return data  # not JSON at all: _check_data names the fix
+    except ValueError as exc:
+        raise InvalidMessage(
+            f"data must be JSON, which has no NaN or infinite numbers: {exc}"
+        ) from exc
+    size = len(encoded.encode("utf-8", "surrogatepass"))
+    limit = pigeonhole_settings.MAX_DATA_BYTES
+    if size > limit:
+        raise InvalidMessage(
+            f"data is {size} bytes as JSON, more than the {limit} allowed "
+            "(PIGEONHOLE['MAX_DATA_BYTES']); store the rest elsewhere and pass its id, "
+            "or raise the setting."
+        )
+    return data
 
 
 def _check_expires(expires: Any, now: datetime) -> datetime | None:
@@ -290,7 +349,7 @@ def build_message(
         subject=subject,
         extra_tags=check_tags(extra_tags),
         url=check_url(url),
-        data=_check_data(data),
+        data=_check_data(check_data_limits(data)),
         from_user_id=None if from_user is None else user_id(from_user, "from_user"),
         target_content_type_id=content_type_id,
         target_object_id=object_id,

@@ -270,3 +270,38 @@ def test_closing_alerts_marks_them_read_without_reload(page, browser_user, setti
     expect(alerts.filter(has_text="I go by myself")).to_have_count(0)  # after its second
     assert pigeonhole.unread_count(browser_user) == 0
     assert still_same_page(page)
+
+
+# Links a browser follows to another host: it reads "\" as "/", drops leading spaces and
+# control characters, and ignores tabs and newlines anywhere.
+OTHER_HOST_URLS = [
+    "//evil.example/",
+    "/\\evil.example/",
+    "\\\\evil.example/",
+    "\\/evil.example/",
+    "/\\/evil.example/",
+    " //evil.example/",
+    "\x00/\\evil.example/",
+    "\t/\\evil.example/",
+    "/\t/evil.example/",
+    "/\n\\evil.example/",
+]
+
+
+def test_safe_url_refuses_links_to_another_host(page, browser_user):
+    page.goto("/messages/")
+    page.wait_for_function("typeof window.pigeonhole === 'object'")
+    verdicts = page.evaluate(
+        """(urls) => urls.map((url) => ({
+            host: new URL(url, location.href).hostname,
+            safe: window.pigeonhole.safeUrl(url),
+        }))""",
+        OTHER_HOST_URLS,
+    )
+    # Each really is another host to the browser, and safeUrl refuses each.
+    assert [v["host"] for v in verdicts] == ["evil.example"] * len(OTHER_HOST_URLS)
+    assert [v["safe"] for v in verdicts] == [None] * len(OTHER_HOST_URLS)
+    fine = ["/orders/42/", "/a\\b/", "https://example.com/", "HTTP://example.com/"]
+    refused = [" javascript:alert(1)", "javascript:alert(1)", "data:text/html,x", ""]
+    safe = page.evaluate("(urls) => urls.map(window.pigeonhole.safeUrl)", fine + refused)
+    assert safe == fine + [None] * len(refused)

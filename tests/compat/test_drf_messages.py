@@ -2,11 +2,17 @@
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from rest_framework.pagination import LimitOffsetPagination
 
 import pigeonhole
 from pigeonhole.compat import drf_messages, presets
+from pigeonhole.compat.drf_messages.views import MessagesViewSet
+from pigeonhole.rest_framework.serializers import MAX_PAGE_SIZE
+from tests.compat.conftest import entry_reads
 
 pytestmark = [
     pytest.mark.django_db,
@@ -180,3 +186,71 @@ def test_in_accepts_text_levels_and_messages_and_refuses_other_types(rf, user):
     with pytest.raises(ValueError, match="list"):
         [] in storage  # noqa: B015
     assert not storage.used
+
+
+@pytest.mark.parametrize(
+    ("name", "args", "post_fields"),
+    [
+        ("messages-list", (), None),
+        ("messages-detail", (1,), None),
+        ("messages-peek", (), None),
+        ("messages-read", (1,), {}),
+        ("messages-read-all", (), {}),
+    ],
+)
+def test_options_describes_each_route(alice_client, name, args, post_fields):
+    response = alice_client.options(reverse(f"drf_messages:{name}", args=args))
+    assert response.status_code == 200
+    assert response.json()["name"]
+    # The POST routes take no body, and say so.
+    assert response.json().get("actions", {}).get("POST") == post_fields
+
+
+def test_list_reads_one_page_at_most(alice_client, user, crowded_inbox, store):
+    with CaptureQueriesContext(connection) as queries:
+        found = listed(alice_client)
+    assert len(found) == MAX_PAGE_SIZE
+    assert found[0]["message"] == f"m{crowded_inbox - 1}"
+    if store == "db":
+        assert entry_reads(queries) and max(entry_reads(queries)) <= MAX_PAGE_SIZE + 1
+    assert [m["message"] for m in listed(alice_client, limit=3)] == [
+        f"m{crowded_inbox - 1}", f"m{crowded_inbox - 2}", f"m{crowded_inbox - 3}"
+    ]  # fmt: skip
+    assert len(listed(alice_client, limit=MAX_PAGE_SIZE, unread="true")) == MAX_PAGE_SIZE
+    pigeonhole.mark_all_read(user)
+    assert len(listed(alice_client, unread="false")) == MAX_PAGE_SIZE
+    assert len(listed(alice_client, unread="false", limit=5)) == 5
+
+
+@pytest.mark.parametrize("limit", ["0", "-1", str(MAX_PAGE_SIZE + 1), "ten", "1.5"])
+def test_bad_limit_is_a_400_naming_it(alice_client, limit):
+    response = alice_client.get(reverse("drf_messages:messages-list"), {"limit": limit})
+    assert response.status_code == 400
+    assert "limit" in response.json()
+
+
+def test_default_pagination_class_pages_without_reading_everything(
+    alice_client, crowded_inbox, store, monkeypatch
+):
+    monkeypatch.setattr(MessagesViewSet, "pagination_class", LimitOffsetPagination)
+    with CaptureQueriesContext(connection) as queries:
+        response = alice_client.get(
+            reverse("drf_messages:messages-list"), {"limit": 2, "offset": 3}
+        )
+    page = response.json()
+    assert page["count"] == crowded_inbox
+    assert [m["message"] for m in page["results"]] == [
+        f"m{crowded_inbox - 4}", f"m{crowded_inbox - 5}"
+    ]  # fmt: skip
+    if store == "db":
+        assert max(entry_reads(queries)) <= 5 + 1
+    # A limit over the cap is cut to it, as LimitOffsetPagination cuts to its max_limit.
+    huge = alice_client.get(reverse("drf_messages:messages-list"), {"limit": 10**6}).json()
+    assert len(huge["results"]) == MAX_PAGE_SIZE
+
+
+@pytest.mark.parametrize("pk", ["99999999999999999999999", "²", "0"])
+def test_ids_no_database_holds_are_not_found(alice_client, pk):
+    for method, name in (("get", "detail"), ("delete", "detail"), ("post", "read")):
+        url = reverse(f"drf_messages:messages-{name}", args=(pk,))
+        assert getattr(alice_client, method)(url).status_code == 404

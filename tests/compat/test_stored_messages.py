@@ -3,13 +3,16 @@
 from datetime import UTC, datetime
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 import pigeonhole
 from pigeonhole.compat import presets, stored_messages
 from pigeonhole.exceptions import MessageNotFound
+from pigeonhole.rest_framework.serializers import MAX_PAGE_SIZE
 
-from .conftest import lines
+from .conftest import entry_reads, lines
 
 pytestmark = [
     pytest.mark.django_db,
@@ -175,6 +178,31 @@ def test_state_changes_need_the_csrf_token(csrf_client, user):
     assert pigeonhole.unread_count(user) == 1
 
 
+def test_inbox_list_reads_one_page_at_most(alice_client, crowded_inbox, store):
+    inbox = reverse("stored_messages:inbox-list")
+    with CaptureQueriesContext(connection) as queries:
+        listed = alice_client.get(inbox).json()
+    assert len(listed) == MAX_PAGE_SIZE
+    assert listed[0]["message"] == f"m{crowded_inbox - 1}"
+    if store == "db":
+        assert entry_reads(queries) and max(entry_reads(queries)) <= MAX_PAGE_SIZE + 1
+    few = alice_client.get(inbox, {"limit": 2}).json()
+    assert [m["message"] for m in few] == [f"m{crowded_inbox - 1}", f"m{crowded_inbox - 2}"]
+    for bad in ("0", str(MAX_PAGE_SIZE + 1), "all"):
+        response = alice_client.get(inbox, {"limit": bad})
+        assert response.status_code == 400
+        assert "limit" in response.json()
+
+
+@pytest.mark.parametrize(
+    ("name", "args"),
+    [("inbox-list", ()), ("inbox-detail", (1,)), ("inbox-read", (1,)), ("mark_all_read", ())],
+)
+def test_options_answers_on_each_route(alice_client, name, args):
+    response = alice_client.options(reverse(f"stored_messages:{name}", args=args))
+    assert response.status_code == 200
+
+
 # The template tags, registered as the library's ``stored_messages_tags`` ---------------
 
 
@@ -231,3 +259,9 @@ def test_template_tags_show_nothing_to_anonymous_visitors():
 
     assert render("{% stored_messages_list %}", AnonymousUser()).strip() == ""
     assert render("{% stored_messages_count %}", AnonymousUser()) == "0"
+
+
+@pytest.mark.parametrize("pk", ["99999999999999999999999", "²", "0"])
+def test_ids_no_database_holds_are_not_found(alice_client, pk):
+    assert alice_client.get(reverse("stored_messages:inbox-detail", args=(pk,))).status_code == 404
+    assert alice_client.post(reverse("stored_messages:inbox-read", args=(pk,))).status_code == 404

@@ -207,6 +207,7 @@ def sender(api_client, user):
         ({"users": ["{other}"], "message": "hi", "level": "loud"}, "level"),
         ({"users": ["{other}"], "message": "hi", "level": 2**40}, "level"),
         ({"users": ["{other}"], "message": "hi", "url": "javascript:alert(1)"}, "url"),
+        ({"users": ["{other}"], "message": "hi", "url": "/\\evil.example"}, "url"),
         ({"users": ["{other}"], "message": "hi", "subject": "s" * 256}, "subject"),
         ({"users": ["{other}"], "message": "hi", "extra_tags": ["two words"]}, "extra_tags"),
         ({"users": ["{other}"], "message": "hi", "data": {"k": "\x00"}}, "data"),
@@ -236,3 +237,30 @@ def test_text_over_max_length_follows_the_setting(sender, other_user, settings):
     assert "message" in response.json()
     body["message"] = "five!"
     assert sender.post(LIST, body, format="json").status_code == 201
+
+
+def nested(depth):
+    value = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize(
+    ("data", "setting"),
+    [
+        ({"blob": "x" * 2_400_000}, "MAX_DATA_BYTES"),
+        ({"blob": "x" * 8200}, "MAX_DATA_BYTES"),
+        (nested(21), "MAX_DATA_DEPTH"),
+        (nested(90), "MAX_DATA_DEPTH"),
+    ],
+)
+def test_oversize_data_is_a_400_naming_the_limit(store, sender, user, other_user, data, setting):
+    pigeonhole.send(user, "question", from_user=other_user)
+    question = pigeonhole.inbox(user)[0]
+    sent = sender.post(LIST, {"users": [other_user.pk], "message": "hi", "data": data}, "json")
+    replied = sender.post(f"{LIST}{question.id}/reply/", {"message": "hi", "data": data}, "json")
+    for response in (sent, replied):
+        assert response.status_code == 400
+        assert setting in response.json()["data"][0]
+    assert pigeonhole.inbox(other_user, state="all") == []

@@ -3,7 +3,9 @@ The OpenAPI schema, and schemathesis against a live server speaking it.
 
 Every operation gets a few generated requests, authenticated with a token, and
 fails on any 500 or any answer the schema does not describe. The example count
-is kept small so the run stays within seconds on every database.
+is kept small so the run stays within seconds on every database. The
+drf-messages compatibility endpoints get the same treatment, from a schema of
+their own (``compat_urls.py``).
 """
 
 import re
@@ -33,6 +35,14 @@ OPERATIONS = {
     ("PATCH", "/api/preferences/"),
 }
 API_PATHS = r"^/api/(messages|preferences)/"
+COMPAT_OPERATIONS = {
+    ("GET", "/compat/drf_messages/"),
+    ("GET", "/compat/drf_messages/{id}/"),
+    ("DELETE", "/compat/drf_messages/{id}/"),
+    ("GET", "/compat/drf_messages/peek/"),
+    ("POST", "/compat/drf_messages/{id}/read/"),
+    ("POST", "/compat/drf_messages/read/"),
+}
 
 
 # ignored_auth sends the token alongside a made-up session cookie and calls the 200 a
@@ -73,12 +83,11 @@ def api_schema(live_server, token):
     return schema.include(path_regex=API_PATHS)
 
 
-def test_api_conforms_to_its_schema(api_schema, token):
-    # One loop over the operations rather than schemathesis.pytest.from_fixture,
-    # which does not work with the pytest this suite runs.
-    operations = [result.ok() for result in api_schema.get_all_operations()]
-    assert {(op.method.upper(), op.path) for op in operations} == OPERATIONS
-    for operation in operations:
+def conforms(schema, operations, token):
+    """Call each operation with a few generated requests; fail on any 500 or undocumented answer."""
+    found = [result.ok() for result in schema.get_all_operations()]
+    assert {(op.method.upper(), op.path) for op in found} == operations
+    for operation in found:
 
         @given(case=operation.as_strategy())
         @settings(
@@ -94,3 +103,15 @@ def test_api_conforms_to_its_schema(api_schema, token):
             )
 
         check()
+
+
+def test_api_conforms_to_its_schema(api_schema, token):
+    # One loop over the operations rather than schemathesis.pytest.from_fixture,
+    # which does not work with the pytest this suite runs.
+    conforms(api_schema, OPERATIONS, token)
+
+
+@pytest.mark.urls("tests.rest_framework.compat_urls")
+def test_drf_messages_endpoints_conform_to_their_schema(live_server, token):
+    schema = schemathesis.openapi.from_url(f"{live_server.url}/compat/schema/?format=json")
+    conforms(schema.include(path_regex=r"^/compat/drf_messages/"), COMPAT_OPERATIONS, token)

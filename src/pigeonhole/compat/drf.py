@@ -8,8 +8,8 @@ without it, mounting them raises ``ImproperlyConfigured`` with the install line.
 from django.core.exceptions import ImproperlyConfigured
 
 try:
-    from rest_framework import exceptions, permissions, status, viewsets
-    from rest_framework.decorators import action, api_view, permission_classes
+    from rest_framework import exceptions, permissions, serializers, status, viewsets
+    from rest_framework.decorators import action, api_view, parser_classes, permission_classes
     from rest_framework.request import Request
     from rest_framework.response import Response
     from rest_framework.routers import SimpleRouter
@@ -19,6 +19,8 @@ except ImportError as exc:  # pragma: no cover - the test environment has DRF
         'pip install "django-pigeonhole[rest]"'
     ) from exc
 
+from ..rest_framework.parsers import safe_parser_classes
+
 __all__ = [
     "Request",
     "Response",
@@ -26,8 +28,11 @@ __all__ = [
     "action",
     "api_view",
     "exceptions",
+    "parser_classes",
     "permission_classes",
     "permissions",
+    "safe_parser_classes",
+    "serializers",
     "status",
     "viewsets",
 ]

@@ -18,6 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ..categories import Category, get_categories, get_preferences, set_preference
+from .parsers import safe_parser_classes
 from .schema import document
 
 __all__ = ["CategoryPreferenceSerializer", "PreferencesSerializer", "PreferencesView"]
@@ -108,6 +109,7 @@ def preferences_document(user: Any) -> dict[str, Any]:
 class PreferencesView(APIView):
     """Read and change which categories reach the user, by which channel."""
 
+    parser_classes = safe_parser_classes()
     permission_classes = [permissions.IsAuthenticated]
     throttle_scope = "pigeonhole"
 

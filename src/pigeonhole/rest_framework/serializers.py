@@ -20,7 +20,14 @@ from rest_framework import serializers
 from ..backends.base import STATES
 from ..exceptions import InvalidMessage
 from ..representation import message_to_dict
-from ..validation import check_datetime, check_storable, check_tags, check_text, check_url
+from ..validation import (
+    check_data_limits,
+    check_datetime,
+    check_storable,
+    check_tags,
+    check_text,
+    check_url,
+)
 from .schema import extend_schema_field, extend_schema_serializer
 
 __all__ = [
@@ -244,6 +251,10 @@ class ComposeSerializer(serializers.Serializer):
             raise _invalid(exc) from exc
 
     def validate_data(self, value: Any) -> Any:
+        try:
+            check_data_limits(value)
+        except InvalidMessage as exc:
+            raise _invalid(exc) from exc
         return _storable(value)
 
     def validate_extra_tags(self, value: list[str]) -> list[str]:

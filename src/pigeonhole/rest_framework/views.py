@@ -25,6 +25,7 @@ from ..conf import get_backend, pigeonhole_settings
 from ..exceptions import BackendUnavailable, InvalidMessage, MessageNotFound
 from ..representation import count_to_dict, senders_for
 from . import serializers
+from .parsers import safe_parser_classes
 from .schema import ID, NOT_MODIFIED, document, error
 
 __all__ = ["CanSendMessages", "MessageViewSet"]
@@ -53,6 +54,7 @@ class MessageViewSet(viewsets.ViewSet):
     """
 
     lookup_field = "id"
+    parser_classes = safe_parser_classes()
     permission_classes = [permissions.IsAuthenticated]
     send_permission_classes = [permissions.IsAuthenticated, CanSendMessages]
     throttle_scope = "pigeonhole"

@@ -5,7 +5,9 @@ A message is ``{id, message, level, level_tag, extra_tags, view, read_at,
 created}`` (``extra_tags`` a list, ``view`` always ``""``); ``peek/`` answers
 ``{count, max_level, max_level_tag}``. Listing and retrieving no longer mark
 messages read, since a GET must not change state: ``POST <id>/read/`` and
-``POST read/`` do.
+``POST read/`` do. A list holds the newest ``?limit=`` messages, at most the
+REST API's largest page, or a page of ``DEFAULT_PAGINATION_CLASS`` when the
+project sets one.
 """
 
 from __future__ import annotations
@@ -16,11 +18,24 @@ from ... import api
 from ...conf import get_backend
 from ...exceptions import InvalidMessage, MessageNotFound
 from ...message import StoredMessage, level_tag_for
-from ..drf import Request, Response, SimpleRouter, action, exceptions, permissions, status, viewsets
+from ...rest_framework.schema import ID, document, error
+from ...rest_framework.serializers import MAX_PAGE_SIZE
+from ..drf import (
+    Request,
+    Response,
+    SimpleRouter,
+    action,
+    exceptions,
+    permissions,
+    safe_parser_classes,
+    serializers,
+    status,
+    viewsets,
+)
+from ..rest import Entries, entry_id_from, limit_from
 
-__all__ = ["MessagesViewSet", "router"]
+__all__ = ["MessageSerializer", "MessagesViewSet", "router"]
 
-_PAGE = 1000
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 
@@ -39,41 +54,79 @@ def message_to_dict(message: StoredMessage) -> dict[str, Any]:
     }
 
 
+class MessageSerializer(serializers.Serializer):
+    """One message in drf-messages' shape. Read-only: it describes the answers."""
+
+    id = serializers.IntegerField()
+    message = serializers.CharField()
+    level = serializers.IntegerField()
+    level_tag = serializers.CharField(allow_blank=True)
+    extra_tags = serializers.ListField(child=serializers.CharField())
+    view = serializers.CharField(allow_blank=True)
+    read_at = serializers.DateTimeField(allow_null=True)
+    created = serializers.DateTimeField(allow_null=True)
+
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        return message_to_dict(instance)
+
+
+class ListQuerySerializer(serializers.Serializer):
+    """The list's query parameters, for the schema."""
+
+    unread = serializers.ChoiceField(choices=sorted(_TRUE | _FALSE), required=False)
+    limit = serializers.IntegerField(
+        min_value=1, max_value=MAX_PAGE_SIZE, required=False, help_text="Default: the maximum."
+    )
+
+
+class PeekSerializer(serializers.Serializer):
+    count = serializers.IntegerField(min_value=0)
+    max_level = serializers.IntegerField(allow_null=True)
+    max_level_tag = serializers.CharField(allow_blank=True)
+
+
+class CountSerializer(serializers.Serializer):
+    count = serializers.IntegerField(min_value=0, help_text="How many messages were unread.")
+
+
+class NoBody(serializers.Serializer):
+    """What the POST routes take: nothing."""
+
+
+_NOT_FOUND = {404: error("No such message in the user's inbox.")}
+
+
 class MessagesViewSet(viewsets.GenericViewSet):
     """List, retrieve, delete and peek at the user's messages, newest first."""
 
+    parser_classes = safe_parser_classes()
     permission_classes = [permissions.IsAuthenticated]
+    serializer_class = MessageSerializer
 
-    def entries(self, state: str) -> list[StoredMessage]:
-        found: list[StoredMessage] = []
-        while True:
-            after = found[-1].id if found else None
-            page = api.inbox(self.request.user, state=state, limit=_PAGE, after=after)
-            found.extend(page)
-            if len(page) < _PAGE:
-                return found
+    def get_serializer_class(self) -> type[serializers.Serializer]:
+        # OPTIONS (action "metadata") describes each method with the request's method swapped in.
+        name = self.action_map.get(self.request.method.lower(), self.action)
+        return NoBody if name in ("read", "read_all") else MessageSerializer
 
     def entry_id(self) -> int:
-        pk = str(self.kwargs.get("pk", ""))
-        if not pk.isdigit():
+        found = entry_id_from(self.kwargs.get("pk", ""))
+        if found is None:
             raise exceptions.NotFound()
-        return int(pk)
+        return found
 
+    @document(parameters=[ListQuerySerializer], responses={200: MessageSerializer(many=True)})
     def list(self, request: Request) -> Response:
         unread = request.query_params.get("unread", "").lower()
         if unread and unread not in _TRUE | _FALSE:
             raise exceptions.ValidationError({"unread": ["Use true or false."]})
-        if unread in _TRUE:
-            found = self.entries("unread")
-        else:
-            found = self.entries("all")
-            if unread in _FALSE:
-                found = [message for message in found if message.is_read]
-        page = self.paginate_queryset(found)
+        state = "unread" if unread in _TRUE else "read" if unread in _FALSE else "all"
+        entries = Entries(request.user, state)
+        page = self.paginate_queryset(entries)
         if page is not None:
             return self.get_paginated_response([message_to_dict(m) for m in page])
-        return Response([message_to_dict(message) for message in found])
+        return Response([message_to_dict(message) for message in entries[: limit_from(request)]])
 
+    @document(parameters=[ID], responses={200: MessageSerializer, **_NOT_FOUND})
     def retrieve(self, request: Request, pk: str | None = None) -> Response:
         try:
             message = get_backend().get(request.user.pk, self.entry_id())
@@ -81,6 +134,7 @@ class MessagesViewSet(viewsets.GenericViewSet):
             raise exceptions.NotFound() from None
         return Response(message_to_dict(message))
 
+    @document(parameters=[ID], responses={204: None, **_NOT_FOUND})
     def destroy(self, request: Request, pk: str | None = None) -> Response:
         try:
             api.delete(request.user, self.entry_id())
@@ -92,6 +146,7 @@ class MessagesViewSet(viewsets.GenericViewSet):
             ) from None
         return Response(status=status.HTTP_204_NO_CONTENT)
 
+    @document(responses={200: PeekSerializer})
     @action(detail=False, methods=["get"])
     def peek(self, request: Request) -> Response:
         """Return the unread count and highest unread level without reading anything."""
@@ -105,6 +160,15 @@ class MessagesViewSet(viewsets.GenericViewSet):
             }
         )
 
+    @document(
+        request=None,
+        parameters=[ID],
+        responses={
+            200: MessageSerializer,
+            204: error("Read and deleted (DELETE_READ)."),
+            **_NOT_FOUND,
+        },
+    )
     @action(detail=True, methods=["post"])
     def read(self, request: Request, pk: str | None = None) -> Response:
         """Mark one message read; return it."""
@@ -120,6 +184,7 @@ class MessagesViewSet(viewsets.GenericViewSet):
             return Response(status=status.HTTP_204_NO_CONTENT)
         return Response(message_to_dict(message))
 
+    @document(operation_id="drf_messages_read_all", request=None, responses={200: CountSerializer})
     @action(detail=False, methods=["post"], url_path="read", url_name="read-all")
     def read_all(self, request: Request) -> Response:
         """Mark all the user's messages read; return how many were unread."""

@@ -2,7 +2,8 @@
 The library's REST endpoints, with its JSON: ``[{id, message, level, tags, date, url}]``.
 
 ``tags`` is the message's extra tags, as the library stored them, and ``id``
-is the inbox entry's id, the one ``inbox/<id>/read/`` takes.
+is the inbox entry's id, the one ``inbox/<id>/read/`` takes. The list holds the
+newest ``?limit=`` unread messages, at most the REST API's largest page.
 """
 
 from __future__ import annotations
@@ -19,14 +20,15 @@ from ..drf import (
     SimpleRouter,
     action,
     api_view,
+    parser_classes,
     permission_classes,
     permissions,
+    safe_parser_classes,
     viewsets,
 )
+from ..rest import Entries, entry_id_from, limit_from
 
 __all__ = ["InboxViewSet", "mark_all_read", "router"]
-
-_PAGE = 1000
 
 
 def _as_dict(message: StoredMessage) -> dict[str, Any]:
@@ -40,22 +42,14 @@ def _as_dict(message: StoredMessage) -> dict[str, Any]:
     }
 
 
-def _unread(user: Any) -> list[StoredMessage]:
-    entries: list[StoredMessage] = []
-    while True:
-        after = entries[-1].id if entries else None
-        page = api.inbox(user, state="unread", limit=_PAGE, after=after)
-        entries.extend(page)
-        if len(page) < _PAGE:
-            return entries
-
-
 def _not_found(pk: Any) -> Response:
     return Response(f"Message with id {pk} does not exist", status=404)
 
 
 class InboxViewSet(viewsets.ViewSet):
     """The user's unread messages; ``read`` marks one read."""
+
+    parser_classes = safe_parser_classes()
 
     def get_permissions(self) -> list[permissions.BasePermission]:
         # Listing answers [] to anonymous users, as the library did; changes need a login.
@@ -66,13 +60,15 @@ class InboxViewSet(viewsets.ViewSet):
     def list(self, request: Request) -> Response:
         if not request.user.is_authenticated:
             return Response([])
-        return Response([_as_dict(message) for message in _unread(request.user)])
+        entries = Entries(request.user, "unread")[: limit_from(request)]
+        return Response([_as_dict(message) for message in entries])
 
     def retrieve(self, request: Request, pk: str | None = None) -> Response:
-        if not request.user.is_authenticated or not str(pk).isdigit():
+        entry_id = entry_id_from(pk)
+        if not request.user.is_authenticated or entry_id is None:
             return _not_found(pk)
         try:
-            message = get_backend().get(request.user.pk, int(pk))
+            message = get_backend().get(request.user.pk, entry_id)
         except MessageNotFound:
             return _not_found(pk)
         return Response(_as_dict(message))
@@ -80,16 +76,18 @@ class InboxViewSet(viewsets.ViewSet):
     @action(detail=True, methods=["post"])
     def read(self, request: Request, pk: str | None = None) -> Response:
         """Mark the message read."""
-        if not str(pk).isdigit():
+        entry_id = entry_id_from(pk)
+        if entry_id is None:
             return _not_found(pk)
         try:
-            api.mark_read(request.user, int(pk))
+            api.mark_read(request.user, entry_id)
         except MessageNotFound:
             return _not_found(pk)
         return Response({"status": "message marked as read"})
 
 
 @api_view(["POST"])
+@parser_classes(safe_parser_classes())
 @permission_classes([permissions.IsAuthenticated])
 def mark_all_read(request: Request) -> Response:
     """Mark all the user's messages read."""

@@ -122,8 +122,12 @@
     return item;
   }
 
+  // A path on this site or an http(s) URL; anything else is null (never javascript:).
+  // Browsers read "\" as "/" and drop spaces and control characters, so "/\host",
+  // "\\host" and " //host" lead to another host like "//host" does: refused as well.
   function safeUrl(url) {
-    return url && /^(https?:\/\/|\/)/i.test(url) ? url : null; // never javascript:
+    if (typeof url !== "string" || /[\u0000-\u001f\s]/.test(url)) return null;
+    return /^(https?:\/\/|\/(?![\/\\]))/i.test(url) ? url : null;
   }
 
   function fill(node, field, text) {
@@ -551,7 +555,7 @@
     }
   }
 
-  window.pigeonhole = { markRead: markRead, submit: submitAction, config: config };
+  window.pigeonhole = { markRead: markRead, submit: submitAction, config: config, safeUrl: safeUrl };
   function ready() {
     setUpPage();
     start();
