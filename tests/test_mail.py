@@ -332,12 +332,12 @@ def _age(store, user, hours=2):
 
         InboxEntry.objects.filter(user=user).update(created=when)
         return
-    from pigeonhole.backends.redis import _ts
+    from pigeonhole.backends.redis.encoding import ts
 
     client = backend.get_client()
     for entry in pigeonhole.inbox(user, state="all"):
-        client.hset(backend.key("e", entry.id), "c", _ts(when))
-        client.zadd(backend.key("unmailed"), {str(entry.id): _ts(when)}, xx=True)
+        client.hset(backend.key("e", entry.id), "c", ts(when))
+        client.zadd(backend.key("unmailed"), {str(entry.id): ts(when)}, xx=True)
 
 
 def test_digest_lists_each_users_unread_entries_once_grouped(store, user, other_user):

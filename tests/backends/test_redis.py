@@ -21,7 +21,8 @@ from django.utils import timezone
 
 import pigeonhole
 from pigeonhole.backends.base import Recipients
-from pigeonhole.backends.redis import RedisBackend, _redacted
+from pigeonhole.backends.redis import RedisBackend
+from pigeonhole.backends.redis.backend import _redacted
 from pigeonhole.conf import get_backend
 from pigeonhole.exceptions import BackendUnavailable, MessageNotFound
 
@@ -264,6 +265,27 @@ class TestRedisLayout:
             assert backend.count(uid) == len(unread)
             assert all(not e.is_read and not e.is_archived for e in unread)
         check_indexes(backend)
+
+
+class TestScripts:
+    def test_every_lua_file_is_a_script_and_ships_as_package_data(self):
+        import fnmatch
+        import tomllib
+        from pathlib import Path
+
+        from pigeonhole.backends.redis import scripts
+
+        package = Path(scripts.__file__).parents[2]
+        files = sorted(path.stem for path in (package / "backends/redis/lua").glob("*.lua"))
+        assert files == sorted([*scripts.NAMES, "preamble"])
+        pyproject = tomllib.loads((package.parents[1] / "pyproject.toml").read_text())
+        patterns = pyproject["tool"]["setuptools"]["package-data"]["pigeonhole"]
+        for name in files:
+            path = f"backends/redis/lua/{name}.lua"
+            assert any(fnmatch.fnmatch(path, pattern) for pattern in patterns), path
+        assert all(
+            source.count("local function ekey") == 1 for source in scripts.sources().values()
+        )
 
 
 class TestConfiguration:

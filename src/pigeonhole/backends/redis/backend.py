@@ -1,0 +1,553 @@
+"""
+``RedisBackend``: the store's connection, errors and the calls of its scripts.
+
+Every change that touches more than one key runs as one Lua script (see
+``scripts``), so Redis applies it whole or not at all and no other client sees
+it half done: an unread count never disagrees with the entries it counts.
+Fan-out to many recipients is one script per chunk of recipients.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import redis
+from django.core.exceptions import ImproperlyConfigured
+from django.utils import timezone
+
+from ...exceptions import BackendUnavailable
+from ...message import NewMessage, StoredMessage
+from ..base import BaseBackend, Change, InboxQuery, InboxState, Outcome, Recipients, SentMessage
+from . import scripts
+from .encoding import content_fields, decode_entry, dt, ts
+
+__all__ = ["RedisBackend"]
+
+#: Options handed to ``redis.Redis.from_url`` as they are.
+POOL_OPTIONS = (
+    "max_connections",
+    "socket_timeout",
+    "socket_connect_timeout",
+    "health_check_interval",
+)
+
+
+def _redacted(url: str) -> str:
+    """Return ``url`` with any password masked, fit for an error message or a log."""
+    parts = urlsplit(url)
+    if parts.password is not None:
+        masked = f"{parts.username or ''}:***@{parts.netloc.rpartition('@')[2]}"
+        url = url.replace(f"//{parts.netloc}", f"//{masked}", 1)
+    if parts.query:
+        query = "&".join(
+            "password=***" if item.partition("=")[0].lower() == "password" else item
+            for item in parts.query.split("&")
+        )
+        url = url.replace(f"?{parts.query}", f"?{query}", 1)
+    return url
+
+
+class RedisBackend(BaseBackend):
+    """
+    Store messages in Redis.
+
+    ``OPTIONS = {"url": "redis://host:6379/0"}``, plus ``key_prefix`` (two sites
+    sharing one Redis need different ones) and the connection pool settings
+    ``max_connections``, ``socket_timeout``, ``socket_connect_timeout`` and
+    ``health_check_interval``. Nothing connects until the first call.
+    """
+
+    #: Prefix of every key, so several sites (or test runs) can share a database.
+    key_prefix = "pigeonhole"
+    #: Seconds to wait for a connection and for an answer; None waits for ever.
+    socket_connect_timeout: float | None = 5.0
+    socket_timeout: float | None = 5.0
+    #: Recipients written per script during a send.
+    chunk_size = 2000
+    #: Entries one script looks at before handing back to Python, so a long
+    #: scan (a filtered listing, a purge) never blocks Redis for long.
+    scan_batch = 1000
+    #: Seconds after which an unfinished send is taken to have died, so purge
+    #: may collect its content.
+    send_timeout = 3600
+
+    def __init__(
+        self, *, url: str | None = None, key_prefix: str | None = None, **options: Any
+    ) -> None:
+        unknown = sorted(set(options) - set(POOL_OPTIONS))
+        if unknown:
+            raise ImproperlyConfigured(
+                f"RedisBackend got unknown option(s) {', '.join(unknown)} in "
+                f"PIGEONHOLE['OPTIONS']; it takes url, key_prefix, {', '.join(POOL_OPTIONS)}."
+            )
+        if not url or not isinstance(url, str):
+            raise ImproperlyConfigured(
+                "RedisBackend needs the address of its Redis server: set "
+                "PIGEONHOLE['OPTIONS'] = {'url': 'redis://localhost:6379/0'}."
+            )
+        if urlsplit(url).scheme not in ("redis", "rediss", "unix"):
+            raise ImproperlyConfigured(
+                f"PIGEONHOLE['OPTIONS']['url'] = {_redacted(url)!r} is not a Redis URL; "
+                "use redis://host:port/db, rediss:// for TLS, or unix:///path/to/socket."
+            )
+        if key_prefix is not None:
+            self.key_prefix = key_prefix
+        if not isinstance(self.key_prefix, str) or not self.key_prefix.strip():
+            raise ImproperlyConfigured(
+                "PIGEONHOLE['OPTIONS']['key_prefix'] must be a non-empty string such as 'mysite'."
+            )
+        super().__init__(url=url, key_prefix=self.key_prefix, **options)
+        self.url = url
+        self.pool_options = {
+            "socket_connect_timeout": self.socket_connect_timeout,
+            "socket_timeout": self.socket_timeout,
+            **options,
+        }
+        self._client: redis.Redis | None = None
+        self._scripts: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"<RedisBackend {_redacted(self.url)} key_prefix={self.key_prefix!r}>"
+
+    # Connection -------------------------------------------------------------
+    def get_client(self) -> redis.Redis:
+        """
+        Return the client, building it and its pool on first use.
+
+        One pool per backend instance, and ``conf.get_backend()`` keeps one
+        instance per process: every request shares the same connections.
+        """
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    client = redis.Redis.from_url(
+                        self.url, decode_responses=True, **self.pool_options
+                    )
+                    # register_script only hashes the source: nothing is sent yet.
+                    self._scripts = {
+                        name: client.register_script(source)
+                        for name, source in scripts.sources().items()
+                    }
+                    self._client = client
+        return self._client
+
+    def close(self) -> None:
+        """Close the pool's connections; the next call opens new ones."""
+        client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Turn redis-py's errors into ``BackendUnavailable``, naming the server."""
+        try:
+            yield
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            reason = str(exc).rstrip(". ") or type(exc).__name__
+            raise BackendUnavailable(
+                f"The Redis message store at {_redacted(self.url)} cannot be reached: {reason}. "
+                "Check that Redis is running and that PIGEONHOLE['OPTIONS']['url'] points at it."
+            ) from exc
+        except redis.RedisError as exc:
+            reason = str(exc).rstrip(". ") or type(exc).__name__
+            raise BackendUnavailable(
+                f"The Redis message store at {_redacted(self.url)} refused a command: {reason}. "
+                "Check the server's memory and role (a replica is read-only), and that no other "
+                f"application writes keys under the prefix {self.key_prefix!r}."
+            ) from exc
+
+    def _run(self, name: str, args: Sequence[Any], keys: Sequence[str] = ()) -> Any:
+        self.get_client()
+        return self._scripts[name](keys=list(keys), args=[self.key_prefix, *args])
+
+    def key(self, *parts: Any) -> str:
+        """Return the key for ``parts`` under this backend's prefix."""
+        return ":".join([self.key_prefix, *map(str, parts)])
+
+    # Writing ----------------------------------------------------------------
+    def _send(self, message: NewMessage, recipients: Recipients) -> SentMessage:
+        """
+        Store the content once, then give recipients entries a chunk at a time.
+
+        Each chunk is atomic. If the send fails part way (the recipients query
+        raises, Redis goes away), the entries written so far and the content
+        are taken back, as far as Redis still answers.
+        """
+        created = message.created or timezone.now()
+        expires = "" if message.expires is None else ts(message.expires)
+        if recipients.queryset is not None:
+            queryset = recipients.queryset
+            if queryset.query.is_sliced:
+                # A slice cannot be made distinct: take its ids.
+                ids = queryset.values_list("pk", flat=True)
+                recipients = Recipients(ids=list(dict.fromkeys(ids)))
+            else:
+                # Groups can name a user twice; the database makes them distinct.
+                recipients = Recipients(queryset=queryset.order_by().distinct())
+        with self._errors():
+            mid = self._run("create", [ts(timezone.now()), *content_fields(message, created)])
+        written: list[tuple[int, int]] = []
+        count = 0
+        try:
+            with self._errors():
+                client = self.get_client()
+                for chunk in recipients.iter_ids(self.chunk_size):
+                    # Reserve the ids first, so a failure knows which to take back.
+                    first = client.incrby(self.key("ids", "entry"), len(chunk)) - len(chunk) + 1
+                    written.append((first, len(chunk)))
+                    count += self._run(
+                        "fanout",
+                        [ts(timezone.now()), mid, ts(created), expires, first, *map(str, chunk)],
+                    )
+                self._run("finish", [ts(timezone.now()), mid])
+        except BaseException:
+            self._withdraw(mid, written)
+            raise
+        return SentMessage(id=int(mid), recipient_count=count)
+
+    def _withdraw(self, mid: Any, written: Sequence[tuple[int, int]]) -> None:
+        """Take back a failed send, as far as Redis still answers."""
+        try:
+            now = ts(timezone.now())
+            for first, size in written:
+                self._run("withdraw", [now, mid, first, size])
+            self._run("drop_message", [now, mid])
+        except redis.RedisError:
+            # The original error is the one worth raising; the content stays
+            # flagged as sending, and purge collects it once send_timeout passes.
+            pass
+
+    def _add(self, message: NewMessage, user_id: Any) -> StoredMessage:
+        created = message.created or timezone.now()
+        with self._errors():
+            mid, entry_id = self._run(
+                "add",
+                [
+                    ts(timezone.now()),
+                    ts(created),
+                    "" if message.expires is None else ts(message.expires),
+                    str(user_id),
+                    *content_fields(message, created),
+                ],
+            )
+        return StoredMessage.from_new(
+            message,
+            id=int(entry_id),
+            message_id=int(mid),
+            user_id=user_id,
+            created=dt(ts(created)),
+            expires=dt(ts(message.expires)) if message.expires is not None else None,
+        )
+
+    # Reading ----------------------------------------------------------------
+    def _list(self, user_id: Any, query: InboxQuery) -> list[StoredMessage]:
+        """
+        Return the user's entries, newest first, keyset-paged by ``after``.
+
+        Without filters this reads ``limit`` entries and their contents in one
+        round trip; filters are applied inside Redis, which scans on in
+        batches of ``scan_batch`` until ``limit`` entries match.
+        """
+        state, limit = query.state, query.limit
+        zset = {"unread": "unread", "read": "all", "all": "all", "archived": "archived"}[state]
+        cursor = "+inf" if query.after is None else f"({int(query.after)}"
+        args = [
+            ts(timezone.now()),
+            str(user_id),
+            state,
+            None,  # the cursor, filled in each round
+            None,  # how many rows are still wanted
+            self.scan_batch,
+            "" if query.since is None else ts(query.since),
+            "" if query.before is None else ts(query.before),
+            query.tag or "",
+            *(str(int(level)) for level in query.levels or ()),
+        ]
+        rows: list[Any] = []
+        with self._errors():
+            while len(rows) < limit and cursor:
+                args[3], args[4] = cursor, limit - len(rows)
+                cursor, found = self._run("list", args, keys=[self.key("u", user_id, zset)])
+                rows += found
+        return [decode_entry(user_id, row) for row in rows]
+
+    def _get(self, user_id: Any, entry_id: Any) -> StoredMessage | None:
+        with self._errors():
+            row = self._run("get", [ts(timezone.now()), str(user_id), str(entry_id)])
+        return decode_entry(user_id, row) if row else None
+
+    def _count(self, user_id: Any) -> int:
+        """
+        Return the unread count: the unread set's size less its expired members.
+
+        Both are O(log n), so a user with thousands of unread entries costs no
+        more than one with three; MULTI reads both at the same instant.
+        """
+        with self._errors():
+            pipe = self.get_client().pipeline(transaction=True)
+            pipe.zcard(self.key("u", user_id, "unread"))
+            pipe.zcount(self.key("u", user_id, "unread_exp"), "-inf", ts(timezone.now()))
+            total, expired = pipe.execute()
+        return total - expired
+
+    def _counts(self, user_id: Any) -> dict[str, int]:
+        """
+        Count the three tabs in one script.
+
+        Entries carry their expiry, so ``all`` and ``archived`` look at each of
+        the user's entries: fine for a page a user opens, which is all this is for.
+        """
+        with self._errors():
+            unread, all_, archived = self._run("counts", [ts(timezone.now()), str(user_id)])
+        return {"unread": int(unread), "all": int(all_), "archived": int(archived)}
+
+    def state(self, user_id: Any) -> InboxState:
+        """
+        Return the inbox in brief with one script.
+
+        Every script that changes a user's entries bumps that user's change
+        counter, which makes the version; the highest unread level takes a look
+        at each unread entry, which stays cheap as long as people read.
+        """
+        with self._errors():
+            unread, top, changes, when, last, last_archived, expired = self._run(
+                "state", [ts(timezone.now()), str(user_id)]
+            )
+        key = f"{changes}|{last}|{last_archived}|{expired}"
+        return InboxState(
+            unread=int(unread),
+            max_level=int(top) if top else None,
+            version=hashlib.sha256(key.encode()).hexdigest()[:32],
+            modified=dt(when),
+        )
+
+    # Changing state ---------------------------------------------------------
+    def _change(self, user_id: Any, change: Change) -> Outcome:
+        """
+        Apply the change to the user's entries in one script.
+
+        The script checks ownership and visibility itself, in the same atomic
+        step as the change: nothing can slip in between the check and the write.
+        Report the ids changed newest first, as the database backend does.
+        """
+        given = {str(pk): pk for pk in change.ids}
+        if change.action == "expire":
+            arg = ts(change.expires)
+        else:
+            arg = "1" if change.allow_unread else ""
+        args = [ts(change.now), str(user_id), change.action, arg, "1" if change.strict else ""]
+        with self._errors():
+            status, result = self._run("change", [*args, *given])
+        if status == "missing":
+            return Outcome([], missing=[given[pk] for pk in result])
+        if status == "unread":
+            return Outcome([], unread=[int(pk) for pk in result])
+        return Outcome(sorted((int(pk) for pk in result), reverse=True))
+
+    def _mark_all_read(self, user_id: Any, before: Any, now: datetime) -> list[Any]:
+        """
+        Mark read the user's unread, unarchived entries up to a watermark.
+
+        The entries are marked a chunk per script, oldest first, up to the
+        highest entry id handed out when the call began: one that arrives
+        meanwhile stays unread, however long a big inbox takes.
+        """
+        now = ts(now)
+        created_before = ""
+        changed: list[Any] = []
+        with self._errors():
+            if isinstance(before, datetime):
+                created_before = ts(before)
+                highest = self.get_client().get(self.key("ids", "entry")) or "0"
+            elif before is not None:
+                highest = str(int(before))
+            else:
+                highest = self.get_client().get(self.key("ids", "entry")) or "0"
+            cursor = "-inf"
+            while True:
+                scanned, last, ids = self._run(
+                    "mark_all",
+                    [now, str(user_id), highest, created_before, cursor, self.scan_batch],
+                )
+                changed += ids
+                if scanned < self.scan_batch:
+                    break
+                cursor = f"({last}"
+        return sorted((int(pk) for pk in changed), reverse=True)
+
+    # Housekeeping -----------------------------------------------------------
+    def purge(
+        self,
+        *,
+        expired: bool = True,
+        read_before: datetime | None = None,
+        dry_run: bool = False,
+    ) -> dict[str, int]:
+        """
+        Remove expired entries, read ones older than ``read_before``, then
+        contents left without entries.
+
+        Each script removes at most ``scan_batch`` entries, so purging millions
+        never blocks Redis for long. A dry run reads what a purge would remove
+        and removes nothing.
+        """
+        now = ts(timezone.now())
+        counts = {"expired": 0, "read": 0, "messages": 0}
+        with self._errors():
+            if dry_run:
+                return self._dry_run(now, expired, read_before)
+            if expired:
+                while True:
+                    scanned, removed = self._run("purge_expired", [now, self.scan_batch])
+                    counts["expired"] += removed
+                    if scanned < self.scan_batch:
+                        break
+            if read_before is not None:
+                while True:
+                    scanned, read, gone = self._run(
+                        "purge_read",
+                        [now, ts(read_before), self.scan_batch, "1" if expired else ""],
+                    )
+                    counts["read"] += read
+                    counts["expired"] += gone
+                    if scanned < self.scan_batch:
+                        break
+            oldest_live_send = repr(float(now) - self.send_timeout)
+            client = self.get_client()
+            batch: list[str] = []
+            for mid in client.sscan_iter(self.key("orphans"), count=self.scan_batch):
+                batch.append(mid)
+                if len(batch) >= self.scan_batch:
+                    counts["messages"] += self._run(
+                        "purge_orphans", [now, oldest_live_send, *batch]
+                    )
+                    batch = []
+            if batch:
+                counts["messages"] += self._run("purge_orphans", [now, oldest_live_send, *batch])
+        return counts
+
+    # Email ------------------------------------------------------------------
+    def _stored_any(self, row: Sequence[Any]) -> StoredMessage:
+        """Build the entry of a row whose user the caller did not name."""
+        raw = row[1][0]
+        return decode_entry(int(raw) if raw.isdigit() else raw, row)
+
+    def unmailed_for_message(
+        self, message_id: Any, *, after: Any = None, limit: int = 500
+    ) -> list[StoredMessage]:
+        """
+        Return the message's entries not emailed yet, read from the id ranges
+        its send reserved (kept in the content hash as ``ranges``).
+        """
+        cursor = "" if after is None else str(int(after))
+        rows: list[Any] = []
+        with self._errors():
+            while len(rows) < limit:
+                cursor, found = self._run(
+                    "unmailed_for_message",
+                    [
+                        ts(timezone.now()),
+                        str(message_id),
+                        cursor,
+                        limit - len(rows),
+                        self.scan_batch,
+                    ],
+                )
+                rows += found
+                if not cursor:
+                    break
+        return [self._stored_any(row) for row in rows]
+
+    def unmailed_due(
+        self, created_before: datetime, *, limit: int = 500, offset: int = 0
+    ) -> list[StoredMessage]:
+        """Read the ``unmailed`` index (unread entries not emailed, by creation time)."""
+        rows: list[Any] = []
+        with self._errors():
+            while len(rows) < limit:
+                want = min(self.scan_batch, limit - len(rows))
+                scanned, found = self._run(
+                    "unmailed_due", [ts(timezone.now()), ts(created_before), offset, want]
+                )
+                rows += found
+                offset += scanned
+                if scanned < want:
+                    break
+        return [self._stored_any(row) for row in rows]
+
+    def claim_email(self, ids: Sequence[Any], when: datetime) -> list[Any]:
+        if not ids:
+            return []
+        with self._errors():
+            claimed = self._run("claim_email", [ts(when), *map(str, ids)])
+        return [int(pk) for pk in claimed]
+
+    def release_email(self, ids: Sequence[Any], when: datetime) -> list[Any]:
+        if not ids:
+            return []
+        now = ts(timezone.now())
+        with self._errors():
+            released = self._run("release_email", [now, ts(when), *map(str, ids)])
+        return [int(pk) for pk in released]
+
+    def forget_user(self, user_id: Any) -> int:
+        """Delete the user's entries one bounded script at a time, as purge() does."""
+        removed = 0
+        now = ts(timezone.now())
+        with self._errors():
+            while True:
+                scanned, gone = self._run("forget_user", [now, str(user_id), self.scan_batch])
+                removed += gone
+                if scanned == 0:
+                    return removed
+
+    def _members(self, key: str, low: str, high: str) -> list[str]:
+        """Return a sorted set's members scored from ``low`` to ``high``, in batches."""
+        client, found, offset = self.get_client(), [], 0
+        while batch := client.zrangebyscore(key, low, high, start=offset, num=self.scan_batch):
+            found += batch
+            offset += len(batch)
+        return found
+
+    def _dry_run(self, now: str, expired: bool, read_before: datetime | None) -> dict[str, int]:
+        client = self.get_client()
+        doomed_expired = set(self._members(self.key("expiring"), "-inf", now)) if expired else set()
+        doomed_read: set[str] = set()
+        if read_before is not None:
+            doomed_read = set(self._members(self.key("read"), "-inf", f"({ts(read_before)}"))
+            doomed_read -= doomed_expired
+        doomed = sorted(doomed_expired | doomed_read)
+        # Contents that would lose their last entry, and those that have none already.
+        losing: Counter[str] = Counter()
+        for start in range(0, len(doomed), self.scan_batch):
+            pipe = client.pipeline(transaction=False)
+            for entry_id in doomed[start : start + self.scan_batch]:
+                pipe.hget(self.key("e", entry_id), "m")
+            losing.update(mid for mid in pipe.execute() if mid is not None)
+        oldest_live_send = float(now) - self.send_timeout
+        orphans = client.sscan_iter(self.key("orphans"), count=self.scan_batch)
+        candidates = list(dict.fromkeys([*losing, *orphans]))
+        messages = 0
+        for start in range(0, len(candidates), self.scan_batch):
+            chunk = candidates[start : start + self.scan_batch]
+            pipe = client.pipeline(transaction=False)
+            for mid in chunk:
+                pipe.hmget(self.key("m", mid), "refs", "sending")
+            for mid, (refs, sending) in zip(chunk, pipe.execute(), strict=True):
+                if refs is None or int(refs) > losing[mid]:
+                    continue
+                if sending is None or float(sending) < oldest_live_send:
+                    messages += 1
+        return {
+            "expired": len(doomed_expired),
+            "read": len(doomed_read),
+            "messages": messages,
+        }

@@ -1,0 +1,16 @@
+-- ARGV: prefix, now, created, expires|'', then content field/value pairs.
+-- One message for one user: the content and its single entry together.
+local x = ARGV[4] ~= '' and ARGV[4] or false
+local mid = redis.call('INCR', P .. ':ids:message')
+local fields = {}
+for i = 6, #ARGV do fields[#fields + 1] = ARGV[i] end
+redis.call('HSET', mkey(mid), 'refs', 1, unpack(fields))
+local id = redis.call('INCR', P .. ':ids:entry')
+if x then
+  redis.call('HSET', ekey(id), 'u', ARGV[5], 'm', mid, 'c', ARGV[3], 'x', x)
+else
+  redis.call('HSET', ekey(id), 'u', ARGV[5], 'm', mid, 'c', ARGV[3])
+end
+index_new(id, ARGV[5], x, ARGV[3])
+redis.call('HSET', mkey(mid), 'ranges', id .. ':1')
+return {mid, id}

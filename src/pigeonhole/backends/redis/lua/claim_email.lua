@@ -1,0 +1,13 @@
+-- ARGV: prefix, now, entry ids. Stamp as emailed those visible entries not
+-- stamped yet; return them. Whoever stamps an entry first is the one to email it.
+local claimed = {}
+for i = 3, #ARGV do
+  local id = ARGV[i]
+  local e = redis.call('HMGET', ekey(id), 'u', 'e', 'x')
+  if e[1] and not e[2] and visible(e[3]) then
+    redis.call('HSET', ekey(id), 'e', NOW_S)
+    redis.call('ZREM', P .. ':unmailed', id)
+    claimed[#claimed + 1] = id
+  end
+end
+return claimed

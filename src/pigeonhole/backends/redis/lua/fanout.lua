@@ -1,0 +1,31 @@
+-- ARGV: prefix, now, message id, created, expires|'', first entry id, user ids.
+-- One chunk of a send. Entry ids were reserved by the caller, so a failed
+-- send knows which ids to take back; an id already written is skipped, so
+-- running a chunk twice writes it once.
+local mid, c = ARGV[3], ARGV[4]
+local x = ARGV[5] ~= '' and ARGV[5] or false
+local first = tonumber(ARGV[6])
+local added = 0
+local shared = {unmailed = {}, expiring = {}}
+for i = 7, #ARGV do
+  local id = string.format('%d', first + i - 7)
+  if redis.call('EXISTS', ekey(id)) == 0 then
+    local uid = ARGV[i]
+    if x then
+      redis.call('HSET', ekey(id), 'u', uid, 'm', mid, 'c', c, 'x', x)
+    else
+      redis.call('HSET', ekey(id), 'u', uid, 'm', mid, 'c', c)
+    end
+    index_new(id, uid, x, c, shared)
+    added = added + 1
+  end
+end
+add_shared(shared)
+-- Remember the ids this send reserved, so the entries of a message can be found.
+local ranges = redis.call('HGET', mkey(mid), 'ranges')
+local range = ARGV[6] .. ':' .. (#ARGV - 6)
+redis.call('HSET', mkey(mid), 'ranges', ranges and (ranges .. ',' .. range) or range)
+if added > 0 and redis.call('HINCRBY', mkey(mid), 'refs', added) > 0 then
+  redis.call('SREM', P .. ':orphans', mid)
+end
+return added

@@ -1,0 +1,55 @@
+-- KEYS: the zset of the state. ARGV: prefix, now, user, state, cursor, limit,
+-- budget, since|'', before|'', tag|'', levels... Walk the zset newest first
+-- from the cursor, skipping what the filters refuse, until ``limit`` rows or
+-- ``budget`` members scanned; return the cursor to go on from ('' at the end).
+local uid, state, cursor = ARGV[3], ARGV[4], ARGV[5]
+local limit, budget = tonumber(ARGV[6]), tonumber(ARGV[7])
+local since = ARGV[8] ~= '' and tonumber(ARGV[8]) or false
+local before = ARGV[9] ~= '' and tonumber(ARGV[9]) or false
+local tag = ARGV[10] ~= '' and (' ' .. ARGV[10] .. ' ') or false
+local levels = false
+if #ARGV > 10 then
+  levels = {}
+  for i = 11, #ARGV do levels[ARGV[i]] = true end
+end
+local function in_state(r, a)
+  if state == 'unread' then return not r and not a end
+  if state == 'read' then return r and not a end
+  if state == 'all' then return not a end
+  return a
+end
+local function content_ok(m)
+  if not levels and not tag then return true end
+  local level, tags = '', ''
+  for i = 1, #m, 2 do
+    if m[i] == 'level' then level = m[i + 1] elseif m[i] == 'extra_tags' then tags = m[i + 1] end
+  end
+  if levels and not levels[level] then return false end
+  if tag and not string.find(' ' .. tags .. ' ', tag, 1, true) then return false end
+  return true
+end
+local rows, scanned = {}, 0
+while #rows < limit and scanned < budget do
+  local want = math.min(budget - scanned, math.max(limit - #rows, 10))
+  local ids = redis.call('ZREVRANGEBYSCORE', KEYS[1], cursor, '-inf', 'LIMIT', 0, want)
+  for _, id in ipairs(ids) do
+    scanned = scanned + 1
+    cursor = '(' .. id
+    local e = redis.call('HMGET', ekey(id), 'u', 'm', 'c', 'r', 'a', 'e', 'x')
+    if e[1] == uid and visible(e[7]) and in_state(e[4], e[5]) then
+      local c = tonumber(e[3])
+      if (not since or c >= since) and (not before or c < before) then
+        local m = redis.call('HGETALL', mkey(e[2]))
+        if #m > 0 and content_ok(m) then
+          rows[#rows + 1] = {id, e, m}
+          if #rows >= limit then break end
+        end
+      end
+    end
+  end
+  if #ids < want then
+    cursor = ''
+    break
+  end
+end
+return {cursor, rows}

@@ -1,0 +1,15 @@
+-- ARGV: prefix, now, user, highest id, created watermark|'', cursor, chunk.
+-- Mark read one chunk of the user's unread entries, oldest first.
+local uid, before = ARGV[3], ARGV[5] ~= '' and tonumber(ARGV[5]) or false
+local ids = redis.call(
+  'ZRANGEBYSCORE', ukey(uid, 'unread'), ARGV[6], ARGV[4], 'LIMIT', 0, tonumber(ARGV[7]))
+local changed = {}
+for _, id in ipairs(ids) do
+  local e = redis.call('HMGET', ekey(id), 'c', 'x', 'r', 'a')
+  if visible(e[2]) and not e[3] and not e[4] and (not before or tonumber(e[1]) <= before) then
+    redis.call('HSET', ekey(id), 'r', NOW_S)
+    reindex(id, uid, NOW_S, false, e[2])
+    changed[#changed + 1] = id
+  end
+end
+return {#ids, ids[#ids] or '', changed}

@@ -1,0 +1,113 @@
+-- Every script starts with these helpers. ARGV[1] is the key prefix and ARGV[2]
+-- "now" (epoch seconds as Python wrote them) in every script.
+--
+-- Timestamps are only ever copied from ARGV into Redis as the strings Python
+-- wrote, never computed here: Lua prints numbers with 14 significant digits,
+-- which would drop the microseconds of an epoch time.
+local P = ARGV[1]
+local NOW_S = ARGV[2]
+local NOW = tonumber(NOW_S)
+local function ekey(id) return P .. ':e:' .. id end
+local function mkey(id) return P .. ':m:' .. id end
+local function ukey(uid, name) return P .. ':u:' .. uid .. ':' .. name end
+
+local function visible(x) return (not x) or tonumber(x) > NOW end
+
+-- Count a change to the user's inbox and note when it happened: state() reads
+-- both, so clients can poll with ETag and Last-Modified.
+local function touch(uid)
+  redis.call('HINCRBY', ukey(uid, 'v'), 'n', 1)
+  redis.call('HSET', ukey(uid, 'v'), 't', NOW_S)
+end
+
+-- Put an entry in exactly the indexes its state calls for, and out of the others.
+local function reindex(id, uid, r, a, x)
+  touch(uid)
+  if a then
+    redis.call('ZREM', ukey(uid, 'all'), id)
+    redis.call('ZADD', ukey(uid, 'archived'), id, id)
+  else
+    redis.call('ZADD', ukey(uid, 'all'), id, id)
+    redis.call('ZREM', ukey(uid, 'archived'), id)
+  end
+  if r or a then
+    redis.call('ZREM', ukey(uid, 'unread'), id)
+    redis.call('ZREM', ukey(uid, 'unread_exp'), id)
+  else
+    redis.call('ZADD', ukey(uid, 'unread'), id, id)
+    if x then
+      redis.call('ZADD', ukey(uid, 'unread_exp'), x, id)
+    else
+      redis.call('ZREM', ukey(uid, 'unread_exp'), id)
+    end
+  end
+  if r then redis.call('ZADD', P .. ':read', r, id) else redis.call('ZREM', P .. ':read', id) end
+  if x then
+    redis.call('ZADD', P .. ':expiring', x, id)
+  else
+    redis.call('ZREM', P .. ':expiring', id)
+  end
+  local ec = redis.call('HMGET', ekey(id), 'e', 'c')
+  if r or a or ec[1] then
+    redis.call('ZREM', P .. ':unmailed', id)
+  else
+    redis.call('ZADD', P .. ':unmailed', ec[2], id)
+  end
+end
+
+-- Index a new, unread entry: the short path of reindex() for fan-out.
+-- With ``shared``, the members of the two sets every entry joins (the digest queue
+-- and the expiry index) are collected there, for add_shared() to write in a few calls.
+local function index_new(id, uid, x, c, shared)
+  touch(uid)
+  redis.call('ZADD', ukey(uid, 'all'), id, id)
+  redis.call('ZADD', ukey(uid, 'unread'), id, id)
+  if x then redis.call('ZADD', ukey(uid, 'unread_exp'), x, id) end
+  if shared then
+    local n = #shared.unmailed
+    shared.unmailed[n + 1], shared.unmailed[n + 2] = c, id
+    if x then
+      n = #shared.expiring
+      shared.expiring[n + 1], shared.expiring[n + 2] = x, id
+    end
+  else
+    redis.call('ZADD', P .. ':unmailed', c, id)
+    if x then redis.call('ZADD', P .. ':expiring', x, id) end
+  end
+end
+
+-- Write what index_new() collected: one ZADD per few thousand members.
+local function add_shared(shared)
+  for name, members in pairs(shared) do
+    for i = 1, #members, 4000 do
+      redis.call('ZADD', P .. ':' .. name, unpack(members, i, math.min(i + 3999, #members)))
+    end
+  end
+end
+
+-- Delete an entry and its index members. A content left without entries joins
+-- the orphans set, which purge() empties (as the database keeps the row until then).
+local function remove_entry(id)
+  local e = redis.call('HMGET', ekey(id), 'u', 'm')
+  redis.call('ZREM', P .. ':read', id)
+  redis.call('ZREM', P .. ':expiring', id)
+  redis.call('ZREM', P .. ':unmailed', id)
+  if not e[1] then return false end
+  for _, name in ipairs({'all', 'unread', 'unread_exp', 'archived'}) do
+    redis.call('ZREM', ukey(e[1], name), id)
+  end
+  redis.call('DEL', ekey(id))
+  if redis.call('EXISTS', ukey(e[1], 'all'), ukey(e[1], 'archived')) == 0 then
+    -- Nothing left to version: give the key back. Entry ids never repeat, so
+    -- a later inbox cannot be mistaken for an earlier one.
+    redis.call('DEL', ukey(e[1], 'v'))
+  else
+    touch(e[1])
+  end
+  if redis.call('EXISTS', mkey(e[2])) == 1 then
+    if redis.call('HINCRBY', mkey(e[2]), 'refs', -1) <= 0 then
+      redis.call('SADD', P .. ':orphans', e[2])
+    end
+  end
+  return true
+end

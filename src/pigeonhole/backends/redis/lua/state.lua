@@ -1,0 +1,21 @@
+-- ARGV: prefix, now, user. The inbox in brief: the unread count, the highest
+-- unread level, the user's change counter and time, the newest ids, and how
+-- many entries (anyone's) have expired, since expiry changes lists unwritten.
+local uid = ARGV[3]
+local unread, top = 0, false
+for _, id in ipairs(redis.call('ZRANGE', ukey(uid, 'unread'), 0, -1)) do
+  local e = redis.call('HMGET', ekey(id), 'm', 'x')
+  if visible(e[2]) then
+    unread = unread + 1
+    local level = tonumber(redis.call('HGET', mkey(e[1]), 'level') or '')
+    if level and (not top or level > top) then top = level end
+  end
+end
+local v = redis.call('HMGET', ukey(uid, 'v'), 'n', 't')
+local last = redis.call('ZRANGE', ukey(uid, 'all'), -1, -1)
+local last_archived = redis.call('ZRANGE', ukey(uid, 'archived'), -1, -1)
+return {
+  unread, top and string.format('%d', top) or '', v[1] or '0', v[2] or '',
+  last[1] or '', last_archived[1] or '',
+  redis.call('ZCOUNT', P .. ':expiring', '-inf', NOW_S),
+}
