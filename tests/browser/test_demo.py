@@ -33,6 +33,7 @@ def demo(tmp_path_factory):
     env = {
         **os.environ,
         "DEMO_DATABASE": str(tmp_path_factory.mktemp("demo") / "db.sqlite3"),
+        "DEMO_MAIL_DIR": str(tmp_path_factory.mktemp("demo-mail")),
         "DEMO_SITE_URL": url,
     }
     env.pop("DJANGO_SETTINGS_MODULE", None)  # the demo's own settings, not the suite's
