@@ -330,8 +330,9 @@ def _sends_email(raw: dict[str, Any]) -> bool:
     Tell whether the settings email anyone: ``EMAIL_LEVELS`` or a category emailing by default.
 
     A site that sends no email needs no ``SITE_URL``, and a warning on its every command
-    would teach people to ignore warnings. ``email=True`` on one send is not visible here;
-    rendering that email raises ``ImproperlyConfigured``, naming the fix.
+    would teach people to ignore warnings. Neither ``email=True`` on one send nor digests (sent
+    only when the site schedules ``pigeonhole_digest``) are visible here; rendering such an
+    email raises ``ImproperlyConfigured``, naming the fix.
     """
     levels = raw.get("EMAIL_LEVELS", DEFAULTS["EMAIL_LEVELS"])
     if isinstance(levels, Iterable) and not isinstance(levels, str | bytes) and list(levels):
