@@ -11,6 +11,8 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "example"
 
@@ -22,6 +24,8 @@ def test_demo_extra_holds_only_what_the_demo_runs():
 
 
 def test_demo_setup_prints_the_logins_first_and_each_email_on_one_line(tmp_path):
+    if os.environ.get("PIGEONHOLE_TEST_DB", "sqlite") != "sqlite":
+        pytest.skip("run on the SQLite run only: the demo has its own SQLite file")
     env = {
         **os.environ,
         "DEMO_DATABASE": str(tmp_path / "db.sqlite3"),
