@@ -231,12 +231,19 @@ def file_hash(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def bootstrap(python_spec: str | None = None, django_spec: str = DEFAULT_DJANGO) -> Venv:
-    """Create or reuse the venv for this interpreter and Django, installing ``-e .[dev]``.
+def bootstrap(
+    python_spec: str | None = None,
+    django_spec: str = DEFAULT_DJANGO,
+    *,
+    extra: str = "dev",
+    name: str | None = None,
+) -> Venv:
+    """Create or reuse the venv for this interpreter and Django, installing ``-e .[extra]``.
 
     The install is skipped when a stamp file says the venv was made from the same
-    interpreter, the same Django requirement and the same pyproject.toml, so repeated runs
+    interpreter, the same Django requirement, extra and pyproject.toml, so repeated runs
     start at once; any change there reinstalls, and a different interpreter rebuilds the venv.
+    ``name`` gives the venv its own directory, as the demo's small ``.venv-demo`` has.
     """
     interpreter = resolve_python(python_spec)
     requirement, label = django_requirement(django_spec)
@@ -245,7 +252,9 @@ def bootstrap(python_spec: str | None = None, django_spec: str = DEFAULT_DJANGO)
         raise DevError(f"Django {label} needs Python 3.12 or newer; add --python 3.12 or 3.13")
 
     default_python = interpreter.path.resolve() == Path(sys.executable).resolve()
-    if default_python and django_spec == DEFAULT_DJANGO:
+    if name:
+        path = ROOT / name
+    elif default_python and django_spec == DEFAULT_DJANGO:
         path = ROOT / ".venv"
     else:
         path = ROOT / f".venv-py{interpreter.short}-django{label}"
@@ -255,6 +264,7 @@ def bootstrap(python_spec: str | None = None, django_spec: str = DEFAULT_DJANGO)
         "python": str(interpreter.path.resolve()),
         "python_version": interpreter.full,
         "django": requirement,
+        "extra": extra,
         "pyproject_sha256": file_hash(ROOT / "pyproject.toml"),
     }
     stamp = path / STAMP_NAME
@@ -273,7 +283,7 @@ def bootstrap(python_spec: str | None = None, django_spec: str = DEFAULT_DJANGO)
     if not path.exists():
         run([interpreter.path, "-m", "venv", path])
     stamp.unlink(missing_ok=True)  # a failed install must not look complete next time
-    venv.pip("install", "--quiet", "-e", ".[dev]", requirement)
+    venv.pip("install", "--quiet", "-e", f".[{extra}]", requirement)
     stamp.write_text(json.dumps(wanted, indent=2) + "\n")
     return venv
 
@@ -588,14 +598,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """
     Migrate, create the demo users (printed by demo_setup) and serve the example site.
 
-    uvicorn serves it under ASGI, so the inbox streams its updates; one process keeps the
+    The demo gets its own small venv, ``.venv-demo`` with the package and uvicorn (the
+    ``demo`` extra): a first look should not wait for the test and docs toolchain. uvicorn
+    serves the site under ASGI, so the inbox streams its updates; one process keeps the
     in-memory broker, and a message sent in one tab reaches the others at once.
     """
-    venv = bootstrap()
+    venv = bootstrap(extra="demo", name=".venv-demo")
     example = ROOT / "example"
     url = f"http://127.0.0.1:{args.port}/"
     env = {"DEMO_SITE_URL": url.rstrip("/")}
-    run([venv.python, "manage.py", "migrate", "--noinput"], cwd=example, env=env)
+    run([venv.python, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=example, env=env)
     run([venv.python, "manage.py", "demo_setup", f"--url={url}"], cwd=example, env=env)
     print(f"Serving the demo at {url} with uvicorn (ASGI); Ctrl+C stops it.", flush=True)
     try:

@@ -4,7 +4,8 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
-from pigeonhole.checks import check_settings, check_wiring
+import pigeonhole
+from pigeonhole.checks import check_email, check_settings, check_wiring
 
 
 def ids(messages):
@@ -125,3 +126,45 @@ def test_good_broker_passes(settings):
         "BROKER_OPTIONS": {"url": "redis://localhost:6379/0", "channel": "mysite"},
     }
     assert check_settings() == []
+
+
+# W010: a site that sends no email needs no SITE_URL ---------------------------------
+
+
+def test_site_without_email_needs_no_site_url(settings):
+    settings.PIGEONHOLE = {"SITE_URL": None}
+    assert check_email() == []
+
+
+@pytest.mark.django_db  # Django 6 checks JSONField support against the database
+def test_manage_py_check_is_quiet_on_a_site_without_email(settings, capsys):
+    settings.PIGEONHOLE = {}
+    call_command("check")
+    captured = capsys.readouterr()
+    assert "W010" not in captured.out + captured.err
+
+
+@pytest.mark.parametrize(
+    "email",
+    [
+        {"EMAIL_LEVELS": [pigeonhole.PERSISTENT_ERROR]},
+        {"CATEGORIES": {"comments": {"label": "Comments", "email": True}}},
+        {"CATEGORIES": {"": {"email": True}, "news": {"email": True, "digest": False}}},
+    ],
+)
+def test_site_sending_email_without_site_url_is_warned(settings, email):
+    settings.PIGEONHOLE = {"SITE_URL": None, **email}
+    assert ids(check_email()) == ["pigeonhole.W010"]
+
+
+def test_site_sending_email_with_site_url_passes(settings):
+    settings.PIGEONHOLE = {
+        "SITE_URL": "https://example.com",
+        "EMAIL_LEVELS": [pigeonhole.PERSISTENT_ERROR],
+    }
+    assert check_email() == []
+
+
+def test_categories_without_email_need_no_site_url(settings):
+    settings.PIGEONHOLE = {"CATEGORIES": {"news": {"label": "News", "email": False}}}
+    assert check_email() == []

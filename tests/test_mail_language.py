@@ -1,9 +1,9 @@
 """
 Emails speak the recipient's language, not the sender's.
 
-A French translation of a few email strings lives in the test app's
-``locale/``; ``USER_LANGUAGE`` reads each user's language from their
-``first_name`` for the test's sake.
+The French strings come from the catalogue pigeonhole ships;
+``USER_LANGUAGE`` reads each user's language from their ``first_name`` for
+the test's sake.
 """
 
 from datetime import timedelta

@@ -41,7 +41,7 @@ class SendForm(forms.Form):
     email = forms.BooleanField(
         label="Email it too",
         required=False,
-        help_text="Printed by the console email backend in the terminal running the demo.",
+        help_text="A line in the terminal running the demo; the whole email in example/sent-mail/.",
     )
     user = forms.ModelChoiceField(
         queryset=get_user_model().objects.filter(is_active=True).order_by("username"),

@@ -83,10 +83,11 @@ LOGOUT_REDIRECT_URL = "login"
 # messages for the logged-in user.
 MESSAGE_STORAGE = "pigeonhole.storage.PersistentStorage"
 
-# Emails go to the terminal running the demo. Stored warnings and errors are emailed, and
-# so is any message sent with "Email it too"; the links in them need the site's address,
-# which dev.py passes (DEMO_SITE_URL) with the port it serves on.
-EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+# Each email is one line in the terminal running the demo, and a file in example/sent-mail/
+# (demo/mail.py). Stored warnings and errors are emailed, and so is any message sent with
+# "Email it too"; the links in them need the site's address, which dev.py passes
+# (DEMO_SITE_URL) with the port it serves on.
+EMAIL_BACKEND = "demo.mail.EmailBackend"
 DEFAULT_FROM_EMAIL = "pigeonhole demo <demo@example.com>"
 PIGEONHOLE = {
     "SITE_URL": os.environ.get("DEMO_SITE_URL", "http://127.0.0.1:8000"),

@@ -354,6 +354,28 @@ def _user_language_errors(getter: Any) -> list[Any]:
     ]
 
 
+def _sends_email(raw: dict[str, Any]) -> bool:
+    """
+    Tell whether the settings email anyone: ``EMAIL_LEVELS`` or a category emailing by default.
+
+    A site that sends no email needs no ``SITE_URL``, and a warning on its every command
+    would teach people to ignore warnings. Neither ``email=True`` on one send nor digests (sent
+    only when the site schedules ``pigeonhole_digest``) are visible here; rendering such an
+    email raises ``ImproperlyConfigured``, naming the fix.
+    """
+    levels = raw.get("EMAIL_LEVELS", DEFAULTS["EMAIL_LEVELS"])
+    if isinstance(levels, Iterable) and not isinstance(levels, str | bytes) and list(levels):
+        return True
+    categories = raw.get("CATEGORIES", {})
+    if not isinstance(categories, dict):
+        return False
+    return any(
+        isinstance(options, dict) and options.get("email") is True
+        for slug, options in categories.items()
+        if slug != ""  # OTHER's email only lets EMAIL_LEVELS and email=True through
+    )
+
+
 @register(Tags.compatibility)
 def check_email(app_configs=None, **kwargs: Any) -> list[Any]:
     """Check the email, digest and category settings."""
@@ -389,7 +411,7 @@ def check_email(app_configs=None, **kwargs: Any) -> list[Any]:
     errors.extend(_user_language_errors(raw.get("USER_LANGUAGE")))
     from django.apps import apps
 
-    if not site_url and not apps.is_installed("django.contrib.sites"):
+    if not site_url and not apps.is_installed("django.contrib.sites") and _sends_email(raw):
         errors.append(
             Warning(
                 "Emails need absolute links, and neither PIGEONHOLE['SITE_URL'] nor "

@@ -110,9 +110,25 @@ window.__pigeonhole = [];
 """
 
 
-def new_page(chromium, live: LiveServer, user=None, *, javascript: bool = True):
+#: A phone held upright: an iPhone 12 to 15's CSS viewport.
+PHONE = {"width": 390, "height": 844}
+
+#: Text that cannot wrap at a space: a layout must break it, or the page scrolls sideways.
+UNBROKEN = "Unbroken" + "x" * 160
+
+
+def new_page(
+    chromium,
+    live: LiveServer,
+    user=None,
+    *,
+    javascript: bool = True,
+    viewport: dict[str, int] | None = None,
+):
     context = chromium.new_context(
-        base_url=live.url, java_script_enabled=javascript, viewport={"width": 1100, "height": 800}
+        base_url=live.url,
+        java_script_enabled=javascript,
+        viewport=viewport or {"width": 1100, "height": 800},
     )
     context.set_default_timeout(10_000)
     if user is not None:
@@ -143,6 +159,11 @@ def screenshot(page, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def horizontal_overflow(page) -> int:
+    """Return how many CSS pixels the page is wider than the window (0: no sideways scroll)."""
+    return page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
 
 
 def wait_for_stream(page) -> None:

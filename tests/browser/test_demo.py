@@ -12,7 +12,7 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import ROOT, screenshot
+from .conftest import PHONE, ROOT, UNBROKEN, horizontal_overflow, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -33,6 +33,7 @@ def demo(tmp_path_factory):
     env = {
         **os.environ,
         "DEMO_DATABASE": str(tmp_path_factory.mktemp("demo") / "db.sqlite3"),
+        "DEMO_MAIL_DIR": str(tmp_path_factory.mktemp("demo-mail")),
         "DEMO_SITE_URL": url,
     }
     env.pop("DJANGO_SETTINGS_MODULE", None)  # the demo's own settings, not the suite's
@@ -66,8 +67,10 @@ def demo(tmp_path_factory):
         server.wait(timeout=10)
 
 
-def sign_in(chromium, url, username):
-    context = chromium.new_context(base_url=url, viewport={"width": 1100, "height": 800})
+def sign_in(chromium, url, username, viewport=None):
+    context = chromium.new_context(
+        base_url=url, viewport=viewport or {"width": 1100, "height": 800}
+    )
     context.set_default_timeout(10_000)
     page = context.new_page()
     errors = []
@@ -108,3 +111,35 @@ def test_a_message_sent_in_the_demo_arrives_live_in_the_other_users_tab(chromium
     finally:
         bob.context.close()
         alice.context.close()
+
+
+def send_to_myself(page, kind, text, *, subject="", url=""):
+    page.get_by_role("textbox", name="Message").fill(text)
+    page.get_by_label("Subject (optional)").fill(subject)
+    page.get_by_label("Link (optional)").fill(url)
+    page.get_by_label("Kind").select_option(kind)
+    page.get_by_role("radio", name="Myself").check()
+    page.get_by_role("button", name="Send").click()
+
+
+def test_the_demo_fits_a_phone(chromium, demo):
+    """At 390 pixels the bar, the home page and the inbox stay within the screen."""
+    long_url = "https://example.com/" + "/".join(["averyveryverylongpathsegment"] * 8)
+    page, errors = sign_in(chromium, demo, "alice", viewport=PHONE)
+    try:
+        send_to_myself(
+            page, "persistent_info", f"{UNBROKEN} {long_url}", subject=UNBROKEN, url=long_url
+        )
+        send_to_myself(page, "sticky_warning", f"Sticky{UNBROKEN}")
+        expect(page.locator("[data-pigeonhole-alert]", has_text="Sticky")).to_be_visible()
+        for path, name in (("/", "demo-phone-home"), ("/messages/", "demo-phone-inbox")):
+            page.goto(path)
+            expect(page.locator("[data-pigeonhole-alert]", has_text="Sticky")).to_be_visible()
+            screenshot(page, name)
+            assert horizontal_overflow(page) <= 0, path
+            sign_out = page.get_by_role("button", name="Sign out")
+            box = sign_out.bounding_box()
+            assert box and box["x"] + box["width"] <= PHONE["width"], path
+        assert errors == []
+    finally:
+        page.context.close()

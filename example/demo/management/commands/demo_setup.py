@@ -38,7 +38,7 @@ class Command(BaseCommand):
                 changed = is_new or not user.check_password(password)
                 if changed:
                     user.set_password(password)
-                email = f"{username}@example.com"  # emails go to the console backend
+                email = f"{username}@example.com"  # emails go to demo/mail.py's backend
                 if user.email != email:
                     user.email = email
                     changed = True
@@ -54,9 +54,12 @@ class Command(BaseCommand):
             staff, _ = Group.objects.get_or_create(name=STAFF_GROUP)
             staff.user_set.add(users["alice"], users["bob"])
 
+            # The logins come first: the emails the welcome sends print on commit, after them.
+            self.logins(created, url)
             if {"alice", "bob"} & set(created):
                 self.welcome(users, staff)
 
+    def logins(self, created: list[str], url: str) -> None:
         verb = f"created {', '.join(created)}" if created else "already set up"
         self.stdout.write(self.style.SUCCESS(f"Demo {verb}."))
         self.stdout.write("")
