@@ -17,16 +17,18 @@ from random import Random
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
+from django.db import transaction
 from django.utils import timezone
 
 import pigeonhole
+from pigeonhole import signals
 from pigeonhole.backends.base import Recipients
 from pigeonhole.backends.redis import RedisBackend
 from pigeonhole.backends.redis.backend import _redacted
 from pigeonhole.conf import get_backend
 from pigeonhole.exceptions import BackendUnavailable, MessageNotFound
 
-from .contract import BackendContract, new, texts
+from .contract import BackendContract, Rollback, new, texts
 from .redis_support import (
     RedisServer,
     check_indexes,
@@ -137,6 +139,43 @@ class TestRedisLayout:
         kinds = check_indexes(backend)
         assert "e" not in kinds and "m" not in kinds
         assert backend.purge() == {"expired": 0, "read": 0, "messages": 0}
+
+    def test_two_hundred_rolled_back_sends_leave_nothing_but_the_id_counters(
+        self, backend, users, django_capture_on_commit_callbacks
+    ):
+        ids = [u.pk for u in users]
+        for i in range(200):
+            with (
+                django_capture_on_commit_callbacks(execute=True),
+                pytest.raises(Rollback),
+                transaction.atomic(),
+            ):
+                assert backend.send(new(f"never {i}"), Recipients(ids=ids)).recipient_count == 3
+                backend.add(new(f"nor this {i}"), ids[0])
+                raise Rollback
+        assert [backend.count(pk) for pk in ids] == [0, 0, 0]
+        assert check_indexes(backend) == {"ids": 2}
+        # The reserved ids are spent: the next entry's id is above all of them.
+        assert backend.add(new("after"), ids[0]).id > 200 * 4
+
+    def test_a_write_that_fails_at_commit_raises_there_and_leaves_nothing(
+        self, users, django_capture_on_commit_callbacks
+    ):
+        server = RedisServer().start()
+        backend = RedisBackend(url=server.url, socket_connect_timeout=0.5, socket_timeout=1)
+        try:
+            with (
+                pytest.raises(BackendUnavailable, match=server.url),
+                django_capture_on_commit_callbacks(execute=True),
+                transaction.atomic(),
+            ):
+                backend.send(new("lost"), Recipients(ids=[u.pk for u in users]))
+                server.stop()
+            server.start()
+            assert backend.count(users[0].pk) == 0
+        finally:
+            server.stop()
+            backend.close()
 
     def test_purge_gives_back_every_key(self, backend, users):
         backend.send(new("shared"), Recipients(ids=[users[0].pk, users[1].pk]))
@@ -460,6 +499,33 @@ class TestApiOnRedis:
         check_indexes(backend)
         backend.close()
         delete_keys(url, prefix)
+
+    def test_in_a_transaction_writes_wait_for_the_commit_and_signals_follow_them(
+        self, user, other_user, django_capture_on_commit_callbacks
+    ):
+        heard = []
+
+        def listener(signal, **kwargs):
+            heard.append((signal, texts(pigeonhole.inbox(user)), pigeonhole.unread_count(user)))
+
+        signals.message_sent.connect(listener)
+        signals.message_read.connect(listener)
+        try:
+            with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+                sent = pigeonhole.send([user, other_user], "hello")
+                # Reserved, not yet written: the caller's own reads do not see it.
+                assert sent.recipient_count == 2
+                assert pigeonhole.inbox(user) == [] and heard == []
+            assert heard == [(signals.message_sent, ["hello"], 1)]
+            [entry] = pigeonhole.inbox(user)
+            assert entry.message_id == sent.id
+            with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+                assert pigeonhole.mark_read(user, entry) == 1
+                assert pigeonhole.unread_count(user) == 1  # applied on commit
+            assert heard[1:] == [(signals.message_read, [], 0)]
+        finally:
+            signals.message_sent.disconnect(listener)
+            signals.message_read.disconnect(listener)
 
     def test_concurrent_requests_from_threads_share_one_pool(self, user):
         pigeonhole.send(user, "shared")
