@@ -119,6 +119,7 @@ class RedisBackend(BaseBackend):
         }
         self._client: redis.Redis | None = None
         self._scripts: dict[str, Any] = {}
+        self._highest: dict[str, int] = {}
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -195,7 +196,23 @@ class RedisBackend(BaseBackend):
 
     def _reserve(self, name: str, count: int) -> int:
         """Take ``count`` ids of the ``name`` counter; return the first."""
-        return self.get_client().incrby(self.key("ids", name), count) - count + 1
+        first = int(self._run("reserve", [ts(timezone.now()), name, count, self._floor(name)]))
+        self._saw(name, first + count - 1)
+        return first
+
+    def _floor(self, name: str) -> int:
+        """Return the highest id of the ``name`` counter this process has seen."""
+        return self._highest.get(name, 0)
+
+    def _saw(self, name: str, highest: Any) -> None:
+        """
+        Remember an id this process handed out, as a floor for the next ones.
+
+        Should Redis come back without its data, ids still grow past every id
+        this process gave out, even those a bulk reservation took ahead of the clock.
+        """
+        with self._lock:
+            self._highest[name] = max(self._highest.get(name, 0), int(highest))
 
     def _send(self, message: NewMessage, recipients: Recipients) -> SentMessage:
         """
@@ -241,7 +258,16 @@ class RedisBackend(BaseBackend):
         created = message.created or timezone.now()
         expires = "" if message.expires is None else ts(message.expires)
         with self._errors():
-            mid = self._run("create", [ts(timezone.now()), mid, *content_fields(message, created)])
+            mid = self._run(
+                "create",
+                [
+                    ts(timezone.now()),
+                    mid,
+                    self._floor("message"),
+                    *content_fields(message, created),
+                ],
+            )
+            self._saw("message", mid)
         written: list[tuple[int, int]] = []
         count = 0
         try:
@@ -293,9 +319,13 @@ class RedisBackend(BaseBackend):
                     str(user_id),
                     mid,
                     entry_id,
+                    self._floor("message"),
+                    self._floor("entry"),
                     *content_fields(message, created),
                 ],
             )
+        self._saw("message", mid)
+        self._saw("entry", entry_id)
         return self._added(message, user_id, mid, entry_id)
 
     @staticmethod
