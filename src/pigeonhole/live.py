@@ -21,6 +21,12 @@ The cursor is ``"<latest>-<digest>"``:
 
 The same check runs whenever the broker says wake-ups may have been missed
 (``SYNC``: its connection came back, or this stream fell behind).
+
+A new message does not make each stream read the store. The broker hears one
+``Sent`` for all its recipients, and the process reads the entries of all its
+streams' users in one go (:func:`read_sent`); each stream gets its entry and
+unread count, and works out the next cursor from the window it keeps (the ids
+and read state of its ``WINDOW`` newest entries), just as the store would.
 """
 
 from __future__ import annotations
@@ -28,8 +34,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
 from asgiref.sync import SyncToAsync, sync_to_async
@@ -40,7 +47,7 @@ from .brokers.base import SYNC, Subscription, WakeUp
 from .conf import get_backend
 from .message import StoredMessage
 from .representation import message_to_dict, senders_for
-from .sse import comment, encode_event, retry
+from .sse import comment, encode_event, retry, to_json
 
 __all__ = [
     "WINDOW",
@@ -49,6 +56,7 @@ __all__ = [
     "Snapshot",
     "close_connections",
     "process_stream_limit",
+    "read_sent",
     "read_snapshot",
 ]
 
@@ -96,8 +104,17 @@ class Cursor:
 
 def window_digest(entries: Sequence[StoredMessage], latest: int) -> str:
     """Hash the ids and read state of the ``WINDOW`` newest ``entries`` up to ``latest``."""
-    window = [entry for entry in entries if entry.id <= latest][:WINDOW]
-    text = ",".join(f"{entry.id}{'r' if entry.is_read else 'u'}" for entry in window)
+    return _digest(_window(entry for entry in entries if entry.id <= latest))
+
+
+def _window(entries: Iterable[StoredMessage]) -> tuple[int, ...]:
+    # The newest WINDOW entries, newest first, as ids; a read entry's id negated.
+    # Small, so that thousands of open streams can each keep theirs.
+    return tuple(-e.id if e.is_read else e.id for e in islice(entries, WINDOW))
+
+
+def _digest(window: tuple[int, ...]) -> str:
+    text = ",".join(f"{abs(n)}{'r' if n < 0 else 'u'}" for n in window)
     return hashlib.blake2s(text.encode(), digest_size=4).hexdigest()
 
 
@@ -163,6 +180,35 @@ def read_snapshot(user_id: Any, latest: int, limit: int) -> Snapshot:
     return Snapshot(entries, count, senders)
 
 
+def _read_sent(message_id: Any, user_ids: Sequence[str]) -> dict[str, WakeUp]:
+    try:
+        found = get_backend().deliveries(message_id, user_ids)
+        # Every entry shares the one content, so there is one sender to look up.
+        senders = senders_for([entry for entry, _ in found[:1]])
+        wakeups = {}
+        for entry, unread in found:
+            user_id = str(entry.user_id)
+            data = to_json(message_to_dict(entry, senders))
+            wakeups[user_id] = WakeUp(
+                user_id, constants.EVENT_MESSAGE, (entry.id,), unread, entry=entry, data=data
+            )
+        return wakeups
+    finally:
+        close_connections()
+
+
+async def read_sent(message_id: Any, user_ids: Sequence[str]) -> dict[str, WakeUp]:
+    """
+    Read message ``message_id``'s entries for ``user_ids`` at once, for all their streams.
+
+    Return a ``message`` wake-up per user who has a visible entry, carrying the
+    entry, its public JSON (encoded once for all the user's streams) and the
+    user's unread count: one store read (and, for a message with a sender, one
+    read of the sender) however many streams there are.
+    """
+    return await sync_to_async(_read_sent, thread_sensitive=False)(message_id, user_ids)
+
+
 def _read_and_let_go(user_id: Any, latest: int, limit: int) -> Snapshot:
     # A stream reads briefly and then waits, holding nothing.
     try:
@@ -223,6 +269,9 @@ class EventStream:
         self.keepalive = keepalive
         self.replay_limit = replay_limit
         self.count: int | None = None
+        #: The ids and read state of the newest entries the client has, as the
+        #: cursor's digest covers them; None until the store was first read.
+        self.window: tuple[int, ...] | None = None
 
     async def snapshot(self, latest: int) -> Snapshot:
         # Not thread-sensitive: the read opens and closes its own connections,
@@ -264,6 +313,7 @@ class EventStream:
             return await self.update([WakeUp(self.user_id, SYNC)], reconnect=True)
         snapshot = await self.snapshot(0)
         self.cursor = snapshot.cursor()
+        self.window = _window(snapshot.entries)
         return self._count(snapshot, force=True)
 
     async def connected(self) -> None:
@@ -284,8 +334,11 @@ class EventStream:
     async def update(self, batch: Sequence[WakeUp], *, reconnect: bool = False) -> list[str]:
         """Return the frames that bring the client up to date after ``batch``."""
         assert self.cursor is not None
+        if self.window is not None and all(wakeup.entry is not None for wakeup in batch):
+            return self.arrived(batch)
         before = self.cursor
         snapshot = await self.snapshot(before.latest)
+        self.window = _window(snapshot.entries)
         new = snapshot.newer_than(before.latest)
         missed = any(wakeup.event == SYNC for wakeup in batch)
         if len(new) > self.replay_limit or (missed and snapshot.cursor(before.latest) != before):
@@ -306,6 +359,31 @@ class EventStream:
             frames.append(encode_event(constants.EVENT_MESSAGE, data, id=str(self.cursor)))
         self.cursor = snapshot.cursor(max(before.latest, snapshot.latest))
         return frames + self._count(snapshot, force=reconnect)
+
+    def arrived(self, batch: Sequence[WakeUp]) -> list[str]:
+        """
+        Return the frames for new entries the process has read for this stream.
+
+        No store read: the next cursor follows from the window the stream
+        keeps, as the store would compute it. An entry the stream already
+        has (it read the store since) is not sent twice.
+        """
+        assert self.cursor is not None and self.window is not None
+        frames: list[str] = []
+        for wakeup in batch:
+            entry = wakeup.entry
+            ids = [abs(n) for n in self.window]
+            if entry.id in ids or (len(ids) >= WINDOW and entry.id < ids[-1]):
+                continue
+            mark = -entry.id if entry.is_read else entry.id
+            self.window = tuple(sorted((*self.window, mark), key=abs, reverse=True)[:WINDOW])
+            self.cursor = Cursor(max(self.cursor.latest, entry.id), _digest(self.window))
+            frames.append(encode_event(constants.EVENT_MESSAGE, wakeup.data, id=str(self.cursor)))
+            if wakeup.count is not None and wakeup.count != self.count:
+                self.count = wakeup.count
+                data = {"unread": wakeup.count}
+                frames.append(encode_event(constants.EVENT_COUNT, data, id=str(self.cursor)))
+        return frames
 
     def _count(self, snapshot: Snapshot, *, force: bool = False) -> list[str]:
         """Return a ``count`` frame if the count changed since the last one (or ``force``)."""

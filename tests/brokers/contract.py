@@ -14,7 +14,13 @@ import threading
 
 import pytest
 
-from pigeonhole.brokers.base import SYNC, ProcessAtCapacity, TooManySubscriptions, WakeUp
+from pigeonhole.brokers.base import (
+    SYNC,
+    ProcessAtCapacity,
+    Sent,
+    TooManySubscriptions,
+    WakeUp,
+)
 
 from .support import next_wakeups, run
 
@@ -189,3 +195,24 @@ class BrokerContract:
 
         run(scenario())
         assert "malformed" in caplog.text
+
+    def test_a_new_message_is_one_payload_for_all_its_recipients(self, broker):
+        sent = Sent(40, [7, "8", 9])
+        [payload] = broker.encode([sent, WakeUp(7, "read", (3,))])
+        assert broker.decode(payload) == [Sent(40, ("7", "8", "9")), WakeUp("7", "read", (3,))]
+
+    def test_recipients_too_many_for_a_payload_are_left_to_the_store(self, broker):
+        [payload] = broker.encode([Sent(40, range(5000))])
+        assert broker.decode(payload) == [Sent(40, None)]
+        assert len(payload) < 100
+
+    def test_a_new_message_for_nobody_here_reads_nothing(self, broker):
+        async def scenario():
+            subscription = await self.connected(broker, "7")
+            broker.publish([Sent(40, ["8"])])  # no entry read: nobody here got it
+            broker.publish([WakeUp(7, "read", (3,))])
+            assert await next_wakeups(subscription) == [("read", (3,))]
+            assert not broker._dispatching
+            subscription.close()
+
+        run(scenario())

@@ -1208,3 +1208,56 @@ class RedisBackend(BaseBackend):
             "read": len(doomed_read),
             "messages": messages,
         }
+
+    # Live delivery ----------------------------------------------------------
+    #: ARGV: prefix, now, message id, user ids. Each user's visible, unarchived
+    #: entry of the message (found among the ids the send reserved, by score in
+    #: the user's own index) and their unread count; the content once.
+    _DELIVERIES = """
+local mid = ARGV[3]
+local m = redis.call('HGETALL', mkey(mid))
+if #m == 0 then return {{}, m} end
+local low, high = false, false
+for i = 1, #m, 2 do
+  if m[i] == 'ranges' then
+    for first, count in string.gmatch(m[i + 1], '(%d+):(%d+)') do
+      first, count = tonumber(first), tonumber(count)
+      if not low or first < low then low = first end
+      if not high or first + count - 1 > high then high = first + count - 1 end
+    end
+  end
+end
+if not low then return {{}, m} end
+local rows = {}
+for i = 4, #ARGV do
+  local uid = ARGV[i]
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', ukey(uid, 'all'), low, high)) do
+    local e = redis.call('HMGET', ekey(id), 'u', 'm', 'c', 'r', 'a', 'e', 'x')
+    if e[2] == mid and visible(e[7]) then
+      local unread = redis.call('ZCARD', ukey(uid, 'unread'))
+        - redis.call('ZCOUNT', ukey(uid, 'unread_exp'), '-inf', NOW_S)
+      rows[#rows + 1] = {id, e, unread}
+    end
+  end
+end
+return {rows, m}
+"""
+    #: Users per script: a broadcast to a process's 10,000 streams is one round trip.
+    deliveries_chunk = 10_000
+
+    def deliveries(self, message_id: Any, user_ids: Sequence[Any]) -> list[tuple[Any, int]]:
+        """Read the users' entries of one message and their counts in one script."""
+        client = self.get_client()
+        script = getattr(self, "_deliveries_script", None)
+        if script is None:
+            script = self._deliveries_script = client.register_script(_PREAMBLE + self._DELIVERIES)
+        users = [str(user_id) for user_id in user_ids]
+        found: list[tuple[Any, int]] = []
+        with self._errors():
+            for start in range(0, len(users), self.deliveries_chunk):
+                chunk = users[start : start + self.deliveries_chunk]
+                now = _ts(timezone.now())
+                rows, content = script(args=[self.key_prefix, now, str(message_id), *chunk])
+                for entry_id, entry, unread in rows:
+                    found.append((self._stored_any([entry_id, entry, content]), int(unread)))
+        return found
