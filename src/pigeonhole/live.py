@@ -32,6 +32,7 @@ and read state of its ``WINDOW`` newest entries), just as the store would.
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
 import re
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -217,6 +218,28 @@ def _read_and_let_go(user_id: Any, latest: int, limit: int) -> Snapshot:
         close_connections()
 
 
+_frozen = False
+
+
+def freeze_loaded_objects() -> None:
+    """
+    Leave what the process has loaded so far out of future garbage collections; once.
+
+    Called as a process opens its first stream: by then Django, the project's
+    modules, URLs and templates are loaded, and they stay for the life of the
+    process. A full collection walks every object it tracks; with thousands of
+    open streams it pauses the process for long enough to delay every event due
+    meanwhile, and the loaded code is a large share of what it walks. One
+    collection first, so that no garbage is frozen with it.
+    """
+    global _frozen
+    if _frozen:
+        return
+    _frozen = True
+    gc.collect()
+    gc.freeze()
+
+
 async def release_request_thread() -> None:
     """
     Let go of the thread Django's ASGI handler keeps for this request.
@@ -285,6 +308,7 @@ class EventStream:
             # Sent at once, so proxies and clients see a live stream, with the
             # reconnection delay browsers should use.
             yield comment("pigeonhole") + retry(RETRY_MS)
+            freeze_loaded_objects()
             await release_request_thread()
             await self.connected()
             for frame in await self.start():
