@@ -35,6 +35,8 @@ import asyncio
 import gc
 import hashlib
 import re
+import weakref
+from collections import deque
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import islice
@@ -55,6 +57,7 @@ __all__ = [
     "Cursor",
     "EventStream",
     "Snapshot",
+    "SnapshotReads",
     "close_connections",
     "process_stream_limit",
     "read_sent",
@@ -210,12 +213,91 @@ async def read_sent(message_id: Any, user_ids: Sequence[str]) -> dict[str, WakeU
     return await sync_to_async(_read_sent, thread_sensitive=False)(message_id, user_ids)
 
 
-def _read_and_let_go(user_id: Any, latest: int, limit: int) -> Snapshot:
-    # A stream reads briefly and then waits, holding nothing.
+#: Streams' store reads run at most this many at a time per process (each on a
+#: thread of the shared pool, with one database connection) ...
+READERS = 4
+#: ... and each reader takes up to this many waiting reads, one after the other
+#: on the same connection, before it lets the connection go.
+READ_BATCH = 50
+
+
+def _read_batch(requests: Sequence[tuple[Any, int, int]]) -> list[Snapshot | BaseException]:
+    # Streams read briefly and then wait, holding nothing: the connection goes
+    # once the batch is read.
+    results: list[Snapshot | BaseException] = []
     try:
-        return read_snapshot(user_id, latest, limit)
+        for user_id, latest, limit in requests:
+            try:
+                results.append(read_snapshot(user_id, latest, limit))
+            except Exception as exc:
+                results.append(exc)
     finally:
         close_connections()
+    return results
+
+
+class SnapshotReads:
+    """
+    The store reads of one event loop's streams, batched.
+
+    When a deploy drops every stream at once, thousands come back within
+    seconds, and each must read the store before it can resume. Run one by
+    one, each would open a database connection of its own. Here at most
+    ``READERS`` reads run at once, and a reader that finds others waiting
+    takes up to ``READ_BATCH`` of them on the same connection: the store sees
+    a few connections from the process, not a stampede. A stream that leaves
+    while it waits is not read at all.
+    """
+
+    _by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, SnapshotReads] = (
+        weakref.WeakKeyDictionary()
+    )
+
+    def __init__(self) -> None:
+        self.waiting: deque[tuple[tuple[Any, int, int], asyncio.Future[Snapshot]]] = deque()
+        self.readers: set[asyncio.Task[None]] = set()
+
+    @classmethod
+    def for_loop(cls) -> SnapshotReads:
+        loop = asyncio.get_running_loop()
+        reads = cls._by_loop.get(loop)
+        if reads is None:
+            reads = cls._by_loop[loop] = cls()
+        return reads
+
+    async def read(self, user_id: Any, latest: int, limit: int) -> Snapshot:
+        future: asyncio.Future[Snapshot] = asyncio.get_running_loop().create_future()
+        self.waiting.append(((user_id, latest, limit), future))
+        if len(self.readers) < READERS:
+            reader = asyncio.get_running_loop().create_task(self._drain())
+            self.readers.add(reader)
+            reader.add_done_callback(self.readers.discard)
+        return await future
+
+    async def _drain(self) -> None:
+        while self.waiting:
+            batch = []
+            while self.waiting and len(batch) < READ_BATCH:
+                request, future = self.waiting.popleft()
+                if not future.done():  # a stream that left while waiting is not read
+                    batch.append((request, future))
+            if not batch:
+                continue
+            try:
+                results = await sync_to_async(_read_batch, thread_sensitive=False)(
+                    [request for request, _ in batch]
+                )
+            except BaseException:  # cancelled with the loop: the waiters go too
+                for _, future in batch:
+                    future.cancel()
+                raise
+            for (_, future), result in zip(batch, results, strict=True):
+                if future.done():
+                    continue
+                if isinstance(result, BaseException):
+                    future.set_exception(result)
+                else:
+                    future.set_result(result)
 
 
 _frozen = False
@@ -297,11 +379,8 @@ class EventStream:
         self.window: tuple[int, ...] | None = None
 
     async def snapshot(self, latest: int) -> Snapshot:
-        # Not thread-sensitive: the read opens and closes its own connections,
-        # so any thread of the shared pool will do, and the stream keeps none.
-        return await sync_to_async(_read_and_let_go, thread_sensitive=False)(
-            self.user_id, latest, self.replay_limit + WINDOW
-        )
+        # Batched with the other streams' reads: see SnapshotReads.
+        return await SnapshotReads.for_loop().read(self.user_id, latest, self.replay_limit + WINDOW)
 
     async def __aiter__(self) -> AsyncIterator[str]:
         try:

@@ -4,17 +4,20 @@ them, never once per stream, and every stream gets the message exactly once,
 with a cursor that replays exactly what it missed.
 """
 
+import asyncio
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 
 import pytest
 from django.contrib.auth.models import Group
 from django.db import connection
+from django.db.backends.signals import connection_created
 from django.db.backends.utils import CursorWrapper
 
 import pigeonhole
-from pigeonhole.live import Cursor
+from pigeonhole.live import Cursor, EventStream, read_snapshot
 
 from .server import open_stream, session_cookies
 
@@ -145,3 +148,73 @@ def test_every_stream_gets_every_message_once_and_replays_exactly_what_it_missed
         replayed = [reader.next() for _ in range(sends - 5)]
     assert [event.data["message"] for event in replayed] == [f"n={n}" for n in range(5, sends)]
     assert replayed[-1].id == received[0][-1][1]
+
+
+def test_streams_reading_at_once_share_a_few_connections_and_each_get_their_own(members):
+    """A reconnect storm: many streams read the store at the same moment."""
+    staff, users = members
+    for n in range(3):
+        pigeonhole.send(staff, f"n={n}")
+    pigeonhole.send(users[0], "only the first")
+    opened = []
+
+    def note(sender, connection, **kwargs):
+        opened.append(connection.alias)
+
+    async def storm():
+        streams = [EventStream(user.pk, None) for _ in range(6) for user in users]
+        return await asyncio.gather(*(stream.snapshot(0) for stream in streams))
+
+    connection_created.connect(note)
+    try:
+        snapshots = asyncio.run(storm())
+    finally:
+        connection_created.disconnect(note)
+    expected = {user.pk: read_snapshot(user.pk, 0, 120) for user in users}
+    for index, snapshot in enumerate(snapshots):
+        user = users[index % len(users)]
+        assert [e.id for e in snapshot.entries] == [e.id for e in expected[user.pk].entries]
+        assert snapshot.count == expected[user.pk].count
+    assert snapshots[0].count == 4 and snapshots[1].count == 3
+    if connection.vendor != "sqlite":  # SQLite's in-memory test database is never closed
+        assert 0 < len(opened) <= 4  # 60 reads: a few connections, not one each
+
+
+def test_a_reconnect_storm_replays_every_stream_exactly_what_it_missed(live, members):
+    """Every stream drops at once (a deploy) and comes back at once, while sends go on."""
+    staff, users = members
+    with ExitStack() as streams:
+        readers = open_all(streams, live, users)
+        pigeonhole.send(staff, "n=0")
+        cursors = []
+        for _, reader in readers:
+            event = reader.next()
+            assert event.data["message"] == "n=0"
+            cursors.append(event.id)
+    for n in range(1, 4):  # while every stream is away
+        pigeonhole.send(staff if n % 2 else users, f"n={n}")
+    during = connection.vendor != "sqlite"  # SQLite's test database locks under a writer
+    total = 7 if during else 4
+    started = threading.Barrier(len(readers) + 1)
+    cookies = {user.pk: session_cookies(user) for user in users}
+
+    def come_back(index):
+        user, _ = readers[index]
+        with open_stream(live, cookies[user.pk], last_event_id=cursors[index]) as reader:
+            started.wait(timeout=30)
+            got = []
+            while len(got) < total - 1:
+                event = reader.next()
+                if event.event == "message":
+                    got.append(event.data["message"])
+            return got
+
+    with ThreadPoolExecutor(len(readers)) as pool:
+        results = [pool.submit(come_back, index) for index in range(len(readers))]
+        started.wait(timeout=30)
+        if during:
+            for n in range(4, 7):
+                pigeonhole.send(staff, f"n={n}")
+        received = [result.result(timeout=60) for result in results]
+    for got in received:
+        assert got == [f"n={n}" for n in range(1, total)]
