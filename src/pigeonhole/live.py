@@ -38,6 +38,7 @@ import re
 import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any
@@ -62,6 +63,8 @@ __all__ = [
     "process_stream_limit",
     "read_sent",
     "read_snapshot",
+    "release_sent_reader",
+    "release_sent_reader_soon",
 ]
 
 #: How many of the newest entries the cursor's digest covers: the ones an
@@ -184,33 +187,62 @@ def read_snapshot(user_id: Any, latest: int, limit: int) -> Snapshot:
     return Snapshot(entries, count, senders)
 
 
-def _read_sent(message_id: Any, user_ids: Sequence[str]) -> dict[str, WakeUp]:
+def _read_sent(batch: Sequence[tuple[Any, Sequence[str]]]) -> list[dict[str, WakeUp]]:
     try:
-        found = get_backend().deliveries(message_id, user_ids)
-        # Every entry shares the one content, so there is one sender to look up.
-        senders = senders_for([entry for entry, _ in found[:1]])
-        wakeups = {}
-        for entry, unread in found:
-            user_id = str(entry.user_id)
-            data = to_json(message_to_dict(entry, senders))
-            wakeups[user_id] = WakeUp(
-                user_id, constants.EVENT_MESSAGE, (entry.id,), unread, entry=entry, data=data
-            )
-        return wakeups
-    finally:
-        close_connections()
+        backend = get_backend()
+        results = []
+        for message_id, user_ids in batch:
+            found = backend.deliveries(message_id, user_ids)
+            # Every entry shares the one content, so there is one sender to look up.
+            senders = senders_for([entry for entry, _ in found[:1]])
+            wakeups = {}
+            for entry, unread in found:
+                user_id = str(entry.user_id)
+                data = to_json(message_to_dict(entry, senders))
+                wakeups[user_id] = WakeUp(
+                    user_id, constants.EVENT_MESSAGE, (entry.id,), unread, entry=entry, data=data
+                )
+            results.append(wakeups)
+        return results
+    except BaseException:
+        close_connections()  # a broken connection is not kept for the next message
+        raise
 
 
-async def read_sent(message_id: Any, user_ids: Sequence[str]) -> dict[str, WakeUp]:
+#: The thread that reads new messages for the streams of this process. One
+#: thread, so that its database connection serves message after message while
+#: they keep coming, and :func:`release_sent_reader` closes it when they stop.
+_sent_reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pigeonhole-live")
+
+#: Seconds without a new message after which the reading thread lets its
+#: database connection go: an idle process holds none.
+SENT_READER_IDLE = 1.0
+
+
+async def read_sent(batch: Sequence[tuple[Any, Sequence[str]]]) -> list[dict[str, WakeUp]]:
     """
-    Read message ``message_id``'s entries for ``user_ids`` at once, for all their streams.
+    Read new messages' entries for this process's streams: ``(message id, user ids)`` each.
 
-    Return a ``message`` wake-up per user who has a visible entry, carrying the
-    entry, its public JSON (encoded once for all the user's streams) and the
-    user's unread count: one store read (and, for a message with a sender, one
-    read of the sender) however many streams there are.
+    Return, for each message, a ``message`` wake-up per user who has a visible
+    entry, carrying the entry, its public JSON (encoded once for all the
+    user's streams) and the user's unread count: one store read per message
+    (and, for a message with a sender, one read of the sender) however many
+    streams there are. The messages are read one after the other, on the
+    reading thread's database connection; call :func:`release_sent_reader`
+    once no more are coming.
     """
-    return await sync_to_async(_read_sent, thread_sensitive=False)(message_id, user_ids)
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_sent_reader, _read_sent, batch)
+
+
+async def release_sent_reader() -> None:
+    """Close the database connection of the thread that reads new messages."""
+    await asyncio.get_running_loop().run_in_executor(_sent_reader, close_connections)
+
+
+def release_sent_reader_soon() -> None:
+    """Close that connection without waiting: for a task cancelled with its loop."""
+    _sent_reader.submit(close_connections)
 
 
 #: Streams' store reads run at most this many at a time per process (each on a

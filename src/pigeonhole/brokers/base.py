@@ -24,6 +24,7 @@ import json
 import logging
 import random
 import threading
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -195,9 +196,11 @@ class BaseBroker:
         self._subscriptions: dict[str, set[Subscription]] = {}
         self._total = 0
         self._listener: asyncio.Task[None] | None = None
-        # Reads of new messages under way, kept so they are not collected mid-way.
-        self._dispatching: set[asyncio.Task[None]] = set()
-        self._resolving = asyncio.Lock()
+        # New messages waiting to be read for this process's streams, and the
+        # task that reads them.
+        self._pending_sent: deque[tuple[Sent, list[str]]] = deque()
+        self._sent_arrived = asyncio.Event()
+        self._resolver: asyncio.Task[None] | None = None
         self.connected = False
 
     # Publishing (any thread, sync) ---------------------------------------------
@@ -336,9 +339,10 @@ class BaseBroker:
         loop = listener.get_loop()
 
         def start() -> None:
-            task = loop.create_task(self._resolve(sent, users))
-            self._dispatching.add(task)
-            task.add_done_callback(self._dispatching.discard)
+            self._pending_sent.append((sent, users))
+            self._sent_arrived.set()
+            if self._resolver is None or self._resolver.done():
+                self._resolver = loop.create_task(self._resolve())
 
         try:
             running = asyncio.get_running_loop()
@@ -350,20 +354,55 @@ class BaseBroker:
             with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
                 loop.call_soon_threadsafe(start)
 
-    async def _resolve(self, sent: Sent, users: list[str]) -> None:
-        from ..live import read_sent
+    async def _resolve(self) -> None:
+        """
+        Read the new messages heard so far, in order, and hand each stream its entries.
 
-        # One read at a time, in the order messages were heard: each stream
-        # then gets its entries, and the unread counts read with them, in order.
-        async with self._resolving:
-            try:
-                wakeups = await read_sent(sent.message_id, users)
-            except Exception:
-                # The store did not answer: the streams concerned read for themselves.
-                logger.exception(
-                    "%r could not read message %s for its streams", self, sent.message_id
-                )
-                wakeups = {user: WakeUp(user, SYNC) for user in users}
+        One task per loop: the messages that arrive while a read runs are read
+        next, together, in one trip to the reading thread (one store read each,
+        on its one database connection). So each stream gets its entries, and
+        the unread counts read with them, in the order they were sent. Once no
+        message came for ``SENT_READER_IDLE`` seconds the connection is closed
+        and the task ends.
+        """
+        from ..live import (
+            SENT_READER_IDLE,
+            read_sent,
+            release_sent_reader,
+            release_sent_reader_soon,
+        )
+
+        released = True
+        try:
+            while True:
+                if not self._pending_sent:
+                    self._sent_arrived.clear()
+                    try:
+                        async with asyncio.timeout(SENT_READER_IDLE):
+                            await self._sent_arrived.wait()
+                    except TimeoutError:
+                        if not self._pending_sent:
+                            await release_sent_reader()
+                            released = True
+                            if not self._pending_sent:
+                                return
+                    continue
+                batch = list(self._pending_sent)
+                self._pending_sent.clear()
+                released = False
+                try:
+                    results = await read_sent([(sent.message_id, users) for sent, users in batch])
+                except Exception:
+                    # The store did not answer: the streams concerned read for themselves.
+                    logger.exception("%r could not read new messages for its streams", self)
+                    results = [{user: WakeUp(user, SYNC) for user in users} for _, users in batch]
+                for wakeups in results:
+                    self._hand_out(wakeups)
+        finally:
+            if not released:  # cancelled with its loop: the connection goes all the same
+                release_sent_reader_soon()
+
+    def _hand_out(self, wakeups: dict[str, WakeUp]) -> None:
         with self._lock:
             targets = [
                 (subscription, wakeups[user])
@@ -390,7 +429,9 @@ class BaseBroker:
         if listener is not None:
             _cancel(listener)  # bound to another (test's) loop that went away
         self.connected = False
-        self._resolving = asyncio.Lock()
+        self._pending_sent.clear()
+        self._sent_arrived = asyncio.Event()
+        self._resolver = None
         self._listener = loop.create_task(self._listen_forever(), name=f"{self!r} listener")
 
     async def _listen_forever(self) -> None:
