@@ -422,8 +422,10 @@ class EventStream:
             freeze_loaded_objects()
             await release_request_thread()
             await self.connected()
-            for frame in await self.start():
-                yield frame
+            # The frames of one update go out in one write: a broadcast to
+            # thousands of streams costs a write each, not one per frame.
+            if frames := await self.start():
+                yield "".join(frames)
             while True:
                 try:
                     async with asyncio.timeout(self.keepalive):
@@ -431,8 +433,8 @@ class EventStream:
                 except TimeoutError:
                     yield comment("keep-alive")
                     continue
-                for frame in await self.update(batch):
-                    yield frame
+                if frames := await self.update(batch):
+                    yield "".join(frames)
         finally:
             self.subscription.close()
 
