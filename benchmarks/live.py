@@ -159,11 +159,17 @@ def count_store_reads() -> None:
     """
     import signal
 
+    from django.db.backends.signals import connection_created
     from django.db.backends.utils import CursorWrapper
 
     from pigeonhole.conf import get_backend
 
-    counts = {"reads": 0, "sql": 0}
+    counts = {"reads": 0, "sql": 0, "connections": 0}
+
+    def opened(**kwargs: Any) -> None:
+        counts["connections"] += 1
+
+    connection_created.connect(opened, weak=False)
     backend_class = type(get_backend())
     for name in STORE_READS:
         method = getattr(backend_class, name)
@@ -184,7 +190,8 @@ def count_store_reads() -> None:
     def report(signum: int, frame: Any) -> None:
         usage = resource.getrusage(resource.RUSAGE_SELF)
         cpu = usage.ru_utime + usage.ru_stime
-        print(f"counters {counts['reads']} {counts['sql']} {cpu:.3f}", file=sys.stderr, flush=True)
+        figures = f"{counts['reads']} {counts['sql']} {cpu:.3f} {counts['connections']}"
+        print(f"counters {figures}", file=sys.stderr, flush=True)
 
     signal.signal(signal.SIGUSR1, report)
 
@@ -280,8 +287,8 @@ class Server:
         self.log.seek(0)
         return self.log.read().decode(errors="replace")[-3000:]
 
-    def counters(self) -> tuple[int, int, float]:
-        """The server's store reads, SQL statements and CPU seconds so far."""
+    def counters(self) -> tuple[int, int, float, int]:
+        """The server's store reads, SQL statements, CPU seconds and connections opened so far."""
         assert self.process is not None
         before = len(self._lines("counters "))
         self.process.send_signal(signal.SIGUSR1)
@@ -290,8 +297,8 @@ class Server:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the server did not report its counters:\n{self.output()}")
             time.sleep(0.02)
-        _, reads, sql, cpu = lines[-1].split()
-        return int(reads), int(sql), float(cpu)
+        _, reads, sql, cpu, opened = lines[-1].split()
+        return int(reads), int(sql), float(cpu), int(opened)
 
     def _lines(self, prefix: str) -> list[str]:
         self.log.seek(0)
@@ -568,11 +575,37 @@ def at_most(
     return row(NAME, store, metric, value, unit, target=target, at_least=False, detail=detail)
 
 
-def cpu_note(servers: list[Server], before: list[tuple[int, int, float]], wall: float) -> str:
-    """The servers' CPU seconds over a phase, beside its wall time."""
-    after = [server.counters() for server in servers]
-    cpu = [a[2] - b[2] for a, b in zip(after, before, strict=True)]
-    return f"wall {wall:.1f} s, server CPU {' + '.join(f'{c:.1f}' for c in cpu)} s"
+class Clock:
+    """Wall time, this client's CPU time and the whole machine's, from one moment on."""
+
+    def __init__(self) -> None:
+        self.wall = time.monotonic()
+        self.client = self._client()
+        self.machine = self._machine()
+
+    @staticmethod
+    def _client() -> float:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+
+    @staticmethod
+    def _machine() -> float:
+        # Busy CPU seconds of every core (user, nice, system, irq, softirq, steal).
+        with open("/proc/stat") as stat:
+            fields = [int(x) for x in stat.readline().split()[1:]]
+        busy = fields[0] + fields[1] + fields[2] + sum(fields[5:8])
+        return busy / os.sysconf("SC_CLK_TCK")
+
+    def note(self, servers: list[Server], before: list[tuple[int, int, float, int]]) -> str:
+        """Wall time beside the CPU time of the servers, of this client and of the machine."""
+        wall = time.monotonic() - self.wall
+        after = [server.counters() for server in servers]
+        cpu = [a[2] - b[2] for a, b in zip(after, before, strict=True)]
+        return (
+            f"wall {wall:.1f} s; CPU: servers {' + '.join(f'{c:.1f}' for c in cpu)} s, "
+            f"client {self._client() - self.client:.1f} s, whole machine "
+            f"{self._machine() - self.machine:.1f} s of {wall * (os.cpu_count() or 1):.1f}"
+        )
 
 
 async def latency_rows(
@@ -589,7 +622,7 @@ async def latency_rows(
     streams.lag = 0.0
     pauses_before = len(server.gc_pauses())
     before = [server.counters()]
-    started = time.monotonic()
+    clock = Clock()
     watcher = asyncio.create_task(streams.watch_lag())
     # The client is the measuring instrument: its own collections, walking the
     # thousands of streams it holds, would pass for the server's delay.
@@ -600,7 +633,6 @@ async def latency_rows(
     finally:
         gc.enable()
         watcher.cancel()
-    wall = time.monotonic() - started
     latencies = [(at - published[k]) * 1000 for k, at, _ in streams.arrivals if k in published]
     expected = sends * PER_USER
     pauses = server.gc_pauses()[pauses_before:]
@@ -609,7 +641,7 @@ async def latency_rows(
         f"{'' if len(latencies) == expected else ' (SOME MISSING)'}, "
         f"{sends} messages at {SEND_RATE}/s to random users; server GC pauses >= 20 ms: "
         f"{', '.join(f'{p:.0f}' for p in pauses) or 'none'}; client lag max "
-        f"{streams.lag * 1000:.0f} ms; {cpu_note([server], before, wall)}"
+        f"{streams.lag * 1000:.0f} ms; {clock.note([server], before)}"
     )
     log(f"[{store}] live: {n} streams: {detail}")
     if not latencies:
@@ -639,14 +671,15 @@ async def broadcast_rows(
     streams.arrivals.clear()
     held = streams.alive()
     before = [server.counters() for server in servers]
-    started = time.monotonic()
+    pauses = [len(server.gc_pauses()) for server in servers]
+    clock = Clock()
     gc.disable()  # as in latency_rows: the client must not stall on its own account
     try:
         published = await run_sender(config, [], number, 1, mode="all")
         await streams.wait_for(held)
     finally:
         gc.enable()
-    wall = time.monotonic() - started
+    note = clock.note(servers, before)
     await asyncio.sleep(0.5)  # the servers' counters settle
     after = [server.counters() for server in servers]
     arrivals = [(at, port) for k, at, port in streams.arrivals if k == number]
@@ -657,16 +690,19 @@ async def broadcast_rows(
         detail += " (SOME MISSING)"
     per_process = []
     reads = []
-    for server, (r0, q0, _), (r1, q1, _) in zip(servers, before, after, strict=True):
+    for server, seen, (r0, q0, *_), (r1, q1, *_) in zip(
+        servers, pauses, before, after, strict=True
+    ):
         mine = [(at - published[number]) * 1000 for at, port in arrivals if port == server.port]
         reads.append(r1 - r0)
         if mine:
             per_process.append(
                 f"process {len(per_process) + 1}: {len(mine)} streams, median "
                 f"{statistics.median(mine):.0f} ms, last {max(mine):.0f} ms, "
-                f"{r1 - r0} store reads, {q1 - q0} SQL statements"
+                f"{r1 - r0} store reads, {q1 - q0} SQL statements, GC pauses >= 20 ms: "
+                f"{', '.join(f'{p:.0f}' for p in server.gc_pauses()[seen:]) or 'none'}"
             )
-    detail += f"; {'; '.join(per_process)}; {cpu_note(servers, before, wall)}"
+    detail += f"; {'; '.join(per_process)}; {note}"
     log(f"[{store}] live: broadcast, {label}: {detail}")
     if not latencies:
         raise RuntimeError(f"the broadcast reached no stream ({detail})")
@@ -710,6 +746,8 @@ async def reconnect_rows(
     await run_sender(config, [], number, 1, mode="all")
     streams.arrivals.clear()
     before = server.counters()
+    pauses = len(server.gc_pauses())
+    clock = Clock()
     started = time.monotonic()
     gc.disable()
     try:
@@ -719,15 +757,17 @@ async def reconnect_rows(
     finally:
         gc.enable()
     caught_up = time.monotonic() - started
+    note = clock.note([server], [before])
     await asyncio.sleep(0.5)
     after = server.counters()
     got = sum(1 for k, _, _ in streams.arrivals if k == number)
-    reads, sql, cpu = after[0] - before[0], after[1] - before[1], after[2] - before[2]
+    reads, sql, opened = after[0] - before[0], after[1] - before[1], after[3] - before[3]
+    gc_pauses = ", ".join(f"{p:.0f}" for p in server.gc_pauses()[pauses:]) or "none"
     detail = (
         f"{streams.alive()} of {n} streams back in {back:.1f} s, {got} of {n} caught up"
-        f"{'' if got == n else ' (SOME MISSING)'}; wall {caught_up:.1f} s, server CPU "
-        f"{cpu:.1f} s; {reads} store reads and {sql} SQL statements in all (the request's "
-        "own, loading the user, included)"
+        f"{'' if got == n else ' (SOME MISSING)'}; {note}; {reads} store reads, {sql} SQL "
+        f"statements (the request's own, loading the user, included) on {opened} database "
+        f"connections; server GC pauses >= 20 ms: {gc_pauses}"
     )
     log(f"[{store}] live: reconnect of {n} streams: {detail}")
     name = f"reconnect of {n:,} streams at once, %s"

@@ -2,7 +2,7 @@
 
 import pytest
 
-from pigeonhole.live import WINDOW, Cursor, window_digest
+from pigeonhole.live import WINDOW, Cursor, FreezePolicy, window_digest
 from pigeonhole.message import StoredMessage
 
 
@@ -47,3 +47,13 @@ def test_digest_ignores_newer_entries_and_older_than_the_window():
     assert window_digest(newer, 30) == before
     entries[WINDOW] = entry(entries[WINDOW].id, read=True)  # just outside the window
     assert window_digest(entries, 30) == before
+
+
+def test_streams_freeze_the_process_at_the_first_at_each_doubling_and_after_churn():
+    policy = FreezePolicy()
+    frozen = [n for n in range(1, 1001) if policy.should_freeze(n)]
+    assert frozen == [1, 256, 512]  # the first stream, then each doubling
+    # 1,000 streams stay open while others come and go: a freeze (which releases the
+    # garbage of the closed ones) after every 1,000 opened since the last one.
+    churn = [k for k in range(1, 3001) if policy.should_freeze(1000)]
+    assert churn == [512, 1512, 2512]

@@ -332,26 +332,58 @@ class SnapshotReads:
                     future.set_result(result)
 
 
-_frozen = False
-
-
-def freeze_loaded_objects() -> None:
+class FreezePolicy:
     """
-    Leave what the process has loaded so far out of future garbage collections; once.
+    When to leave the process's long-lived objects out of garbage collections.
 
-    Called as a process opens its first stream: by then Django, the project's
-    modules, URLs and templates are loaded, and they stay for the life of the
-    process. A full collection walks every object it tracks; with thousands of
-    open streams it pauses the process for long enough to delay every event due
-    meanwhile, and the loaded code is a large share of what it walks. One
-    collection first, so that no garbage is frozen with it.
+    A full collection walks every object the process tracks, and each open
+    stream keeps about 150 alive (its request, its response, the server's
+    connection): with thousands of streams one collection pauses the process
+    for long enough to delay every event due meanwhile. Frozen objects
+    (``gc.freeze()``) are left out. So the process collects once and freezes
+    what it holds:
+
+    - when its first stream opens: what start-up loaded (Django, the project's
+      modules, URLs, templates) stays for the life of the process;
+    - each time the number of open streams doubled since (from ``FIRST`` on),
+      so that the collections in between walk only what is new;
+    - after as many new streams as are open (at least ``FIRST``): frozen
+      objects are never collected, so the garbage of the streams closed since
+      is released by unfreezing everything first.
+
+    Each of those is one full collection at a moment of its own, instead of
+    the many that growing thousands of streams would otherwise trigger.
     """
-    global _frozen
-    if _frozen:
-        return
-    _frozen = True
-    gc.collect()
-    gc.freeze()
+
+    FIRST = 256
+
+    def __init__(self) -> None:
+        self.frozen_at: int | None = None
+        self.opened = 0
+
+    def should_freeze(self, open_streams: int) -> bool:
+        """Note one more open stream; return whether to collect and freeze now."""
+        self.opened += 1
+        frozen_at = self.frozen_at
+        due = (
+            frozen_at is None
+            or open_streams >= max(2 * frozen_at, self.FIRST)
+            or self.opened >= max(open_streams, self.FIRST)
+        )
+        if due:
+            self.frozen_at, self.opened = open_streams, 0
+        return due
+
+
+_freeze_policy = FreezePolicy()
+
+
+def freeze_long_lived_objects(open_streams: int) -> None:
+    """Collect, then freeze what the process holds, when ``FreezePolicy`` says it is time."""
+    if _freeze_policy.should_freeze(open_streams):
+        gc.unfreeze()
+        gc.collect()
+        gc.freeze()
 
 
 async def release_request_thread() -> None:
@@ -419,7 +451,7 @@ class EventStream:
             # Sent at once, so proxies and clients see a live stream, with the
             # reconnection delay browsers should use.
             yield comment("pigeonhole") + retry(RETRY_MS)
-            freeze_loaded_objects()
+            freeze_long_lived_objects(self.subscription.broker.subscriber_count())
             await release_request_thread()
             await self.connected()
             # The frames of one update go out in one write: a broadcast to

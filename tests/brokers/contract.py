@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import tracemalloc
 
 import pytest
 
@@ -54,7 +55,7 @@ class BrokerContract:
             assert await next_wakeups(second) == [("read", (12, 13))]
             broker.publish([WakeUp(8, "message")])
             assert await next_wakeups(other) == [("message", ())]
-            assert first.queue.empty() and second.queue.empty()
+            assert first.empty() and second.empty()
             for subscription in (first, second, other):
                 subscription.close()
 
@@ -165,7 +166,7 @@ class BrokerContract:
             gone.close()  # idempotent
             broker.publish([WakeUp(1, "message")])
             assert await next_wakeups(keep) == [("message", ())]
-            assert gone.queue.empty()
+            assert gone.empty()
             listener = broker._listener
             keep.close()
             await asyncio.sleep(0.05)
@@ -216,3 +217,23 @@ class BrokerContract:
             subscription.close()
 
         run(scenario())
+
+    def test_an_idle_subscription_costs_little_memory(self, broker):
+        """Ten thousand streams in one process: each one's mailbox must stay small."""
+
+        async def scenario():
+            first = await self.connected(broker, "0")
+            tracemalloc.start()
+            try:
+                before = tracemalloc.get_traced_memory()[0]
+                subscriptions = [broker.subscribe(str(n)) for n in range(1, 1001)]
+                await asyncio.sleep(0)  # their first SYNC is queued
+                each = (tracemalloc.get_traced_memory()[0] - before) / len(subscriptions)
+            finally:
+                tracemalloc.stop()
+            for subscription in [first, *subscriptions]:
+                subscription.close()
+            return each
+
+        each = run(scenario())
+        assert each < 1024, f"{each:.0f} bytes a subscription"

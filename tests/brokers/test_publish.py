@@ -52,7 +52,7 @@ def test_send_wakes_the_recipients_streams_after_commit(user, other_user):
         await in_thread(pigeonhole.send, user, "Hello")
         entry = (await in_thread(pigeonhole.inbox, user))[0]
         assert await next_wakeups(mine) == [("message", (entry.id,))]
-        assert theirs.queue.empty()
+        assert theirs.empty()
         mine.close()
         theirs.close()
 
@@ -65,7 +65,7 @@ def test_rolled_back_send_publishes_nothing(user):
         assert await next_wakeups(subscription) == [(SYNC, ())]
         await in_thread(send_and_roll_back, user)
         await asyncio.sleep(0.1)  # an in-process wake-up would be queued by now
-        assert subscription.queue.empty()
+        assert subscription.empty()
         await in_thread(pigeonhole.send, user, "this one counts")
         entry = (await in_thread(pigeonhole.inbox, user))[0]
         assert await next_wakeups(subscription) == [("message", (entry.id,))]

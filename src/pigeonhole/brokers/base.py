@@ -100,18 +100,25 @@ class ProcessAtCapacity(Exception):
 
 class Subscription:
     """
-    One open stream's mailbox: a bounded queue on the stream's event loop.
+    One open stream's mailbox: a bounded list of wake-ups on the stream's event loop.
 
     A slow stream must not make the process hoard wake-ups for it: when the
-    queue is full, further wake-ups are dropped and the next ``get()`` returns
+    mailbox is full, further wake-ups are dropped and the next ``get()`` returns
     a single ``SYNC`` instead, so the stream re-reads the store and loses nothing.
+
+    A process holds thousands of these, so each is a list and at most one
+    future, not an ``asyncio.Queue`` (whose four deques cost kilobytes).
     """
+
+    __slots__ = ("broker", "closed", "items", "loop", "maxsize", "overflowed", "user_id", "waiter")
 
     def __init__(self, broker: BaseBroker, user_id: Any, maxsize: int) -> None:
         self.broker = broker
         self.user_id = str(user_id)
         self.loop = asyncio.get_running_loop()
-        self.queue: asyncio.Queue[WakeUp] = asyncio.Queue(maxsize=maxsize)
+        self.maxsize = maxsize
+        self.items: list[WakeUp] = []
+        self.waiter: asyncio.Future[None] | None = None
         self.overflowed = False
         self.closed = False
 
@@ -130,16 +137,26 @@ class Subscription:
             self.close()
 
     def _put(self, wakeup: WakeUp) -> None:
-        try:
-            self.queue.put_nowait(wakeup)
-        except asyncio.QueueFull:
+        if len(self.items) >= self.maxsize:
             self.overflowed = True
+        else:
+            self.items.append(wakeup)
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+    def empty(self) -> bool:
+        """Return whether no wake-up is waiting."""
+        return not self.items and not self.overflowed
 
     async def get(self) -> list[WakeUp]:
         """Wait for the next wake-up, and return it with any others already queued."""
-        batch = [await self.queue.get()]
-        while not self.queue.empty():
-            batch.append(self.queue.get_nowait())
+        while not self.items and not self.overflowed:
+            self.waiter = self.loop.create_future()
+            try:
+                await self.waiter
+            finally:
+                self.waiter = None
+        batch, self.items = self.items, []
         if self.overflowed:
             self.overflowed = False
             return [WakeUp(self.user_id, SYNC)]
