@@ -51,9 +51,15 @@ def test_digest_ignores_newer_entries_and_older_than_the_window():
 
 def test_streams_freeze_the_process_at_the_first_at_each_doubling_and_after_churn():
     policy = FreezePolicy()
-    frozen = [n for n in range(1, 1001) if policy.should_freeze(n)]
+    actions = {n: policy.action(n) for n in range(1, 1001)}
+    frozen = [n for n, action in actions.items() if action == FreezePolicy.FREEZE]
     assert frozen == [1, 256, 512]  # the first stream, then each doubling
-    # 1,000 streams stay open while others come and go: a freeze (which releases the
-    # garbage of the closed ones) after every 1,000 opened since the last one.
-    churn = [k for k in range(1, 3001) if policy.should_freeze(1000)]
-    assert churn == [512, 1512, 2512]
+    assert FreezePolicy.RELEASE not in actions.values()
+    # A reconnect storm: every stream goes and comes back. The garbage of the old
+    # ones is released as the first comes back; no doubling freezes again.
+    storm = [(n, a) for n in range(1, 1001) if (a := policy.action(n)) is not None]
+    assert storm == [(1, FreezePolicy.RELEASE)]
+    # Steady churn around 1,000 open: a release after every 256 (half the 512 held
+    # at the last freeze) closed since.
+    churn = [k for k in range(1, 1001) if policy.action(1000) == FreezePolicy.RELEASE]
+    assert churn == [256, 512, 768]

@@ -340,39 +340,42 @@ class FreezePolicy:
     stream keeps about 150 alive (its request, its response, the server's
     connection): with thousands of streams one collection pauses the process
     for long enough to delay every event due meanwhile. Frozen objects
-    (``gc.freeze()``) are left out. So the process collects once and freezes
-    what it holds:
+    (``gc.freeze()``) are left out. So the process collects and freezes what
+    it holds:
 
-    - when its first stream opens: what start-up loaded (Django, the project's
-      modules, URLs, templates) stays for the life of the process;
-    - each time the number of open streams doubled since (from ``FIRST`` on),
-      so that the collections in between walk only what is new;
-    - after as many new streams as are open (at least ``FIRST``): frozen
-      objects are never collected, so the garbage of the streams closed since
-      is released by unfreezing everything first.
-
-    Each of those is one full collection at a moment of its own, instead of
-    the many that growing thousands of streams would otherwise trigger.
+    - ``FREEZE`` when its first stream opens, then each time the open streams
+      reach twice the most it held when it last froze (from ``FIRST`` on): what
+      start-up loaded and the streams opened so far are left out, and the
+      collection walks only what is new since the last freeze;
+    - ``RELEASE`` once as many streams closed as half the most it held at once
+      (at least ``FIRST``): frozen objects are never collected, so the garbage
+      of the closed streams is collected by unfreezing everything first. A
+      reconnect storm that replaces every stream costs one such collection, as
+      its first streams come back.
     """
 
     FIRST = 256
+    FREEZE, RELEASE = "freeze", "release"
 
     def __init__(self) -> None:
-        self.frozen_at: int | None = None
+        self.most: int | None = None
+        #: Open streams at the last freeze or release, and streams opened since.
+        self.base = 0
         self.opened = 0
 
-    def should_freeze(self, open_streams: int) -> bool:
-        """Note one more open stream; return whether to collect and freeze now."""
+    def action(self, open_streams: int) -> str | None:
+        """Note one more open stream (``open_streams`` with it); return what to do now."""
         self.opened += 1
-        frozen_at = self.frozen_at
-        due = (
-            frozen_at is None
-            or open_streams >= max(2 * frozen_at, self.FIRST)
-            or self.opened >= max(open_streams, self.FIRST)
-        )
-        if due:
-            self.frozen_at, self.opened = open_streams, 0
-        return due
+        closed = self.base + self.opened - open_streams
+        action = None
+        if self.most is None or open_streams >= max(2 * self.most, self.FIRST):
+            self.most = max(open_streams, self.most or 0)
+            action = self.FREEZE
+        elif closed >= max(self.most // 2, self.FIRST):
+            action = self.RELEASE
+        if action is not None:
+            self.base, self.opened = open_streams, 0
+        return action
 
 
 _freeze_policy = FreezePolicy()
@@ -380,8 +383,10 @@ _freeze_policy = FreezePolicy()
 
 def freeze_long_lived_objects(open_streams: int) -> None:
     """Collect, then freeze what the process holds, when ``FreezePolicy`` says it is time."""
-    if _freeze_policy.should_freeze(open_streams):
+    action = _freeze_policy.action(open_streams)
+    if action == FreezePolicy.RELEASE:
         gc.unfreeze()
+    if action is not None:
         gc.collect()
         gc.freeze()
 
