@@ -260,3 +260,15 @@ class MemoryBackend(BaseBackend):
             for pk in doomed:
                 del self.entries[pk]
         return len(doomed)
+
+    # Live delivery ---------------------------------------------------------
+    def deliveries(self, message_id: Any, user_ids: Any) -> list[tuple[Any, int]]:
+        """Each named user's visible entry of the message, with their unread count."""
+        wanted = {str(uid) for uid in user_ids}
+        with self.lock:
+            found = [
+                e
+                for e in self.entries.values()
+                if e.message_id == message_id and str(e.user_id) in wanted and self._visible(e)
+            ]
+            return [(copy.copy(e), self._count(e.user_id)) for e in found]
