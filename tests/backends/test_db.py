@@ -145,6 +145,18 @@ class TestPreparedStatements:
         )
         assert stored.record == Message.objects.get(pk=stored.message_id)
 
+    def test_none_is_null_for_every_field_the_inserts_write(self):
+        # The prepared inserts pass None straight through: pin that no field converts it.
+        for model in (Message, InboxEntry):
+            for field in model._meta.concrete_fields:
+                assert field.get_db_prep_save(None, connection) is None, field
+
+    def test_an_add_without_options_leaves_them_null(self, uid):
+        stored = DatabaseBackend().add(new("bare"), uid)
+        content = Message.objects.get(pk=stored.message_id)
+        assert (content.data, content.email, content.category, content.expires) == (None,) * 4
+        assert InboxEntry.objects.get(pk=stored.id).expires is None
+
     def test_a_page_costs_one_query_built_once(self, uid, users):
         backend = DatabaseBackend()
         for i in range(3):

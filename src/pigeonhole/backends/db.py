@@ -90,6 +90,19 @@ def _columns(connection, model) -> dict[str, str]:
     return names
 
 
+def _prepare(fields: Sequence[Any], values: Iterable[Any], connection) -> list[Any]:
+    """
+    Return ``values`` as each field's ``get_db_prep_save()`` gives them, as ``save()`` does.
+
+    None is NULL for every field of these two models, and most of a message's
+    optional fields are None: they skip the field's conversion chain.
+    """
+    return [
+        None if value is None else field.get_db_prep_save(value, connection)
+        for field, value in zip(fields, values, strict=True)
+    ]
+
+
 def _has_update_returning(connection) -> bool:
     if connection.vendor == "postgresql":
         return True
@@ -301,10 +314,7 @@ class DatabaseBackend(BaseBackend):
                 sql += f" RETURNING {ops.quote_name(model._meta.pk.column)}"
             statement = self._statements[key] = (sql, fields, returning)
         sql, fields, returning = statement
-        params = [
-            field.get_db_prep_save(value, connection)
-            for field, value in zip(fields, values.values(), strict=True)
-        ]
+        params = _prepare(fields, values.values(), connection)
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             if returning:
@@ -343,12 +353,7 @@ class DatabaseBackend(BaseBackend):
             )
             statement = self._statements[key] = (sql, fields, targets)
         sql, fields, targets = statement
-        params = [
-            field.get_db_prep_save(value, connection)
-            for field, value in zip(
-                [*fields, *targets], [*content.values(), *entry.values()], strict=True
-            )
-        ]
+        params = _prepare([*fields, *targets], [*content.values(), *entry.values()], connection)
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             message_id, entry_id = cursor.fetchone()
