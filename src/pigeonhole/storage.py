@@ -169,8 +169,8 @@ class PersistentStorageMixin:
                 seen = self._inbox_versions(user)
                 if seen is not None and self._known_empty(user, seen):
                     return self._persistent
-                backend = get_backend()
                 try:
+                    backend = get_backend()
                     if display and self._may_claim and pigeonhole_settings.READ_ON_DISPLAY:
                         newest = backend.claim_unread(user.pk, limit=self.display_limit)
                         self._claimed = [message.id for message in newest]
@@ -287,7 +287,8 @@ class PersistentStorageMixin:
         user = self.get_user()
         if not ids or user is None:
             return 0
-        rest = [pk for pk in ids if pk not in set(claimed)]
+        taken = set(claimed)
+        rest = [pk for pk in ids if pk not in taken]
         try:
             return len(api.apply_read(user, rest, strict=False, claimed=claimed))
         except BackendUnavailable:
