@@ -166,6 +166,15 @@ local function remove_entry(id)
 end
 """
 
+#: The user's sorted set each listing state walks ("claim": unread, marked read as read).
+_STATE_ZSETS = {
+    "unread": "unread",
+    "claim": "unread",
+    "read": "all",
+    "all": "all",
+    "archived": "archived",
+}
+
 _SCRIPTS = {
     # ARGV: prefix, now, created, expires|'', then content field/value pairs.
     # One message for one user: the content and its single entry together.
@@ -270,8 +279,11 @@ if #ARGV > 10 then
   levels = {}
   for i = 11, #ARGV do levels[ARGV[i]] = true end
 end
+-- "claim" is the unread state, each row marked read as it is read: the request
+-- path's claim in one step. Its rows carry the entry as it was (unread).
+local claim = state == 'claim'
 local function in_state(r, a)
-  if state == 'unread' then return not r and not a end
+  if state == 'unread' or claim then return not r and not a end
   if state == 'read' then return r and not a end
   if state == 'all' then return not a end
   return a
@@ -300,6 +312,10 @@ while #rows < limit and scanned < budget do
         local m = redis.call('HGETALL', mkey(e[2]))
         if #m > 0 and content_ok(m) then
           rows[#rows + 1] = {id, e, m}
+          if claim then
+            redis.call('HSET', ekey(id), 'r', NOW_S)
+            reindex(id, uid, NOW_S, false, e[7])
+          end
           if #rows >= limit then break end
         end
       end
@@ -862,11 +878,15 @@ class RedisBackend(BaseBackend):
         round trip; filters are applied inside Redis, which scans on in
         batches of ``scan_batch`` until ``limit`` entries match.
         """
+        return self._scan(user_id, query, timezone.now())
+
+    def _scan(self, user_id: Any, query: InboxQuery, now: datetime) -> list[StoredMessage]:
+        """Run the listing script; the state ``claim`` also marks what it reads read."""
         state, limit = query.state, query.limit
-        zset = {"unread": "unread", "read": "all", "all": "all", "archived": "archived"}[state]
+        zset = _STATE_ZSETS[state]
         cursor = "+inf" if query.after is None else f"({int(query.after)}"
         args = [
-            _ts(timezone.now()),
+            _ts(now),
             str(user_id),
             state,
             None,  # the cursor, filled in each round
@@ -884,6 +904,15 @@ class RedisBackend(BaseBackend):
                 cursor, found = self._run("list", args, keys=[self.key("u", user_id, zset)])
                 rows += found
         return [self._stored(user_id, row) for row in rows]
+
+    def _claim_unread(self, user_id: Any, limit: int, now: datetime) -> list[StoredMessage]:
+        """
+        Read the newest unread entries and mark them read in one script.
+
+        Another round trip only when more than ``scan_batch`` expired entries
+        sit among the unread ones, as with ``_list()``.
+        """
+        return self._scan(user_id, InboxQuery("claim", limit=limit), now)
 
     def _get(self, user_id: Any, entry_id: Any) -> StoredMessage | None:
         with self._errors():
