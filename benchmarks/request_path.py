@@ -26,8 +26,12 @@ from harness import REDIS_PREFIX, REDIS_URL, log, peak_rss, reset_peak_rss, row
 NAME = "request path"
 LOOPS = 2000
 BLOCK = 250
-RATIO_TARGET = 0.5
-QUERY_TARGET = 2
+RATIO_TARGET = 0.75
+#: Pigeonhole's own statements: a POST stores two rows (one statement on PostgreSQL),
+#: a GET that shows messages claims them in one, an explicit acknowledgement is one.
+POST_QUERY_TARGET = 2
+GET_QUERY_TARGET = 1
+ACK_QUERY_TARGET = 1
 #: Peak memory the request loop may add: it must not grow with the number of requests.
 MEMORY_TARGET_MB = 5.0
 #: The database cache's table, named so that no query on it counts as pigeonhole's.
@@ -90,14 +94,15 @@ class QueryCounter:
         return execute(sql, params, many, context)
 
 
-def loop(client, level: int, n: int) -> float:
-    start = time.perf_counter()
+def loop(client, level: int, n: int) -> tuple[float, float]:
+    """Run ``n`` POST+GET pairs; return the wall time and this process's CPU time."""
+    start, cpu = time.perf_counter(), time.process_time()
     for _ in range(n):
         response = client.post("/add/", {"level": level})
         assert response.status_code == 204
         page = client.get("/show/")
         assert b"Your export is ready." in page.content, page.content
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - cpu
 
 
 def shared_cache() -> tuple[dict[str, Any], str]:
@@ -134,7 +139,10 @@ def drop_cache_keys(config: dict[str, Any]) -> None:
 def count_queries(client, level: int, samples: int = 20) -> dict[str, float]:
     from django.db import connection
 
-    post, get = QueryCounter(), QueryCounter()
+    import pigeonhole
+    from pigeonhole.api import store_for_user
+
+    post, get, ack = QueryCounter(), QueryCounter(), QueryCounter()
     for _ in range(samples):
         with connection.execute_wrapper(post):
             client.post("/add/", {"level": level})
@@ -148,13 +156,26 @@ def count_queries(client, level: int, samples: int = 20) -> dict[str, float]:
     with connection.execute_wrapper(idle):
         for _ in range(samples):
             client.get("/show/")  # nothing unread now
+    # An explicit acknowledgement (strict mark_read), as a close button sends it.
+    user = get_user(client)
+    for i in range(samples):
+        stored = store_for_user(user, pigeonhole.PERSISTENT_INFO, f"Ack {i}")
+        with connection.execute_wrapper(ack):
+            assert pigeonhole.mark_read(user, [stored.id]) == 1
     return {
+        "ack_own": ack.own / samples,
         "post_own": post.own / samples,
         "get_own": get.own / samples,
         "post_total": post.total / samples,
         "get_total": get.total / samples,
         "idle_own": idle.own / samples,
     }
+
+
+def get_user(client) -> Any:
+    from django.contrib.auth import SESSION_KEY, get_user_model
+
+    return get_user_model()._default_manager.get(pk=client.session[SESSION_KEY])
 
 
 def run(store: str, quick: bool = False) -> list[dict[str, Any]]:
@@ -190,6 +211,7 @@ def measure(store: str, quick: bool, cache_name: str) -> list[dict[str, Any]]:
         "pigeonhole": ("pigeonhole.storage.PersistentStorage", pigeonhole.PERSISTENT_INFO),
     }
     elapsed = {name: 0.0 for name in storages}
+    cpu = {name: 0.0 for name in storages}
     peaks = {name: 0 for name in storages}
     for storage, level in storages.values():  # warm up both
         with override_settings(MESSAGE_STORAGE=storage):
@@ -199,10 +221,13 @@ def measure(store: str, quick: bool, cache_name: str) -> list[dict[str, Any]]:
         for name, (storage, level) in storages.items():
             with override_settings(MESSAGE_STORAGE=storage):
                 before = reset_peak_rss()
-                elapsed[name] += loop(client, level, min(BLOCK, loops))
+                wall, used = loop(client, level, min(BLOCK, loops))
+                elapsed[name] += wall
+                cpu[name] += used
                 peaks[name] = max(peaks[name], peak_rss() - before)
     done = max(1, loops // BLOCK) * min(BLOCK, loops)
     rate = {name: 2 * done / seconds for name, seconds in elapsed.items()}
+    cpu_rate = {name: 2 * done / max(seconds, 1e-9) for name, seconds in cpu.items()}
     log(f"[{store}] request path: {rate['pigeonhole']:,.0f} req/s vs Django {rate['django']:,.0f}")
     with override_settings(MESSAGE_STORAGE=storages["pigeonhole"][0]):
         queries = count_queries(client, pigeonhole.PERSISTENT_INFO)
@@ -223,6 +248,16 @@ def measure(store: str, quick: bool, cache_name: str) -> list[dict[str, Any]]:
             detail=f"{rate['pigeonhole']:,.0f} vs {rate['django']:,.0f} req/s; {detail}; "
             f"PIGEONHOLE['CACHE']: {cache_name}",
         ),
+        row(
+            NAME,
+            store,
+            "requests per CPU-second of the process, pigeonhole / Django",
+            cpu_rate["pigeonhole"] / cpu_rate["django"],
+            "x",
+            target=RATIO_TARGET,
+            detail=f"{cpu_rate['pigeonhole']:,.0f} vs {cpu_rate['django']:,.0f}: without the "
+            "time spent waiting on the disk or on a database server",
+        ),
     ]
     if not store.startswith(("redis", "sqlite-wal")):
         rows += [
@@ -232,7 +267,7 @@ def measure(store: str, quick: bool, cache_name: str) -> list[dict[str, Any]]:
                 "pigeonhole queries per POST",
                 queries["post_own"],
                 "queries",
-                target=QUERY_TARGET,
+                target=POST_QUERY_TARGET,
                 at_least=False,
                 detail=f"all queries {queries['post_total']:g} (Django's storage: "
                 f"{django_queries['post_total']:g})",
@@ -243,10 +278,20 @@ def measure(store: str, quick: bool, cache_name: str) -> list[dict[str, Any]]:
                 "pigeonhole queries per GET",
                 queries["get_own"],
                 "queries",
-                target=QUERY_TARGET,
+                target=GET_QUERY_TARGET,
                 at_least=False,
                 detail=f"all queries {queries['get_total']:g} (Django's storage: "
                 f"{django_queries['get_total']:g})",
+            ),
+            row(
+                NAME,
+                store,
+                "pigeonhole queries per explicit mark_read",
+                queries["ack_own"],
+                "queries",
+                target=ACK_QUERY_TARGET,
+                at_least=False,
+                detail="strict: an id that is not the user's would raise MessageNotFound",
             ),
             row(
                 NAME,

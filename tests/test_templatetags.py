@@ -81,8 +81,8 @@ def test_messages_tag_renders_each_kind_with_its_close_button(user):
     pigeonhole.add_message(request, pigeonhole.PERSISTENT_WARNING, "stored", subject="Heads up")
     pigeonhole.add_message(request, pigeonhole.STICKY_INFO, "sticky one")
     pigeonhole.add_message(request, pigeonhole.INFO, "flash one")
-    html = render("{% pigeonhole_messages %}", request)
     stored = pigeonhole.inbox(user)[0]
+    html = render("{% pigeonhole_messages %}", request)
     sticky = request._messages.get_sticky()[0]
     assert f'action="/messages/{stored.id}/read/"' in html
     assert f'action="/messages/sticky/{sticky.id}/close/"' in html

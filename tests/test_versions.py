@@ -47,16 +47,19 @@ def shared_cache(settings):
 
 @pytest.fixture
 def reads(monkeypatch):
-    """Count the listings the storage asks the backend for (the backend still answers)."""
+    """Count the listings (and claims) the storage asks the backend for; it still answers."""
     cls = type(get_backend())  # on the class: a settings change builds a new instance
     calls = []
-    original = cls.list
 
-    def counting(self, *args, **kwargs):
-        calls.append(args)
-        return original(self, *args, **kwargs)
+    def counting(original):
+        def method(self, *args, **kwargs):
+            calls.append(args)
+            return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(cls, "list", counting)
+        return method
+
+    for name in ("list", "claim_unread"):
+        monkeypatch.setattr(cls, name, counting(getattr(cls, name)))
     return calls
 
 

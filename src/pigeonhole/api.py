@@ -224,14 +224,18 @@ def _announce(backend, signal, user: Any, ids: list[Any]) -> None:
         backend.on_commit(lambda: signal.send(sender=type(backend), user=user, ids=ids))
 
 
-def apply_read(user: Any, ids: Sequence[Any], *, strict: bool = True) -> list[Any]:
+def apply_read(
+    user: Any, ids: Sequence[Any], *, strict: bool = True, claimed: Sequence[Any] = ()
+) -> list[Any]:
     """
     Mark entries read, or delete them when ``DELETE_READ`` keeps no history.
 
     Shared by ``mark_read`` and the storage, so both honour the setting.
+    ``claimed`` are ids the storage has already marked read with
+    ``claim_unread()``: they are announced (and deleted) with the rest.
     """
     backend, uid = _changer(user)
-    changed = backend.mark_read(uid, ids, strict=strict)
+    changed = [*claimed, *backend.mark_read(uid, ids, strict=strict)]
     _after_read(backend, user, uid, changed)
     return changed
 

@@ -57,6 +57,9 @@ class PersistentStorageMixin:
         super().__init__(request, *args, **kwargs)
         self._persistent: list[StoredMessage] | None = None
         self._shown: list[Any] = []
+        # Ids marked read when the display loop loaded them, and whether it may.
+        self._claimed: list[Any] = []
+        self._may_claim = True
 
     # Who the messages belong to ---------------------------------------------
     def get_user(self) -> Any:
@@ -150,7 +153,16 @@ class PersistentStorageMixin:
         return stored
 
     # Reading ----------------------------------------------------------------
-    def _load_persistent(self) -> list[StoredMessage]:
+    def _load_persistent(self, *, display: bool = False) -> list[StoredMessage]:
+        """
+        Read the unread messages this request shows, once.
+
+        The display loop (``display``: iterating, or asking the length as
+        ``{% for %}`` and ``{% if %}`` do first) with ``READ_ON_DISPLAY`` claims
+        them: it reads them and marks them read in one step (one statement on
+        most databases). A claim holds only for messages the response finds
+        iterated and the storage ``used``; ``update()`` gives the rest back.
+        """
         if self._persistent is None:
             user = self.get_user()
             self._persistent = []
@@ -159,7 +171,12 @@ class PersistentStorageMixin:
                 if seen is not None and self._known_empty(user, seen):
                     return self._persistent
                 try:
-                    newest = get_backend().list(user.pk, state="unread", limit=self.display_limit)
+                    backend = get_backend()
+                    if display and self._may_claim and pigeonhole_settings.READ_ON_DISPLAY:
+                        newest = backend.claim_unread(user.pk, limit=self.display_limit)
+                        self._claimed = [message.id for message in newest]
+                    else:
+                        newest = backend.list(user.pk, state="unread", limit=self.display_limit)
                 except BackendUnavailable:
                     # The page still renders, with its transient messages.
                     logger.exception("Could not read stored messages.")
@@ -231,12 +248,14 @@ class PersistentStorageMixin:
 
     def __iter__(self):
         transient = list(super().__iter__())
-        persistent = self._load_persistent()
+        persistent = self._load_persistent(display=True)
         self._shown = [message.id for message in persistent]
         return iter([*self.get_sticky(), *persistent, *transient])
 
     def __len__(self) -> int:
-        return super().__len__() + len(self.get_sticky()) + len(self._load_persistent())
+        # A template's {% for %} and {% if %} ask the length before iterating.
+        persistent = self._load_persistent(display=True)
+        return super().__len__() + len(self.get_sticky()) + len(persistent)
 
     def __getitem__(self, index):
         return self._everything()[index]
@@ -255,26 +274,55 @@ class PersistentStorageMixin:
         unstored = super().update(response)
         if self.used and pigeonhole_settings.READ_ON_DISPLAY:
             self.mark_shown_read()
+        else:
+            self._release_claimed()
         return unstored
 
     def mark_shown_read(self) -> int:
         """Mark the stored messages this request displayed as read; return how many."""
         ids, self._shown = self._shown, []
+        shown = set(ids)
+        claimed = [pk for pk in self._claimed if pk in shown]
+        self._claimed = [pk for pk in self._claimed if pk not in shown]
+        self._release_claimed()  # counted, never iterated
         user = self.get_user()
         if not ids or user is None:
             return 0
+        taken = set(claimed)
+        rest = [pk for pk in ids if pk not in taken]
         try:
-            return len(api.apply_read(user, ids, strict=False))
+            return len(api.apply_read(user, rest, strict=False, claimed=claimed))
         except BackendUnavailable:
             logger.exception("Could not mark displayed messages read.")
             return 0
 
+    def _release_claimed(self) -> None:
+        """
+        Make unread again what the display loop claimed but the response did not show.
+
+        ``storage.used = False`` after iterating keeps messages for the next
+        page, as with Django's storages; a claim costs this one ``UPDATE`` then.
+        """
+        claimed, self._claimed = self._claimed, []
+        user = self.get_user()
+        if not claimed or user is None:
+            return
+        try:
+            get_backend().mark_unread(user.pk, claimed, strict=False)
+        except BackendUnavailable:
+            logger.exception("Could not keep displayed messages unread.")
+
     def __enter__(self):
+        # The block marks what it displayed on the way out, and only then.
+        self._may_claim = False
         return self
 
     def __exit__(self, exc_type, exc, tb) -> bool:
+        self._may_claim = True
         if exc_type is None:
             self.mark_shown_read()
+        else:
+            self._release_claimed()
         return False
 
     # Template helpers -----------------------------------------------------------
@@ -314,7 +362,8 @@ class PersistentStorageMixin:
         seen = self._inbox_versions(user)
         if seen is not None and self._known_empty(user, seen):
             return 0
-        return get_backend().count(user.pk)
+        # Claimed messages are unread for this request until its response.
+        return get_backend().count(user.pk) + len(self._claimed)
 
     def count_unread(self) -> int:
         return self.count_persistent_unread() + len(self.get_nonpersistent())

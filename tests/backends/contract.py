@@ -24,6 +24,28 @@ def new(text="hello", **fields):
     return NewMessage(message=text, **fields)
 
 
+def every_field(users, **fields):
+    """A message with every content field set, to see each one come back."""
+    from django.contrib.contenttypes.models import ContentType
+
+    content_type = ContentType.objects.get_for_model(type(users[0]))
+    return new(
+        "<b>all</b>",
+        level=31,
+        subject="Subject",
+        extra_tags="billing urgent",
+        url="/orders/1/",
+        data={"n": [1, 2], "s": "x"},
+        safe=True,
+        from_user_id=users[1].pk,
+        target_content_type_id=content_type.pk,
+        target_object_id=str(users[2].pk),
+        close_timeout=5,
+        email=True,
+        **fields,
+    )
+
+
 def texts(entries):
     return [str(entry) for entry in entries]
 
@@ -280,22 +302,7 @@ class BackendContract:
         content_type = ContentType.objects.get_for_model(type(users[0]))
         expires = timezone.now() + timedelta(days=1)
         backend.send(
-            new(
-                "<b>all</b>",
-                level=31,
-                subject="Subject",
-                extra_tags="billing urgent",
-                url="/orders/1/",
-                data={"n": [1, 2], "s": "x"},
-                safe=True,
-                from_user_id=users[1].pk,
-                target_content_type_id=content_type.pk,
-                target_object_id=str(users[2].pk),
-                in_reply_to_id=original.id,
-                close_timeout=5,
-                email=True,
-                expires=expires,
-            ),
+            every_field(users, in_reply_to_id=original.id, expires=expires),
             Recipients(ids=[uid]),
         )
         [entry] = backend.list(uid)
@@ -318,6 +325,27 @@ class BackendContract:
             expires,
         )
         assert (entry.user_id, entry.read_at, entry.archived_at) == (uid, None, None)
+
+    def test_claim_unread_returns_what_list_shows_and_marks_it_read(self, backend, users):
+        uid = users[0].pk
+        backend.add(new("oldest"), uid)
+        archived = backend.add(new("archived"), uid)
+        backend.archive(uid, [archived.id])
+        gone = backend.add(new("gone", expires=timezone.now() + timedelta(days=1)), uid)
+        backend.expire(uid, [gone.id])
+        backend.add(new("theirs"), users[1].pk)
+        expires = timezone.now() + timedelta(days=1)
+        backend.add(every_field(users, category="billing", expires=expires), uid)
+        backend.add(new("newest"), uid)
+        listed = backend.list(uid, limit=2)
+        claimed = backend.claim_unread(uid, limit=2)
+        assert texts(claimed) == ["newest", "<b>all</b>"]
+        assert [vars(entry) for entry in claimed] == [vars(entry) for entry in listed]
+        assert texts(backend.list(uid)) == ["oldest"]
+        assert texts(backend.list(uid, state="read")) == ["newest", "<b>all</b>"]
+        assert texts(backend.claim_unread(uid, limit=5)) == ["oldest"]
+        assert backend.claim_unread(uid, limit=5) == []
+        assert backend.count(users[1].pk) == 1
 
     def test_send_to_overlapping_groups_reaches_each_user_once(
         self, backend, users, django_user_model

@@ -3,12 +3,13 @@
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from pigeonhole.backends.base import Recipients
 from pigeonhole.backends.db import DatabaseBackend
+from pigeonhole.exceptions import MessageNotFound
 from pigeonhole.models import InboxEntry, Message
 
 from .contract import BackendContract, new, texts
@@ -27,6 +28,89 @@ class TestDatabaseBackend(BackendContract):
         sent = backend.send(new("batched"), Recipients(ids=[u.pk for u in users]))
         assert sent.recipient_count == 3
         assert all(backend.count(u.pk) == 1 for u in users)
+
+
+def own_statements(captured):
+    """The first word of each statement on pigeonhole's tables, in order."""
+    return [
+        query["sql"].lstrip().split()[0].upper()
+        for query in captured.captured_queries
+        if "pigeonhole_" in query["sql"]
+    ]
+
+
+#: Whether the database updates and reads back in one statement (MariaDB does not).
+RETURNING = connection.vendor in ("postgresql", "sqlite")
+
+
+class TestStatementCounts:
+    """The request path's own statements per database: a second one coming back fails here."""
+
+    def test_claiming_a_page_of_unread_messages_is_one_statement(self, uid, users):
+        backend = DatabaseBackend()
+        backend.claim_unread(uid)  # builds the statement
+        for i in range(3):
+            backend.add(new(f"m{i}"), uid)
+        backend.add(new("someone else's"), users[1].pk)
+        with CaptureQueriesContext(connection) as captured:
+            assert texts(backend.claim_unread(uid, limit=100)) == ["m2", "m1", "m0"]
+        assert own_statements(captured) == (["UPDATE"] if RETURNING else ["SELECT", "UPDATE"])
+        assert backend.count(uid) == 0
+
+    @pytest.mark.parametrize("action", ["mark_read", "archive", "mark_unread", "unarchive"])
+    def test_acknowledging_is_one_statement(self, uid, action):
+        backend = DatabaseBackend()
+        a, b = backend.add(new("a"), uid), backend.add(new("b"), uid)
+        if action in ("mark_unread", "unarchive"):
+            undo = {"mark_unread": backend.mark_read, "unarchive": backend.archive}[action]
+            undo(uid, [a.id, b.id])
+        getattr(backend, action)(uid, [a.id, b.id])  # builds the statement
+        undo = {
+            "mark_read": backend.mark_unread,
+            "archive": backend.unarchive,
+            "mark_unread": backend.mark_read,
+            "unarchive": backend.archive,
+        }[action]
+        undo(uid, [a.id, b.id])
+        with CaptureQueriesContext(connection) as captured:
+            assert getattr(backend, action)(uid, [a.id, b.id, a.id]) == [b.id, a.id]
+        clears = action in ("mark_unread", "unarchive")
+        expected = ["SELECT", "UPDATE"] if clears and not RETURNING else ["UPDATE"]
+        assert own_statements(captured) == expected
+
+    def test_a_foreign_id_undoes_the_acknowledgement_inside_an_outer_transaction(self, users):
+        backend = DatabaseBackend()
+        uid = users[0].pk
+        with transaction.atomic():
+            mine = backend.add(new("mine"), uid)
+            read = backend.add(new("read"), uid)
+            backend.mark_read(uid, [read.id])
+            theirs = backend.add(new("theirs"), users[1].pk)
+            with pytest.raises(MessageNotFound) as refused:
+                backend.mark_read(uid, [mine.id, read.id, theirs.id, 10**9])
+            assert set(refused.value.ids) == {theirs.id, 10**9}
+            assert backend.count(uid) == 1 and backend.count(users[1].pk) == 1
+            # The outer transaction goes on: the savepoint took only the refused change.
+            assert backend.mark_read(uid, [mine.id, read.id]) == [mine.id]
+        assert backend.count(uid) == 0
+
+    def test_an_already_read_id_is_not_a_foreign_one(self, uid):
+        backend = DatabaseBackend()
+        a, b = backend.add(new("a"), uid), backend.add(new("b"), uid)
+        backend.mark_read(uid, [a.id])
+        assert backend.mark_read(uid, [a.id, b.id]) == [b.id]
+        assert backend.archive(uid, [a.id]) == [a.id]
+        assert backend.archive(uid, [a.id, b.id]) == [b.id]
+
+    def test_adding_for_one_user_is_one_statement_on_postgresql(self, uid):
+        backend = DatabaseBackend()
+        backend.add(new("builds"), uid)
+        with CaptureQueriesContext(connection) as captured:
+            stored = backend.add(new("one trip"), uid)
+        postgres = connection.vendor == "postgresql"
+        assert own_statements(captured) == (["WITH"] if postgres else ["INSERT", "INSERT"])
+        [listed] = [entry for entry in backend.list(uid) if entry.id == stored.id]
+        assert (listed.message_id, str(listed)) == (stored.message_id, "one trip")
 
 
 class TestPreparedStatements:
@@ -61,6 +145,18 @@ class TestPreparedStatements:
         )
         assert stored.record == Message.objects.get(pk=stored.message_id)
 
+    def test_none_is_null_for_every_field_the_inserts_write(self):
+        # The prepared inserts pass None straight through: pin that no field converts it.
+        for model in (Message, InboxEntry):
+            for field in model._meta.concrete_fields:
+                assert field.get_db_prep_save(None, connection) is None, field
+
+    def test_an_add_without_options_leaves_them_null(self, uid):
+        stored = DatabaseBackend().add(new("bare"), uid)
+        content = Message.objects.get(pk=stored.message_id)
+        assert (content.data, content.email, content.category, content.expires) == (None,) * 4
+        assert InboxEntry.objects.get(pk=stored.id).expires is None
+
     def test_a_page_costs_one_query_built_once(self, uid, users):
         backend = DatabaseBackend()
         for i in range(3):
@@ -73,7 +169,7 @@ class TestPreparedStatements:
             assert backend.mark_read(uid, [e.id for e in backend.list(uid)], strict=False)
         assert len(captured.captured_queries) == 3  # list, list, update
         assert ("list", "unread", 50, "default", True) in built
-        assert {key[0] for key in backend._statements.keys() - built.keys()} == {"mark_read"}
+        assert {key[0] for key in backend._statements.keys() - built.keys()} == {"set"}
 
     def test_the_count_runs_from_cached_sql_and_sees_only_the_users_visible_unread(
         self, uid, users

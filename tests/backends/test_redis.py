@@ -102,6 +102,20 @@ class TestRedisLayout:
         two.add(new("in two"), uid)
         assert (texts(one.list(uid)), texts(two.list(uid))) == (["only in one"], ["in two"])
 
+    def test_a_claim_is_one_script_call_even_past_expired_entries(self, backend, uid, monkeypatch):
+        for i in range(3):
+            backend.add(new(f"m{i}"), uid)
+        gone = backend.add(new("gone", expires=timezone.now() + timedelta(days=1)), uid)
+        backend.expire(uid, [gone.id])
+        calls = []
+        run = backend._run
+        monkeypatch.setattr(
+            backend, "_run", lambda name, *a, **k: calls.append(name) or run(name, *a, **k)
+        )
+        assert texts(backend.claim_unread(uid, limit=100)) == ["m2", "m1", "m0"]
+        assert calls == ["list"]
+        assert backend.count(uid) == 0 and backend.claim_unread(uid) == []
+
     def test_naive_datetimes_without_use_tz_as_the_orm_returns_them(self, backend, uid, settings):
         settings.USE_TZ = False
         created = datetime(2031, 5, 17, 9, 30, 15, 123457)

@@ -181,8 +181,10 @@ class BaseBackend:
     subclasses implement the private hooks they call: ``_send()``, ``_add()``,
     ``_list()``, ``_get()``, ``_count()``, ``_counts()``, ``_change()`` and
     ``_mark_all_read()``, then the housekeeping and email methods, which have
-    no shared work to wrap. Methods that change state return the ids they
-    changed, so ``api`` can tell listeners exactly what happened.
+    no shared work to wrap. ``_claim_unread()`` has a fallback built on
+    ``_list()`` and ``_change()``; a store overrides it to save a round trip.
+    Methods that change state return the ids they changed, so ``api`` can
+    tell listeners exactly what happened.
     """
 
     def __init__(self, **options: Any) -> None:
@@ -332,6 +334,28 @@ class BaseBackend:
         """Return the user's entries, newest first, keyset-paged by ``after``."""
         query = InboxQuery(state, levels, tag, since, before, limit, after)
         return self._list(user_id, query)
+
+    def claim_unread(self, user_id: Any, *, limit: int = 50) -> list[StoredMessage]:
+        """
+        Return the user's newest unread entries, as ``list()`` does, and mark them read.
+
+        The request storage calls this when a page displays its messages and
+        ``READ_ON_DISPLAY`` is on, so a store that reads and stamps in one
+        statement saves a round trip on every such page. The entries come back
+        as ``list()`` would return them, unread, for the page to show as they
+        were. Those another caller claimed first are left out: two pages
+        opened at once show a message once.
+        """
+        return self._claim_unread(user_id, limit, timezone.now())
+
+    def _claim_unread(self, user_id: Any, limit: int, now: datetime) -> list[StoredMessage]:
+        """List, then mark read leniently: two steps, for stores without one to do both."""
+        listed = self._list(user_id, InboxQuery("unread", limit=limit))
+        if not listed:
+            return []
+        change = Change("read", [entry.id for entry in listed], now, strict=False)
+        claimed = set(self._change(user_id, change).changed)
+        return [entry for entry in listed if entry.id in claimed]
 
     def get(self, user_id: Any, entry_id: Any) -> StoredMessage:
         """Return one entry of this user's, or raise ``MessageNotFound``."""

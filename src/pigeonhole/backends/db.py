@@ -81,6 +81,28 @@ def _chunks(values: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
         yield values[start : start + size]
 
 
+def _columns(connection, model) -> dict[str, str]:
+    """Return ``{field name or attname: quoted column}`` of ``model`` on ``connection``."""
+    quote = connection.ops.quote_name
+    names: dict[str, str] = {}
+    for field in model._meta.concrete_fields:
+        names[field.name] = names[field.attname] = quote(field.column)
+    return names
+
+
+def _prepare(fields: Sequence[Any], values: Iterable[Any], connection) -> list[Any]:
+    """
+    Return ``values`` as each field's ``get_db_prep_save()`` gives them, as ``save()`` does.
+
+    None is NULL for every field of these two models, and most of a message's
+    optional fields are None: they skip the field's conversion chain.
+    """
+    return [
+        None if value is None else field.get_db_prep_save(value, connection)
+        for field, value in zip(fields, values, strict=True)
+    ]
+
+
 def _has_update_returning(connection) -> bool:
     if connection.vendor == "postgresql":
         return True
@@ -89,6 +111,14 @@ def _has_update_returning(connection) -> bool:
 
         return sqlite3.sqlite_version_info >= (3, 35)
     return False  # MariaDB has RETURNING for INSERT and DELETE, not UPDATE
+
+
+class _Refused(Exception):
+    """Raised inside a change's transaction to roll it back; carries the ids refused."""
+
+    def __init__(self, ids: Any) -> None:
+        super().__init__(ids)
+        self.ids = ids
 
 
 class DatabaseBackend(BaseBackend):
@@ -284,10 +314,7 @@ class DatabaseBackend(BaseBackend):
                 sql += f" RETURNING {ops.quote_name(model._meta.pk.column)}"
             statement = self._statements[key] = (sql, fields, returning)
         sql, fields, returning = statement
-        params = [
-            field.get_db_prep_save(value, connection)
-            for field, value in zip(fields, values.values(), strict=True)
-        ]
+        params = _prepare(fields, values.values(), connection)
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             if returning:
@@ -296,29 +323,57 @@ class DatabaseBackend(BaseBackend):
                 cursor, model._meta.db_table, model._meta.pk.column
             )
 
+    def _insert_both(
+        self, alias: str, content: dict[str, Any], entry: dict[str, Any]
+    ) -> tuple[Any, Any]:
+        """
+        Insert a content row and its one entry in one statement; return both ids.
+
+        PostgreSQL runs an ``INSERT ... RETURNING`` inside a ``WITH``, so the
+        request path's ``add()`` is one round trip. SQLite and MariaDB allow no
+        data-changing statement in a ``WITH``: they insert twice.
+        """
+        connection = connections[alias]
+        key = ("insert both", alias)
+        statement = self._statements.get(key)
+        if statement is None:
+            quote = connection.ops.quote_name
+            fields = [Message._meta.get_field(name) for name in content]
+            targets = [InboxEntry._meta.get_field(name) for name in entry]
+            names = _columns(connection, InboxEntry)
+            sql = (
+                f"WITH m AS (INSERT INTO {quote(Message._meta.db_table)} "
+                f"({', '.join(quote(field.column) for field in fields)}) "
+                f"VALUES ({', '.join(['%s'] * len(fields))}) "
+                f"RETURNING {quote(Message._meta.pk.column)}) "
+                f"INSERT INTO {quote(InboxEntry._meta.db_table)} "
+                f"({', '.join(quote(field.column) for field in targets)}, {names['message']}) "
+                f"SELECT {', '.join(['%s'] * len(targets))}, m.{quote(Message._meta.pk.column)} "
+                f"FROM m RETURNING {names['message']}, {names['id']}"
+            )
+            statement = self._statements[key] = (sql, fields, targets)
+        sql, fields, targets = statement
+        params = _prepare([*fields, *targets], [*content.values(), *entry.values()], connection)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            message_id, entry_id = cursor.fetchone()
+        return message_id, entry_id
+
     def _add(self, message: NewMessage, user_id: Any) -> StoredMessage:
         alias = self.db_for_write()
         now = message.created or timezone.now()
         content = self._new_content(message, now)
-        # The request path stores one message per request: two prepared inserts,
-        # no savepoint inside an outer transaction (both rows live or die with it).
-        with transaction.atomic(using=alias, savepoint=False):
-            content.pk = self._insert(
-                alias,
-                Message,
-                {field.name: getattr(content, field.attname) for field in _message_fields()},
-            )
-            content._state.adding, content._state.db = False, alias
-            entry_id = self._insert(
-                alias,
-                InboxEntry,
-                {
-                    "user": user_id,
-                    "message": content.pk,
-                    "created": now,
-                    "expires": message.expires,
-                },
-            )
+        values = {field.name: getattr(content, field.attname) for field in _message_fields()}
+        entry = {"user": user_id, "created": now, "expires": message.expires}
+        if connections[alias].vendor == "postgresql":
+            content.pk, entry_id = self._insert_both(alias, values, entry)
+        else:
+            # Two prepared inserts, no savepoint inside an outer transaction
+            # (both rows live or die with it).
+            with transaction.atomic(using=alias, savepoint=False):
+                content.pk = self._insert(alias, Message, values)
+                entry_id = self._insert(alias, InboxEntry, {**entry, "message": content.pk})
+        content._state.adding, content._state.db = False, alias
         stored = StoredMessage.from_new(
             message,
             id=entry_id,
@@ -409,6 +464,92 @@ class DatabaseBackend(BaseBackend):
             rows = list(compiler.apply_converters(rows, converters))
         return rows
 
+    def _claim_unread(self, user_id: Any, limit: int, now: datetime) -> list[StoredMessage]:
+        """
+        Mark the newest unread entries read and read them back, in one statement.
+
+        ``UPDATE ... RETURNING`` on PostgreSQL (joining the content with
+        ``FROM``) and on SQLite 3.35+ (whose ``RETURNING`` may not name a
+        joined table, so each content column comes from a subquery on its
+        primary key). MariaDB has ``RETURNING`` on ``INSERT`` and ``DELETE``
+        only: there, and for subclasses that narrow ``get_queryset()``, the
+        listing and the lenient mark-read run one after the other.
+        """
+        alias = self.db_for_write()
+        connection = connections[alias]
+        if type(self).get_queryset is not DatabaseBackend.get_queryset or not _has_update_returning(
+            connection
+        ):
+            return super()._claim_unread(user_id, limit, now)
+        sql = self._claim_sql(alias)
+        stamp = connection.ops.adapt_datetimefield_value(now)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, (stamp, user_id, stamp, limit))
+            rows = cursor.fetchall()
+        compiler, converters = self._converters(alias)
+        if converters:
+            rows = compiler.apply_converters(rows, converters)
+        entries = [_row_to_stored(row) for row in rows]
+        for entry in entries:
+            entry.read_at = None  # as list() returned it: unread when shown
+        entries.sort(key=lambda entry: entry.id, reverse=True)
+        return entries
+
+    def _claim_sql(self, alias: str) -> str:
+        """Return the claiming ``UPDATE ... RETURNING``, built once per database."""
+        key = ("claim", alias)
+        sql = self._statements.get(key)
+        if sql is not None:
+            return sql
+        connection = connections[alias]
+        quote = connection.ops.quote_name
+        entry, content = _columns(connection, InboxEntry), _columns(connection, Message)
+        table = quote(InboxEntry._meta.db_table)
+        newest = (
+            f"SELECT {entry['id']} FROM {table} WHERE {entry['user']} = %s "
+            f"AND {entry['read_at']} IS NULL AND {entry['archived_at']} IS NULL "
+            f"AND ({entry['expires']} IS NULL OR {entry['expires']} > %s) "
+            f"ORDER BY {entry['id']} DESC LIMIT %s"
+        )
+        # SQLite's RETURNING knows the updated table by its name only, not an alias.
+        postgres = connection.vendor == "postgresql"
+        e = "e" if postgres else table
+        # Re-checked on the row itself: a concurrent claim that got there first wins it.
+        where = f"{e}.{entry['id']} IN ({newest}) AND {e}.{entry['read_at']} IS NULL"
+        returning = ", ".join(f"{e}.{entry[name]}" for name in _ENTRY_FIELDS)
+        if postgres:
+            joined = ", ".join(f"m.{content[name]}" for name in _MESSAGE_FIELDS)
+            sql = (
+                f"UPDATE {table} AS e SET {entry['read_at']} = %s "
+                f"FROM {quote(Message._meta.db_table)} AS m "
+                f"WHERE m.{content['id']} = e.{entry['message']} AND {where} "
+                f"RETURNING {returning}, {joined}"
+            )
+        else:
+            joined = ", ".join(
+                f"(SELECT m.{content[name]} FROM {quote(Message._meta.db_table)} AS m "
+                f"WHERE m.{content['id']} = {e}.{entry['message']})"
+                for name in _MESSAGE_FIELDS
+            )
+            sql = (
+                f"UPDATE {table} SET {entry['read_at']} = %s WHERE {where} "
+                f"RETURNING {returning}, {joined}"
+            )
+        self._statements[key] = sql
+        return sql
+
+    def _converters(self, alias: str) -> tuple[Any, list[Any]]:
+        """Return the compiler and converters that turn raw ``_COLUMNS`` rows into values."""
+        key = ("converters", alias, settings.USE_TZ)
+        statement = self._statements.get(key)
+        if statement is None:
+            qs = InboxEntry.objects.using(alias).values_list(*_COLUMNS)
+            compiler = qs.query.get_compiler(using=alias)
+            compiler.as_sql()
+            converters = compiler.get_converters([col for col, _, _ in compiler.select])
+            statement = self._statements[key] = (compiler, converters)
+        return statement
+
     def _get(self, user_id: Any, entry_id: Any) -> StoredMessage | None:
         row = self.get_queryset(user_id).filter(id=entry_id).values_list(*_COLUMNS).first()
         return None if row is None else _row_to_stored(row)
@@ -483,14 +624,18 @@ class DatabaseBackend(BaseBackend):
 
     def _change(self, user_id: Any, change: Change) -> Outcome:
         """
-        Read which of the ids are the user's, then change them, in one transaction.
+        Apply ``change`` to those of the ids that are the user's, in one transaction.
 
-        Strict or not, that is a query or two per few thousand ids; a lenient
-        mark-read (every page that shows messages) is a single ``UPDATE``.
+        A stamp (read, archive) is one ``UPDATE`` whose row count says whether
+        every id changed; a clearing (unread, unarchive) is the same where the
+        database has ``UPDATE ... RETURNING``. The rest read which ids are the
+        user's first, then change them: a query or two per few thousand ids.
         """
         if change.action == "read" and not change.strict:
             return Outcome(self._mark_read_lenient(user_id, list(change.ids), change.now))
         alias = self.db_for_write()
+        if change.action in self._CHANGES and self._writes_in_place(alias, change.action):
+            return self._change_in_place(alias, user_id, change)
         with transaction.atomic(using=alias):
             owned = self._owned(user_id, change.ids)
             missing = set(change.ids) - set(owned)
@@ -514,6 +659,53 @@ class DatabaseBackend(BaseBackend):
             self._update(changed, **{column: change.now if stamps else None})
         return Outcome(changed)
 
+    def _writes_in_place(self, alias: str, action: str) -> bool:
+        """Whether ``action`` can skip reading ownership first: see ``_change_in_place()``."""
+        if type(self).get_queryset is not DatabaseBackend.get_queryset:
+            return False
+        return self._CHANGES[action][1] or _has_update_returning(connections[alias])
+
+    def _change_in_place(self, alias: str, user_id: Any, change: Change) -> Outcome:
+        """
+        Set or clear the change's column with one ``UPDATE`` per few thousand ids.
+
+        The statement matches only the user's visible entries in the state to
+        change, so when it changes as many rows as it was given ids, nothing
+        more is asked. A short count means some ids are someone else's, gone,
+        or already in that state: a ``SELECT`` of the user's among them tells
+        which, and under ``strict`` the transaction (a savepoint inside an
+        outer one) rolls the change back before ``MessageNotFound`` is raised.
+        """
+        column, stamps = self._CHANGES[change.action]
+        connection = connections[alias]
+        returning = _has_update_returning(connection)
+        ids = list(dict.fromkeys(change.ids))
+        ops = connection.ops
+        value = ops.adapt_datetimefield_value(change.now) if stamps else None
+        now = ops.adapt_datetimefield_value(change.now)
+        changed: list[Any] = []
+        try:
+            with transaction.atomic(using=alias), connection.cursor() as cursor:
+                count = 0
+                for chunk in _chunks(ids, self._id_batch_size(alias)):
+                    sql = self._set_sql(alias, column, stamps, len(chunk), returning)
+                    cursor.execute(sql, (value, user_id, *chunk, now))
+                    if returning:
+                        changed += [row[0] for row in cursor.fetchall()]
+                    else:
+                        count += max(cursor.rowcount, 0)
+                if len(changed) == len(ids) or count == len(ids):
+                    return Outcome(sorted(changed or ids, reverse=True))
+                missing = set(ids) - set(self._owned(user_id, ids))
+                if missing and change.strict:
+                    raise _Refused(missing)
+                if not returning:  # a stamp: those carrying this change's own
+                    mine = self.get_queryset(user_id, write=True).filter(**{column: change.now})
+                    changed = list(mine.filter(id__in=ids).values_list("id", flat=True))
+        except _Refused as refused:
+            return Outcome([], missing=refused.ids)
+        return Outcome(sorted(changed, reverse=True))
+
     def _mark_read_lenient(self, user_id: Any, ids: list[Any], now: datetime) -> list[Any]:
         """
         Mark those of ``ids`` that are the user's and unread, in one statement.
@@ -535,7 +727,7 @@ class DatabaseBackend(BaseBackend):
         with connection.cursor() as cursor:
             for chunk in _chunks(ids, self._id_batch_size(alias)):
                 cursor.execute(
-                    self._mark_read_sql(alias, len(chunk), returning),
+                    self._set_sql(alias, "read_at", True, len(chunk), returning),
                     (stamp, user_id, *chunk, stamp),
                 )
                 if returning:
@@ -549,25 +741,27 @@ class DatabaseBackend(BaseBackend):
         mine = self.get_queryset(user_id, write=True).filter(read_at=now)
         return [pk for pk in mine.filter(id__in=ids).values_list("id", flat=True)]
 
-    def _mark_read_sql(self, alias: str, size: int, returning: bool) -> str:
-        """Return the lenient mark-read ``UPDATE`` for ``size`` ids, built once per size."""
-        key = ("mark_read", alias, size, returning)
+    def _set_sql(self, alias: str, column: str, stamps: bool, size: int, returning: bool) -> str:
+        """
+        Return the ``UPDATE`` that stamps (or clears) ``column`` on ``size`` ids of a user.
+
+        Only visible entries in the other state match, so the row count is
+        the number changed. Built once per database, column and size.
+        """
+        key = ("set", alias, column, stamps, size, returning)
         sql = self._statements.get(key)
         if sql is None:
-            ops = connections[alias].ops
-
-            def column(name: str) -> str:
-                return ops.quote_name(InboxEntry._meta.get_field(name).column)
-
-            read_at, expires = column("read_at"), column("expires")
+            connection = connections[alias]
+            names = _columns(connection, InboxEntry)
+            target, expires = names[column], names["expires"]
             sql = (
-                f"UPDATE {ops.quote_name(InboxEntry._meta.db_table)} SET {read_at} = %s "
-                f"WHERE {column('user')} = %s AND {column('id')} IN "
-                f"({', '.join(['%s'] * size)}) AND {read_at} IS NULL "
+                f"UPDATE {connection.ops.quote_name(InboxEntry._meta.db_table)} "
+                f"SET {target} = %s WHERE {names['user']} = %s AND {names['id']} IN "
+                f"({', '.join(['%s'] * size)}) AND {target} IS {'' if stamps else 'NOT '}NULL "
                 f"AND ({expires} IS NULL OR {expires} > %s)"
             )
             if returning:
-                sql += f" RETURNING {column('id')}"
+                sql += f" RETURNING {names['id']}"
             self._statements[key] = sql
         return sql
 

@@ -31,6 +31,15 @@ from .encoding import content_fields, decode_entry, dt, ts
 
 __all__ = ["RedisBackend"]
 
+#: The user's sorted set each listing state walks ("claim": unread, marked read as read).
+_STATE_ZSETS = {
+    "unread": "unread",
+    "claim": "unread",
+    "read": "all",
+    "all": "all",
+    "archived": "archived",
+}
+
 
 def _dated(message: NewMessage) -> NewMessage:
     """Return ``message`` with its creation time set: now, unless it has one."""
@@ -350,11 +359,15 @@ class RedisBackend(BaseBackend):
         round trip; filters are applied inside Redis, which scans on in
         batches of ``scan_batch`` until ``limit`` entries match.
         """
+        return self._scan(user_id, query, timezone.now())
+
+    def _scan(self, user_id: Any, query: InboxQuery, now: datetime) -> list[StoredMessage]:
+        """Run the listing script; the state ``claim`` also marks what it reads read."""
         state, limit = query.state, query.limit
-        zset = {"unread": "unread", "read": "all", "all": "all", "archived": "archived"}[state]
+        zset = _STATE_ZSETS[state]
         cursor = "+inf" if query.after is None else f"({int(query.after)}"
         args = [
-            ts(timezone.now()),
+            ts(now),
             str(user_id),
             state,
             None,  # the cursor, filled in each round
@@ -372,6 +385,15 @@ class RedisBackend(BaseBackend):
                 cursor, found = self._run("list", args, keys=[self.key("u", user_id, zset)])
                 rows += found
         return [decode_entry(user_id, row) for row in rows]
+
+    def _claim_unread(self, user_id: Any, limit: int, now: datetime) -> list[StoredMessage]:
+        """
+        Read the newest unread entries and mark them read in one script.
+
+        Another round trip only when more than ``scan_batch`` expired entries
+        sit among the unread ones, as with ``_list()``.
+        """
+        return self._scan(user_id, InboxQuery("claim", limit=limit), now)
 
     def _get(self, user_id: Any, entry_id: Any) -> StoredMessage | None:
         with self._errors():

@@ -12,8 +12,11 @@ if #ARGV > 10 then
   levels = {}
   for i = 11, #ARGV do levels[ARGV[i]] = true end
 end
+-- "claim" is the unread state, each row marked read as it is read: the request
+-- path's claim in one step. Its rows carry the entry as it was (unread).
+local claim = state == 'claim'
 local function in_state(r, a)
-  if state == 'unread' then return not r and not a end
+  if state == 'unread' or claim then return not r and not a end
   if state == 'read' then return r and not a end
   if state == 'all' then return not a end
   return a
@@ -42,6 +45,10 @@ while #rows < limit and scanned < budget do
         local m = redis.call('HGETALL', mkey(e[2]))
         if #m > 0 and content_ok(m) then
           rows[#rows + 1] = {id, e, m}
+          if claim then
+            redis.call('HSET', ekey(id), 'r', NOW_S)
+            reindex(id, uid, NOW_S, false, e[7])
+          end
           if #rows >= limit then break end
         end
       end
