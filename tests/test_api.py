@@ -142,8 +142,7 @@ class TestSend:
             ):
                 pigeonhole.send(user, "Never")
                 raise RuntimeError
-            if store == "db":  # Redis writes stand outside the transaction (docs/backends.md)
-                assert pigeonhole.inbox(user) == []
+            assert pigeonhole.inbox(user) == []
             assert received == []
             with django_capture_on_commit_callbacks(execute=True):
                 pigeonhole.send(user, "Sent")

@@ -8,6 +8,7 @@ Each backend's test module subclasses ``BackendContract`` and provides a
 from datetime import timedelta
 
 import pytest
+from django.db import transaction
 from django.utils import timezone
 
 from pigeonhole.backends.base import Recipients
@@ -25,6 +26,36 @@ def new(text="hello", **fields):
 
 def texts(entries):
     return [str(entry) for entry in entries]
+
+
+def ready_for(backend, uid, action):
+    """Add an entry in the state ``action`` changes (read for ``mark_unread``...); return it."""
+    entry = backend.add(new("a"), uid)
+    for before in CHANGES[action]:
+        getattr(backend, before)(uid, [entry.id])
+    return entry
+
+
+def snapshot(backend, uid):
+    """Every visible entry of the user with its state: entries compare by text alone."""
+    entries = backend.list(uid, state="all", limit=1000)
+    entries += backend.list(uid, state="archived", limit=1000)
+    return sorted((e.id, e.read_at, e.archived_at, e.expires) for e in entries)
+
+
+class Rollback(Exception):
+    pass
+
+
+#: Each state change, and the state an entry needs for the change to apply to it.
+CHANGES = {
+    "mark_read": (),
+    "mark_unread": ("mark_read",),
+    "archive": (),
+    "unarchive": ("archive",),
+    "delete": ("mark_read",),
+    "expire": (),
+}
 
 
 class BackendContract:
@@ -556,3 +587,105 @@ class BackendContract:
         assert [e.id for e in backend.unmailed_due(cutoff)] == [old.id, read.id]
         assert [e.id for e in backend.unmailed_due(cutoff, limit=1)] == [old.id]
         assert [e.id for e in backend.unmailed_due(cutoff, offset=1)] == [read.id]
+
+    # Transactions -----------------------------------------------------------
+    def test_a_rolled_back_send_and_add_leave_nothing(
+        self, backend, users, django_capture_on_commit_callbacks
+    ):
+        with (
+            django_capture_on_commit_callbacks(execute=True) as callbacks,
+            pytest.raises(Rollback),
+            transaction.atomic(),
+        ):
+            sent = backend.send(new("never"), Recipients(ids=[u.pk for u in users]))
+            backend.add(new("never either"), users[0].pk)
+            raise Rollback
+        assert sent.recipient_count == 3
+        assert callbacks == []
+        for user in users:
+            assert backend.list(user.pk, state="all") == []
+            assert backend.count(user.pk) == 0
+        assert backend.unmailed_for_message(sent.id) == []
+        assert backend.purge() == {"expired": 0, "read": 0, "messages": 0}
+
+    def test_a_committed_send_and_add_are_there_after_the_commit_with_their_ids(
+        self, backend, users, django_capture_on_commit_callbacks
+    ):
+        with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+            sent = backend.send(new("sent"), Recipients(ids=[u.pk for u in users]))
+            added = backend.add(new("added"), users[0].pk)
+        assert sent.recipient_count == 3
+        newest = backend.list(users[0].pk)[0]
+        assert (newest.id, str(newest)) == (added.id, "added")
+        assert [e.message_id for e in backend.list(users[1].pk)] == [sent.id]
+        assert texts(backend.list(users[0].pk, state="all")) == ["added", "sent"]
+        assert [backend.count(u.pk) for u in users] == [2, 1, 1]
+
+    @pytest.mark.parametrize("action", list(CHANGES))
+    def test_a_rolled_back_state_change_leaves_the_state_unchanged(
+        self, backend, uid, action, django_capture_on_commit_callbacks
+    ):
+        entry = ready_for(backend, uid, action)
+        listed = snapshot(backend, uid)
+        with (
+            django_capture_on_commit_callbacks(execute=True),
+            pytest.raises(Rollback),
+            transaction.atomic(),
+        ):
+            assert getattr(backend, action)(uid, [entry.id]) == [entry.id]
+            raise Rollback
+        assert snapshot(backend, uid) == listed
+
+    @pytest.mark.parametrize("action", list(CHANGES))
+    def test_a_state_change_in_a_transaction_applies_on_commit(
+        self, backend, uid, action, django_capture_on_commit_callbacks
+    ):
+        entry = ready_for(backend, uid, action)
+        with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+            changed = getattr(backend, action)(uid, [entry.id])
+        assert changed == [entry.id]
+        # Applied: the same change has nothing left to do (or nothing left to find).
+        if action in ("delete", "expire"):
+            assert backend.list(uid, state="all") == backend.list(uid, state="archived") == []
+        else:
+            assert getattr(backend, action)(uid, [entry.id]) == []
+
+    def test_a_strict_change_in_a_transaction_refuses_at_once(self, backend, users):
+        mine = backend.add(new("mine"), users[0].pk)
+        theirs = backend.add(new("theirs"), users[1].pk)
+        with transaction.atomic():
+            with pytest.raises(MessageNotFound) as caught:
+                backend.archive(users[0].pk, [mine.id, theirs.id])
+            assert caught.value.ids == [theirs.id]
+            with pytest.raises(InvalidMessage, match=str(mine.id)):
+                backend.delete(users[0].pk, [mine.id])
+
+    def test_a_rolled_back_mark_all_read_leaves_everything_unread(
+        self, backend, uid, django_capture_on_commit_callbacks
+    ):
+        entries = [backend.add(new(f"m{i}"), uid) for i in range(3)]
+        with (
+            django_capture_on_commit_callbacks(execute=True),
+            pytest.raises(Rollback),
+            transaction.atomic(),
+        ):
+            assert sorted(backend.mark_all_read(uid)) == [e.id for e in entries]
+            raise Rollback
+        assert backend.count(uid) == 3
+        with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+            backend.mark_all_read(uid, before=entries[1].id)
+        assert texts(backend.list(uid)) == ["m2"]
+
+    def test_a_rolled_back_savepoint_inside_a_committed_transaction_leaves_nothing(
+        self, backend, users, django_capture_on_commit_callbacks
+    ):
+        uid = users[0].pk
+        read = backend.add(new("read"), uid)
+        with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+            backend.add(new("kept"), uid)
+            with pytest.raises(Rollback), transaction.atomic():
+                backend.send(new("gone"), Recipients(ids=[u.pk for u in users]))
+                backend.mark_read(uid, [read.id])
+                raise Rollback
+        assert texts(backend.list(uid)) == ["kept", "read"]
+        assert [backend.count(u.pk) for u in users] == [2, 0, 0]

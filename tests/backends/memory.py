@@ -2,8 +2,10 @@
 A third store, in process memory, written against the hooks alone.
 
 It implements the private hooks of ``BaseBackend`` and the housekeeping
-methods, and nothing else: no version bump, no refusal, no error text. The
-contract suite run against it shows that the base class does that work.
+methods, and nothing else: no version bump, no refusal, no error text, no
+transaction handling. It does not join the database transaction, so inside
+one the base class reserves its ids and holds its writes until the commit.
+The contract suite run against it shows that the base class does that work.
 """
 
 from __future__ import annotations
@@ -54,14 +56,13 @@ class MemoryBackend(BaseBackend):
         return [e for e in self.entries.values() if e.user_id == user_id and self._visible(e)]
 
     # Hooks -----------------------------------------------------------------
-    def _store(self, message: NewMessage, user_ids: list[Any]) -> tuple[int, list[StoredMessage]]:
+    def _reserve(self, message: NewMessage, user_ids: list[Any]):
+        """Take the ids now; return the content id, the entries and what stores them."""
         created = message.created or timezone.now()
         with self.lock:
             mid = next(self.content_ids)
-            self.contents[mid] = message
-            stored = []
-            for uid in user_ids:
-                entry = StoredMessage.from_new(
+            entries = [
+                StoredMessage.from_new(
                     message,
                     id=next(self.entry_ids),
                     message_id=mid,
@@ -69,17 +70,34 @@ class MemoryBackend(BaseBackend):
                     created=created,
                     expires=message.expires,
                 )
-                self.entries[entry.id] = entry
-                stored.append(entry)
-        return mid, stored
+                for uid in user_ids
+            ]
+
+        def write() -> None:
+            with self.lock:
+                self.contents[mid] = message
+                self.entries.update((e.id, copy.copy(e)) for e in entries)
+
+        return mid, entries, write
+
+    def _reserve_send(self, message: NewMessage, recipients: Recipients):
+        ids = list(dict.fromkeys(pk for chunk in recipients.iter_ids() for pk in chunk))
+        mid, entries, write = self._reserve(message, ids)
+        return SentMessage(id=mid, recipient_count=len(entries)), write
+
+    def _reserve_add(self, message: NewMessage, user_id: Any):
+        _, entries, write = self._reserve(message, [user_id])
+        return entries[0], write
 
     def _send(self, message: NewMessage, recipients: Recipients) -> SentMessage:
-        ids = list(dict.fromkeys(pk for chunk in recipients.iter_ids() for pk in chunk))
-        mid, stored = self._store(message, ids)
-        return SentMessage(id=mid, recipient_count=len(stored))
+        sent, write = self._reserve_send(message, recipients)
+        write()
+        return sent
 
     def _add(self, message: NewMessage, user_id: Any) -> StoredMessage:
-        return self._store(message, [user_id])[1][0]
+        entry, write = self._reserve_add(message, user_id)
+        write()
+        return entry
 
     def _list(self, user_id: Any, query: InboxQuery) -> list[StoredMessage]:
         found = []
@@ -140,16 +158,18 @@ class MemoryBackend(BaseBackend):
                     "expire": ("expires", change.expires),
                     "delete": (None, None),
                 }[change.action]
+                if field and getattr(entry, field) == value and change.action != "expire":
+                    continue
+                changed.append(pk)
+                if change.dry_run:
+                    continue
                 if field is None:
                     del self.entries[pk]
-                elif getattr(entry, field) == value and change.action != "expire":
-                    continue
                 else:
                     setattr(entry, field, value)
-                changed.append(pk)
         return Outcome(sorted(changed, reverse=True))
 
-    def _mark_all_read(self, user_id: Any, before: Any, now: datetime) -> list[Any]:
+    def _mark_all_read(self, user_id: Any, before: Any, now: datetime, *, dry_run=False):
         with self.lock:
             changed = []
             for entry in self._mine(user_id):
@@ -159,7 +179,8 @@ class MemoryBackend(BaseBackend):
                     continue
                 if before is not None and not isinstance(before, datetime) and entry.id > before:
                     continue
-                entry.read_at = now
+                if not dry_run:
+                    entry.read_at = now
                 changed.append(entry.id)
         return sorted(changed, reverse=True)
 

@@ -17,16 +17,18 @@ from random import Random
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
+from django.db import transaction
 from django.utils import timezone
 
 import pigeonhole
+from pigeonhole import signals
 from pigeonhole.backends.base import Recipients
 from pigeonhole.backends.redis import RedisBackend
 from pigeonhole.backends.redis.backend import _redacted
 from pigeonhole.conf import get_backend
 from pigeonhole.exceptions import BackendUnavailable, MessageNotFound
 
-from .contract import BackendContract, new, texts
+from .contract import BackendContract, Rollback, new, texts
 from .redis_support import (
     RedisServer,
     check_indexes,
@@ -97,7 +99,8 @@ class TestRedisLayout:
             two.get(uid, entry.id)
         assert two.purge() == {"expired": 0, "read": 0, "messages": 0}
         assert texts(one.list(uid)) == ["only in one"]
-        assert two.add(new("in two"), uid).id == entry.id  # each prefix counts its own ids
+        two.add(new("in two"), uid)
+        assert (texts(one.list(uid)), texts(two.list(uid))) == (["only in one"], ["in two"])
 
     def test_naive_datetimes_without_use_tz_as_the_orm_returns_them(self, backend, uid, settings):
         settings.USE_TZ = False
@@ -137,6 +140,43 @@ class TestRedisLayout:
         kinds = check_indexes(backend)
         assert "e" not in kinds and "m" not in kinds
         assert backend.purge() == {"expired": 0, "read": 0, "messages": 0}
+
+    def test_two_hundred_rolled_back_sends_leave_nothing_but_the_id_counters(
+        self, backend, users, django_capture_on_commit_callbacks
+    ):
+        ids = [u.pk for u in users]
+        for i in range(200):
+            with (
+                django_capture_on_commit_callbacks(execute=True),
+                pytest.raises(Rollback),
+                transaction.atomic(),
+            ):
+                assert backend.send(new(f"never {i}"), Recipients(ids=ids)).recipient_count == 3
+                backend.add(new(f"nor this {i}"), ids[0])
+                raise Rollback
+        assert [backend.count(pk) for pk in ids] == [0, 0, 0]
+        assert check_indexes(backend) == {"ids": 2}
+        # The reserved ids are spent: the next entry's id is above all of them.
+        assert backend.add(new("after"), ids[0]).id > 200 * 4
+
+    def test_a_write_that_fails_at_commit_raises_there_and_leaves_nothing(
+        self, users, django_capture_on_commit_callbacks
+    ):
+        server = RedisServer().start()
+        backend = RedisBackend(url=server.url, socket_connect_timeout=0.5, socket_timeout=1)
+        try:
+            with (
+                pytest.raises(BackendUnavailable, match=server.url),
+                django_capture_on_commit_callbacks(execute=True),
+                transaction.atomic(),
+            ):
+                backend.send(new("lost"), Recipients(ids=[u.pk for u in users]))
+                server.stop()
+            server.start()
+            assert backend.count(users[0].pk) == 0
+        finally:
+            server.stop()
+            backend.close()
 
     def test_purge_gives_back_every_key(self, backend, users):
         backend.send(new("shared"), Recipients(ids=[users[0].pk, users[1].pk]))
@@ -265,6 +305,76 @@ class TestRedisLayout:
             assert backend.count(uid) == len(unread)
             assert all(not e.is_read and not e.is_archived for e in unread)
         check_indexes(backend)
+
+
+class TestIdsOnlyGrow:
+    """Entry and content ids grow across restarts, even of a Redis that lost every key."""
+
+    @pytest.fixture
+    def server(self):
+        server = RedisServer().start()
+        yield server
+        server.stop()
+
+    def added_and_sent(self, backend, users):
+        sent = backend.send(new("sent"), Recipients(ids=[u.pk for u in users]))
+        added = backend.add(new("added"), users[0].pk)
+        entries = [added.id, *(backend.list(u.pk, state="all")[-1].id for u in users)]
+        return entries, [sent.id, added.message_id]
+
+    def test_a_new_process_after_a_restart_without_persistence(self, server, users):
+        before = RedisBackend(url=server.url)
+        entries, contents = self.added_and_sent(before, users)
+        before.close()
+        server.stop()
+        server.start()  # no persistence: it comes back empty
+        after = RedisBackend(url=server.url)  # another process: it knows no earlier id
+        try:
+            assert after.count(users[0].pk) == 0
+            new_entries, new_contents = self.added_and_sent(after, users)
+            assert min(new_entries) > max(entries)
+            assert min(new_contents) > max(contents)
+        finally:
+            after.close()
+
+    def test_a_bulk_reservation_ahead_of_the_clock_then_a_restart(
+        self, server, users, django_capture_on_commit_callbacks
+    ):
+        backend = RedisBackend(url=server.url)
+        try:
+            entries, contents = self.added_and_sent(backend, users)
+            # A send to 100,000 inside a transaction reserves their ids at once:
+            # far more ids than the clock hands out in the time a restart takes.
+            with (
+                django_capture_on_commit_callbacks(execute=True),
+                pytest.raises(Rollback),
+                transaction.atomic(),
+            ):
+                big = backend.send(new("big"), Recipients(ids=list(range(1, 100_001))))
+                raise Rollback
+            reserved = int(backend.get_client().get(backend.key("ids", "entry")))
+            assert reserved >= max(entries) + 100_000
+            server.stop()
+            server.start()
+            new_entries, new_contents = self.added_and_sent(backend, users)
+            assert min(new_entries) > reserved
+            assert min(new_contents) > max([*contents, big.id])
+        finally:
+            backend.close()
+
+    def test_ids_stay_exact_integers_below_2_to_the_53(self, make_backend, users):
+        backend = make_backend()
+        entries, contents = self.added_and_sent(backend, users)
+        first = backend._reserve("entry", 1_000_000)
+        assert max(entries) < first and first + 1_000_000 < 2**53
+        assert all(isinstance(pk, int) and pk < 2**53 for pk in [*entries, *contents])
+        # Written and read back as plain digits, never as 1.2e+15.
+        kinds = check_indexes(backend)
+        assert kinds["e"] == 4
+        client = backend.get_client()
+        keys = list(client.scan_iter(match=f"{backend.key_prefix}:e:*"))
+        assert all(key.rsplit(":", 1)[1].isdigit() for key in keys)
+        assert backend.mark_all_read(users[0].pk) and backend.count(users[0].pk) == 0
 
 
 class TestScripts:
@@ -460,6 +570,33 @@ class TestApiOnRedis:
         check_indexes(backend)
         backend.close()
         delete_keys(url, prefix)
+
+    def test_in_a_transaction_writes_wait_for_the_commit_and_signals_follow_them(
+        self, user, other_user, django_capture_on_commit_callbacks
+    ):
+        heard = []
+
+        def listener(signal, **kwargs):
+            heard.append((signal, texts(pigeonhole.inbox(user)), pigeonhole.unread_count(user)))
+
+        signals.message_sent.connect(listener)
+        signals.message_read.connect(listener)
+        try:
+            with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+                sent = pigeonhole.send([user, other_user], "hello")
+                # Reserved, not yet written: the caller's own reads do not see it.
+                assert sent.recipient_count == 2
+                assert pigeonhole.inbox(user) == [] and heard == []
+            assert heard == [(signals.message_sent, ["hello"], 1)]
+            [entry] = pigeonhole.inbox(user)
+            assert entry.message_id == sent.id
+            with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+                assert pigeonhole.mark_read(user, entry) == 1
+                assert pigeonhole.unread_count(user) == 1  # applied on commit
+            assert heard[1:] == [(signals.message_read, [], 0)]
+        finally:
+            signals.message_sent.disconnect(listener)
+            signals.message_read.disconnect(listener)
 
     def test_concurrent_requests_from_threads_share_one_pool(self, user):
         pigeonhole.send(user, "shared")

@@ -13,12 +13,12 @@ store never loads users and can live outside the database (Redis).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.utils import timezone
 
 from .. import versions
@@ -142,6 +142,9 @@ class Change:
     ``expires`` is the new expiry of an ``expire``. ``strict`` asks for the
     ids that are not the user's visible entries to be reported; without it
     they are skipped. ``allow_unread`` lets a ``delete`` remove unread entries.
+    ``dry_run`` asks what the change would do, writing nothing: a store that
+    does not join the database transaction gets it inside one (see
+    ``BaseBackend.joins_transaction``).
     """
 
     action: str
@@ -150,6 +153,7 @@ class Change:
     strict: bool = True
     allow_unread: bool = False
     expires: datetime | None = None
+    dry_run: bool = False
 
 
 @dataclass
@@ -201,9 +205,30 @@ class BaseBackend:
     #: overrides those methods and leaves it False is always asked.
     tracks_versions = True
 
+    #: True when the store's writes join the database transaction they are
+    #: made in, as the database store's do. A store outside the database leaves
+    #: it False: inside ``transaction.atomic()`` the public methods then check
+    #: at once what they can refuse, and hold the writes back until the commit
+    #: (through :meth:`on_commit`), so a rollback leaves nothing behind. Such a
+    #: store implements ``_reserve_send()`` and ``_reserve_add()``, and the
+    #: ``dry_run`` of ``_change()`` and ``_mark_all_read()``.
+    joins_transaction = False
+
     def in_transaction(self) -> bool:
-        """Return whether a change made now is still invisible to other connections."""
-        return False
+        """
+        Return whether a change made now is still invisible to other connections.
+
+        That is, whether the call runs inside ``transaction.atomic()`` on the
+        default database, whose commit :meth:`on_commit` waits for. The atomic
+        block Django's ``TestCase`` wraps each test in does not count, as it
+        does not for Django's own ``durable`` check: it stands for autocommit.
+        """
+        blocks = connections[DEFAULT_DB_ALIAS].atomic_blocks
+        return any(not getattr(block, "_from_testcase", False) for block in blocks)
+
+    def holds_writes(self) -> bool:
+        """Return whether writes made now wait for a commit: outside the database, in one."""
+        return not self.joins_transaction and self.in_transaction()
 
     def changed(self, user_ids: Iterable[Any] = (), *, everyone: bool = False) -> None:
         """
@@ -236,9 +261,15 @@ class BaseBackend:
         """
         Store ``message`` once and give every recipient an unread entry, atomically.
 
-        Return the content's record: its ``id`` and ``recipient_count``.
+        Return the content's record: its ``id`` and ``recipient_count``. When
+        the store holds writes back (see :attr:`joins_transaction`), the ids
+        are reserved now and the message is written on commit.
         """
-        sent = self._send(message, recipients)
+        if self.holds_writes():
+            sent, write = self._reserve_send(message, recipients)
+            self.on_commit(write)
+        else:
+            sent = self._send(message, recipients)
         self.changed_for(recipients)
         return sent
 
@@ -249,7 +280,11 @@ class BaseBackend:
         The request path uses this: one message, one recipient, and the caller
         needs the entry back to show it without reading it again.
         """
-        stored = self._add(message, user_id)
+        if self.holds_writes():
+            stored, write = self._reserve_add(message, user_id)
+            self.on_commit(write)
+        else:
+            stored = self._add(message, user_id)
         self.changed([user_id])
         return stored
 
@@ -258,6 +293,28 @@ class BaseBackend:
 
     def _add(self, message: NewMessage, user_id: Any) -> StoredMessage:
         raise NotImplementedError("subclasses of BaseBackend must provide an _add() method")
+
+    def _reserve_send(
+        self, message: NewMessage, recipients: Recipients
+    ) -> tuple[Any, Callable[[], Any]]:
+        """
+        Reserve the ids of a send and return its record and the function that writes it.
+
+        Nothing is visible until that function runs, on commit.
+        """
+        raise NotImplementedError(
+            "subclasses of BaseBackend that do not join the database transaction "
+            "must provide a _reserve_send() method"
+        )
+
+    def _reserve_add(
+        self, message: NewMessage, user_id: Any
+    ) -> tuple[StoredMessage, Callable[[], Any]]:
+        """Reserve the ids of an add; return the entry and the function that writes it."""
+        raise NotImplementedError(
+            "subclasses of BaseBackend that do not join the database transaction "
+            "must provide a _reserve_add() method"
+        )
 
     # Reading ----------------------------------------------------------------
     def list(
@@ -347,7 +404,22 @@ class BaseBackend:
         ``before`` is an entry id (inclusive) or a datetime (inclusive); entries
         that arrive after it stay unread, however the calls interleave.
         """
-        return self._mark_all_read(user_id, before, timezone.now())
+        now = timezone.now()
+        if not self.holds_writes():
+            return self._mark_all_read(user_id, before, now)
+        # Read now which entries the watermark takes; mark exactly those on commit.
+        changed = self._mark_all_read(user_id, before, now, dry_run=True)
+        found = list(changed)
+
+        def write() -> None:
+            done: list[Any] = []
+            for start in range(0, len(found), 1000):
+                chunk = found[start : start + 1000]
+                done += self._change(user_id, Change("read", chunk, now, strict=False)).changed
+            changed[:] = sorted(done, reverse=True)
+
+        self.on_commit(write)
+        return changed
 
     def archive(self, user_id: Any, ids: Sequence[Any], *, strict: bool = True) -> list[Any]:
         """Move entries out of the inbox, keeping their read state; return those moved."""
@@ -397,7 +469,10 @@ class BaseBackend:
             allow_unread=allow_unread,
             expires=expires or now,
         )
-        outcome = self._change(user_id, change)
+        if self.holds_writes():
+            outcome = self._change(user_id, replace(change, dry_run=True))
+        else:
+            outcome = self._change(user_id, change)
         if strict and outcome.missing:
             raise MessageNotFound(outcome.missing)
         if outcome.unread and not allow_unread:
@@ -406,9 +481,20 @@ class BaseBackend:
                 f"Message {', '.join(map(str, unread))} is unread and cannot be deleted. "
                 "Mark it read first, or set PIGEONHOLE['ALLOW_DELETE_UNREAD'] = True."
             )
-        if outcome.changed and action in MAKES_UNREAD:
+        changed = outcome.changed
+        if self.holds_writes():
+            # Checked now, written on commit: what changes then (an entry may
+            # have changed meanwhile) replaces the ids returned, so the signals
+            # sent after the commit report what happened.
+            later = replace(change, strict=False)
+
+            def write() -> None:
+                changed[:] = self._change(user_id, later).changed
+
+            self.on_commit(write)
+        if changed and action in MAKES_UNREAD:
             self.changed([user_id])
-        return outcome.changed
+        return changed
 
     def _change(self, user_id: Any, change: Change) -> Outcome:
         """
@@ -418,7 +504,10 @@ class BaseBackend:
         """
         raise NotImplementedError("subclasses of BaseBackend must provide a _change() method")
 
-    def _mark_all_read(self, user_id: Any, before: Any, now: datetime) -> list[Any]:
+    def _mark_all_read(
+        self, user_id: Any, before: Any, now: datetime, *, dry_run: bool = False
+    ) -> list[Any]:
+        """Mark read the user's unread entries up to the watermark (or only find them)."""
         raise NotImplementedError(
             "subclasses of BaseBackend must provide a _mark_all_read() method"
         )

@@ -583,7 +583,12 @@ class DatabaseBackend(BaseBackend):
         mine = self.get_queryset(user_id, write=True).filter(read_at=now)
         return [pk for pk in mine.filter(id__in=ids).values_list("id", flat=True)]
 
-    def _mark_all_read(self, user_id: Any, before: Any, now: datetime) -> list[Any]:
+    #: Writes are part of the database transaction: a rollback takes them back.
+    joins_transaction = True
+
+    def _mark_all_read(
+        self, user_id: Any, before: Any, now: datetime, *, dry_run: bool = False
+    ) -> list[Any]:
         qs = self.get_queryset(user_id, write=True).filter(
             read_at__isnull=True, archived_at__isnull=True
         )
@@ -595,7 +600,8 @@ class DatabaseBackend(BaseBackend):
             # Update exactly the ids read here: an entry committed meanwhile,
             # even with a lower id, stays unread.
             changed = list(qs.values_list("id", flat=True))
-            self._update(changed, read_at=now)
+            if not dry_run:
+                self._update(changed, read_at=now)
         return changed
 
     # Housekeeping -----------------------------------------------------------

@@ -9,6 +9,7 @@ Fan-out to many recipients is one script per chunk of recipients.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import threading
 from collections import Counter
@@ -29,6 +30,12 @@ from . import scripts
 from .encoding import content_fields, decode_entry, dt, ts
 
 __all__ = ["RedisBackend"]
+
+
+def _dated(message: NewMessage) -> NewMessage:
+    """Return ``message`` with its creation time set: now, unless it has one."""
+    return message if message.created else dataclasses.replace(message, created=timezone.now())
+
 
 #: Options handed to ``redis.Redis.from_url`` as they are.
 POOL_OPTIONS = (
@@ -112,6 +119,7 @@ class RedisBackend(BaseBackend):
         }
         self._client: redis.Redis | None = None
         self._scripts: dict[str, Any] = {}
+        self._highest: dict[str, int] = {}
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -173,9 +181,75 @@ class RedisBackend(BaseBackend):
         return ":".join([self.key_prefix, *map(str, parts)])
 
     # Writing ----------------------------------------------------------------
+    @staticmethod
+    def _distinct(recipients: Recipients) -> Recipients:
+        """Return ``recipients`` with each user once, as the fan-out needs them."""
+        if recipients.queryset is None:
+            return recipients
+        queryset = recipients.queryset
+        if queryset.query.is_sliced:
+            # A slice cannot be made distinct: take its ids.
+            ids = queryset.values_list("pk", flat=True)
+            return Recipients(ids=list(dict.fromkeys(ids)))
+        # Groups can name a user twice; the database makes them distinct.
+        return Recipients(queryset=queryset.order_by().distinct())
+
+    def _reserve(self, name: str, count: int) -> int:
+        """Take ``count`` ids of the ``name`` counter; return the first."""
+        first = int(self._run("reserve", [ts(timezone.now()), name, count, self._floor(name)]))
+        self._saw(name, first + count - 1)
+        return first
+
+    def _floor(self, name: str) -> int:
+        """Return the highest id of the ``name`` counter this process has seen."""
+        return self._highest.get(name, 0)
+
+    def _saw(self, name: str, highest: Any) -> None:
+        """
+        Remember an id this process handed out, as a floor for the next ones.
+
+        Should Redis come back without its data, ids still grow past every id
+        this process gave out, even those a bulk reservation took ahead of the clock.
+        """
+        with self._lock:
+            self._highest[name] = max(self._highest.get(name, 0), int(highest))
+
     def _send(self, message: NewMessage, recipients: Recipients) -> SentMessage:
         """
         Store the content once, then give recipients entries a chunk at a time.
+
+        Each chunk's ids are reserved just before it is written, so the
+        recipients are read as the send goes, never all held in memory.
+        """
+        chunks = (
+            (self._reserve("entry", len(chunk)), chunk)
+            for chunk in self._distinct(recipients).iter_ids(self.chunk_size)
+        )
+        mid, count = self._write_send(message, "", chunks)
+        return SentMessage(id=int(mid), recipient_count=count)
+
+    def _reserve_send(self, message: NewMessage, recipients: Recipients):
+        """
+        Read the recipients and reserve every id now; write them on commit.
+
+        The ids (one ``INCRBY`` for all of them) are the ones the entries will
+        have, so they sort after every entry written before this call.
+        """
+        message = _dated(message)
+        ids = [pk for chunk in self._distinct(recipients).iter_ids(self.chunk_size) for pk in chunk]
+        with self._errors():
+            mid = self._reserve("message", 1)
+            first = self._reserve("entry", len(ids)) if ids else 0
+        chunks = [
+            (first + start, ids[start : start + self.chunk_size])
+            for start in range(0, len(ids), self.chunk_size)
+        ]
+        sent = SentMessage(id=mid, recipient_count=len(ids))
+        return sent, lambda: self._write_send(message, mid, chunks)
+
+    def _write_send(self, message: NewMessage, mid: Any, chunks) -> tuple[Any, int]:
+        """
+        Write a send's content, then its ``(first id, user ids)`` chunks; return the content id.
 
         Each chunk is atomic. If the send fails part way (the recipients query
         raises, Redis goes away), the entries written so far and the content
@@ -183,25 +257,23 @@ class RedisBackend(BaseBackend):
         """
         created = message.created or timezone.now()
         expires = "" if message.expires is None else ts(message.expires)
-        if recipients.queryset is not None:
-            queryset = recipients.queryset
-            if queryset.query.is_sliced:
-                # A slice cannot be made distinct: take its ids.
-                ids = queryset.values_list("pk", flat=True)
-                recipients = Recipients(ids=list(dict.fromkeys(ids)))
-            else:
-                # Groups can name a user twice; the database makes them distinct.
-                recipients = Recipients(queryset=queryset.order_by().distinct())
         with self._errors():
-            mid = self._run("create", [ts(timezone.now()), *content_fields(message, created)])
+            mid = self._run(
+                "create",
+                [
+                    ts(timezone.now()),
+                    mid,
+                    self._floor("message"),
+                    *content_fields(message, created),
+                ],
+            )
+            self._saw("message", mid)
         written: list[tuple[int, int]] = []
         count = 0
         try:
             with self._errors():
-                client = self.get_client()
-                for chunk in recipients.iter_ids(self.chunk_size):
-                    # Reserve the ids first, so a failure knows which to take back.
-                    first = client.incrby(self.key("ids", "entry"), len(chunk)) - len(chunk) + 1
+                for first, chunk in chunks:
+                    # The ids are reserved: a failure knows which to take back.
                     written.append((first, len(chunk)))
                     count += self._run(
                         "fanout",
@@ -211,7 +283,7 @@ class RedisBackend(BaseBackend):
         except BaseException:
             self._withdraw(mid, written)
             raise
-        return SentMessage(id=int(mid), recipient_count=count)
+        return mid, count
 
     def _withdraw(self, mid: Any, written: Sequence[tuple[int, int]]) -> None:
         """Take back a failed send, as far as Redis still answers."""
@@ -226,6 +298,16 @@ class RedisBackend(BaseBackend):
             pass
 
     def _add(self, message: NewMessage, user_id: Any) -> StoredMessage:
+        return self._write_add(message, user_id, "", "")
+
+    def _reserve_add(self, message: NewMessage, user_id: Any):
+        message = _dated(message)
+        with self._errors():
+            mid, entry_id = self._reserve("message", 1), self._reserve("entry", 1)
+        stored = self._added(message, user_id, mid, entry_id)
+        return stored, lambda: self._write_add(message, user_id, mid, entry_id)
+
+    def _write_add(self, message: NewMessage, user_id: Any, mid: Any, entry_id: Any):
         created = message.created or timezone.now()
         with self._errors():
             mid, entry_id = self._run(
@@ -235,9 +317,21 @@ class RedisBackend(BaseBackend):
                     ts(created),
                     "" if message.expires is None else ts(message.expires),
                     str(user_id),
+                    mid,
+                    entry_id,
+                    self._floor("message"),
+                    self._floor("entry"),
                     *content_fields(message, created),
                 ],
             )
+        self._saw("message", mid)
+        self._saw("entry", entry_id)
+        return self._added(message, user_id, mid, entry_id)
+
+    @staticmethod
+    def _added(message: NewMessage, user_id: Any, mid: Any, entry_id: Any) -> StoredMessage:
+        """Return the entry an add writes, as a later read returns it."""
+        created = message.created or timezone.now()
         return StoredMessage.from_new(
             message,
             id=int(entry_id),
@@ -343,7 +437,8 @@ class RedisBackend(BaseBackend):
             arg = ts(change.expires)
         else:
             arg = "1" if change.allow_unread else ""
-        args = [ts(change.now), str(user_id), change.action, arg, "1" if change.strict else ""]
+        flags = ["1" if change.strict else "", "1" if change.dry_run else ""]
+        args = [ts(change.now), str(user_id), change.action, arg, *flags]
         with self._errors():
             status, result = self._run("change", [*args, *given])
         if status == "missing":
@@ -352,7 +447,9 @@ class RedisBackend(BaseBackend):
             return Outcome([], unread=[int(pk) for pk in result])
         return Outcome(sorted((int(pk) for pk in result), reverse=True))
 
-    def _mark_all_read(self, user_id: Any, before: Any, now: datetime) -> list[Any]:
+    def _mark_all_read(
+        self, user_id: Any, before: Any, now: datetime, *, dry_run: bool = False
+    ) -> list[Any]:
         """
         Mark read the user's unread, unarchived entries up to a watermark.
 
@@ -375,7 +472,15 @@ class RedisBackend(BaseBackend):
             while True:
                 scanned, last, ids = self._run(
                     "mark_all",
-                    [now, str(user_id), highest, created_before, cursor, self.scan_batch],
+                    [
+                        now,
+                        str(user_id),
+                        highest,
+                        created_before,
+                        cursor,
+                        self.scan_batch,
+                        "1" if dry_run else "",
+                    ],
                 )
                 changed += ids
                 if scanned < self.scan_batch:

@@ -15,6 +15,7 @@ from importlib.resources import files
 __all__ = ["NAMES", "sources"]
 
 NAMES = (
+    "reserve",
     "add",
     "create",
     "fanout",

@@ -1,10 +1,11 @@
--- ARGV: prefix, now, user, operation, argument, '1' if strict, entry ids.
--- Strict, check that every id is one of the user's visible entries before
--- changing any: all or nothing. Lenient, skip the others.
+-- ARGV: prefix, now, user, operation, argument, '1' if strict, '1' if a dry
+-- run, entry ids. Strict, check that every id is one of the user's visible
+-- entries before changing any: all or nothing. Lenient, skip the others. A dry
+-- run returns what would change and writes nothing.
 local uid, op, arg = ARGV[3], ARGV[4], ARGV[5]
-local lenient = ARGV[6] ~= '1'
+local lenient, dry = ARGV[6] ~= '1', ARGV[7] == '1'
 local ids, states, missing = {}, {}, {}
-for i = 7, #ARGV do
+for i = 8, #ARGV do
   local id = ARGV[i]
   local e = redis.call('HMGET', ekey(id), 'u', 'r', 'a', 'x')
   if e[1] == uid and visible(e[4]) then
@@ -22,26 +23,36 @@ if op == 'delete' and arg ~= '1' then
   end
   if #unread > 0 then return {'unread', unread} end
 end
+-- The field each operation sets or clears.
+local field = ({read = 'r', unread = 'r', archive = 'a', unarchive = 'a', expire = 'x'})[op]
 local changed = {}
 for i, id in ipairs(ids) do
   local r, a, x = states[i][2], states[i][3], states[i][4]
-  local hit = false
+  local hit = true
   if op == 'read' then
-    if not r then r = NOW_S; redis.call('HSET', ekey(id), 'r', r); hit = true end
+    hit, r = not r, r or NOW_S
   elseif op == 'unread' then
-    if r then r = false; redis.call('HDEL', ekey(id), 'r'); hit = true end
+    hit, r = r and true or false, false
   elseif op == 'archive' then
-    if not a then a = NOW_S; redis.call('HSET', ekey(id), 'a', a); hit = true end
+    hit, a = not a, a or NOW_S
   elseif op == 'unarchive' then
-    if a then a = false; redis.call('HDEL', ekey(id), 'a'); hit = true end
+    hit, a = a and true or false, false
   elseif op == 'expire' then
-    x = arg; redis.call('HSET', ekey(id), 'x', x); hit = true
-  elseif op == 'delete' then
-    remove_entry(id); hit = true
+    x = arg
   end
-  if hit then
-    if op ~= 'delete' then reindex(id, uid, r, a, x) end
-    changed[#changed + 1] = id
+  if hit then changed[#changed + 1] = id end
+  if hit and not dry then
+    if op == 'delete' then
+      remove_entry(id)
+    else
+      local value = ({r = r, a = a, x = x})[field]
+      if value then
+        redis.call('HSET', ekey(id), field, value)
+      else
+        redis.call('HDEL', ekey(id), field)
+      end
+      reindex(id, uid, r, a, x)
+    end
   end
 end
 return {'ok', changed}

@@ -11,6 +11,24 @@ local function ekey(id) return P .. ':e:' .. id end
 local function mkey(id) return P .. ':m:' .. id end
 local function ukey(uid, name) return P .. ':u:' .. uid .. ':' .. name end
 
+-- Hand out ``n`` ids of the counter ``name`` and return the first, as a string
+-- (Lua would print a number this large as 1.2e+15). Ids only grow, even across
+-- a Redis that lost its data (a restart without persistence, a failover to a
+-- replica that lagged): the counter never falls below the clock, milliseconds
+-- since 2020 times 1024 read from Redis's own TIME, nor below ``floor``, the
+-- highest id the caller's process has seen. At 1024 ids a millisecond, ids
+-- stay below 2^53 (exact in Lua's and JavaScript's doubles) until 2298.
+local function next_ids(name, n, floor)
+  if redis.replicate_commands then redis.replicate_commands() end  -- Redis < 5: TIME in a write
+  local key = P .. ':ids:' .. name
+  local t = redis.call('TIME')
+  local ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local last = math.max(
+    tonumber(redis.call('GET', key) or '0'), (ms - 1577836800000) * 1024, tonumber(floor) or 0)
+  redis.call('SET', key, string.format('%d', last + n))
+  return string.format('%d', last + 1)
+end
+
 local function visible(x) return (not x) or tonumber(x) > NOW end
 
 -- Count a change to the user's inbox and note when it happened: state() reads
