@@ -640,11 +640,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_lint(args: argparse.Namespace) -> int:
-    """Check style without changing files: running `ruff format .` is left to the author."""
+    """
+    Check style and types without changing files: `ruff format .` is left to the author.
+
+    mypy checks the modules ``[tool.mypy]`` in pyproject.toml lists, with django-stubs.
+    """
     venv = bootstrap()
     check = run([venv.bin("ruff"), "check", "."], check=False)
     fmt = run([venv.bin("ruff"), "format", "--check", "."], check=False)
-    return 1 if check or fmt else 0
+    types = run([venv.bin("mypy")], check=False)
+    return 1 if check or fmt or types else 0
 
 
 def cmd_docs(args: argparse.Namespace) -> int:
@@ -691,7 +696,7 @@ def parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="run the example site with demo users")
     demo.add_argument("--port", type=int, default=8000)
-    sub.add_parser("lint", help="ruff check and ruff format --check")
+    sub.add_parser("lint", help="ruff check, ruff format --check and mypy")
     sub.add_parser("docs", help="mkdocs build --strict into site/")
     # No -h of its own: `dev.py bench --help` shows the benchmark script's options.
     sub.add_parser(

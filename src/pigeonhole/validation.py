@@ -11,7 +11,7 @@ import json
 import re
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -45,6 +45,7 @@ __all__ = [
 
 _SUBJECT_MAX = 255
 _TAGS_MAX = 255
+_T = TypeVar("_T")
 _URL_MAX = 2000
 #: What no store keeps as given: PostgreSQL refuses NUL in text and JSON, and
 #: no database or Redis client encodes an unpaired surrogate as UTF-8.
@@ -60,9 +61,10 @@ def check_level(level: Any) -> int:
     return int(level)
 
 
-def check_datetime(value: Any, name: str) -> datetime:
-    if not isinstance(value, datetime):
-        raise InvalidMessage(f"{name} must be a datetime, got {value!r}.")
+def check_datetime(given: object, name: str) -> datetime:
+    if not isinstance(given, datetime):
+        raise InvalidMessage(f"{name} must be a datetime, got {given!r}.")
+    value = given
     if settings.USE_TZ and timezone.is_naive(value):
         raise InvalidMessage(
             f"{name} is a naive datetime while USE_TZ is on; pass an aware one, "
@@ -80,7 +82,7 @@ def check_datetime(value: Any, name: str) -> datetime:
     return value
 
 
-def check_storable(value: Any, name: str) -> Any:
+def check_storable(value: _T, name: str) -> _T:
     """
     Refuse text a store cannot keep as given; return ``value`` unchanged.
 
@@ -241,12 +243,10 @@ def check_data_limits(data: Any) -> Any:
     return data
 
 
-def _check_expires(expires: Any, now: datetime) -> datetime | None:
-    if expires is None:
+def _check_expires(given: object, now: datetime) -> datetime | None:
+    if given is None:
         return None
-    if isinstance(expires, timedelta):
-        expires = now + expires
-    expires = check_datetime(expires, "expires")
+    expires = check_datetime(now + given if isinstance(given, timedelta) else given, "expires")
     if expires <= now:
         raise InvalidMessage(
             f"expires ({expires.isoformat()}) is in the past; pass a later datetime "
@@ -258,7 +258,7 @@ def _check_expires(expires: Any, now: datetime) -> datetime | None:
 def check_close_timeout(value: Any) -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
         raise InvalidMessage(f"close_timeout must be a positive number of seconds, got {value!r}.")
     return value
 

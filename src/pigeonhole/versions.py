@@ -70,6 +70,8 @@ def read(user_id: Any) -> tuple[str, str] | None:
     keys = [user_key(user_id), EVERYONE]
     try:
         cache = get_cache()
+        if cache is None:
+            return None
         found = cache.get_many(keys)
         if len(found) < len(keys):
             for key in keys:
@@ -101,6 +103,8 @@ def bump(user_ids: Iterable[Any] = (), *, everyone: bool = False) -> None:
         return
     try:
         cache = get_cache()
+        if cache is None:
+            return
         if len(values) == 1:  # the request path's case: one command, not a pipeline
             cache.set(*values.popitem(), TIMEOUT)
         else:

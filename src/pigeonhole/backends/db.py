@@ -188,7 +188,7 @@ class DatabaseBackend(BaseBackend):
                 for chunk in _chunks(list(recipients.ids), self._recipient_batch_size(alias)):
                     users = self._users_with_ids(alias, chunk)
                     count += self._insert_select(alias, content, users, now)
-        content.recipient_count = count
+        content.recipient_count = count  # type: ignore[attr-defined]  # for the signal
         return content
 
     def _recipient_batch_size(self, alias: str) -> int:
@@ -244,7 +244,7 @@ class DatabaseBackend(BaseBackend):
         select_sql, select_params = select.query.get_compiler(using=alias).as_sql()
         table = ops.quote_name(InboxEntry._meta.db_table)
         columns = ", ".join(
-            ops.quote_name(InboxEntry._meta.get_field(name).column)
+            ops.quote_name(InboxEntry._meta.get_field(name).column)  # type: ignore[union-attr, arg-type]
             for name in ("user", "message", "created", "expires")
         )
         sql = (
@@ -327,7 +327,7 @@ class DatabaseBackend(BaseBackend):
             created=now,
             expires=message.expires,
         )
-        stored.record = content  # for the message_sent signal
+        stored.record = content  # type: ignore[attr-defined]  # for the message_sent signal
         return stored
 
     # Reading ----------------------------------------------------------------
@@ -557,7 +557,7 @@ class DatabaseBackend(BaseBackend):
             ops = connections[alias].ops
 
             def column(name: str) -> str:
-                return ops.quote_name(InboxEntry._meta.get_field(name).column)
+                return ops.quote_name(InboxEntry._meta.get_field(name).column)  # type: ignore[union-attr, arg-type]
 
             read_at, expires = column("read_at"), column("expires")
             sql = (
@@ -697,7 +697,8 @@ class DatabaseBackend(BaseBackend):
         ops = connection.ops
         field = InboxEntry._meta.get_field
         table = ops.quote_name(InboxEntry._meta.db_table)
-        target, pk = ops.quote_name(field(column).column), ops.quote_name(field("id").column)
+        target = ops.quote_name(field(column).column)  # type: ignore[union-attr, arg-type]
+        pk = ops.quote_name(field("id").column)  # type: ignore[union-attr, arg-type]
         where_sql, where_params = qs.query.get_compiler(using=alias).compile(qs.query.where)
         with connection.cursor() as cursor:
             cursor.execute(
