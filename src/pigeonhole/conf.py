@@ -137,6 +137,6 @@ def get_broker() -> BaseBroker:
 
 
 @receiver(setting_changed)
-def _reload_settings(*, setting: str, **kwargs: Any) -> None:
+def _reload_settings(*, setting: str, **kwargs: object) -> None:
     if setting in ("PIGEONHOLE", "MESSAGE_LEVEL", "MESSAGE_TAGS"):
         pigeonhole_settings.reload()

@@ -8,7 +8,6 @@ a server. See https://html.spec.whatwg.org/multipage/server-sent-events.html.
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 
@@ -25,7 +24,7 @@ def _field(name: str, value: str) -> str:
 
 def encode_event(
     event: str | None,
-    data: Any,
+    data: object,
     id: str | None = None,
     retry: int | None = None,
 ) -> str:

@@ -52,7 +52,7 @@ _URL_MAX = 2000
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
-def check_level(level: Any) -> int:
+def check_level(level: object) -> int:
     if isinstance(level, bool) or not isinstance(level, int):
         raise InvalidMessage(
             f"level must be an integer such as pigeonhole.INFO or pigeonhole.PERSISTENT_INFO, "
@@ -113,7 +113,7 @@ def check_storable(value: _T, name: str) -> _T:
     return value
 
 
-def check_text(message: Any) -> tuple[str, bool]:
+def check_text(message: object) -> tuple[str, bool]:
     if isinstance(message, Promise):
         message = str(message)
     if not isinstance(message, str):
@@ -131,7 +131,7 @@ def check_text(message: Any) -> tuple[str, bool]:
     return message, isinstance(message, SafeData)
 
 
-def check_tags(extra_tags: Any) -> str:
+def check_tags(extra_tags: object) -> str:
     if extra_tags is None:
         return ""
     if isinstance(extra_tags, str):
@@ -154,7 +154,7 @@ def check_tags(extra_tags: Any) -> str:
     return check_storable(joined, "extra_tags")
 
 
-def check_url(url: Any) -> str:
+def check_url(url: object) -> str:
     if not url:
         return ""
     if not isinstance(url, str):
@@ -255,7 +255,7 @@ def _check_expires(given: object, now: datetime) -> datetime | None:
     return expires
 
 
-def check_close_timeout(value: Any) -> int | None:
+def check_close_timeout(value: object) -> int | None:
     if value is None:
         return None
     if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
@@ -263,7 +263,7 @@ def check_close_timeout(value: Any) -> int | None:
     return value
 
 
-def _target(target: Any) -> tuple[int | None, str]:
+def _target(target: object) -> tuple[int | None, str]:
     if target is None:
         return None, ""
     if not isinstance(target, Model):
@@ -275,7 +275,7 @@ def _target(target: Any) -> tuple[int | None, str]:
     return ContentType.objects.get_for_model(target).pk, str(target.pk)
 
 
-def _check_category(category: Any) -> str | None:
+def _check_category(category: object) -> str | None:
     if category is None or category == "":
         return None
     from .categories import get_categories
