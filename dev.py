@@ -483,24 +483,24 @@ def junit_counts(report: Path) -> dict[str, int] | None:
     """
     Count passed, failed and skipped tests in a pytest ``--junitxml`` report.
 
-    Errors count as failures, expected failures as skipped. None when there is no
-    readable report: pytest stopped before writing it.
+    Each ``<testcase>`` is one test, as pytest's closing line counts them (the suite's
+    ``tests`` attribute adds subtests). Errors count as failures, expected failures as
+    skipped. None when there is no readable report: pytest stopped before writing it.
     """
     try:
         root = ElementTree.parse(report).getroot()
     except (OSError, ElementTree.ParseError):
         return None
-    suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
-    total = {
-        key: sum(int(suite.get(key, 0)) for suite in suites)
-        for key in ("tests", "failures", "errors", "skipped")
-    }
-    failed = total["failures"] + total["errors"]
-    return {
-        "passed": total["tests"] - failed - total["skipped"],
-        "failed": failed,
-        "skipped": total["skipped"],
-    }
+    counts = {"passed": 0, "failed": 0, "skipped": 0}
+    for case in root.iter("testcase"):
+        outcomes = {child.tag for child in case}
+        if outcomes & {"failure", "error"}:
+            counts["failed"] += 1
+        elif "skipped" in outcomes:
+            counts["skipped"] += 1
+        else:
+            counts["passed"] += 1
+    return counts
 
 
 def run_pytest(venv: Venv, env: Mapping[str, str], args: Sequence[str]) -> PytestRun:

@@ -28,7 +28,15 @@ def dev():
 
 
 SAMPLE = """
+import unittest
+
 import pytest
+
+class Levels(unittest.TestCase):
+    def test_each_level(self):
+        for level in (10, 20, 30):
+            with self.subTest(level=level):
+                pass
 
 def test_passes(): pass
 def test_passes_too(): pass
@@ -54,7 +62,8 @@ def test_counts_come_from_pytests_report(dev, tmp_path):
          "-c", os.devnull, "--rootdir", tmp_path, tmp_path],
         cwd=tmp_path, env=env, capture_output=True, check=False, timeout=120,
     )  # fmt: skip
-    assert dev.junit_counts(report) == {"passed": 2, "failed": 2, "skipped": 2}
+    # As pytest's closing line counts them: a test with subtests is one test.
+    assert dev.junit_counts(report) == {"passed": 3, "failed": 2, "skipped": 2}
 
 
 def test_no_report_means_no_counts(dev, tmp_path):
