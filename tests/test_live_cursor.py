@@ -2,7 +2,7 @@
 
 import pytest
 
-from pigeonhole.live import WINDOW, Cursor, window_digest
+from pigeonhole.live import WINDOW, Cursor, FreezePolicy, window_digest
 from pigeonhole.message import StoredMessage
 
 
@@ -47,3 +47,19 @@ def test_digest_ignores_newer_entries_and_older_than_the_window():
     assert window_digest(newer, 30) == before
     entries[WINDOW] = entry(entries[WINDOW].id, read=True)  # just outside the window
     assert window_digest(entries, 30) == before
+
+
+def test_streams_freeze_the_process_at_the_first_at_each_doubling_and_after_churn():
+    policy = FreezePolicy()
+    actions = {n: policy.action(n) for n in range(1, 1001)}
+    frozen = [n for n, action in actions.items() if action == FreezePolicy.FREEZE]
+    assert frozen == [1, 256, 512]  # the first stream, then each doubling
+    assert FreezePolicy.RELEASE not in actions.values()
+    # A reconnect storm: every stream goes and comes back. The garbage of the old
+    # ones is released as the first comes back; no doubling freezes again.
+    storm = [(n, a) for n in range(1, 1001) if (a := policy.action(n)) is not None]
+    assert storm == [(1, FreezePolicy.RELEASE)]
+    # Steady churn around 1,000 open: a release after every 256 (half the 512 held
+    # at the last freeze) closed since.
+    churn = [k for k in range(1, 1001) if policy.action(1000) == FreezePolicy.RELEASE]
+    assert churn == [256, 512, 768]

@@ -21,15 +21,26 @@ The cursor is ``"<latest>-<digest>"``:
 
 The same check runs whenever the broker says wake-ups may have been missed
 (``SYNC``: its connection came back, or this stream fell behind).
+
+A new message does not make each stream read the store. The broker hears one
+``Sent`` for all its recipients, and the process reads the entries of all its
+streams' users in one go (:func:`read_sent`); each stream gets its entry and
+unread count, and works out the next cursor from the window it keeps (the ids
+and read state of its ``WINDOW`` newest entries), just as the store would.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
 import re
-from collections.abc import AsyncIterator, Sequence
+import weakref
+from collections import deque
+from collections.abc import AsyncIterator, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
 from asgiref.sync import SyncToAsync, sync_to_async
@@ -40,16 +51,20 @@ from .brokers.base import SYNC, Subscription, WakeUp
 from .conf import get_backend
 from .message import StoredMessage
 from .representation import message_to_dict, senders_for
-from .sse import comment, encode_event, retry
+from .sse import comment, encode_event, retry, to_json
 
 __all__ = [
     "WINDOW",
     "Cursor",
     "EventStream",
     "Snapshot",
+    "SnapshotReads",
     "close_connections",
     "process_stream_limit",
+    "read_sent",
     "read_snapshot",
+    "release_sent_reader",
+    "release_sent_reader_soon",
 ]
 
 #: How many of the newest entries the cursor's digest covers: the ones an
@@ -96,8 +111,17 @@ class Cursor:
 
 def window_digest(entries: Sequence[StoredMessage], latest: int) -> str:
     """Hash the ids and read state of the ``WINDOW`` newest ``entries`` up to ``latest``."""
-    window = [entry for entry in entries if entry.id <= latest][:WINDOW]
-    text = ",".join(f"{entry.id}{'r' if entry.is_read else 'u'}" for entry in window)
+    return _digest(_window(entry for entry in entries if entry.id <= latest))
+
+
+def _window(entries: Iterable[StoredMessage]) -> tuple[int, ...]:
+    # The newest WINDOW entries, newest first, as ids; a read entry's id negated.
+    # Small, so that thousands of open streams can each keep theirs.
+    return tuple(-e.id if e.is_read else e.id for e in islice(entries, WINDOW))
+
+
+def _digest(window: tuple[int, ...]) -> str:
+    text = ",".join(f"{abs(n)}{'r' if n < 0 else 'u'}" for n in window)
     return hashlib.blake2s(text.encode(), digest_size=4).hexdigest()
 
 
@@ -163,12 +187,208 @@ def read_snapshot(user_id: Any, latest: int, limit: int) -> Snapshot:
     return Snapshot(entries, count, senders)
 
 
-def _read_and_let_go(user_id: Any, latest: int, limit: int) -> Snapshot:
-    # A stream reads briefly and then waits, holding nothing.
+def _read_sent(batch: Sequence[tuple[Any, Sequence[str]]]) -> list[dict[str, WakeUp]]:
     try:
-        return read_snapshot(user_id, latest, limit)
+        backend = get_backend()
+        results = []
+        for message_id, user_ids in batch:
+            found = backend.deliveries(message_id, user_ids)
+            # Every entry shares the one content, so there is one sender to look up.
+            senders = senders_for([entry for entry, _ in found[:1]])
+            wakeups = {}
+            for entry, unread in found:
+                user_id = str(entry.user_id)
+                data = to_json(message_to_dict(entry, senders))
+                wakeups[user_id] = WakeUp(
+                    user_id, constants.EVENT_MESSAGE, (entry.id,), unread, entry=entry, data=data
+                )
+            results.append(wakeups)
+        return results
+    except BaseException:
+        close_connections()  # a broken connection is not kept for the next message
+        raise
+
+
+#: The thread that reads new messages for the streams of this process. One
+#: thread, so that its database connection serves message after message while
+#: they keep coming, and :func:`release_sent_reader` closes it when they stop.
+_sent_reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pigeonhole-live")
+
+#: Seconds without a new message after which the reading thread lets its
+#: database connection go: an idle process holds none.
+SENT_READER_IDLE = 1.0
+
+
+async def read_sent(batch: Sequence[tuple[Any, Sequence[str]]]) -> list[dict[str, WakeUp]]:
+    """
+    Read new messages' entries for this process's streams: ``(message id, user ids)`` each.
+
+    Return, for each message, a ``message`` wake-up per user who has a visible
+    entry, carrying the entry, its public JSON (encoded once for all the
+    user's streams) and the user's unread count: one store read per message
+    (and, for a message with a sender, one read of the sender) however many
+    streams there are. The messages are read one after the other, on the
+    reading thread's database connection; call :func:`release_sent_reader`
+    once no more are coming.
+    """
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_sent_reader, _read_sent, batch)
+
+
+async def release_sent_reader() -> None:
+    """Close the database connection of the thread that reads new messages."""
+    await asyncio.get_running_loop().run_in_executor(_sent_reader, close_connections)
+
+
+def release_sent_reader_soon() -> None:
+    """Close that connection without waiting: for a task cancelled with its loop."""
+    _sent_reader.submit(close_connections)
+
+
+#: Streams' store reads run at most this many at a time per process (each on a
+#: thread of the shared pool, with one database connection) ...
+READERS = 4
+#: ... and each reader takes up to this many waiting reads, one after the other
+#: on the same connection, before it lets the connection go.
+READ_BATCH = 50
+
+
+def _read_batch(requests: Sequence[tuple[Any, int, int]]) -> list[Snapshot | BaseException]:
+    # Streams read briefly and then wait, holding nothing: the connection goes
+    # once the batch is read.
+    results: list[Snapshot | BaseException] = []
+    try:
+        for user_id, latest, limit in requests:
+            try:
+                results.append(read_snapshot(user_id, latest, limit))
+            except Exception as exc:
+                results.append(exc)
     finally:
         close_connections()
+    return results
+
+
+class SnapshotReads:
+    """
+    The store reads of one event loop's streams, batched.
+
+    When a deploy drops every stream at once, thousands come back within
+    seconds, and each must read the store before it can resume. Run one by
+    one, each would open a database connection of its own. Here at most
+    ``READERS`` reads run at once, and a reader that finds others waiting
+    takes up to ``READ_BATCH`` of them on the same connection: the store sees
+    a few connections from the process, not a stampede. A stream that leaves
+    while it waits is not read at all.
+    """
+
+    _by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, SnapshotReads] = (
+        weakref.WeakKeyDictionary()
+    )
+
+    def __init__(self) -> None:
+        self.waiting: deque[tuple[tuple[Any, int, int], asyncio.Future[Snapshot]]] = deque()
+        self.readers: set[asyncio.Task[None]] = set()
+
+    @classmethod
+    def for_loop(cls) -> SnapshotReads:
+        loop = asyncio.get_running_loop()
+        reads = cls._by_loop.get(loop)
+        if reads is None:
+            reads = cls._by_loop[loop] = cls()
+        return reads
+
+    async def read(self, user_id: Any, latest: int, limit: int) -> Snapshot:
+        future: asyncio.Future[Snapshot] = asyncio.get_running_loop().create_future()
+        self.waiting.append(((user_id, latest, limit), future))
+        if len(self.readers) < READERS:
+            reader = asyncio.get_running_loop().create_task(self._drain())
+            self.readers.add(reader)
+            reader.add_done_callback(self.readers.discard)
+        return await future
+
+    async def _drain(self) -> None:
+        while self.waiting:
+            batch = []
+            while self.waiting and len(batch) < READ_BATCH:
+                request, future = self.waiting.popleft()
+                if not future.done():  # a stream that left while waiting is not read
+                    batch.append((request, future))
+            if not batch:
+                continue
+            try:
+                results = await sync_to_async(_read_batch, thread_sensitive=False)(
+                    [request for request, _ in batch]
+                )
+            except BaseException:  # cancelled with the loop: the waiters go too
+                for _, future in batch:
+                    future.cancel()
+                raise
+            for (_, future), result in zip(batch, results, strict=True):
+                if future.done():
+                    continue
+                if isinstance(result, BaseException):
+                    future.set_exception(result)
+                else:
+                    future.set_result(result)
+
+
+class FreezePolicy:
+    """
+    When to leave the process's long-lived objects out of garbage collections.
+
+    A full collection walks every object the process tracks, and each open
+    stream keeps about 150 alive (its request, its response, the server's
+    connection): with thousands of streams one collection pauses the process
+    for long enough to delay every event due meanwhile. Frozen objects
+    (``gc.freeze()``) are left out. So the process collects and freezes what
+    it holds:
+
+    - ``FREEZE`` when its first stream opens, then each time the open streams
+      reach twice the most it held when it last froze (from ``FIRST`` on): what
+      start-up loaded and the streams opened so far are left out, and the
+      collection walks only what is new since the last freeze;
+    - ``RELEASE`` once as many streams closed as half the most it held at once
+      (at least ``FIRST``): frozen objects are never collected, so the garbage
+      of the closed streams is collected by unfreezing everything first. A
+      reconnect storm that replaces every stream costs one such collection, as
+      its first streams come back.
+    """
+
+    FIRST = 256
+    FREEZE, RELEASE = "freeze", "release"
+
+    def __init__(self) -> None:
+        self.most: int | None = None
+        #: Open streams at the last freeze or release, and streams opened since.
+        self.base = 0
+        self.opened = 0
+
+    def action(self, open_streams: int) -> str | None:
+        """Note one more open stream (``open_streams`` with it); return what to do now."""
+        self.opened += 1
+        closed = self.base + self.opened - open_streams
+        action = None
+        if self.most is None or open_streams >= max(2 * self.most, self.FIRST):
+            self.most = max(open_streams, self.most or 0)
+            action = self.FREEZE
+        elif closed >= max(self.most // 2, self.FIRST):
+            action = self.RELEASE
+        if action is not None:
+            self.base, self.opened = open_streams, 0
+        return action
+
+
+_freeze_policy = FreezePolicy()
+
+
+def freeze_long_lived_objects(open_streams: int) -> None:
+    """Collect, then freeze what the process holds, when ``FreezePolicy`` says it is time."""
+    action = _freeze_policy.action(open_streams)
+    if action == FreezePolicy.RELEASE:
+        gc.unfreeze()
+    if action is not None:
+        gc.collect()
+        gc.freeze()
 
 
 async def release_request_thread() -> None:
@@ -223,23 +443,26 @@ class EventStream:
         self.keepalive = keepalive
         self.replay_limit = replay_limit
         self.count: int | None = None
+        #: The ids and read state of the newest entries the client has, as the
+        #: cursor's digest covers them; None until the store was first read.
+        self.window: tuple[int, ...] | None = None
 
     async def snapshot(self, latest: int) -> Snapshot:
-        # Not thread-sensitive: the read opens and closes its own connections,
-        # so any thread of the shared pool will do, and the stream keeps none.
-        return await sync_to_async(_read_and_let_go, thread_sensitive=False)(
-            self.user_id, latest, self.replay_limit + WINDOW
-        )
+        # Batched with the other streams' reads: see SnapshotReads.
+        return await SnapshotReads.for_loop().read(self.user_id, latest, self.replay_limit + WINDOW)
 
     async def __aiter__(self) -> AsyncIterator[str]:
         try:
             # Sent at once, so proxies and clients see a live stream, with the
             # reconnection delay browsers should use.
             yield comment("pigeonhole") + retry(RETRY_MS)
+            freeze_long_lived_objects(self.subscription.broker.subscriber_count())
             await release_request_thread()
             await self.connected()
-            for frame in await self.start():
-                yield frame
+            # The frames of one update go out in one write: a broadcast to
+            # thousands of streams costs a write each, not one per frame.
+            if frames := await self.start():
+                yield "".join(frames)
             while True:
                 try:
                     async with asyncio.timeout(self.keepalive):
@@ -247,8 +470,8 @@ class EventStream:
                 except TimeoutError:
                     yield comment("keep-alive")
                     continue
-                for frame in await self.update(batch):
-                    yield frame
+                if frames := await self.update(batch):
+                    yield "".join(frames)
         finally:
             self.subscription.close()
 
@@ -264,6 +487,7 @@ class EventStream:
             return await self.update([WakeUp(self.user_id, SYNC)], reconnect=True)
         snapshot = await self.snapshot(0)
         self.cursor = snapshot.cursor()
+        self.window = _window(snapshot.entries)
         return self._count(snapshot, force=True)
 
     async def connected(self) -> None:
@@ -284,8 +508,11 @@ class EventStream:
     async def update(self, batch: Sequence[WakeUp], *, reconnect: bool = False) -> list[str]:
         """Return the frames that bring the client up to date after ``batch``."""
         assert self.cursor is not None
+        if self.window is not None and all(wakeup.entry is not None for wakeup in batch):
+            return self.arrived(batch)
         before = self.cursor
         snapshot = await self.snapshot(before.latest)
+        self.window = _window(snapshot.entries)
         new = snapshot.newer_than(before.latest)
         missed = any(wakeup.event == SYNC for wakeup in batch)
         if len(new) > self.replay_limit or (missed and snapshot.cursor(before.latest) != before):
@@ -306,6 +533,31 @@ class EventStream:
             frames.append(encode_event(constants.EVENT_MESSAGE, data, id=str(self.cursor)))
         self.cursor = snapshot.cursor(max(before.latest, snapshot.latest))
         return frames + self._count(snapshot, force=reconnect)
+
+    def arrived(self, batch: Sequence[WakeUp]) -> list[str]:
+        """
+        Return the frames for new entries the process has read for this stream.
+
+        No store read: the next cursor follows from the window the stream
+        keeps, as the store would compute it. An entry the stream already
+        has (it read the store since) is not sent twice.
+        """
+        assert self.cursor is not None and self.window is not None
+        frames: list[str] = []
+        for wakeup in batch:
+            entry = wakeup.entry
+            ids = [abs(n) for n in self.window]
+            if entry.id in ids or (len(ids) >= WINDOW and entry.id < ids[-1]):
+                continue
+            mark = -entry.id if entry.is_read else entry.id
+            self.window = tuple(sorted((*self.window, mark), key=abs, reverse=True)[:WINDOW])
+            self.cursor = Cursor(max(self.cursor.latest, entry.id), _digest(self.window))
+            frames.append(encode_event(constants.EVENT_MESSAGE, wakeup.data, id=str(self.cursor)))
+            if wakeup.count is not None and wakeup.count != self.count:
+                self.count = wakeup.count
+                data = {"unread": wakeup.count}
+                frames.append(encode_event(constants.EVENT_COUNT, data, id=str(self.cursor)))
+        return frames
 
     def _count(self, snapshot: Snapshot, *, force: bool = False) -> list[str]:
         """Return a ``count`` frame if the count changed since the last one (or ``force``)."""

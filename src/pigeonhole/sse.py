@@ -11,7 +11,7 @@ import json
 
 from django.core.serializers.json import DjangoJSONEncoder
 
-__all__ = ["comment", "encode_event", "retry"]
+__all__ = ["comment", "encode_event", "retry", "to_json"]
 
 
 def _field(name: str, value: str) -> str:
@@ -20,6 +20,11 @@ def _field(name: str, value: str) -> str:
     if "\n" in value or "\r" in value:
         raise ValueError(f"An SSE {name} cannot contain a line break: {value!r}")
     return f"{name}: {value}\n"
+
+
+def to_json(data: Any) -> str:
+    """Return ``data`` as the compact, one-line JSON of an event's ``data`` field."""
+    return json.dumps(data, cls=DjangoJSONEncoder, separators=(",", ":"))
 
 
 def encode_event(
@@ -47,7 +52,7 @@ def encode_event(
             raise ValueError(f"retry must be a number of milliseconds, got {retry!r}")
         lines.append(f"retry: {retry}\n")
     if not isinstance(data, str):
-        data = json.dumps(data, cls=DjangoJSONEncoder, separators=(",", ":"))
+        data = to_json(data)
     for line in data.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
         lines.append(f"data: {line}\n")
     return "".join(lines) + "\n"

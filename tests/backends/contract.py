@@ -689,3 +689,28 @@ class BackendContract:
                 raise Rollback
         assert texts(backend.list(uid)) == ["kept", "read"]
         assert [backend.count(u.pk) for u in users] == [2, 0, 0]
+
+    def test_deliveries_read_many_users_entries_of_one_message_with_their_counts(
+        self, backend, users, django_user_model
+    ):
+        first, second, third = (u.pk for u in users)
+        backend.add(new("earlier"), first)
+        sent = backend.send(new("to all"), Recipients(queryset=django_user_model.objects.all()))
+        backend.send(new("later, to one"), Recipients(ids=[second]))
+        expected = {
+            u.pk: entry
+            for u in users
+            for entry in backend.list(u.pk, limit=5)
+            if entry.message_id == sent.id
+        }
+        backend.expire(third, [expected[third].id])
+        # Users are named as the broker carries them (text); one is not a recipient.
+        found = backend.deliveries(sent.id, [str(first), str(second), str(third), "999999"])
+        assert sorted((entry.user_id, entry.id, unread) for entry, unread in found) == [
+            (first, expected[first].id, 2),
+            (second, expected[second].id, 2),
+        ]
+        [(entry, _)] = [pair for pair in found if pair[0].user_id == first]
+        assert entry == expected[first]
+        assert (entry.message, entry.is_read) == ("to all", False)
+        assert backend.deliveries(sent.id, []) == []

@@ -11,10 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import tracemalloc
 
 import pytest
 
-from pigeonhole.brokers.base import SYNC, ProcessAtCapacity, TooManySubscriptions, WakeUp
+from pigeonhole.brokers.base import (
+    SYNC,
+    ProcessAtCapacity,
+    Sent,
+    TooManySubscriptions,
+    WakeUp,
+)
 
 from .support import next_wakeups, run
 
@@ -48,7 +55,7 @@ class BrokerContract:
             assert await next_wakeups(second) == [("read", (12, 13))]
             broker.publish([WakeUp(8, "message")])
             assert await next_wakeups(other) == [("message", ())]
-            assert first.queue.empty() and second.queue.empty()
+            assert first.empty() and second.empty()
             for subscription in (first, second, other):
                 subscription.close()
 
@@ -159,7 +166,7 @@ class BrokerContract:
             gone.close()  # idempotent
             broker.publish([WakeUp(1, "message")])
             assert await next_wakeups(keep) == [("message", ())]
-            assert gone.queue.empty()
+            assert gone.empty()
             listener = broker._listener
             keep.close()
             await asyncio.sleep(0.05)
@@ -189,3 +196,44 @@ class BrokerContract:
 
         run(scenario())
         assert "malformed" in caplog.text
+
+    def test_a_new_message_is_one_payload_for_all_its_recipients(self, broker):
+        sent = Sent(40, [7, "8", 9])
+        [payload] = broker.encode([sent, WakeUp(7, "read", (3,))])
+        assert broker.decode(payload) == [Sent(40, ("7", "8", "9")), WakeUp("7", "read", (3,))]
+
+    def test_recipients_too_many_for_a_payload_are_left_to_the_store(self, broker):
+        [payload] = broker.encode([Sent(40, range(5000))])
+        assert broker.decode(payload) == [Sent(40, None)]
+        assert len(payload) < 100
+
+    def test_a_new_message_for_nobody_here_reads_nothing(self, broker):
+        async def scenario():
+            subscription = await self.connected(broker, "7")
+            broker.publish([Sent(40, ["8"])])  # no entry read: nobody here got it
+            broker.publish([WakeUp(7, "read", (3,))])
+            assert await next_wakeups(subscription) == [("read", (3,))]
+            assert not broker._pending_sent and broker._resolver is None
+            subscription.close()
+
+        run(scenario())
+
+    def test_an_idle_subscription_costs_little_memory(self, broker):
+        """Ten thousand streams in one process: each one's mailbox must stay small."""
+
+        async def scenario():
+            first = await self.connected(broker, "0")
+            tracemalloc.start()
+            try:
+                before = tracemalloc.get_traced_memory()[0]
+                subscriptions = [broker.subscribe(str(n)) for n in range(1, 1001)]
+                await asyncio.sleep(0)  # their first SYNC is queued
+                each = (tracemalloc.get_traced_memory()[0] - before) / len(subscriptions)
+            finally:
+                tracemalloc.stop()
+            for subscription in [first, *subscriptions]:
+                subscription.close()
+            return each
+
+        each = run(scenario())
+        assert each < 1024, f"{each:.0f} bytes a subscription"

@@ -17,6 +17,7 @@ from pigeonhole.backends.base import Recipients
 from pigeonhole.brokers import publish
 from pigeonhole.brokers.base import SYNC
 from pigeonhole.conf import get_broker
+from pigeonhole.live import close_connections
 
 from .support import next_wakeups, run
 
@@ -24,8 +25,15 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def in_thread(func, *args, **kwargs):
-    """Run database work off the loop, as an async view does."""
-    return sync_to_async(func, thread_sensitive=False)(*args, **kwargs)
+    """Run database work off the loop, as an async view does, and let its connection go."""
+
+    def call():
+        try:
+            return func(*args, **kwargs)
+        finally:
+            close_connections()
+
+    return sync_to_async(call, thread_sensitive=False)()
 
 
 def send_and_roll_back(user):
@@ -42,8 +50,9 @@ def test_send_wakes_the_recipients_streams_after_commit(user, other_user):
         assert await next_wakeups(mine) == [(SYNC, ())]
         assert await next_wakeups(theirs) == [(SYNC, ())]
         await in_thread(pigeonhole.send, user, "Hello")
-        assert await next_wakeups(mine) == [("message", ())]
-        assert theirs.queue.empty()
+        entry = (await in_thread(pigeonhole.inbox, user))[0]
+        assert await next_wakeups(mine) == [("message", (entry.id,))]
+        assert theirs.empty()
         mine.close()
         theirs.close()
 
@@ -56,9 +65,10 @@ def test_rolled_back_send_publishes_nothing(user):
         assert await next_wakeups(subscription) == [(SYNC, ())]
         await in_thread(send_and_roll_back, user)
         await asyncio.sleep(0.1)  # an in-process wake-up would be queued by now
-        assert subscription.queue.empty()
+        assert subscription.empty()
         await in_thread(pigeonhole.send, user, "this one counts")
-        assert await next_wakeups(subscription) == [("message", ())]
+        entry = (await in_thread(pigeonhole.inbox, user))[0]
+        assert await next_wakeups(subscription) == [("message", (entry.id,))]
         subscription.close()
 
     run(scenario())
@@ -98,8 +108,12 @@ def test_group_send_wakes_each_member_once(user, other_user, group):
             await next_wakeups(subscription)
         await in_thread(pigeonhole.send, group, "to the group")
         await asyncio.sleep(0.05)
-        for subscription in subscriptions:
-            assert await next_wakeups(subscription) == [("message", ())]
+        for member, subscription in zip((user, other_user), subscriptions, strict=True):
+            entry = (await in_thread(pigeonhole.inbox, member))[0]
+            [wakeup] = await subscription.get()
+            assert (wakeup.event, wakeup.ids) == ("message", (entry.id,))
+            assert wakeup.entry.message == "to the group"
+            assert wakeup.count == 1
             subscription.close()
 
     run(scenario())

@@ -13,13 +13,14 @@ import time
 from contextlib import ExitStack
 
 import pytest
+from django.contrib.auth.models import Group
 from django.db import connection
 
 import pigeonhole
 
 from ..backends.redis_support import redis_url
 from ..brokers.support import pg_conninfo, unique_channel
-from .server import ROOT, open_stream, process_env, server_processes
+from .server import ROOT, open_stream, process_env, server_processes, session_cookies
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -144,3 +145,65 @@ def settled(condition, timeout=3.0):
     while not condition():
         assert time.monotonic() < deadline, "connections were not released"
         time.sleep(0.05)
+
+
+def drop_listeners(chosen):
+    """Cut every server's broker listener on the test's channel, as a broker restart does."""
+    options = chosen["BROKER_OPTIONS"]
+    if chosen["BROKER"].endswith("RedisBroker"):
+        import redis
+
+        name = f"pigeonhole:{options['channel']}"
+        with redis.Redis.from_url(options["url"]) as admin:
+            ids = [c["id"] for c in admin.client_list() if c.get("name") == name]
+            for client_id in ids:
+                admin.client_kill_filter(_id=client_id)
+        return len(ids)
+    import psycopg
+
+    with psycopg.connect(options["conninfo"], autocommit=True) as admin:
+        rows = admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
+            (f"pigeonhole listener {options['channel']}"[:63],),
+        ).fetchall()
+    return len(rows)
+
+
+@pytest.mark.parametrize("broker", [redis_broker, postgres_broker])
+def test_sends_across_a_lost_broker_connection_arrive_once_on_every_server(
+    settings, shared_database, broker, django_user_model
+):
+    """
+    Streams spread over two servers; the listeners are cut in the middle of a
+    run of sends, to a group and to lists. Every stream gets every message once.
+    """
+    chosen = {**settings.PIGEONHOLE, "STREAM_KEEPALIVE": 30, **broker()}
+    settings.PIGEONHOLE = chosen
+    env = process_env(shared_database, chosen)
+    staff = Group.objects.create(name="staff")
+    users = [django_user_model.objects.create_user(f"member{n}") for n in range(4)]
+    staff.user_set.add(*users)
+    sends = 30
+    with server_processes(env, count=2) as servers, ExitStack() as streams:
+        readers = [
+            streams.enter_context(open_stream(server, session_cookies(user)))
+            for user in users
+            for server in servers
+        ]
+        for reader in readers:
+            assert reader.next().data == {"unread": 0}
+        for n in range(sends):
+            if n == sends // 3:
+                assert drop_listeners(chosen) == 2
+            pigeonhole.send(staff if n % 2 else users, f"n={n}")
+        received = []
+        for reader in readers:
+            got = []
+            while len(got) < sends:
+                event = reader.next()
+                assert event.event in ("message", "count"), event
+                if event.event == "message":
+                    got.append(event.data["message"])
+            received.append(got)
+    for got in received:
+        assert sorted(got, key=lambda text: int(text[2:])) == [f"n={n}" for n in range(sends)]

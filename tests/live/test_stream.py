@@ -5,6 +5,7 @@ Messages are sent from the test's own thread, as a shell or a view in another
 request would send them; the stream hears of them through the broker.
 """
 
+import gc
 import resource
 import threading
 import time
@@ -213,3 +214,9 @@ def test_idle_stream_sends_keep_alive_comments(live, cookies, settings):
         for line in reader.lines:
             if line.startswith(": keep-alive"):
                 break
+
+
+def test_the_first_stream_leaves_what_the_process_loaded_out_of_garbage_collections(live, cookies):
+    with open_stream(live, cookies) as reader:
+        reader.next()
+        assert gc.get_freeze_count() > 10_000  # Django and the project, at the very least

@@ -597,3 +597,16 @@ class BaseBackend:
         as with any deletion.
         """
         raise NotImplementedError("subclasses of BaseBackend must provide a forget_user() method")
+
+    # Live delivery ----------------------------------------------------------
+    def deliveries(self, message_id: Any, user_ids: Sequence[Any]) -> list[tuple[Any, int]]:
+        """
+        Return ``(entry, unread count)`` for each of ``user_ids`` with a visible entry
+        of message ``message_id``, in as few round trips as the store allows.
+
+        A process serving live streams reads a new message here once for all
+        its streams' users, instead of once per stream; users who did not get
+        the message are simply absent. A backend without it leaves each stream
+        to read the store for itself.
+        """
+        raise NotImplementedError("subclasses of BaseBackend may provide a deliveries() method")

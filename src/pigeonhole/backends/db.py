@@ -724,3 +724,43 @@ class DatabaseBackend(BaseBackend):
     def forget_user(self, user_id: Any) -> int:
         alias = self.db_for_write()
         return InboxEntry.objects.using(alias).filter(user_id=user_id).delete()[0]
+
+    # Live delivery ----------------------------------------------------------
+    def deliveries(self, message_id: Any, user_ids: Sequence[Any]) -> list[tuple[Any, int]]:
+        """
+        Read the users' entries of one message and their unread counts in one query.
+
+        The count is a correlated subquery on the same index ``count()`` uses,
+        so thousands of users cost one statement, not one each. The ids go in
+        one ``IN`` list as long as the database takes that many parameters.
+        """
+        from django.db.models import OuterRef, Subquery
+        from django.db.models.functions import Coalesce
+
+        alias = self.db_for_read()
+        connection = connections[alias]
+        size = 30_000
+        if connection.vendor == "sqlite":
+            import sqlite3
+
+            connection.ensure_connection()
+            limit = connection.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+            size = min(size, limit - 10)
+        now = timezone.now()
+        entries = InboxEntry.objects.using(alias).visible(now)
+        unread = (
+            entries.filter(user_id=OuterRef("user_id"), **_STATE_FILTERS["unread"])
+            .order_by()
+            .values("user_id")
+            .annotate(n=Count("id"))
+            .values("n")
+        )
+        found: list[tuple[Any, int]] = []
+        for chunk in _chunks(list(user_ids), size):
+            rows = (
+                entries.filter(message_id=message_id, user_id__in=chunk)
+                .annotate(unread=Coalesce(Subquery(unread), 0))
+                .values_list(*_COLUMNS, "unread")
+            )
+            found += [(_row_to_stored(row[:-1]), row[-1]) for row in rows]
+        return found

@@ -1,10 +1,14 @@
 """
 The contract every broker implements: carry small wake-ups between processes.
 
-A wake-up says only "user 7: entries 12, 13 were read" or "user 7 has new
-messages". The store stays the one durable log: a stream that hears a wake-up
-reads what changed from the store, so a lost wake-up delays an update but
-never loses a message, and a broker never carries message text.
+A wake-up says only "user 7: entries 12, 13 were read". A new message is one
+``Sent`` for all its recipients: "message 40 went to users 7, 8 and 9" (or to
+too many to list). Each process that hears it reads the recipients' entries
+for all of its own streams in one store read (``pigeonhole.live.read_sent``)
+and hands every stream its entry, so a broadcast costs one read per process,
+not one per stream. The store stays the one durable log: a lost wake-up
+delays an update but never loses a message, and a broker never carries
+message text.
 
 Each process runs at most one listener (one connection to Redis or
 PostgreSQL), which fans wake-ups out to the streams open in that process
@@ -20,14 +24,16 @@ import json
 import logging
 import random
 import threading
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
     "SYNC",
     "BaseBroker",
     "ProcessAtCapacity",
+    "Sent",
     "Subscription",
     "TooManySubscriptions",
     "WakeUp",
@@ -55,12 +61,33 @@ class WakeUp:
     event: str
     ids: tuple[Any, ...] = ()
     count: int | None = None
+    #: The new entry itself (a ``StoredMessage``) and its public JSON, once
+    #: this process has read them for all its streams; never sent over the wire.
+    entry: Any = field(default=None, compare=False, repr=False)
+    data: Any = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         # Keys are strings on every path (JSON turns a UUID into one), so a
         # wake-up published for user 7 finds the stream subscribed for user 7.
         object.__setattr__(self, "user_id", str(self.user_id))
         object.__setattr__(self, "ids", tuple(self.ids))
+
+
+@dataclass(frozen=True)
+class Sent:
+    """
+    "Message ``message_id`` has new entries": one wake-up for all its recipients.
+
+    ``user_ids`` names them when they fit in a payload; None means "too many to
+    list", and each process asks the store which of its streams' users got one.
+    """
+
+    message_id: Any
+    user_ids: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.user_ids is not None:
+            object.__setattr__(self, "user_ids", tuple(str(u) for u in self.user_ids))
 
 
 class TooManySubscriptions(Exception):
@@ -73,18 +100,25 @@ class ProcessAtCapacity(Exception):
 
 class Subscription:
     """
-    One open stream's mailbox: a bounded queue on the stream's event loop.
+    One open stream's mailbox: a bounded list of wake-ups on the stream's event loop.
 
     A slow stream must not make the process hoard wake-ups for it: when the
-    queue is full, further wake-ups are dropped and the next ``get()`` returns
+    mailbox is full, further wake-ups are dropped and the next ``get()`` returns
     a single ``SYNC`` instead, so the stream re-reads the store and loses nothing.
+
+    A process holds thousands of these, so each is a list and at most one
+    future, not an ``asyncio.Queue`` (whose four deques cost kilobytes).
     """
+
+    __slots__ = ("broker", "closed", "items", "loop", "maxsize", "overflowed", "user_id", "waiter")
 
     def __init__(self, broker: BaseBroker, user_id: Any, maxsize: int) -> None:
         self.broker = broker
         self.user_id = str(user_id)
         self.loop = asyncio.get_running_loop()
-        self.queue: asyncio.Queue[WakeUp] = asyncio.Queue(maxsize=maxsize)
+        self.maxsize = maxsize
+        self.items: list[WakeUp] = []
+        self.waiter: asyncio.Future[None] | None = None
         self.overflowed = False
         self.closed = False
 
@@ -103,16 +137,26 @@ class Subscription:
             self.close()
 
     def _put(self, wakeup: WakeUp) -> None:
-        try:
-            self.queue.put_nowait(wakeup)
-        except asyncio.QueueFull:
+        if len(self.items) >= self.maxsize:
             self.overflowed = True
+        else:
+            self.items.append(wakeup)
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+    def empty(self) -> bool:
+        """Return whether no wake-up is waiting."""
+        return not self.items and not self.overflowed
 
     async def get(self) -> list[WakeUp]:
         """Wait for the next wake-up, and return it with any others already queued."""
-        batch = [await self.queue.get()]
-        while not self.queue.empty():
-            batch.append(self.queue.get_nowait())
+        while not self.items and not self.overflowed:
+            self.waiter = self.loop.create_future()
+            try:
+                await self.waiter
+            finally:
+                self.waiter = None
+        batch, self.items = self.items, []
         if self.overflowed:
             self.overflowed = False
             return [WakeUp(self.user_id, SYNC)]
@@ -169,10 +213,15 @@ class BaseBroker:
         self._subscriptions: dict[str, set[Subscription]] = {}
         self._total = 0
         self._listener: asyncio.Task[None] | None = None
+        # New messages waiting to be read for this process's streams, and the
+        # task that reads them.
+        self._pending_sent: deque[tuple[Sent, list[str]]] = deque()
+        self._sent_arrived = asyncio.Event()
+        self._resolver: asyncio.Task[None] | None = None
         self.connected = False
 
     # Publishing (any thread, sync) ---------------------------------------------
-    def publish(self, wakeups: Iterable[WakeUp]) -> None:
+    def publish(self, wakeups: Iterable[WakeUp | Sent]) -> None:
         """
         Send ``wakeups`` to every process; call it only after the change committed.
 
@@ -185,15 +234,15 @@ class BaseBroker:
             except Exception:
                 logger.exception("%r could not publish a wake-up", self)
 
-    def encode(self, wakeups: Iterable[WakeUp]) -> Iterable[str]:
+    def encode(self, wakeups: Iterable[WakeUp | Sent]) -> Iterable[str]:
         """Yield JSON payloads of at most ``max_payload`` bytes holding ``wakeups``."""
-        batch: list[list[Any]] = []
+        batch: list[Any] = []
         size = 2
         for wakeup in wakeups:
-            item = [wakeup.user_id, wakeup.event, list(wakeup.ids), wakeup.count]
+            item = _item(wakeup)
             length = len(json.dumps(item, separators=(",", ":")).encode()) + 1
             if length > self.max_payload:
-                item = [wakeup.user_id, SYNC, [], None]
+                item = _item(_smaller(wakeup))
                 length = len(json.dumps(item, separators=(",", ":")).encode()) + 1
             if batch and size + length > self.max_payload:
                 yield json.dumps(batch, separators=(",", ":"))
@@ -204,12 +253,11 @@ class BaseBroker:
             yield json.dumps(batch, separators=(",", ":"))
 
     @staticmethod
-    def decode(payload: str | bytes) -> list[WakeUp]:
+    def decode(payload: str | bytes) -> list[WakeUp | Sent]:
         """Return the wake-ups in ``payload``; anything malformed is skipped and logged."""
         try:
-            items = json.loads(payload)
-            return [WakeUp(str(u), str(e), tuple(ids), c) for u, e, ids, c in items]
-        except (TypeError, ValueError):
+            return [_from_item(item) for item in json.loads(payload)]
+        except (TypeError, ValueError, KeyError):
             logger.warning("Ignoring a malformed wake-up payload: %.200r", payload)
             return []
 
@@ -280,10 +328,106 @@ class BaseBroker:
     def deliver(self, payload: str | bytes) -> None:
         """Hand a received payload's wake-ups to the local streams they concern."""
         for wakeup in self.decode(payload):
+            if isinstance(wakeup, Sent):
+                self.dispatch(wakeup)
+                continue
             with self._lock:
                 targets = list(self._subscriptions.get(wakeup.user_id, ()))
             for subscription in targets:
                 subscription.put(wakeup)
+
+    def dispatch(self, sent: Sent) -> None:
+        """
+        Read a new message's entries once for every local stream it concerns.
+
+        Runs on the listener's loop: the read goes to a worker thread, and each
+        stream then gets its user's entry (``WakeUp.entry``) without a read of
+        its own. A publisher in this very process (the in-process broker) may
+        call this from any thread.
+        """
+        with self._lock:
+            if sent.user_ids is None:
+                users = list(self._subscriptions)
+            else:
+                users = [u for u in dict.fromkeys(sent.user_ids) if u in self._subscriptions]
+            listener = self._listener
+        if not users or listener is None or listener.get_loop().is_closed():
+            return
+        loop = listener.get_loop()
+
+        def start() -> None:
+            self._pending_sent.append((sent, users))
+            self._sent_arrived.set()
+            if self._resolver is None or self._resolver.done():
+                self._resolver = loop.create_task(self._resolve())
+
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            start()
+        else:
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(start)
+
+    async def _resolve(self) -> None:
+        """
+        Read the new messages heard so far, in order, and hand each stream its entries.
+
+        One task per loop: the messages that arrive while a read runs are read
+        next, together, in one trip to the reading thread (one store read each,
+        on its one database connection). So each stream gets its entries, and
+        the unread counts read with them, in the order they were sent. Once no
+        message came for ``SENT_READER_IDLE`` seconds the connection is closed
+        and the task ends.
+        """
+        from ..live import (
+            SENT_READER_IDLE,
+            read_sent,
+            release_sent_reader,
+            release_sent_reader_soon,
+        )
+
+        released = True
+        try:
+            while True:
+                if not self._pending_sent:
+                    self._sent_arrived.clear()
+                    try:
+                        async with asyncio.timeout(SENT_READER_IDLE):
+                            await self._sent_arrived.wait()
+                    except TimeoutError:
+                        if not self._pending_sent:
+                            await release_sent_reader()
+                            released = True
+                            if not self._pending_sent:
+                                return
+                    continue
+                batch = list(self._pending_sent)
+                self._pending_sent.clear()
+                released = False
+                try:
+                    results = await read_sent([(sent.message_id, users) for sent, users in batch])
+                except Exception:
+                    # The store did not answer: the streams concerned read for themselves.
+                    logger.exception("%r could not read new messages for its streams", self)
+                    results = [{user: WakeUp(user, SYNC) for user in users} for _, users in batch]
+                for wakeups in results:
+                    self._hand_out(wakeups)
+        finally:
+            if not released:  # cancelled with its loop: the connection goes all the same
+                release_sent_reader_soon()
+
+    def _hand_out(self, wakeups: dict[str, WakeUp]) -> None:
+        with self._lock:
+            targets = [
+                (subscription, wakeups[user])
+                for user in wakeups
+                for subscription in self._subscriptions.get(user, ())
+            ]
+        for subscription, wakeup in targets:
+            subscription.put(wakeup)
 
     def _ready(self) -> None:
         # Anything published while the listener was away was missed: every
@@ -302,6 +446,9 @@ class BaseBroker:
         if listener is not None:
             _cancel(listener)  # bound to another (test's) loop that went away
         self.connected = False
+        self._pending_sent.clear()
+        self._sent_arrived = asyncio.Event()
+        self._resolver = None
         self._listener = loop.create_task(self._listen_forever(), name=f"{self!r} listener")
 
     async def _listen_forever(self) -> None:
@@ -344,6 +491,29 @@ class BaseBroker:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__}>"
+
+
+def _item(wakeup: WakeUp | Sent) -> Any:
+    if isinstance(wakeup, Sent):
+        to = None if wakeup.user_ids is None else list(wakeup.user_ids)
+        return {"sent": wakeup.message_id, "to": to}
+    return [wakeup.user_id, wakeup.event, list(wakeup.ids), wakeup.count]
+
+
+def _smaller(wakeup: WakeUp | Sent) -> WakeUp | Sent:
+    # Too big for one payload: a Sent stops listing its recipients (each process
+    # asks the store), a WakeUp becomes SYNC (its streams re-read the store).
+    if isinstance(wakeup, Sent):
+        return Sent(wakeup.message_id)
+    return WakeUp(wakeup.user_id, SYNC)
+
+
+def _from_item(item: Any) -> WakeUp | Sent:
+    if isinstance(item, dict):
+        to = item["to"]
+        return Sent(item["sent"], None if to is None else tuple(to))
+    user_id, event, ids, count = item
+    return WakeUp(str(user_id), str(event), tuple(ids), count)
 
 
 def _cancel(task: asyncio.Task[Any]) -> None:

@@ -12,8 +12,9 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from .. import constants, signals
-from ..conf import get_broker
-from .base import WakeUp
+from ..backends.base import BaseBackend
+from ..conf import get_backend, get_broker
+from .base import Sent, WakeUp
 
 __all__ = ["connect", "publish_change", "publish_sent"]
 
@@ -28,18 +29,25 @@ _CHANGES = {
 
 def publish_sent(sender: Any, message: Any, recipients: Any, **kwargs: Any) -> None:
     """
-    Wake every recipient's streams: they read their new entries from the store.
+    Announce a new message once for all its recipients.
 
     The entry ids are not known per recipient here (a send copies recipients
-    inside the database), and need not be: a stream fetches what is newer
-    than the last entry it sent.
+    inside the database), and need not be: each process reads the entries of
+    its own streams' users in one go. Recipients given as ids are listed, so a
+    process with none of them reads nothing; a Group or a QuerySet is not even
+    evaluated, and each process asks the store which of its streams it reached.
     """
     broker = get_broker()
     # Only streams in this process can hear an in-process broker: skip the
     # recipients query altogether when there are none, as on every WSGI server.
     if getattr(broker, "local_only", False) and not broker.subscriber_count():
         return
-    broker.publish(_wakeups_for(recipients))
+    if type(get_backend()).deliveries is BaseBackend.deliveries:
+        # A store that cannot read many users' entries at once: each stream reads.
+        broker.publish(_wakeups_for(recipients))
+        return
+    user_ids = None if recipients.queryset is not None else tuple(recipients.ids)
+    broker.publish([Sent(message.id, user_ids)])
 
 
 def _wakeups_for(recipients: Any) -> Iterator[WakeUp]:

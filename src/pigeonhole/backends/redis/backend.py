@@ -657,3 +657,21 @@ class RedisBackend(BaseBackend):
             "read": len(doomed_read),
             "messages": messages,
         }
+
+    # Live delivery ----------------------------------------------------------
+    #: Users per script: a broadcast to a process's 10,000 streams is one round trip.
+    deliveries_chunk = 10_000
+
+    def deliveries(self, message_id: Any, user_ids: Sequence[Any]) -> list[tuple[Any, int]]:
+        """Read the users' entries of one message and their counts in one script per chunk."""
+        users = [str(user_id) for user_id in user_ids]
+        found: list[tuple[Any, int]] = []
+        with self._errors():
+            for start in range(0, len(users), self.deliveries_chunk):
+                chunk = users[start : start + self.deliveries_chunk]
+                rows, content = self._run(
+                    "deliveries", [ts(timezone.now()), str(message_id), *chunk]
+                )
+                for entry_id, entry, unread in rows:
+                    found.append((self._stored_any([entry_id, entry, content]), int(unread)))
+        return found

@@ -36,6 +36,7 @@ NAMES = (
     "claim_email",
     "release_email",
     "purge_orphans",
+    "deliveries",
 )
 
 

@@ -52,6 +52,9 @@
   var BACKOFF_MIN = 1000;
   var BACKOFF_MAX = 60000;
   var RETRY_AFTER_MAX = 3600000; // a server asking for more than an hour is taken at an hour
+  // A dropped stream is reopened at a random moment within this many milliseconds: when a
+  // deploy drops every stream at once, the reconnections (and their replays) spread out.
+  var RECONNECT_SPREAD = 3000;
   var STATE_EVENTS = ["read", "unread", "archived", "unarchived", "deleted"];
 
   var channel = "BroadcastChannel" in window ? new BroadcastChannel(CHANNEL) : null;
@@ -530,14 +533,17 @@
       });
     });
     source.onerror = function () {
-      if (source.readyState === EventSource.CLOSED) {
-        // The server refused the stream: 204 under WSGI, or 401/429. The browser will not
-        // retry by itself; reopen later ourselves, or poll if the stream never worked.
-        source.close();
-        if (!opened && config.countUrl) return poll();
+      var refused = source.readyState === EventSource.CLOSED;
+      // Left to itself, every browser retries after the same fixed delay; reopen instead,
+      // ourselves, with the cursor, so that the pages a deploy dropped come back spread out.
+      source.close();
+      if (refused && !opened && config.countUrl) return poll(); // 204 under WSGI, or 401/429
+      if (opened) {
+        backoff = BACKOFF_MIN;
+        setTimeout(stream, RECONNECT_SPREAD * (0.1 + 0.9 * Math.random()));
+      } else {
         retryLater(stream);
       }
-      // CONNECTING: the browser retries by itself, sending Last-Event-ID.
     };
   }
 
