@@ -22,7 +22,7 @@ def _field(name: str, value: str) -> str:
     return f"{name}: {value}\n"
 
 
-def to_json(data: Any) -> str:
+def to_json(data: object) -> str:
     """Return ``data`` as the compact, one-line JSON of an event's ``data`` field."""
     return json.dumps(data, cls=DjangoJSONEncoder, separators=(",", ":"))
 

@@ -599,7 +599,9 @@ class BaseBackend:
         raise NotImplementedError("subclasses of BaseBackend must provide a forget_user() method")
 
     # Live delivery ----------------------------------------------------------
-    def deliveries(self, message_id: Any, user_ids: Sequence[Any]) -> list[tuple[Any, int]]:
+    def deliveries(
+        self, message_id: Any, user_ids: Sequence[Any]
+    ) -> builtins.list[tuple[Any, int]]:
         """
         Return ``(entry, unread count)`` for each of ``user_ids`` with a visible entry
         of message ``message_id``, in as few round trips as the store allows.
