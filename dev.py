@@ -31,8 +31,9 @@ import tarfile
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from xml.etree import ElementTree
 
 if sys.version_info < (3, 11):  # noqa: UP036 - the point is a clear message on old Pythons
     sys.exit("dev.py needs Python 3.11 or newer.")
@@ -58,8 +59,6 @@ REDIS_URL = f"redis://{REDIS_HOST}:{REDIS_PORT}/15"
 MARIADB_FIX = "apt-get install libmariadb-dev pkg-config"
 MANAGED_ENV = ("PIGEONHOLE_TEST_DB", "PIGEONHOLE_DJANGO_TESTS", "PIGEONHOLE_TEST_REDIS_URL")
 PYTEST_NO_TESTS = 5
-ANSI = re.compile(r"\x1b\[[0-9;]*m")
-PYTEST_SUMMARY = re.compile(r"^=*\s*(?P<counts>(?:\d+ \w+|no tests ran).*?) in [\d.]+s\b")
 
 
 class DevError(Exception):
@@ -91,12 +90,18 @@ def run(
     env: Mapping[str, str] | None = None,
     cwd: Path = ROOT,
     check: bool = True,
+    unset: Sequence[str] = (),
 ) -> int:
-    """Run a command in the foreground, echoing it; with ``check`` a failure stops dev.py."""
+    """
+    Run a command in the foreground, echoing it; with ``check`` a failure stops dev.py.
+
+    ``unset`` names inherited variables the command must not see: those ``env`` alone decides.
+    """
     extra = dict(env or {})
     echo(cmd, extra, cwd)
+    inherited = {key: value for key, value in os.environ.items() if key not in unset}
     try:
-        code = subprocess.call(list(cmd), cwd=cwd, env={**os.environ, **extra})
+        code = subprocess.call(list(cmd), cwd=cwd, env={**inherited, **extra})
     except FileNotFoundError as exc:
         raise DevError(f"cannot run {shown(cmd[0])}: {exc.strerror}") from exc
     if check and code:
@@ -456,51 +461,57 @@ PROBES: dict[str, Callable[[Venv], Probe]] = {
 # --------------------------------------------------------------------------- pytest runs
 
 
-@dataclass
+@dataclass(frozen=True)
 class PytestRun:
-    """What one pytest run reported, read from its closing line."""
+    """What one pytest run reported: its exit code and counts, from its JUnit XML report."""
 
     code: int
-    counts: str
     seconds: float
-    numbers: dict[str, int] = field(default_factory=dict)
+    counts: Mapping[str, int] | None  # passed, failed, skipped; None without a report
+
+    @property
+    def detail(self) -> str:
+        took = f"({self.seconds:.1f}s)"
+        if self.code == PYTEST_NO_TESTS:
+            return f"no tests collected (pytest exit 5) {took}"
+        if self.counts is None:
+            return f"pytest exit code {self.code}, no report {took}"
+        return f"{', '.join(f'{n} {word}' for word, n in self.counts.items())} {took}"
+
+
+def junit_counts(report: Path) -> dict[str, int] | None:
+    """
+    Count passed, failed and skipped tests in a pytest ``--junitxml`` report.
+
+    Each ``<testcase>`` is one test, as pytest's closing line counts them (the suite's
+    ``tests`` attribute adds subtests). Errors count as failures, expected failures as
+    skipped. None when there is no readable report: pytest stopped before writing it.
+    """
+    try:
+        root = ElementTree.parse(report).getroot()
+    except (OSError, ElementTree.ParseError):
+        return None
+    counts = {"passed": 0, "failed": 0, "skipped": 0}
+    for case in root.iter("testcase"):
+        outcomes = {child.tag for child in case}
+        if outcomes & {"failure", "error"}:
+            counts["failed"] += 1
+        elif "skipped" in outcomes:
+            counts["skipped"] += 1
+        else:
+            counts["passed"] += 1
+    return counts
 
 
 def run_pytest(venv: Venv, env: Mapping[str, str], args: Sequence[str]) -> PytestRun:
-    """Run pytest, streaming its output as it comes while keeping the tail to read the counts."""
-    cmd: list[str | os.PathLike[str]] = [venv.python, "-m", "pytest"]
-    if sys.stdout.isatty() and not any(arg.startswith("--color") for arg in args):
-        cmd.append("--color=yes")  # output goes through a pipe; keep colours for a person
-    cmd += args
-    echo(cmd, env, ROOT)
-    started = time.monotonic()
-    tail = b""
-    # Variables this script manages come only from it, so the summary matches what tests saw.
-    inherited = {key: value for key, value in os.environ.items() if key not in MANAGED_ENV}
-    proc = subprocess.Popen(
-        list(cmd), cwd=ROOT, env={**inherited, **env}, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    assert proc.stdout is not None
-    try:
-        while chunk := proc.stdout.read1(65536):
-            sys.stdout.buffer.write(chunk)
-            sys.stdout.buffer.flush()
-            tail = (tail + chunk)[-16384:]
-        code = proc.wait()
-    except KeyboardInterrupt:
-        proc.terminate()
-        proc.wait()
-        raise
-    seconds = time.monotonic() - started
-    counts = ""
-    for line in reversed(ANSI.sub("", tail.decode(errors="replace")).splitlines()):
-        match = PYTEST_SUMMARY.match(line.strip())
-        if match:
-            counts = match.group("counts")
-            break
-    numbers = {word: int(n) for n, word in re.findall(r"(\d+) (\w+)", counts)}
-    return PytestRun(code, counts, seconds, numbers)
+    """Run pytest in the foreground; its report, not its output, gives the counts."""
+    with tempfile.TemporaryDirectory(prefix="pigeonhole-dev-") as tmp:
+        report = Path(tmp) / "report.xml"
+        started = time.monotonic()
+        # Variables this script manages come only from it, so the summary matches what tests saw.
+        cmd = [venv.python, "-m", "pytest", f"--junitxml={report}", *args]
+        code = run(cmd, env=env, check=False, unset=MANAGED_ENV)
+        return PytestRun(code, time.monotonic() - started, junit_counts(report))
 
 
 @dataclass(frozen=True)
@@ -559,16 +570,9 @@ def cmd_test(args: argparse.Namespace, pytest_args: list[str]) -> int:
             rows.append(Row(db, "skipped", probe.reason))
             continue
         outcome = run_pytest(venv, {"PIGEONHOLE_TEST_DB": db, **env}, pytest_args)
-        for word, number in outcome.numbers.items():
-            key = "failed" if word in ("failed", "error", "errors") else word
-            if key in totals:
-                totals[key] += number
-        detail = f"{outcome.counts or 'no summary line'} ({outcome.seconds:.1f}s)"
-        if outcome.code == PYTEST_NO_TESTS:
-            detail = f"no tests collected (pytest exit 5) ({outcome.seconds:.1f}s)"
-        elif outcome.code and not outcome.counts:
-            detail = f"pytest exit code {outcome.code} ({outcome.seconds:.1f}s)"
-        rows.append(Row(db, "passed" if outcome.code == 0 else "failed", detail))
+        for word, number in (outcome.counts or {}).items():
+            totals[word] += number
+        rows.append(Row(db, "passed" if outcome.code == 0 else "failed", outcome.detail))
 
     where = f"Python {venv.interpreter.full}, Django {version}, {shown(venv.path)}"
     print(f"\n===== summary ({where}) " + "=" * 20)
@@ -581,14 +585,25 @@ def cmd_test(args: argparse.Namespace, pytest_args: list[str]) -> int:
     passed, failed_count, skipped_count = totals["passed"], totals["failed"], totals["skipped"]
     print(f"Total: {passed} passed, {failed_count} failed, {skipped_count} skipped")
 
-    failed = [row.backend for row in rows if row.result == "failed"]
-    if failed:
-        print(f"FAILED: {', '.join(failed)}")
-        return 1
-    if ci and skipped:
-        print("FAILED: CI=true and some backends were skipped; CI must test every backend")
+    problem = verdict(rows, ci=ci)
+    if problem:
+        print(f"FAILED: {problem}")
         return 1
     return 0
+
+
+def verdict(rows: Sequence[Row], *, ci: bool) -> str | None:
+    """
+    Say why a test run failed, or None when it passed.
+
+    Under CI a skipped backend fails the run too: green must mean "tested everywhere".
+    """
+    failed = [row.backend for row in rows if row.result == "failed"]
+    if failed:
+        return ", ".join(failed)
+    if ci and any(row.skipped for row in rows):
+        return "CI=true and some backends were skipped; CI must test every backend"
+    return None
 
 
 # --------------------------------------------------------------------------- other commands
@@ -625,11 +640,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_lint(args: argparse.Namespace) -> int:
-    """Check style without changing files: running `ruff format .` is left to the author."""
+    """
+    Check style and types without changing files: `ruff format .` is left to the author.
+
+    mypy checks the modules ``[tool.mypy]`` in pyproject.toml lists, with django-stubs.
+    """
     venv = bootstrap()
     check = run([venv.bin("ruff"), "check", "."], check=False)
     fmt = run([venv.bin("ruff"), "format", "--check", "."], check=False)
-    return 1 if check or fmt else 0
+    types = run([venv.bin("mypy")], check=False)
+    return 1 if check or fmt or types else 0
 
 
 def cmd_docs(args: argparse.Namespace) -> int:
@@ -676,7 +696,7 @@ def parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="run the example site with demo users")
     demo.add_argument("--port", type=int, default=8000)
-    sub.add_parser("lint", help="ruff check and ruff format --check")
+    sub.add_parser("lint", help="ruff check, ruff format --check and mypy")
     sub.add_parser("docs", help="mkdocs build --strict into site/")
     # No -h of its own: `dev.py bench --help` shows the benchmark script's options.
     sub.add_parser(

@@ -16,6 +16,7 @@ from pigeonhole.admin import (
     InboxEntryInline,
     SendMessageActionMixin,
     add_send_message_action,
+    register_user_admin,
     send_message_action,
 )
 from pigeonhole.models import InboxEntry, Message
@@ -337,6 +338,36 @@ class TestActionRegistration:
         model_admin.actions = None
         assert add_send_message_action(model_admin) is False
         assert model_admin.actions is None
+
+    def test_registered_user_admin_is_a_subclass_not_a_patched_instance(self):
+        registered = user_admin()
+        assert isinstance(registered, SendMessageActionMixin)
+        assert issubclass(type(registered), UserAdmin)
+        assert "has_pigeonhole_send_permission" not in vars(registered)
+
+    def test_register_user_admin_adds_the_action_on_another_site_once(self):
+        site = admin.AdminSite(name="other")
+        site.register(user_admin().model, UserAdmin)
+        assert register_user_admin(site) is True
+        assert register_user_admin(site) is False
+        registered = site.get_model_admin(user_admin().model)
+        assert list(registered.actions).count(send_message_action) == 1
+        assert isinstance(registered, SendMessageActionMixin)
+        assert site.check(None) == []
+
+    def test_register_user_admin_leaves_a_site_without_a_user_admin_alone(self):
+        site = admin.AdminSite(name="empty")
+        assert register_user_admin(site) is False
+        assert not site.is_registered(user_admin().model)
+
+    def test_register_user_admin_respects_disabled_actions(self):
+        class NoActions(UserAdmin):
+            actions = None
+
+        site = admin.AdminSite(name="no-actions")
+        site.register(user_admin().model, NoActions)
+        assert register_user_admin(site) is False
+        assert type(site.get_model_admin(user_admin().model)) is NoActions
 
     def test_admins_using_the_action_pass_the_system_checks(self):
         class CustomUserAdmin(SendMessageActionMixin, UserAdmin):

@@ -168,3 +168,125 @@ def test_site_sending_email_with_site_url_passes(settings):
 def test_categories_without_email_need_no_site_url(settings):
     settings.PIGEONHOLE = {"CATEGORIES": {"news": {"label": "News", "email": False}}}
     assert check_email() == []
+
+
+#: A bad value for every setting a value rule covers, all at once.
+EVERY_VALUE_WRONG = {
+    "OPTIONS": "redis://",
+    "BROKER_OPTIONS": [],
+    "ANONYMOUS": "ignore",
+    "READ_ON_DISPLAY": "yes",
+    "ALLOW_DELETE_UNREAD": 1,
+    "DELETE_READ": None,
+    "MAX_LENGTH": 0,
+    "RETENTION_DAYS": -1,
+    "STREAM_MAX_PER_USER": True,
+    "STREAM_REPLAY_LIMIT": "5",
+    "STREAM_MAX_PER_PROCESS": 0,
+    "MAX_DATA_BYTES": None,
+    "MAX_DATA_DEPTH": 101,
+    "STREAM_KEEPALIVE": 0,
+    "POLL_INTERVAL": "30",
+    "EMAIL_RETRIES": -1,
+    "EMAIL_RETRY_DELAY": 1.5,
+    "DIGEST_DELAY_MINUTES": False,
+    "UNSUBSCRIBE_DAYS": 0,
+}
+
+
+def test_every_bad_value_is_reported_in_order_with_its_text(settings):
+    settings.PIGEONHOLE = EVERY_VALUE_WRONG
+    reported = [(e.id, e.msg, e.hint) for e in [*check_settings(), *check_email()]]
+    assert reported == [
+        ("pigeonhole.E012", "PIGEONHOLE['OPTIONS'] must be a dict.", "For example: {}"),
+        ("pigeonhole.E013", "PIGEONHOLE['BROKER_OPTIONS'] must be a dict.", "For example: {}"),
+        (
+            "pigeonhole.E007",
+            "PIGEONHOLE['ANONYMOUS'] must be 'flash' or 'raise', got 'ignore'.",
+            "'flash' shows the message once; 'raise' raises PersistenceUnavailable.",
+        ),
+        (
+            "pigeonhole.E008",
+            "PIGEONHOLE['READ_ON_DISPLAY'] must be True or False, got 'yes'.",
+            None,
+        ),
+        (
+            "pigeonhole.E008",
+            "PIGEONHOLE['ALLOW_DELETE_UNREAD'] must be True or False, got 1.",
+            None,
+        ),
+        ("pigeonhole.E008", "PIGEONHOLE['DELETE_READ'] must be True or False, got None.", None),
+        ("pigeonhole.E009", "PIGEONHOLE['MAX_LENGTH'] must be a positive integer, got 0.", None),
+        (
+            "pigeonhole.E009",
+            "PIGEONHOLE['RETENTION_DAYS'] must be a positive integer or None, got -1.",
+            None,
+        ),
+        (
+            "pigeonhole.E009",
+            "PIGEONHOLE['STREAM_MAX_PER_USER'] must be a positive integer, got True.",
+            None,
+        ),
+        (
+            "pigeonhole.E009",
+            "PIGEONHOLE['STREAM_REPLAY_LIMIT'] must be a positive integer, got '5'.",
+            None,
+        ),
+        (
+            "pigeonhole.E014",
+            "PIGEONHOLE['STREAM_MAX_PER_PROCESS'] must be a positive integer or None, got 0.",
+            "For example 10000: the open streams one server process may hold. "
+            "None leaves only the process's open-file limit.",
+        ),
+        (
+            "pigeonhole.E015",
+            "PIGEONHOLE['MAX_DATA_BYTES'] must be a positive integer, got None.",
+            "For example 8192: bytes of data, as compact JSON in UTF-8.",
+        ),
+        (
+            "pigeonhole.E015",
+            "PIGEONHOLE['MAX_DATA_DEPTH'] must be a positive integer of at most 100, got 101.",
+            "For example 20: levels of nesting, at most 100.",
+        ),
+        (
+            "pigeonhole.E009",
+            "PIGEONHOLE['STREAM_KEEPALIVE'] must be a positive number of seconds, got 0.",
+            None,
+        ),
+        (
+            "pigeonhole.E009",
+            "PIGEONHOLE['POLL_INTERVAL'] must be a positive number of seconds, got '30'.",
+            None,
+        ),
+        (
+            "pigeonhole.E033",
+            "PIGEONHOLE['EMAIL_RETRIES'] must be an integer of at least 0, got -1.",
+            None,
+        ),
+        (
+            "pigeonhole.E033",
+            "PIGEONHOLE['EMAIL_RETRY_DELAY'] must be an integer of at least 0, got 1.5.",
+            None,
+        ),
+        (
+            "pigeonhole.E033",
+            "PIGEONHOLE['DIGEST_DELAY_MINUTES'] must be an integer of at least 0, got False.",
+            None,
+        ),
+        (
+            "pigeonhole.E033",
+            "PIGEONHOLE['UNSUBSCRIBE_DAYS'] must be an integer of at least 1, got 0.",
+            None,
+        ),
+    ]
+
+
+def test_each_value_rule_reports_its_own_setting_alone(settings):
+    """Every row of the table is one setting's check: a wrong value there fails it alone."""
+    from pigeonhole.checks import VALUE_RULES
+
+    assert len({rule.key for rule in VALUE_RULES}) == len(VALUE_RULES)
+    for rule in VALUE_RULES:
+        settings.PIGEONHOLE = {rule.key: object()}
+        [error] = [*check_settings(), *check_email()]
+        assert (error.id, rule.key in error.msg) == (rule.id, True)

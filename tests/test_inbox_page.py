@@ -6,7 +6,7 @@ import pytest
 from django.test import Client
 
 import pigeonhole
-from pigeonhole import pages
+from pigeonhole.views import pages
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("store")]
 

@@ -9,7 +9,6 @@ delete confirmation counts entries instead of listing them.
 
 from __future__ import annotations
 
-from types import MethodType
 from typing import Any
 
 from django.contrib import admin, messages
@@ -40,6 +39,7 @@ __all__ = [
     "MessageAdmin",
     "SendMessageActionMixin",
     "add_send_message_action",
+    "register_user_admin",
     "send_message_action",
 ]
 
@@ -448,6 +448,11 @@ def send_message_action(
     return TemplateResponse(request, "pigeonhole/admin/send_message.html", context)
 
 
+def _may_send(request: HttpRequest) -> bool:
+    """Allow those who may add messages: ``pigeonhole.add_message``."""
+    return request.user.has_perm(_send_permission())
+
+
 class SendMessageActionMixin:
     """
     Give a users ``ModelAdmin`` the permission check ``send_message_action`` needs.
@@ -460,36 +465,64 @@ class SendMessageActionMixin:
 
     def has_pigeonhole_send_permission(self, request: HttpRequest) -> bool:
         """Allow those who may add messages: ``pigeonhole.add_message``."""
-        return request.user.has_perm(_send_permission())
+        return _may_send(request)
+
+
+def _has_action(model_admin: admin.ModelAdmin) -> bool:
+    name = send_message_action.__name__
+    return any(getattr(action, "__name__", action) == name for action in model_admin.actions or ())
+
+
+def register_user_admin(site: admin.AdminSite | None = None) -> bool:
+    """
+    Register the user model's admin on ``site`` again, with the send action.
+
+    The admin registered for the user model is replaced by a subclass of its
+    class that adds ``SendMessageActionMixin`` and ``send_message_action``; the
+    class itself, and the same class on other sites, stay as they were. Return
+    whether the action was added: not when the site has no user admin, when it
+    already has the action, nor when it disables actions (``actions = None``).
+
+    pigeonhole's admin module calls it for the default ``admin.site``; call it
+    for another site.
+    """
+    site = admin.site if site is None else site
+    user_model = get_user_model()
+    if not site.is_registered(user_model):
+        return False
+    current = site.get_model_admin(user_model)
+    if current.actions is None or _has_action(current):
+        return False
+    base = type(current)
+    mixins = () if isinstance(current, SendMessageActionMixin) else (SendMessageActionMixin,)
+    admin_class = type(
+        base.__name__,
+        (*mixins, base),
+        {"__module__": base.__module__, "actions": [*current.actions, send_message_action]},
+    )
+    site.unregister(user_model)
+    site.register(user_model, admin_class)
+    return True
 
 
 def add_send_message_action(model_admin: admin.ModelAdmin) -> bool:
     """
-    Add ``send_message_action`` to one registered ``ModelAdmin`` instance.
+    Add ``send_message_action`` to one ``ModelAdmin`` instance.
 
     Only the instance changes, so the same ``ModelAdmin`` class on another
     site stays as it was. Return whether the action was added: not when the
     admin already has it, nor when it disables actions (``actions = None``).
+    A registered user admin is better served by ``register_user_admin()``.
     """
-    if model_admin.actions is None:
+    if model_admin.actions is None or _has_action(model_admin):
         return False
     if not hasattr(model_admin, "has_pigeonhole_send_permission"):
-        model_admin.has_pigeonhole_send_permission = MethodType(
-            SendMessageActionMixin.has_pigeonhole_send_permission, model_admin
-        )
-    name = send_message_action.__name__
-    if any(getattr(action, "__name__", action) == name for action in model_admin.actions):
-        return False
+        # Django looks the check up on the instance and calls it with the request.
+        model_admin.has_pigeonhole_send_permission = _may_send
     model_admin.actions = [*model_admin.actions, send_message_action]
     return True
 
 
-def _add_to_default_site() -> None:
-    # Autodiscovery imports this module after the admin modules of the apps
-    # listed before pigeonhole, django.contrib.auth's among them.
-    user_model = get_user_model()
-    if admin.site.is_registered(user_model):
-        add_send_message_action(admin.site.get_model_admin(user_model))
-
-
-_add_to_default_site()
+# Registered as this module registers its own models: when the admin autodiscovers
+# it, after the admin modules of the apps listed before pigeonhole (auth's among them).
+register_user_admin()

@@ -6,7 +6,8 @@ Ids are stable (``pigeonhole.E001``...) so projects can silence one knowingly.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -81,44 +82,144 @@ def _levels(key: str, ident: str) -> tuple[set[int] | None, list[Error]]:
     return set(value), []
 
 
-@register(Tags.compatibility)
-def check_settings(app_configs=None, **kwargs: Any) -> list[Error]:
-    """Check the ``PIGEONHOLE`` dict itself."""
-    raw = getattr(settings, "PIGEONHOLE", {})
-    if not isinstance(raw, dict):
-        return [
-            Error(
-                f"PIGEONHOLE must be a dict, got {type(raw).__name__}.",
-                hint="PIGEONHOLE = {'STORE_LEVELS': [...], ...}",
-                id="pigeonhole.E010",
-            )
-        ]
-    errors: list[Error] = []
+# Value predicates for the rules below: True for a valid value. A bool is an int
+# to Python, never a count or a number of seconds to a setting.
+def _at_least(minimum: int) -> Callable[[object], bool]:
+    def valid(value: object) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+    return valid
+
+
+_positive_int = _at_least(1)
+
+
+def _positive_int_or_none(value: object) -> bool:
+    return value is None or _positive_int(value)
+
+
+def _positive_seconds(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+
+
+def _data_depth(value: object) -> bool:
+    return _positive_int(value) and isinstance(value, int) and value <= DATA_DEPTH_CEILING
+
+
+def _is_bool(value: object) -> bool:
+    return isinstance(value, bool)
+
+
+def _is_dict(value: object) -> bool:
+    return isinstance(value, dict)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """
+    What one setting's value must be, and the error raised when it is not.
+
+    ``expected`` completes the message "PIGEONHOLE['KEY'] must be ..., got <value>.";
+    ``message`` replaces the whole sentence where the value would say nothing new.
+    """
+
+    key: str
+    valid: Callable[[object], bool]
+    expected: str
+    id: str
+    hint: str | None = None
+    message: str = "PIGEONHOLE['{key}'] must be {expected}, got {value!r}."
+
+    def check(self, raw: dict[str, object]) -> list[Error]:
+        value = raw.get(self.key, DEFAULTS[self.key])
+        if self.valid(value):
+            return []
+        text = self.message.format(key=self.key, expected=self.expected, value=value)
+        return [Error(text, hint=self.hint, id=self.id)]
+
+
+_DICT = "PIGEONHOLE['{key}'] must be {expected}."
+_BOOL = "True or False"
+_POSITIVE = "a positive integer"
+_SECONDS = "a positive number of seconds"
+
+#: One row per setting whose value alone decides whether it is valid, in the order
+#: ``check_settings`` reports them; ``check_email`` reports the rows of ``EMAIL_RULES``.
+VALUE_RULES: tuple[Rule, ...] = (
+    Rule("OPTIONS", _is_dict, "a dict", "pigeonhole.E012", "For example: {}", _DICT),
+    Rule("BROKER_OPTIONS", _is_dict, "a dict", "pigeonhole.E013", "For example: {}", _DICT),
+    Rule(
+        "ANONYMOUS",
+        lambda value: value in ("flash", "raise"),
+        "'flash' or 'raise'",
+        "pigeonhole.E007",
+        "'flash' shows the message once; 'raise' raises PersistenceUnavailable.",
+    ),
+    Rule("READ_ON_DISPLAY", _is_bool, _BOOL, "pigeonhole.E008"),
+    Rule("ALLOW_DELETE_UNREAD", _is_bool, _BOOL, "pigeonhole.E008"),
+    Rule("DELETE_READ", _is_bool, _BOOL, "pigeonhole.E008"),
+    Rule("MAX_LENGTH", _positive_int, _POSITIVE, "pigeonhole.E009"),
+    Rule("RETENTION_DAYS", _positive_int_or_none, f"{_POSITIVE} or None", "pigeonhole.E009"),
+    Rule("STREAM_MAX_PER_USER", _positive_int, _POSITIVE, "pigeonhole.E009"),
+    Rule("STREAM_REPLAY_LIMIT", _positive_int, _POSITIVE, "pigeonhole.E009"),
+    Rule(
+        "STREAM_MAX_PER_PROCESS",
+        _positive_int_or_none,
+        f"{_POSITIVE} or None",
+        "pigeonhole.E014",
+        "For example 10000: the open streams one server process may hold. "
+        "None leaves only the process's open-file limit.",
+    ),
+    Rule(
+        "MAX_DATA_BYTES",
+        _positive_int,
+        _POSITIVE,
+        "pigeonhole.E015",
+        "For example 8192: bytes of data, as compact JSON in UTF-8.",
+    ),
+    Rule(
+        "MAX_DATA_DEPTH",
+        _data_depth,
+        f"{_POSITIVE} of at most {DATA_DEPTH_CEILING}",
+        "pigeonhole.E015",
+        f"For example 20: levels of nesting, at most {DATA_DEPTH_CEILING}.",
+    ),
+    Rule("STREAM_KEEPALIVE", _positive_seconds, _SECONDS, "pigeonhole.E009"),
+    Rule("POLL_INTERVAL", _positive_seconds, _SECONDS, "pigeonhole.E009"),
+    Rule("EMAIL_RETRIES", _at_least(0), "an integer of at least 0", "pigeonhole.E033"),
+    Rule("EMAIL_RETRY_DELAY", _at_least(0), "an integer of at least 0", "pigeonhole.E033"),
+    Rule("DIGEST_DELAY_MINUTES", _at_least(0), "an integer of at least 0", "pigeonhole.E033"),
+    Rule("UNSUBSCRIBE_DAYS", _at_least(1), "an integer of at least 1", "pigeonhole.E033"),
+)
+
+_EMAIL_KEYS = ("EMAIL_RETRIES", "EMAIL_RETRY_DELAY", "DIGEST_DELAY_MINUTES", "UNSUBSCRIBE_DAYS")
+SETTINGS_RULES = tuple(rule for rule in VALUE_RULES if rule.key not in _EMAIL_KEYS)
+EMAIL_RULES = tuple(rule for rule in VALUE_RULES if rule.key in _EMAIL_KEYS)
+
+
+def _rule_errors(rules: Iterable[Rule], raw: dict[str, object]) -> list[Error]:
+    return [error for rule in rules for error in rule.check(raw)]
+
+
+def _unknown_key_errors(raw: dict[str, Any]) -> list[Error]:
     unknown = sorted(set(raw) - set(DEFAULTS))
-    if unknown:
-        errors.append(
-            Error(
-                f"PIGEONHOLE has unknown key(s): {', '.join(unknown)}.",
-                hint=f"Known keys: {', '.join(DEFAULTS)}.",
-                id="pigeonhole.E011",
-            )
+    if not unknown:
+        return []
+    return [
+        Error(
+            f"PIGEONHOLE has unknown key(s): {', '.join(unknown)}.",
+            hint=f"Known keys: {', '.join(DEFAULTS)}.",
+            id="pigeonhole.E011",
         )
-    s = pigeonhole_settings
-    errors += _import_error(
-        "BACKEND", s.BACKEND, "pigeonhole.E001", "pigeonhole.backends.db.DatabaseBackend"
-    )
-    errors += _broker_errors(raw)
-    for key, ident in (("OPTIONS", "pigeonhole.E012"), ("BROKER_OPTIONS", "pigeonhole.E013")):
-        if not isinstance(raw.get(key, {}), dict):
-            errors.append(
-                Error(f"PIGEONHOLE['{key}'] must be a dict.", hint="For example: {}", id=ident)
-            )
-    store, errs = _levels("STORE_LEVELS", "pigeonhole.E004")
-    errors += errs
+    ]
+
+
+def _level_errors() -> list[Error]:
+    """Check the three level lists (E004 to E006), then that no level is stored and sticky."""
+    store, errors = _levels("STORE_LEVELS", "pigeonhole.E004")
     sticky, errs = _levels("STICKY_LEVELS", "pigeonhole.E005")
     errors += errs
-    _, errs = _levels("EMAIL_LEVELS", "pigeonhole.E006")
-    errors += errs
+    errors += _levels("EMAIL_LEVELS", "pigeonhole.E006")[1]
     if store is not None and sticky is not None and store & sticky:
         both = ", ".join(str(level) for level in sorted(store & sticky))
         errors.append(
@@ -128,91 +229,33 @@ def check_settings(app_configs=None, **kwargs: Any) -> list[Error]:
                 id="pigeonhole.E003",
             )
         )
-    if s.ANONYMOUS not in ("flash", "raise"):
-        errors.append(
-            Error(
-                f"PIGEONHOLE['ANONYMOUS'] must be 'flash' or 'raise', got {s.ANONYMOUS!r}.",
-                hint="'flash' shows the message once; 'raise' raises PersistenceUnavailable.",
-                id="pigeonhole.E007",
-            )
-        )
-    for key in ("READ_ON_DISPLAY", "ALLOW_DELETE_UNREAD", "DELETE_READ"):
-        if not isinstance(getattr(s, key), bool):
-            errors.append(
-                Error(
-                    f"PIGEONHOLE['{key}'] must be True or False, got {getattr(s, key)!r}.",
-                    id="pigeonhole.E008",
-                )
-            )
-    for key, allow_none in (
-        ("MAX_LENGTH", False),
-        ("RETENTION_DAYS", True),
-        ("STREAM_MAX_PER_USER", False),
-        ("STREAM_REPLAY_LIMIT", False),
-    ):
-        value = getattr(s, key)
-        if value is None and allow_none:
-            continue
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            errors.append(
-                Error(
-                    f"PIGEONHOLE['{key}'] must be a positive integer"
-                    f"{' or None' if allow_none else ''}, got {value!r}.",
-                    id="pigeonhole.E009",
-                )
-            )
-    process_cap = s.STREAM_MAX_PER_PROCESS
-    if process_cap is not None and (
-        isinstance(process_cap, bool) or not isinstance(process_cap, int) or process_cap <= 0
-    ):
-        errors.append(
-            Error(
-                "PIGEONHOLE['STREAM_MAX_PER_PROCESS'] must be a positive integer or None, "
-                f"got {process_cap!r}.",
-                hint="For example 10000: the open streams one server process may hold. "
-                "None leaves only the process's open-file limit.",
-                id="pigeonhole.E014",
-            )
-        )
-    errors += _data_limit_errors(s)
-    for key in ("STREAM_KEEPALIVE", "POLL_INTERVAL"):
-        value = getattr(s, key)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-            errors.append(
-                Error(
-                    f"PIGEONHOLE['{key}'] must be a positive number of seconds, got {value!r}.",
-                    id="pigeonhole.E009",
-                )
-            )
     return errors
 
 
-def _data_limit_errors(s: Any) -> list[Error]:
-    errors = []
-    for key, highest, hint in (
-        ("MAX_DATA_BYTES", None, "For example 8192: bytes of data, as compact JSON in UTF-8."),
-        (
-            "MAX_DATA_DEPTH",
-            DATA_DEPTH_CEILING,
-            f"For example 20: levels of nesting, at most {DATA_DEPTH_CEILING}.",
+@register(Tags.compatibility)
+def check_settings(app_configs: object = None, **kwargs: object) -> list[Error]:
+    """Check the ``PIGEONHOLE`` dict itself: its keys, classes, levels, then each value."""
+    raw = getattr(settings, "PIGEONHOLE", {})
+    if not isinstance(raw, dict):
+        return [
+            Error(
+                f"PIGEONHOLE must be a dict, got {type(raw).__name__}.",
+                hint="PIGEONHOLE = {'STORE_LEVELS': [...], ...}",
+                id="pigeonhole.E010",
+            )
+        ]
+    return [
+        *_unknown_key_errors(raw),
+        *_import_error(
+            "BACKEND",
+            pigeonhole_settings.BACKEND,
+            "pigeonhole.E001",
+            "pigeonhole.backends.db.DatabaseBackend",
         ),
-    ):
-        value = getattr(s, key)
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int)
-            or value <= 0
-            or (highest is not None and value > highest)
-        ):
-            bound = f" of at most {highest}" if highest is not None else ""
-            errors.append(
-                Error(
-                    f"PIGEONHOLE['{key}'] must be a positive integer{bound}, got {value!r}.",
-                    hint=hint,
-                    id="pigeonhole.E015",
-                )
-            )
-    return errors
+        *_broker_errors(raw),
+        *_level_errors(),
+        *_rule_errors(SETTINGS_RULES, raw),
+    ]
 
 
 def _is_ours(path: str) -> bool:
@@ -383,20 +426,7 @@ def check_email(app_configs=None, **kwargs: Any) -> list[Any]:
     if not isinstance(raw, dict):
         return []  # check_settings reports it
     errors: list[Any] = _category_errors(raw.get("CATEGORIES", {}))
-    for key, minimum in (
-        ("EMAIL_RETRIES", 0),
-        ("EMAIL_RETRY_DELAY", 0),
-        ("DIGEST_DELAY_MINUTES", 0),
-        ("UNSUBSCRIBE_DAYS", 1),
-    ):
-        value = raw.get(key, DEFAULTS[key])
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            errors.append(
-                Error(
-                    f"PIGEONHOLE['{key}'] must be an integer of at least {minimum}, got {value!r}.",
-                    id="pigeonhole.E033",
-                )
-            )
+    errors += _rule_errors(EMAIL_RULES, raw)
     site_url = raw.get("SITE_URL")
     if site_url is not None and (
         not isinstance(site_url, str) or not site_url.startswith(("http://", "https://"))

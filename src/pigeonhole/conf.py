@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from contextlib import suppress
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings as django_settings
 from django.core.signals import setting_changed
@@ -18,6 +18,10 @@ from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
 from . import constants
+
+if TYPE_CHECKING:  # the backends and brokers import this module
+    from .backends.base import BaseBackend
+    from .brokers.base import BaseBroker
 
 __all__ = ["DATA_DEPTH_CEILING", "DEFAULTS", "get_backend", "get_broker", "pigeonhole_settings"]
 
@@ -112,7 +116,7 @@ pigeonhole_settings = PigeonholeSettings()
 
 
 @cache
-def get_backend():
+def get_backend() -> BaseBackend:
     """
     Return the configured backend instance, built once per process.
 
@@ -120,17 +124,19 @@ def get_backend():
     must be shared, not rebuilt per call.
     """
     cls = import_string(pigeonhole_settings.BACKEND)
-    return cls(**(pigeonhole_settings.OPTIONS or {}))
+    backend: BaseBackend = cls(**(pigeonhole_settings.OPTIONS or {}))
+    return backend
 
 
 @cache
-def get_broker():
+def get_broker() -> BaseBroker:
     """Return the configured broker instance, built once per process."""
     cls = import_string(pigeonhole_settings.BROKER)
-    return cls(**(pigeonhole_settings.BROKER_OPTIONS or {}))
+    broker: BaseBroker = cls(**(pigeonhole_settings.BROKER_OPTIONS or {}))
+    return broker
 
 
 @receiver(setting_changed)
-def _reload_settings(*, setting: str, **kwargs: Any) -> None:
+def _reload_settings(*, setting: str, **kwargs: object) -> None:
     if setting in ("PIGEONHOLE", "MESSAGE_LEVEL", "MESSAGE_TAGS"):
         pigeonhole_settings.reload()

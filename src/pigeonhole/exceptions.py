@@ -7,6 +7,8 @@ handle; all share ``PigeonholeError``. Messages name the fix, not only the fault
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 __all__ = [
     "BackendUnavailable",
     "InvalidMessage",
@@ -50,7 +52,7 @@ class MessageNotFound(PigeonholeError, LookupError):
     belongs to someone else, so the error tells nothing about other inboxes.
     """
 
-    def __init__(self, ids, message: str | None = None) -> None:
+    def __init__(self, ids: Iterable[object] | int | str, message: str | None = None) -> None:
         self.ids = sorted(ids, key=str) if not isinstance(ids, int | str) else [ids]
         if message is None:
             shown = ", ".join(str(i) for i in self.ids[:10])

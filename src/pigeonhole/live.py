@@ -308,7 +308,7 @@ class SnapshotReads:
 
     async def _drain(self) -> None:
         while self.waiting:
-            batch = []
+            batch: list[tuple[tuple[Any, int, int], asyncio.Future[Snapshot]]] = []
             while self.waiting and len(batch) < READ_BATCH:
                 request, future = self.waiting.popleft()
                 if not future.done():  # a stream that left while waiting is not read

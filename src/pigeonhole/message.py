@@ -30,7 +30,7 @@ def level_tag_for(level: int) -> str:
     from django-messages-extends often have one); otherwise ``PERSISTENT_INFO``
     reads as ``info``, so ``alert-{{ message.level_tag }}`` keeps working.
     """
-    tags = contrib_base.LEVEL_TAGS
+    tags: dict[int, str] = contrib_base.LEVEL_TAGS
     return tags.get(level) or tags.get(base_level(level), "")
 
 

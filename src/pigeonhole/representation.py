@@ -14,7 +14,9 @@ from datetime import datetime
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser
 
+from .backends.base import InboxState
 from .message import StoredMessage, level_tag_for
 
 __all__ = [
@@ -48,7 +50,7 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def sender_to_dict(user: Any) -> dict[str, Any]:
+def sender_to_dict(user: AbstractBaseUser) -> dict[str, Any]:
     """
     Return the public face of a sender: enough to show a name, nothing private.
 
@@ -93,7 +95,7 @@ def message_to_dict(
     only the sender's id, so nothing here ever queries the database per message.
     The text is returned as stored: clients insert it as text, never as HTML.
     """
-    sender: Any = None
+    sender: dict[str, Any] | None = None
     if message.from_user_id is not None:
         sender = (senders or {}).get(message.from_user_id)
         if sender is None and senders is None:
@@ -115,7 +117,7 @@ def message_to_dict(
     }
 
 
-def count_to_dict(state: Any) -> dict[str, Any]:
+def count_to_dict(state: InboxState) -> dict[str, Any]:
     """
     Return what a badge needs from an ``InboxState``: the unread count and the highest level.
 

@@ -8,7 +8,6 @@ a server. See https://html.spec.whatwg.org/multipage/server-sent-events.html.
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 
@@ -23,14 +22,14 @@ def _field(name: str, value: str) -> str:
     return f"{name}: {value}\n"
 
 
-def to_json(data: Any) -> str:
+def to_json(data: object) -> str:
     """Return ``data`` as the compact, one-line JSON of an event's ``data`` field."""
     return json.dumps(data, cls=DjangoJSONEncoder, separators=(",", ":"))
 
 
 def encode_event(
     event: str | None,
-    data: Any,
+    data: object,
     id: str | None = None,
     retry: int | None = None,
 ) -> str:

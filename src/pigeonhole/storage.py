@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from django.contrib.messages.storage.cookie import CookieStorage
 from django.contrib.messages.storage.fallback import FallbackStorage
@@ -29,11 +29,16 @@ __all__ = ["PersistentStorage", "PersistentStorageMixin", "request_unread_count"
 
 logger = logging.getLogger("pigeonhole")
 
+if TYPE_CHECKING:  # the mixin goes before a contrib.messages storage, which it extends
+    from django.contrib.messages.storage.base import BaseStorage as _StorageBase
+else:
+    _StorageBase = object
+
 #: What storing for another user returns when they turned the category's inbox off.
 _OPTED_OUT: Any = object()
 
 
-class PersistentStorageMixin:
+class PersistentStorageMixin(_StorageBase):
     """
     Add stored and sticky messages to any ``contrib.messages`` storage class.
 
@@ -49,6 +54,10 @@ class PersistentStorageMixin:
     closed_sticky_limit = 100
     #: Session key noting the inbox versions at which the user had nothing unread.
     empty_session_key = "_pigeonhole_empty"
+    if TYPE_CHECKING:  # set by the contrib.messages storage the mixin goes before
+        _loaded_messages: list[Any]
+        _queued_messages: list[Any]
+
     #: Seconds that note is trusted. A version renewal lost to a cache outage
     #: can only hide a message this long.
     empty_hint_seconds = 300
@@ -70,7 +79,7 @@ class PersistentStorageMixin:
         return None
 
     # Adding -------------------------------------------------------------------
-    def add(
+    def add(  # type: ignore[override]  # returns what it stored; Django's add() returns None
         self,
         level: Any,
         message: Any,
@@ -317,7 +326,7 @@ class PersistentStorageMixin:
         self._may_claim = False
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> bool:
+    def __exit__(self, exc_type, exc, tb) -> Literal[False]:
         self._may_claim = True
         if exc_type is None:
             self.mark_shown_read()
@@ -351,7 +360,7 @@ class PersistentStorageMixin:
         storage is used, and messages added on this request join those shown
         instead of staying queued, which would store them for the next request.
         """
-        transient = list(super().__iter__())  # type: ignore[misc]
+        transient = list(super().__iter__())
         return [*self.get_sticky(), *transient]
 
     def count_persistent_unread(self) -> int:

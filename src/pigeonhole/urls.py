@@ -8,7 +8,8 @@ unsubscribe pages, which also answer GET.
 
 from django.urls import path
 
-from . import pages, preferences, views
+from . import views
+from .views import pages, preferences
 
 app_name = "pigeonhole"
 

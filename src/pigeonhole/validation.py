@@ -11,7 +11,7 @@ import json
 import re
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -45,13 +45,14 @@ __all__ = [
 
 _SUBJECT_MAX = 255
 _TAGS_MAX = 255
+_T = TypeVar("_T")
 _URL_MAX = 2000
 #: What no store keeps as given: PostgreSQL refuses NUL in text and JSON, and
 #: no database or Redis client encodes an unpaired surrogate as UTF-8.
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
-def check_level(level: Any) -> int:
+def check_level(level: object) -> int:
     if isinstance(level, bool) or not isinstance(level, int):
         raise InvalidMessage(
             f"level must be an integer such as pigeonhole.INFO or pigeonhole.PERSISTENT_INFO, "
@@ -60,9 +61,10 @@ def check_level(level: Any) -> int:
     return int(level)
 
 
-def check_datetime(value: Any, name: str) -> datetime:
-    if not isinstance(value, datetime):
-        raise InvalidMessage(f"{name} must be a datetime, got {value!r}.")
+def check_datetime(given: object, name: str) -> datetime:
+    if not isinstance(given, datetime):
+        raise InvalidMessage(f"{name} must be a datetime, got {given!r}.")
+    value = given
     if settings.USE_TZ and timezone.is_naive(value):
         raise InvalidMessage(
             f"{name} is a naive datetime while USE_TZ is on; pass an aware one, "
@@ -80,7 +82,7 @@ def check_datetime(value: Any, name: str) -> datetime:
     return value
 
 
-def check_storable(value: Any, name: str) -> Any:
+def check_storable(value: _T, name: str) -> _T:
     """
     Refuse text a store cannot keep as given; return ``value`` unchanged.
 
@@ -111,7 +113,7 @@ def check_storable(value: Any, name: str) -> Any:
     return value
 
 
-def check_text(message: Any) -> tuple[str, bool]:
+def check_text(message: object) -> tuple[str, bool]:
     if isinstance(message, Promise):
         message = str(message)
     if not isinstance(message, str):
@@ -129,7 +131,7 @@ def check_text(message: Any) -> tuple[str, bool]:
     return message, isinstance(message, SafeData)
 
 
-def check_tags(extra_tags: Any) -> str:
+def check_tags(extra_tags: object) -> str:
     if extra_tags is None:
         return ""
     if isinstance(extra_tags, str):
@@ -152,7 +154,7 @@ def check_tags(extra_tags: Any) -> str:
     return check_storable(joined, "extra_tags")
 
 
-def check_url(url: Any) -> str:
+def check_url(url: object) -> str:
     if not url:
         return ""
     if not isinstance(url, str):
@@ -241,12 +243,10 @@ def check_data_limits(data: Any) -> Any:
     return data
 
 
-def _check_expires(expires: Any, now: datetime) -> datetime | None:
-    if expires is None:
+def _check_expires(given: object, now: datetime) -> datetime | None:
+    if given is None:
         return None
-    if isinstance(expires, timedelta):
-        expires = now + expires
-    expires = check_datetime(expires, "expires")
+    expires = check_datetime(now + given if isinstance(given, timedelta) else given, "expires")
     if expires <= now:
         raise InvalidMessage(
             f"expires ({expires.isoformat()}) is in the past; pass a later datetime "
@@ -255,15 +255,15 @@ def _check_expires(expires: Any, now: datetime) -> datetime | None:
     return expires
 
 
-def check_close_timeout(value: Any) -> int | None:
+def check_close_timeout(value: object) -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
         raise InvalidMessage(f"close_timeout must be a positive number of seconds, got {value!r}.")
     return value
 
 
-def _target(target: Any) -> tuple[int | None, str]:
+def _target(target: object) -> tuple[int | None, str]:
     if target is None:
         return None, ""
     if not isinstance(target, Model):
@@ -275,7 +275,7 @@ def _target(target: Any) -> tuple[int | None, str]:
     return ContentType.objects.get_for_model(target).pk, str(target.pk)
 
 
-def _check_category(category: Any) -> str | None:
+def _check_category(category: object) -> str | None:
     if category is None or category == "":
         return None
     from .categories import get_categories

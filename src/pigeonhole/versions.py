@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Iterable
-from typing import Any
 
 from django.core.cache import BaseCache, caches
 
@@ -39,7 +38,7 @@ TIMEOUT = 7 * 24 * 3600
 PER_USER_LIMIT = 100
 
 
-def user_key(user_id: Any) -> str:
+def user_key(user_id: object) -> str:
     return f"pigeonhole:v:u:{user_id}"
 
 
@@ -57,7 +56,7 @@ def _token() -> str:
     return secrets.token_hex(8)
 
 
-def read(user_id: Any) -> tuple[str, str] | None:
+def read(user_id: object) -> tuple[str, str] | None:
     """
     Return the user's token and the shared one, or None if the cache cannot tell.
 
@@ -70,6 +69,8 @@ def read(user_id: Any) -> tuple[str, str] | None:
     keys = [user_key(user_id), EVERYONE]
     try:
         cache = get_cache()
+        if cache is None:
+            return None
         found = cache.get_many(keys)
         if len(found) < len(keys):
             for key in keys:
@@ -84,7 +85,7 @@ def read(user_id: Any) -> tuple[str, str] | None:
     return found[keys[0]], found[EVERYONE]
 
 
-def bump(user_ids: Iterable[Any] = (), *, everyone: bool = False) -> None:
+def bump(user_ids: Iterable[object] = (), *, everyone: bool = False) -> None:
     """
     Renew the tokens of ``user_ids``, and the shared one with ``everyone``.
 
@@ -101,6 +102,8 @@ def bump(user_ids: Iterable[Any] = (), *, everyone: bool = False) -> None:
         return
     try:
         cache = get_cache()
+        if cache is None:
+            return
         if len(values) == 1:  # the request path's case: one command, not a pipeline
             cache.set(*values.popitem(), TIMEOUT)
         else:

@@ -13,7 +13,8 @@ store never loads users and can live outside the database (Redis).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import builtins
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -42,6 +43,11 @@ STATES = ("unread", "read", "all", "archived")
 #: unread messages again (so inbox versions must be renewed after them).
 ACTIONS = ("read", "unread", "archive", "unarchive", "delete", "expire")
 MAKES_UNREAD = frozenset({"unread", "unarchive"})
+
+
+#: Entry ids, as the state changes take and return them. ``BaseBackend.list``
+#: shadows the builtin in the class body, so its methods say ``Ids`` instead.
+Ids = list[Any]
 
 
 @dataclass(frozen=True)
@@ -169,7 +175,7 @@ class Outcome:
     """
 
     changed: list[Any]
-    missing: Sequence[Any] = ()
+    missing: Collection[Any] = ()
     unread: Sequence[Any] = ()
 
 
@@ -335,7 +341,7 @@ class BaseBackend:
         query = InboxQuery(state, levels, tag, since, before, limit, after)
         return self._list(user_id, query)
 
-    def claim_unread(self, user_id: Any, *, limit: int = 50) -> list[StoredMessage]:
+    def claim_unread(self, user_id: Any, *, limit: int = 50) -> builtins.list[StoredMessage]:
         """
         Return the user's newest unread entries, as ``list()`` does, and mark them read.
 
@@ -348,7 +354,9 @@ class BaseBackend:
         """
         return self._claim_unread(user_id, limit, timezone.now())
 
-    def _claim_unread(self, user_id: Any, limit: int, now: datetime) -> list[StoredMessage]:
+    def _claim_unread(
+        self, user_id: Any, limit: int, now: datetime
+    ) -> builtins.list[StoredMessage]:
         """List, then mark read leniently: two steps, for stores without one to do both."""
         listed = self._list(user_id, InboxQuery("unread", limit=limit))
         if not listed:
@@ -392,7 +400,7 @@ class BaseBackend:
             max_level=max((entry.level for entry in unread), default=None),
         )
 
-    def _list(self, user_id: Any, query: InboxQuery) -> list[StoredMessage]:
+    def _list(self, user_id: Any, query: InboxQuery) -> builtins.list[StoredMessage]:
         raise NotImplementedError("subclasses of BaseBackend must provide a _list() method")
 
     def _get(self, user_id: Any, entry_id: Any) -> StoredMessage | None:
@@ -406,7 +414,7 @@ class BaseBackend:
         raise NotImplementedError("subclasses of BaseBackend must provide a _counts() method")
 
     # Changing state ---------------------------------------------------------
-    def mark_read(self, user_id: Any, ids: Sequence[Any], *, strict: bool = True) -> list[Any]:
+    def mark_read(self, user_id: Any, ids: Sequence[Any], *, strict: bool = True) -> Ids:
         """
         Mark entries read and return the ids that were unread.
 
@@ -417,11 +425,11 @@ class BaseBackend:
         """
         return self._apply("read", user_id, ids, strict=strict)
 
-    def mark_unread(self, user_id: Any, ids: Sequence[Any], *, strict: bool = True) -> list[Any]:
+    def mark_unread(self, user_id: Any, ids: Sequence[Any], *, strict: bool = True) -> Ids:
         """Mark entries unread again and return the ids that were read."""
         return self._apply("unread", user_id, ids, strict=strict)
 
-    def mark_all_read(self, user_id: Any, *, before: Any = None) -> list[Any]:
+    def mark_all_read(self, user_id: Any, *, before: Any = None) -> Ids:
         """
         Mark read every unread, unarchived entry up to a watermark; return their ids.
 
@@ -436,7 +444,7 @@ class BaseBackend:
         found = list(changed)
 
         def write() -> None:
-            done: list[Any] = []
+            done: Ids = []
             for start in range(0, len(found), 1000):
                 chunk = found[start : start + 1000]
                 done += self._change(user_id, Change("read", chunk, now, strict=False)).changed
@@ -445,11 +453,11 @@ class BaseBackend:
         self.on_commit(write)
         return changed
 
-    def archive(self, user_id: Any, ids: Sequence[Any], *, strict: bool = True) -> list[Any]:
+    def archive(self, user_id: Any, ids: Sequence[Any], *, strict: bool = True) -> Ids:
         """Move entries out of the inbox, keeping their read state; return those moved."""
         return self._apply("archive", user_id, ids, strict=strict)
 
-    def unarchive(self, user_id: Any, ids: Sequence[Any], *, strict: bool = True) -> list[Any]:
+    def unarchive(self, user_id: Any, ids: Sequence[Any], *, strict: bool = True) -> Ids:
         """Bring archived entries back to the inbox; return those brought back."""
         return self._apply("unarchive", user_id, ids, strict=strict)
 
@@ -460,7 +468,7 @@ class BaseBackend:
         *,
         allow_unread: bool = False,
         strict: bool = True,
-    ) -> list[Any]:
+    ) -> Ids:
         """
         Delete entries and return their ids.
 
@@ -479,7 +487,7 @@ class BaseBackend:
         strict: bool = True,
         allow_unread: bool = False,
         expires: datetime | None = None,
-    ) -> list[Any]:
+    ) -> Ids:
         """Apply one change through ``_change()``: refusals, then versions."""
         ids = list(ids)
         if not ids:
@@ -530,14 +538,14 @@ class BaseBackend:
 
     def _mark_all_read(
         self, user_id: Any, before: Any, now: datetime, *, dry_run: bool = False
-    ) -> list[Any]:
+    ) -> Ids:
         """Mark read the user's unread entries up to the watermark (or only find them)."""
         raise NotImplementedError(
             "subclasses of BaseBackend must provide a _mark_all_read() method"
         )
 
     # Housekeeping -----------------------------------------------------------
-    def expire(self, user_id: Any, ids: Sequence[Any], when: datetime | None = None) -> list[Any]:
+    def expire(self, user_id: Any, ids: Sequence[Any], when: datetime | None = None) -> Ids:
         """Make entries expire at ``when`` (now by default): invisible from then on."""
         return self._apply("expire", user_id, ids, expires=when)
 
@@ -559,7 +567,7 @@ class BaseBackend:
     # Email ------------------------------------------------------------------
     def unmailed_for_message(
         self, message_id: Any, *, after: Any = None, limit: int = 500
-    ) -> list[StoredMessage]:
+    ) -> builtins.list[StoredMessage]:
         """
         Return the message's visible entries not yet emailed, in id order.
 
@@ -573,7 +581,7 @@ class BaseBackend:
 
     def unmailed_due(
         self, created_before: datetime, *, limit: int = 500, offset: int = 0
-    ) -> list[StoredMessage]:
+    ) -> builtins.list[StoredMessage]:
         """
         Return unread, unarchived, visible entries of every user that are not
         emailed yet and were created at or before ``created_before``, oldest first.
@@ -583,7 +591,7 @@ class BaseBackend:
         """
         raise NotImplementedError("subclasses of BaseBackend must provide an unmailed_due() method")
 
-    def claim_email(self, ids: Sequence[Any], when: datetime) -> list[Any]:
+    def claim_email(self, ids: Sequence[Any], when: datetime) -> Ids:
         """
         Set ``emailed_at = when`` on those entries not emailed yet; return their ids.
 
@@ -593,7 +601,7 @@ class BaseBackend:
         """
         raise NotImplementedError("subclasses of BaseBackend must provide a claim_email() method")
 
-    def release_email(self, ids: Sequence[Any], when: datetime) -> list[Any]:
+    def release_email(self, ids: Sequence[Any], when: datetime) -> Ids:
         """
         Undo the claims made at ``when`` on ``ids``; return the ids released.
 
@@ -617,7 +625,9 @@ class BaseBackend:
         raise NotImplementedError("subclasses of BaseBackend must provide a forget_user() method")
 
     # Live delivery ----------------------------------------------------------
-    def deliveries(self, message_id: Any, user_ids: Sequence[Any]) -> list[tuple[Any, int]]:
+    def deliveries(
+        self, message_id: Any, user_ids: Sequence[Any]
+    ) -> builtins.list[tuple[Any, int]]:
         """
         Return ``(entry, unread count)`` for each of ``user_ids`` with a visible entry
         of message ``message_id``, in as few round trips as the store allows.

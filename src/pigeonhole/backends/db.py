@@ -90,6 +90,14 @@ def _columns(connection, model) -> dict[str, str]:
     return names
 
 
+def _fields(model: Any, names: Iterable[str]) -> list[Any]:
+    """Return the concrete fields of ``model`` named ``names``, in that order."""
+    by_name = {}
+    for field in model._meta.concrete_fields:
+        by_name[field.name] = by_name[field.attname] = field
+    return [by_name[name] for name in names]
+
+
 def _prepare(fields: Sequence[Any], values: Iterable[Any], connection) -> list[Any]:
     """
     Return ``values`` as each field's ``get_db_prep_save()`` gives them, as ``save()`` does.
@@ -218,7 +226,7 @@ class DatabaseBackend(BaseBackend):
                 for chunk in _chunks(list(recipients.ids), self._recipient_batch_size(alias)):
                     users = self._users_with_ids(alias, chunk)
                     count += self._insert_select(alias, content, users, now)
-        content.recipient_count = count
+        content.recipient_count = count  # type: ignore[attr-defined]  # for the signal
         return content
 
     def _recipient_batch_size(self, alias: str) -> int:
@@ -274,7 +282,7 @@ class DatabaseBackend(BaseBackend):
         select_sql, select_params = select.query.get_compiler(using=alias).as_sql()
         table = ops.quote_name(InboxEntry._meta.db_table)
         columns = ", ".join(
-            ops.quote_name(InboxEntry._meta.get_field(name).column)
+            ops.quote_name(InboxEntry._meta.get_field(name).column)  # type: ignore[union-attr, arg-type]
             for name in ("user", "message", "created", "expires")
         )
         sql = (
@@ -303,7 +311,7 @@ class DatabaseBackend(BaseBackend):
         statement = self._statements.get(key)
         if statement is None:
             ops = connection.ops
-            fields = [model._meta.get_field(name) for name in values]
+            fields = _fields(model, values)
             columns = ", ".join(ops.quote_name(field.column) for field in fields)
             sql = (
                 f"INSERT INTO {ops.quote_name(model._meta.db_table)} ({columns}) "
@@ -338,8 +346,8 @@ class DatabaseBackend(BaseBackend):
         statement = self._statements.get(key)
         if statement is None:
             quote = connection.ops.quote_name
-            fields = [Message._meta.get_field(name) for name in content]
-            targets = [InboxEntry._meta.get_field(name) for name in entry]
+            fields = _fields(Message, content)
+            targets = _fields(InboxEntry, entry)
             names = _columns(connection, InboxEntry)
             sql = (
                 f"WITH m AS (INSERT INTO {quote(Message._meta.db_table)} "
@@ -382,7 +390,7 @@ class DatabaseBackend(BaseBackend):
             created=now,
             expires=message.expires,
         )
-        stored.record = content  # for the message_sent signal
+        stored.record = content  # type: ignore[attr-defined]  # for the message_sent signal
         return stored
 
     # Reading ----------------------------------------------------------------
@@ -891,7 +899,8 @@ class DatabaseBackend(BaseBackend):
         ops = connection.ops
         field = InboxEntry._meta.get_field
         table = ops.quote_name(InboxEntry._meta.db_table)
-        target, pk = ops.quote_name(field(column).column), ops.quote_name(field("id").column)
+        target = ops.quote_name(field(column).column)  # type: ignore[union-attr, arg-type]
+        pk = ops.quote_name(field("id").column)  # type: ignore[union-attr, arg-type]
         where_sql, where_params = qs.query.get_compiler(using=alias).compile(qs.query.where)
         with connection.cursor() as cursor:
             cursor.execute(

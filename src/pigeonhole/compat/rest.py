@@ -13,8 +13,8 @@ from typing import Any
 
 from .. import api
 from ..message import StoredMessage
+from ..rest_framework.drf import Request, exceptions
 from ..rest_framework.serializers import MAX_ID, MAX_PAGE_SIZE
-from .drf import Request, exceptions
 
 __all__ = ["Entries", "entry_id_from", "limit_from"]
 

@@ -12,6 +12,7 @@ try:
     import rest_framework  # noqa: F401
 except ImportError as exc:  # pragma: no cover - the test environment has DRF
     raise ImproperlyConfigured(
-        "pigeonhole.rest_framework needs Django REST framework: "
+        "pigeonhole.rest_framework and the stored_messages and drf_messages endpoints "
+        "need Django REST framework: "
         'pip install "django-pigeonhole[rest]"'
     ) from exc

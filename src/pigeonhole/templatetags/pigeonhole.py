@@ -21,8 +21,8 @@ from django.utils.timesince import timesince
 from django.utils.translation import gettext as _
 
 from .. import api
-from ..pages import with_senders
 from ..storage import request_unread_count
+from ..views.pages import with_senders
 
 register = template.Library()
 

@@ -456,7 +456,7 @@ class RedisBackend(BaseBackend):
         """
         given = {str(pk): pk for pk in change.ids}
         if change.action == "expire":
-            arg = ts(change.expires)
+            arg = ts(change.expires)  # type: ignore[arg-type]  # expire() always sets it
         else:
             arg = "1" if change.allow_unread else ""
         flags = ["1" if change.strict else "", "1" if change.dry_run else ""]
@@ -479,7 +479,7 @@ class RedisBackend(BaseBackend):
         highest entry id handed out when the call began: one that arrives
         meanwhile stays unread, however long a big inbox takes.
         """
-        now = ts(now)
+        now = ts(now)  # type: ignore[assignment]
         created_before = ""
         changed: list[Any] = []
         with self._errors():
@@ -638,7 +638,8 @@ class RedisBackend(BaseBackend):
 
     def _members(self, key: str, low: str, high: str) -> list[str]:
         """Return a sorted set's members scored from ``low`` to ``high``, in batches."""
-        client, found, offset = self.get_client(), [], 0
+        found: list[Any] = []  # redis-py types its replies loosely
+        client, offset = self.get_client(), 0
         while batch := client.zrangebyscore(key, low, high, start=offset, num=self.scan_batch):
             found += batch
             offset += len(batch)

@@ -18,9 +18,7 @@ from ... import api
 from ...conf import get_backend
 from ...exceptions import InvalidMessage, MessageNotFound
 from ...message import StoredMessage, level_tag_for
-from ...rest_framework.schema import ID, document, error
-from ...rest_framework.serializers import MAX_PAGE_SIZE
-from ..drf import (
+from ...rest_framework.drf import (
     Request,
     Response,
     SimpleRouter,
@@ -32,6 +30,8 @@ from ..drf import (
     status,
     viewsets,
 )
+from ...rest_framework.schema import ID, document, error
+from ...rest_framework.serializers import MAX_PAGE_SIZE
 from ..rest import Entries, entry_id_from, limit_from
 
 __all__ = ["MessageSerializer", "MessagesViewSet", "router"]

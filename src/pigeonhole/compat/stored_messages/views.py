@@ -14,7 +14,7 @@ from ... import api
 from ...conf import get_backend
 from ...exceptions import MessageNotFound
 from ...message import StoredMessage
-from ..drf import (
+from ...rest_framework.drf import (
     Request,
     Response,
     SimpleRouter,

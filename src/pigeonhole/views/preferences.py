@@ -22,8 +22,8 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from .categories import Category, get_categories, get_preferences, set_preference
-from .mail import ALL_CATEGORIES, read_unsubscribe_token
+from ..categories import Category, get_categories, get_preferences, set_preference
+from ..mail import ALL_CATEGORIES, read_unsubscribe_token
 
 __all__ = ["PreferencesForm", "preferences", "unsubscribe"]
 

@@ -30,11 +30,11 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from . import api
-from .brokers.base import ProcessAtCapacity, TooManySubscriptions
-from .conf import get_backend, get_broker, pigeonhole_settings
-from .exceptions import BackendUnavailable, InvalidMessage, MessageNotFound
-from .live import (
+from .. import api
+from ..brokers.base import ProcessAtCapacity, TooManySubscriptions
+from ..conf import get_backend, get_broker, pigeonhole_settings
+from ..exceptions import BackendUnavailable, InvalidMessage, MessageNotFound
+from ..live import (
     WINDOW,
     Cursor,
     EventStream,
@@ -42,7 +42,7 @@ from .live import (
     close_connections,
     process_stream_limit,
 )
-from .representation import count_to_dict
+from ..representation import count_to_dict
 
 __all__ = [
     "bulk",

@@ -19,11 +19,11 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET
 
-from . import api, constants
-from .conf import pigeonhole_settings
-from .message import StoredMessage
-from .representation import senders_for
-from .views import unavailable_as_503
+from .. import api, constants
+from ..conf import pigeonhole_settings
+from ..message import StoredMessage
+from ..representation import senders_for
+from .actions import unavailable_as_503
 
 __all__ = ["PAGE_SIZE", "TABS", "Tab", "inbox", "inbox_context", "with_senders"]
 
