@@ -11,12 +11,12 @@ from pigeonhole.backends.base import Recipients
 from pigeonhole.backends.db import DatabaseBackend
 from pigeonhole.models import InboxEntry, Message
 
-from .contract import BackendContract, new, texts
+from .contract import BackendContract, InboxContract, new, texts
 
 pytestmark = pytest.mark.django_db
 
 
-class TestDatabaseBackend(BackendContract):
+class TestDatabaseBackend(BackendContract, InboxContract):
     @pytest.fixture
     def backend(self):
         return DatabaseBackend()
