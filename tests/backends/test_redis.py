@@ -26,7 +26,7 @@ from pigeonhole.backends.redis.backend import _redacted
 from pigeonhole.conf import get_backend
 from pigeonhole.exceptions import BackendUnavailable, MessageNotFound
 
-from .contract import BackendContract, new, texts
+from .contract import BackendContract, InboxContract, new, texts
 from .redis_support import (
     RedisServer,
     check_indexes,
@@ -67,6 +67,13 @@ class TestRedisBackend(BackendContract):
         backend = make_backend()
         yield backend
         check_indexes(backend)
+
+
+@pytest.mark.xfail(reason="the Redis store keeps threads, seen, saved and mute next")
+class TestRedisInbox(InboxContract):
+    @pytest.fixture
+    def backend(self, make_backend):
+        return make_backend()
 
 
 class TestRedisBackendInSmallBatches(BackendContract):

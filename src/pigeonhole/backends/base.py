@@ -189,8 +189,10 @@ class BaseBackend:
 
     A send with a ``thread`` key must fold the recipients' rows of that
     thread into the new entry (see ``InboxEntry``) and skip the recipients
-    who muted it, in the same statement or script as the insert. Methods that change state return the ids they
-    changed, so ``api`` can tell listeners exactly what happened.
+    who muted it, in the same statement or script as the insert.
+
+    Methods that change state return the ids they changed, so ``api`` can
+    tell listeners exactly what happened.
     """
 
     def __init__(self, **options: Any) -> None:
@@ -544,8 +546,9 @@ class BaseBackend:
         Remove expired entries, and read ones older than ``read_before``.
 
         Saved entries stay, and so does the folded history of a thread whose
-        row stays; a removed row takes its history with it. Return counts by kind (``expired``, ``read``, ``messages``) so commands
-        can say what they did, or would do with ``dry_run``.
+        row stays; a removed row takes its history with it. Return counts by
+        kind (``expired``, ``read``, ``messages``) so commands can say what
+        they did, or would do with ``dry_run``.
         """
         raise NotImplementedError("subclasses of BaseBackend must provide a purge() method")
 

@@ -158,7 +158,7 @@ class DatabaseBackend(BaseBackend):
         return max(1, min(self.batch_size, limit - 10))
 
     def _owned(self, user_id: Any, ids: Sequence[Any]) -> dict[Any, tuple[Any, ...]]:
-        """Return ``{id: (read_at, archived_at, saved_at)}`` for the ``ids`` the user has, visible."""
+        """Return ``{id: (read_at, archived_at, saved_at)}`` for the user's visible ``ids``."""
         qs = self.get_queryset(user_id, write=True)
         alias = self.db_for_write()
         found: dict[Any, tuple[Any, ...]] = {}

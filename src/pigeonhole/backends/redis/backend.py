@@ -257,6 +257,8 @@ class RedisBackend(BaseBackend):
         batches of ``scan_batch`` until ``limit`` entries match.
         """
         state, limit = query.state, query.limit
+        if state == "saved":
+            return []  # nothing can be saved in this store yet (see _change())
         zset = {"unread": "unread", "read": "all", "all": "all", "archived": "archived"}[state]
         cursor = "+inf" if query.after is None else f"({int(query.after)}"
         args = [
@@ -307,7 +309,8 @@ class RedisBackend(BaseBackend):
         """
         with self._errors():
             unread, all_, archived = self._run("counts", [ts(timezone.now()), str(user_id)])
-        return {"unread": int(unread), "all": int(all_), "archived": int(archived)}
+        # Nothing can be saved in this store yet (see _change()).
+        return {"unread": int(unread), "all": int(all_), "archived": int(archived), "saved": 0}
 
     def state(self, user_id: Any) -> InboxState:
         """
@@ -330,6 +333,17 @@ class RedisBackend(BaseBackend):
         )
 
     # Changing state ---------------------------------------------------------
+    # Threads, seen, saved and mute come to this store next: until then a send
+    # with a thread stores plain entries, and what needs them says so.
+    def muted_threads(self, user_id: Any) -> list[str]:
+        return []
+
+    def _mute(self, user_id: Any, thread: str, muted: bool) -> bool:
+        raise NotImplementedError(
+            "The Redis store does not mute threads yet; "
+            "use pigeonhole.backends.db.DatabaseBackend for them."
+        )
+
     def _change(self, user_id: Any, change: Change) -> Outcome:
         """
         Apply the change to the user's entries in one script.
@@ -338,6 +352,11 @@ class RedisBackend(BaseBackend):
         step as the change: nothing can slip in between the check and the write.
         Report the ids changed newest first, as the database backend does.
         """
+        if change.action in ("save", "unsave"):
+            raise NotImplementedError(
+                "The Redis store does not keep saved messages yet; "
+                "use pigeonhole.backends.db.DatabaseBackend for them."
+            )
         given = {str(pk): pk for pk in change.ids}
         if change.action == "expire":
             arg = ts(change.expires)
