@@ -410,6 +410,8 @@ def make_state_machine(
             for user, entry_id in zip(to, new_ids, strict=True):
                 self.model.add(ModelEntry(entry_id, user, text, sent.id, thread=thread))
             if not new_ids:
+                # Everyone muted the thread: the content stays until a purge.
+                self.model.messages.setdefault(sent.id, set())
                 return multiple()
             self.highest_id = max(new_ids)  # each was checked to be above the old one
             return multiple(*new_ids)

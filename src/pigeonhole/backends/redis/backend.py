@@ -259,6 +259,11 @@ class RedisBackend(BaseBackend):
         state, limit = query.state, query.limit
         if state == "saved":
             return []  # nothing can be saved in this store yet (see _change())
+        if query.reason is not None:
+            raise NotImplementedError(
+                "The Redis store does not filter by reason yet; "
+                "use pigeonhole.backends.db.DatabaseBackend for it."
+            )
         zset = {"unread": "unread", "read": "all", "all": "all", "archived": "archived"}[state]
         cursor = "+inf" if query.after is None else f"({int(query.after)}"
         args = [
