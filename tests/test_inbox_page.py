@@ -192,7 +192,7 @@ def test_bulk_ignores_other_users_ids(alice, user, other_user):
         {"action": "read", "ids": [mine.id, bobs.id]},
         HTTP_ACCEPT="application/json",
     )
-    counts = {"unread": 0, "all": 1, "archived": 0}
+    counts = {"unread": 0, "all": 1, "archived": 0, "saved": 0}
     assert response.json() == {"changed": 1, "unread": 0, "counts": counts}
     assert pigeonhole.unread_count(other_user) == 1
 

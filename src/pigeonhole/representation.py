@@ -117,14 +117,16 @@ def message_to_dict(
 
 def count_to_dict(state: Any) -> dict[str, Any]:
     """
-    Return what a badge needs from an ``InboxState``: the unread count and the highest level.
+    Return what a badge needs from an ``InboxState``: the counts and the highest level.
 
     ``max_level`` is the level as stored (``PERSISTENT_ERROR`` is 41) and
     ``max_level_tag`` its tag (``"error"``); both are None when nothing is unread.
+    ``unseen`` is the unread count where the store keeps no seen state.
     """
     level = state.max_level
     return {
         "unread": state.unread,
+        "unseen": state.unread if state.unseen is None else state.unseen,
         "max_level": level,
         "max_level_tag": (level_tag_for(level) or None) if level is not None else None,
     }

@@ -325,7 +325,7 @@ def count(request: HttpRequest) -> HttpResponse:
     except BackendUnavailable as exc:
         return store_unavailable(request, exc, page=False)
     cursor = newest.cursor()
-    etag = f'"{state.unread}-{state.max_level}-{cursor}"'
+    etag = f'"{state.unread}-{state.unseen}-{state.max_level}-{cursor}"'
     response = get_conditional_response(request, etag=etag)
     if response is None:
         body = {**count_to_dict(state), "latest": newest.latest or None, "cursor": str(cursor)}

@@ -159,13 +159,14 @@ class MemoryBackend(BaseBackend):
     def state(self, user_id: Any) -> InboxState:
         mine = sorted(self._mine(user_id), key=lambda e: e.id)
         unread = [e for e in mine if _STATES["unread"](e)]
-        key = repr([(e.id, e.read_at, e.archived_at) for e in mine])
+        key = repr([(e.id, e.read_at, e.archived_at, e.seen_at, e.saved_at) for e in mine])
         stamps = [s for e in mine for s in (e.created, e.read_at, e.archived_at) if s]
         return InboxState(
             unread=len(unread),
             max_level=max((e.level for e in unread), default=None),
             version=hashlib.sha256(key.encode()).hexdigest(),
             modified=max(stamps, default=None),
+            unseen=self._unseen_count(user_id),
         )
 
     def _change(self, user_id: Any, change: Change) -> Outcome:

@@ -97,13 +97,16 @@ class InboxState:
     whenever anything the user could list changes, so clients can poll with
     ``ETag``/``If-None-Match``; None when the backend cannot tell cheaply.
     ``modified`` is the newest time the inbox records (an arrival, a read, an
-    archiving), for ``Last-Modified``.
+    archiving), for ``Last-Modified``. ``unseen`` is the unseen count, for
+    badges with ``BADGE = "unseen"``; None from a store that keeps no seen
+    state, where every unread entry is unseen.
     """
 
     unread: int
     max_level: int | None = None
     version: str | None = None
     modified: datetime | None = None
+    unseen: int | None = None
 
 
 @dataclass(frozen=True)
@@ -327,6 +330,7 @@ class BaseBackend:
         return InboxState(
             unread=self.count(user_id),
             max_level=max((entry.level for entry in unread), default=None),
+            unseen=self.unseen_count(user_id),
         )
 
     def thread_messages(self, user_id: Any, entry_id: Any) -> list[StoredMessage]:

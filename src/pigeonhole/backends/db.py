@@ -609,6 +609,7 @@ class DatabaseBackend(BaseBackend):
         unread = Q(read_at__isnull=True, archived_at__isnull=True)
         row = self.get_queryset(user_id).aggregate(
             unread=Count("id", filter=unread),
+            unseen=Count("id", filter=_UNSEEN),
             max_level=Max("message__level", filter=unread),
             entries=Count("id"),
             last_id=Max("id"),
@@ -643,6 +644,7 @@ class DatabaseBackend(BaseBackend):
             max_level=row["max_level"],
             version=hashlib.sha256(key.encode()).hexdigest()[:32],
             modified=max((stamp for stamp in stamps if stamp is not None), default=None),
+            unseen=row["unseen"],
         )
 
     # Changing state ---------------------------------------------------------
