@@ -147,3 +147,25 @@ def test_async_twins(user):
     assert async_to_sync(pigeonhole.amuted_threads)(user) == ["t"]
     assert async_to_sync(pigeonhole.aunmute)(user, "t") is True
     assert async_to_sync(pigeonhole.aexport_user)(user)["entries"][0]["message"] == "a"
+
+
+def test_listeners_of_a_send_hear_of_no_recipient_who_muted_the_thread(
+    user, other_user, django_user_model, django_capture_on_commit_callbacks
+):
+    from pigeonhole import signals
+
+    heard = []
+
+    def listener(sender, message, recipients, **kwargs):
+        heard.append(sorted(pk for chunk in recipients.iter_ids() for pk in chunk))
+
+    pigeonhole.mute(user, "t")
+    signals.message_sent.connect(listener)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            pigeonhole.send([user, other_user], "by ids", thread="t")
+            pigeonhole.send(django_user_model.objects.all(), "by query", thread="t")
+            pigeonhole.send([user, other_user], "elsewhere", thread="u")
+    finally:
+        signals.message_sent.disconnect(listener)
+    assert heard == [[other_user.pk], [other_user.pk], sorted([user.pk, other_user.pk])]

@@ -204,6 +204,9 @@ def _send(new, recipients: Recipients) -> Any:
     if new.category:
         recipients = inbox_recipients(recipients, new.category)
     sent = backend.send(new, recipients)
+    if new.thread is not None:
+        # Those who muted the thread got nothing: listeners must not hear of them.
+        recipients = backend.unmuted(recipients, new.thread)
     schedule_delivery(backend, new, sent.id)
     backend.on_commit(
         lambda: signals.message_sent.send(sender=type(backend), message=sent, recipients=recipients)

@@ -527,6 +527,16 @@ class BaseBackend:
         """Give the user entries in ``thread`` again; return False if it was not muted."""
         return self._mute(user_id, thread, False)
 
+    def unmuted(self, recipients: Recipients, thread: str) -> Recipients:
+        """
+        Return ``recipients`` without those who muted ``thread``.
+
+        ``send()`` leaves them out itself; this tells the listeners of the send
+        (live streams, signals) who was reached. The default asks per user.
+        """
+        ids = [pk for chunk in recipients.iter_ids() for pk in chunk]
+        return Recipients(ids=[pk for pk in ids if thread not in self.muted_threads(pk)])
+
     def muted_threads(self, user_id: Any) -> list[str]:
         """Return the keys of the threads the user muted, sorted."""
         raise NotImplementedError("subclasses of BaseBackend must provide a muted_threads() method")

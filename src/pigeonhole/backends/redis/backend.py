@@ -343,6 +343,9 @@ class RedisBackend(BaseBackend):
     def muted_threads(self, user_id: Any) -> list[str]:
         return []
 
+    def unmuted(self, recipients: Recipients, thread: str) -> Recipients:
+        return recipients
+
     def _mute(self, user_id: Any, thread: str, muted: bool) -> bool:
         raise NotImplementedError(
             "The Redis store does not mute threads yet; "
