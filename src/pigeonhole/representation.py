@@ -41,6 +41,12 @@ FIELDS = (
     "read_at",
     "archived_at",
     "expires",
+    "reason",
+    "thread",
+    "count",
+    "senders",
+    "seen",
+    "saved_at",
 )
 
 
@@ -112,6 +118,12 @@ def message_to_dict(
         "read_at": _iso(message.read_at),
         "archived_at": _iso(message.archived_at),
         "expires": _iso(message.expires),
+        "reason": message.reason,
+        "thread": message.thread,
+        "count": message.count,
+        "senders": list(message.senders),
+        "seen": message.seen,
+        "saved_at": _iso(message.saved_at),
     }
 
 

@@ -83,3 +83,15 @@ def test_marking_seen_changes_the_count_views_etag(api_client, user):
         pigeonhole.mark_seen(user)
         answer = api_client.get(url, HTTP_IF_NONE_MATCH=etag)
         assert answer.status_code == 200 and answer.json()["unseen"] == 0
+
+
+def test_a_message_carries_its_thread_reason_and_states(api_client, user, other_user):
+    pigeonhole.send(user, "one", thread="t", from_user=other_user, reason="mention")
+    pigeonhole.send(user, "two", thread="t", from_user=user, reason="comment")
+    [row] = pigeonhole.inbox(user)
+    pigeonhole.save(user, row)
+    pigeonhole.mark_seen(user)
+    [item] = api_client.get("/api/messages/").json()["results"]
+    assert (item["thread"], item["reason"], item["count"]) == ("t", "comment", 2)
+    assert item["senders"] == [user.pk, other_user.pk]
+    assert item["seen"] is True and item["saved_at"] is not None

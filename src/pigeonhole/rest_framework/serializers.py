@@ -104,6 +104,16 @@ class MessageSerializer(serializers.Serializer):
     read_at = serializers.DateTimeField(allow_null=True)
     archived_at = serializers.DateTimeField(allow_null=True)
     expires = serializers.DateTimeField(allow_null=True)
+    reason = serializers.CharField(allow_blank=True, help_text="Why the user is told: mention...")
+    thread = serializers.CharField(allow_null=True, help_text="The thread's key, if any.")
+    count = serializers.IntegerField(
+        min_value=0, help_text="In a thread: the messages since the user last read it."
+    )
+    senders = serializers.ListField(
+        child=serializers.JSONField(), help_text="Up to three recent senders' user ids."
+    )
+    seen = serializers.BooleanField(help_text="Shown to the user already; true once read.")
+    saved_at = serializers.DateTimeField(allow_null=True)
 
     def to_representation(self, instance: Any) -> dict[str, Any]:
         return message_to_dict(instance, self.context.get("senders"))
