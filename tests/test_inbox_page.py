@@ -72,9 +72,9 @@ def test_all_and_archived_tabs(alice, user):
     assert ids_on(archived) == [away.id]
     assert 'aria-current="page">Archived' in archived.text
     assert "Move to inbox" in archived.text
-    assert tab_counts(archived) == {"all": 1, "archived": 1}
+    assert tab_counts(archived) == {"all": 1, "archived": 1, "saved": 0}
     pigeonhole.send(user, "also kept")
-    assert tab_counts(alice.get(INBOX, {"state": "all"})) == {"all": 2, "archived": 1}
+    assert tab_counts(alice.get(INBOX, {"state": "all"})) == {"all": 2, "archived": 1, "saved": 0}
 
 
 def test_unknown_tab_falls_back_to_unread(alice, user):

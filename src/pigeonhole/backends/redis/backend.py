@@ -346,6 +346,12 @@ class RedisBackend(BaseBackend):
     def unmuted(self, recipients: Recipients, thread: str) -> Recipients:
         return recipients
 
+    def _unseen_count(self, user_id: Any) -> int:
+        return self._count(user_id)  # no seen state yet: every unread entry is unseen
+
+    def _mark_seen(self, user_id: Any, before: Any, now: datetime) -> list[Any]:
+        return []
+
     def _mute(self, user_id: Any, thread: str, muted: bool) -> bool:
         raise NotImplementedError(
             "The Redis store does not mute threads yet; "
