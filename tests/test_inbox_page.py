@@ -72,9 +72,9 @@ def test_all_and_archived_tabs(alice, user):
     assert ids_on(archived) == [away.id]
     assert 'aria-current="page">Archived' in archived.text
     assert "Move to inbox" in archived.text
-    assert tab_counts(archived) == {"all": 1, "archived": 1}
+    assert tab_counts(archived) == {"all": 1, "archived": 1, "saved": 0}
     pigeonhole.send(user, "also kept")
-    assert tab_counts(alice.get(INBOX, {"state": "all"})) == {"all": 2, "archived": 1}
+    assert tab_counts(alice.get(INBOX, {"state": "all"})) == {"all": 2, "archived": 1, "saved": 0}
 
 
 def test_unknown_tab_falls_back_to_unread(alice, user):
@@ -192,7 +192,7 @@ def test_bulk_ignores_other_users_ids(alice, user, other_user):
         {"action": "read", "ids": [mine.id, bobs.id]},
         HTTP_ACCEPT="application/json",
     )
-    counts = {"unread": 0, "all": 1, "archived": 0}
+    counts = {"unread": 0, "all": 1, "archived": 0, "saved": 0}
     assert response.json() == {"changed": 1, "unread": 0, "counts": counts}
     assert pigeonhole.unread_count(other_user) == 1
 

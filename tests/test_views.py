@@ -34,7 +34,7 @@ def test_unsafe_next_falls_back_to_root(alice, entry):
 def test_json_answer_carries_the_new_counts(alice, user, entry):
     pigeonhole.send(user, "Another")
     response = alice.post(f"/messages/{entry.id}/archive/", HTTP_ACCEPT="application/json")
-    counts = {"unread": 1, "all": 1, "archived": 1}
+    counts = {"unread": 1, "all": 1, "archived": 1, "saved": 0}
     assert response.json() == {"changed": 1, "unread": 1, "counts": counts}
 
 

@@ -26,9 +26,11 @@ from .validation import (
     build_message,
     check_datetime,
     check_inbox_args,
+    check_reason,
     entry_id,
     entry_ids,
     resolve_recipients,
+    thread_key,
     user_id,
 )
 
@@ -36,29 +38,47 @@ __all__ = [
     "aarchive",
     "add_message",
     "adelete",
+    "aexport_user",
     "ainbox",
     "amark_all_read",
     "amark_read",
+    "amark_seen",
     "amark_unread",
+    "amute",
+    "amuted_threads",
     "archive",
     "areply",
+    "asave",
     "asend",
+    "athread_messages",
     "aunarchive",
+    "aunmute",
     "aunread_count",
+    "aunsave",
+    "aunseen_count",
     "debug",
     "delete",
     "error",
+    "export_user",
     "inbox",
     "inbox_counts",
     "info",
     "mark_all_read",
     "mark_read",
+    "mark_seen",
     "mark_unread",
+    "mute",
+    "muted_threads",
     "reply",
+    "save",
     "send",
     "success",
+    "thread_messages",
     "unarchive",
+    "unmute",
     "unread_count",
+    "unsave",
+    "unseen_count",
     "warning",
 ]
 
@@ -138,6 +158,8 @@ def send(
     email: bool | None = None,
     close_timeout: int | None = None,
     category: str | None = None,
+    thread: Any = None,
+    reason: str | None = None,
 ) -> Any:
     """
     Send a message to users or groups, with no request needed.
@@ -149,6 +171,11 @@ def send(
 
     With a ``category``, users who turned that category's inbox off get no
     entry. Email goes out after the commit, see ``docs/email.md``.
+
+    ``thread`` (a key of up to 200 characters, a model instance, or True for
+    the ``target``) gives each recipient one inbox row for all the thread's
+    messages; those who muted the thread get nothing. ``reason`` is a short
+    slug saying why they are told (``"mention"``), which the inbox filters on.
     """
     new = build_message(
         level,
@@ -163,6 +190,8 @@ def send(
         email=email,
         expires=expires,
         category=category,
+        thread=thread,
+        reason=reason,
     )
     return _send(new, resolve_recipients(to))
 
@@ -175,6 +204,9 @@ def _send(new, recipients: Recipients) -> Any:
     if new.category:
         recipients = inbox_recipients(recipients, new.category)
     sent = backend.send(new, recipients)
+    if new.thread is not None:
+        # Those who muted the thread got nothing: listeners must not hear of them.
+        recipients = backend.unmuted(recipients, new.thread)
     schedule_delivery(backend, new, sent.id)
     backend.on_commit(
         lambda: signals.message_sent.send(sender=type(backend), message=sent, recipients=recipients)
@@ -199,6 +231,8 @@ def store_for_user(user: Any, level: int, message: Any, **options: Any) -> Store
         return None
     backend = get_backend()
     stored = backend.add(new, uid)
+    if stored is None:  # the user muted the message's thread
+        return None
     schedule_delivery(backend, new, stored.message_id)
     # Listeners get the content record, as from send(), not this user's entry.
     record = getattr(stored, "record", None) or SentMessage(id=stored.message_id, recipient_count=1)
@@ -290,6 +324,87 @@ def mark_all_read(user: Any, *, before: Any = None) -> int:
     return len(changed)
 
 
+def mark_seen(user: Any, *, before: Any = None) -> int:
+    """
+    Mark every unseen message seen, up to ``before`` if given; return how many.
+
+    Seen is what a badge with ``PIGEONHOLE["BADGE"] = "unseen"`` counts: the
+    user has been shown the messages, which stay unread. ``before`` works as
+    in ``mark_all_read()``.
+    """
+    backend, uid = _changer(user)
+    if isinstance(before, datetime):
+        before = check_datetime(before, "before")
+    elif before is not None:
+        before = entry_id(before)
+    return len(backend.mark_seen(uid, before=before))
+
+
+def save(user: Any, entries: Any, *, strict: bool = True) -> int:
+    """
+    Save entries for later; return how many were not saved yet.
+
+    A saved entry is listed by ``inbox(state="saved")`` whatever its read or
+    archived state, survives purges and ``RETENTION_DAYS``, and cannot be
+    deleted until unsaved.
+    """
+    backend, uid = _changer(user)
+    return len(backend.save(uid, entry_ids(entries), strict=strict))
+
+
+def unsave(user: Any, entries: Any, *, strict: bool = True) -> int:
+    """Unsave entries; return how many were saved."""
+    backend, uid = _changer(user)
+    return len(backend.unsave(uid, entry_ids(entries), strict=strict))
+
+
+def _thread_of(thread: Any) -> str:
+    if isinstance(thread, StoredMessage):
+        if thread.thread is None:
+            raise InvalidMessage(f"Message {thread.id} is in no thread; only threads can be muted.")
+        return thread.thread
+    key = thread_key(thread)
+    if key is None:
+        raise InvalidMessage("thread must be a key, a model instance or a message in a thread.")
+    return key
+
+
+def mute(user: Any, thread: Any) -> bool:
+    """
+    Stop telling the user about a thread: no entry, no email, no live event.
+
+    ``thread`` is a key, a model instance or one of the user's messages in the
+    thread. Return False if the thread was muted already. What the user
+    already has stays.
+    """
+    backend, uid = _changer(user)
+    return backend.mute(uid, _thread_of(thread))
+
+
+def unmute(user: Any, thread: Any) -> bool:
+    """Tell the user about a thread again; return False if it was not muted."""
+    backend, uid = _changer(user)
+    return backend.unmute(uid, _thread_of(thread))
+
+
+def muted_threads(user: Any) -> list[str]:
+    """Return the keys of the threads the user muted, sorted; [] for anonymous users."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return []
+    return get_backend().muted_threads(user_id(user))
+
+
+def thread_messages(user: Any, entry: Any) -> list[StoredMessage]:
+    """
+    Return the messages of the entry's thread that the user received, oldest first.
+
+    The entry is the thread's inbox row; a message outside any thread is
+    returned alone. An id that is not the user's raises ``MessageNotFound``.
+    """
+    backend, uid = _changer(user)
+    return backend.thread_messages(uid, entry_id(entry))
+
+
 def archive(user: Any, entries: Any, *, strict: bool = True) -> int:
     """
     Move entries out of the inbox without losing them; return how many moved.
@@ -364,15 +479,23 @@ def unread_count(user: Any) -> int:
     return get_backend().count(user_id(user))
 
 
+def unseen_count(user: Any) -> int:
+    """Return how many unread messages the user has not seen yet; 0 for anonymous users."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return 0
+    return get_backend().unseen_count(user_id(user))
+
+
 def inbox_counts(user: Any) -> dict[str, int]:
     """
-    Return how many messages each tab of an inbox shows: ``unread``, ``all``, ``archived``.
+    Return how many messages each tab of an inbox shows: ``unread``, ``all``,
+    ``archived`` and ``saved``.
 
     One query (or one Redis script) that looks at all of the user's entries: for
     an inbox page, not for every request; a badge wants ``unread_count()``.
     """
     if user is None or not getattr(user, "is_authenticated", False):
-        return {"unread": 0, "all": 0, "archived": 0}
+        return {"unread": 0, "all": 0, "archived": 0, "saved": 0}
     return get_backend().counts(user_id(user))
 
 
@@ -386,15 +509,19 @@ def inbox(
     before: datetime | None = None,
     limit: int = 50,
     after: Any = None,
+    reason: str | None = None,
 ) -> list[StoredMessage]:
     """
     Return the user's messages, newest first.
 
     ``level`` matches its persistent and sticky variants too (``INFO`` finds
     ``PERSISTENT_INFO``). For the next page pass ``after=`` the last id of
-    this one: keyset paging, as fast on page 500 as on page 1.
+    this one: keyset paging, as fast on page 500 as on page 1. ``reason``
+    keeps the rows whose newest message was sent with it.
     """
     since, before = check_inbox_args(state, limit, after, level, tag, since, before)
+    if reason is not None:
+        reason = check_reason(reason) or None
     if user is None or not getattr(user, "is_authenticated", False):
         return []
     return get_backend().list(
@@ -406,7 +533,21 @@ def inbox(
         before=before,
         limit=limit,
         after=None if after is None else entry_id(after),
+        reason=reason,
     )
+
+
+def export_user(user: Any) -> dict[str, Any]:
+    """
+    Return everything stored for ``user`` as one JSON-serialisable document.
+
+    Every entry (a thread's history and expired entries not yet purged
+    included) with its message and states, the user's preferences and muted
+    threads: what a personal-data request asks for.
+    """
+    from .export import export_document
+
+    return export_document(get_backend(), user)
 
 
 # Async twins: the same functions, run in the thread that owns the connection.
@@ -420,3 +561,12 @@ amark_all_read = sync_to_async(mark_all_read)
 aarchive = sync_to_async(archive)
 aunarchive = sync_to_async(unarchive)
 adelete = sync_to_async(delete)
+amark_seen = sync_to_async(mark_seen)
+aunseen_count = sync_to_async(unseen_count)
+asave = sync_to_async(save)
+aunsave = sync_to_async(unsave)
+amute = sync_to_async(mute)
+aunmute = sync_to_async(unmute)
+amuted_threads = sync_to_async(muted_threads)
+athread_messages = sync_to_async(thread_messages)
+aexport_user = sync_to_async(export_user)

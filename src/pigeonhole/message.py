@@ -63,6 +63,8 @@ class NewMessage:
     expires: datetime | None = None
     created: datetime | None = None
     category: str | None = None
+    thread: str | None = None
+    reason: str = ""
 
 
 class StoredMessage(Message):
@@ -71,6 +73,10 @@ class StoredMessage(Message):
 
     ``id`` is the inbox entry's id, the id a user sees everywhere. ``message_id``
     is the shared content's id, for code that follows replies or targets.
+
+    In a thread, the entry is the thread's row and shows its newest message:
+    ``count`` is how many messages arrived since the user last read it and
+    ``senders`` up to three of their most recent distinct senders' ids.
     """
 
     is_persistent = True
@@ -100,6 +106,12 @@ class StoredMessage(Message):
         expires: datetime | None = None,
         category: str | None = None,
         email: bool | None = None,
+        thread: str | None = None,
+        reason: str = "",
+        seen_at: datetime | None = None,
+        saved_at: datetime | None = None,
+        count: int = 1,
+        senders: Any = (),
     ) -> None:
         super().__init__(level, mark_safe(message) if safe else message, extra_tags or "")
         self.id = id
@@ -121,6 +133,12 @@ class StoredMessage(Message):
         self.expires = expires
         self.category = category
         self.email = email
+        self.thread = thread or None
+        self.reason = reason or ""
+        self.seen_at = seen_at
+        self.saved_at = saved_at
+        self.count = count
+        self.senders = list(senders)
 
     @classmethod
     def from_new(
@@ -159,6 +177,9 @@ class StoredMessage(Message):
             close_timeout=new.close_timeout,
             category=new.category,
             email=new.email,
+            thread=new.thread,
+            reason=new.reason,
+            senders=[new.from_user_id] if new.from_user_id is not None else [],
         )
 
     @property
@@ -173,6 +194,15 @@ class StoredMessage(Message):
     @property
     def is_archived(self) -> bool:
         return self.archived_at is not None
+
+    @property
+    def seen(self) -> bool:
+        """Whether the user has seen the entry in a list; reading it implies seeing it."""
+        return self.seen_at is not None or self.read_at is not None
+
+    @property
+    def is_saved(self) -> bool:
+        return self.saved_at is not None
 
     @property
     def level_tag(self) -> str:

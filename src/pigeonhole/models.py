@@ -20,7 +20,7 @@ from django.utils.translation import gettext_lazy as _
 from .constants import level_variants
 from .message import level_tag_for
 
-__all__ = ["InboxEntry", "Message", "Preference"]
+__all__ = ["InboxEntry", "Message", "Mute", "Preference"]
 
 
 class Message(models.Model):
@@ -66,6 +66,18 @@ class Message(models.Model):
         db_index=False,
         help_text=_("One of PIGEONHOLE['CATEGORIES']; users choose per category how to be told."),
     )
+    thread = models.CharField(
+        _("thread"),
+        max_length=200,
+        blank=True,
+        help_text=_("Messages with the same key share one inbox row per recipient."),
+    )
+    reason = models.CharField(
+        _("reason"),
+        max_length=32,
+        blank=True,
+        help_text=_("Why the recipients are told, such as 'mention'; the inbox filters on it."),
+    )
     created = models.DateTimeField(_("created"), default=timezone.now, db_index=True)
     expires = models.DateTimeField(_("expires"), null=True, blank=True, db_index=True)
 
@@ -84,9 +96,14 @@ class Message(models.Model):
 
 class InboxEntryQuerySet(models.QuerySet):
     def visible(self, now=None):
-        """Exclude expired entries: they are invisible everywhere until purged."""
+        """
+        Exclude expired entries, invisible everywhere until purged, and folded ones.
+
+        A folded entry is a thread's older message for this user: a newer
+        entry of the thread is the inbox row now.
+        """
         now = now or timezone.now()
-        return self.filter(Q(expires__isnull=True) | Q(expires__gt=now))
+        return self.filter(Q(expires__isnull=True) | Q(expires__gt=now), folded=False)
 
     def unread(self):
         return self.filter(read_at__isnull=True, archived_at__isnull=True)
@@ -101,6 +118,13 @@ class InboxEntry(models.Model):
 
     ``expires`` repeats the message's expiry so an unread count reads this
     table alone: counting must not join the wide content table.
+
+    In a thread, the newest entry is the inbox row: it carries ``count`` and
+    ``senders`` over from the row it replaces, which is then ``folded``. Folded
+    entries are the thread's history: hidden from every listing and count,
+    they are what ``thread_messages()`` and an export read. A new message
+    gets a new entry, so a row moves to the top by the same id order that
+    keyset paging and ``mark_all_read(before=...)`` rely on.
     """
 
     user = models.ForeignKey(
@@ -129,6 +153,15 @@ class InboxEntry(models.Model):
     archived_at = models.DateTimeField(_("archived"), null=True, blank=True)
     emailed_at = models.DateTimeField(_("emailed"), null=True, blank=True)
     expires = models.DateTimeField(_("expires"), null=True, blank=True)
+    seen_at = models.DateTimeField(_("seen"), null=True, blank=True)
+    saved_at = models.DateTimeField(_("saved"), null=True, blank=True)
+    # The message's thread key, repeated so folding and muting read this table alone.
+    thread = models.CharField(_("thread"), max_length=200, null=True, blank=True)
+    # Defaults in the database too: the fan-out's INSERT ... SELECT leaves them out.
+    folded = models.BooleanField(_("folded into a newer entry"), db_default=False)
+    count = models.PositiveIntegerField(_("messages since last read"), db_default=1)
+    # ",id,id,id," newest first: distinct senders, kept short by the insert itself.
+    senders = models.CharField(_("senders"), max_length=160, blank=True, db_default="")
 
     objects = InboxEntryQuerySet.as_manager()
 
@@ -145,7 +178,24 @@ class InboxEntry(models.Model):
             models.Index(
                 fields=["user", "-id"],
                 name="pigeonhole_entry_unread_idx",
-                condition=Q(read_at__isnull=True, archived_at__isnull=True),
+                condition=Q(read_at__isnull=True, archived_at__isnull=True, folded=False),
+            ),
+            # The unseen count (badges with BADGE = "unseen") and mark_seen().
+            models.Index(
+                fields=["user", "-id"],
+                name="pigeonhole_entry_unseen_idx",
+                condition=Q(
+                    seen_at__isnull=True,
+                    read_at__isnull=True,
+                    archived_at__isnull=True,
+                    folded=False,
+                ),
+            ),
+            # The Saved tab: few rows per user, listed newest first.
+            models.Index(
+                fields=["user", "-id"],
+                name="pigeonhole_entry_saved_idx",
+                condition=Q(saved_at__isnull=False, folded=False),
             ),
             # Digests look for unread entries not yet emailed, oldest first; once
             # emailed or read an entry leaves this index, so it stays small.
@@ -156,6 +206,17 @@ class InboxEntry(models.Model):
                     read_at__isnull=True, archived_at__isnull=True, emailed_at__isnull=True
                 ),
             ),
+            # A thread's history for one user (thread_messages, folding on send).
+            models.Index(fields=["user", "thread"], name="pigeonhole_entry_thread_idx"),
+        ]
+        constraints = [
+            # One inbox row per user and thread. MariaDB has no partial unique
+            # index; there the send's statements alone keep it so.
+            models.UniqueConstraint(
+                fields=["user", "thread"],
+                name="pigeonhole_entry_thread_row",
+                condition=Q(folded=False),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -164,6 +225,30 @@ class InboxEntry(models.Model):
     @property
     def is_read(self) -> bool:
         return self.read_at is not None
+
+
+class Mute(models.Model):
+    """A thread one user asked not to hear about: a send gives them no entry in it."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        on_delete=models.CASCADE,
+        related_name="pigeonhole_mutes",
+        db_index=False,  # covered by the unique constraint below
+    )
+    thread = models.CharField(_("thread"), max_length=200)
+    created = models.DateTimeField(_("created"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("muted thread")
+        verbose_name_plural = _("muted threads")
+        constraints = [
+            models.UniqueConstraint(fields=["thread", "user"], name="pigeonhole_mute_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} · {self.thread}"
 
 
 class Preference(models.Model):

@@ -43,6 +43,12 @@ FIELDS = (
     "read_at",
     "archived_at",
     "expires",
+    "reason",
+    "thread",
+    "count",
+    "senders",
+    "seen",
+    "saved_at",
 )
 
 
@@ -114,19 +120,27 @@ def message_to_dict(
         "read_at": _iso(message.read_at),
         "archived_at": _iso(message.archived_at),
         "expires": _iso(message.expires),
+        "reason": message.reason,
+        "thread": message.thread,
+        "count": message.count,
+        "senders": list(message.senders),
+        "seen": message.seen,
+        "saved_at": _iso(message.saved_at),
     }
 
 
 def count_to_dict(state: InboxState) -> dict[str, Any]:
     """
-    Return what a badge needs from an ``InboxState``: the unread count and the highest level.
+    Return what a badge needs from an ``InboxState``: the counts and the highest level.
 
     ``max_level`` is the level as stored (``PERSISTENT_ERROR`` is 41) and
     ``max_level_tag`` its tag (``"error"``); both are None when nothing is unread.
+    ``unseen`` is the unread count where the store keeps no seen state.
     """
     level = state.max_level
     return {
         "unread": state.unread,
+        "unseen": state.unread if state.unseen is None else state.unseen,
         "max_level": level,
         "max_level_tag": (level_tag_for(level) or None) if level is not None else None,
     }

@@ -25,6 +25,8 @@ urlpatterns = [
     path("unsubscribe/<str:token>/", preferences.unsubscribe, name="unsubscribe"),
     *(
         path(f"<int:entry_id>/{action}/", views.change_view, {"action": action}, name=action)
-        for action in ("read", "unread", "archive", "unarchive", "delete")
+        for action in ("read", "unread", "archive", "unarchive", "delete", "save", "unsave")
     ),
+    path("<int:entry_id>/mute/", views.mute_view, {"muted": True}, name="mute"),
+    path("<int:entry_id>/unmute/", views.mute_view, {"muted": False}, name="unmute"),
 ]

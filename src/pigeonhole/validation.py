@@ -326,6 +326,8 @@ def build_message(
     email: Any = None,
     expires: Any = None,
     category: Any = None,
+    thread: Any = None,
+    reason: Any = None,
 ) -> NewMessage:
     """Validate everything a message carries and return it ready to store."""
     now = timezone.now()
@@ -359,7 +361,50 @@ def build_message(
         expires=_check_expires(expires, now),
         created=now,
         category=_check_category(category),
+        thread=thread_key(thread, target),
+        reason=check_reason(reason),
     )
+
+
+THREAD_MAX = 200
+_REASON = re.compile(r"[a-z0-9_-]{1,32}")
+
+
+def thread_key(thread: Any, target: Any = None) -> str | None:
+    """
+    Return the key of a thread: a string, a model instance or ``True`` for ``target``.
+
+    A model instance's key is ``"app_label.model:pk"``, so every message about
+    one object, from anywhere, shares a thread.
+    """
+    if thread is None:
+        return None
+    if thread is True:
+        if target is None:
+            raise InvalidMessage("thread=True threads by the target; pass target= too.")
+        thread = target
+    if isinstance(thread, Model):
+        if thread.pk is None:
+            raise InvalidMessage("thread is an unsaved model instance; save it first.")
+        thread = f"{thread._meta.label_lower}:{thread.pk}"
+    if not isinstance(thread, str) or not thread or len(thread) > THREAD_MAX:
+        raise InvalidMessage(
+            f"thread must be a key of 1 to {THREAD_MAX} characters, a saved model instance "
+            f"or True (the target); got {thread!r}."
+        )
+    return check_storable(thread, "thread")
+
+
+def check_reason(reason: Any) -> str:
+    """Return ``reason`` if it is a short slug such as ``"mention"``; "" for none."""
+    if reason is None or reason == "":
+        return ""
+    if not isinstance(reason, str) or not _REASON.fullmatch(reason):
+        raise InvalidMessage(
+            f"reason must be 1 to 32 lowercase letters, digits, '-' or '_', such as "
+            f"'mention'; got {reason!r}."
+        )
+    return reason
 
 
 def resolve_recipients(to: Any) -> Recipients:

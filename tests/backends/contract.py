@@ -121,12 +121,12 @@ class BackendContract:
         backend.mark_read(uid, [a.id, c.id, e.id])
         backend.archive(uid, [b.id, c.id, f.id])
         backend.expire(uid, [e.id, f.id])  # one read in the inbox, one archived
-        assert backend.counts(uid) == {"unread": 2, "all": 3, "archived": 2}
-        for state in ("unread", "all", "archived"):
+        assert backend.counts(uid) == {"unread": 2, "all": 3, "archived": 2, "saved": 0}
+        for state in ("unread", "all", "archived", "saved"):
             assert len(backend.list(uid, state=state, limit=1000)) == backend.counts(uid)[state]
-        assert backend.counts(other_uid) == {"unread": 1, "all": 1, "archived": 0}
+        assert backend.counts(other_uid) == {"unread": 1, "all": 1, "archived": 0, "saved": 0}
         backend.delete(uid, [d.id], allow_unread=True)
-        assert backend.counts(uid) == {"unread": 1, "all": 2, "archived": 2}
+        assert backend.counts(uid) == {"unread": 1, "all": 2, "archived": 2, "saved": 0}
 
     def test_keyset_paging_walks_every_entry_once(self, backend, uid):
         for i in range(10):
@@ -742,3 +742,224 @@ class BackendContract:
         assert entry == expected[first]
         assert (entry.message, entry.is_read) == ("to all", False)
         assert backend.deliveries(sent.id, []) == []
+
+
+class InboxContract:
+    """
+    Threads, reasons, seen, saved and mute: the GitHub-style inbox, on every store.
+
+    A thread is one row per recipient, showing its newest message; older
+    messages fold into it and stay reachable through ``thread_messages()``.
+    """
+
+    def test_a_thread_is_one_row_showing_its_newest_message(self, backend, users):
+        uid = users[0].pk
+        for i, sender in enumerate(users):
+            backend.send(
+                new(f"m{i}", thread="issue:1", from_user_id=sender.pk), Recipients(ids=[uid])
+            )
+        [row] = backend.list(uid, state="all")
+        assert (str(row), row.thread, row.count) == ("m2", "issue:1", 3)
+        assert row.senders == [users[2].pk, users[1].pk, users[0].pk]
+        assert backend.count(uid) == 1
+        assert backend.counts(uid)["all"] == 1
+        assert texts(backend.thread_messages(uid, row.id)) == ["m0", "m1", "m2"]
+
+    def test_a_new_message_moves_the_row_to_the_top_unread_and_unarchived(self, backend, uid):
+        first = backend.add(new("first", thread="t"), uid)
+        other = backend.add(new("other"), uid)
+        backend.mark_read(uid, [first.id])
+        backend.archive(uid, [first.id])
+        second = backend.add(new("second", thread="t"), uid)
+        assert second.id > other.id
+        assert texts(backend.list(uid)) == ["second", "other"]
+        assert backend.list(uid, state="archived") == []
+        [row, _] = backend.list(uid)
+        assert (row.id, row.count, row.read_at, row.archived_at) == (second.id, 1, None, None)
+        with pytest.raises(MessageNotFound):
+            backend.get(uid, first.id)  # folded into the new row
+
+    def test_count_is_the_messages_since_the_thread_was_last_read(self, backend, uid):
+        for text in ("a", "b"):
+            backend.add(new(text, thread="t"), uid)
+        [row] = backend.list(uid)
+        assert row.count == 2
+        backend.mark_read(uid, [row.id])
+        for text in ("c", "d", "e"):
+            backend.add(new(text, thread="t"), uid)
+        [row] = backend.list(uid)
+        assert (str(row), row.count) == ("e", 3)
+        assert texts(backend.thread_messages(uid, row.id)) == ["a", "b", "c", "d", "e"]
+
+    def test_senders_are_the_three_most_recent_distinct_ones(
+        self, backend, users, django_user_model
+    ):
+        uid = users[0].pk
+        extra = django_user_model.objects.create_user("user3")
+        s1, s2, s3, s4 = users[1].pk, users[2].pk, extra.pk, uid
+        for sender in (s1, s2, s1, None, s3, s1, s4):
+            backend.add(new("x", thread="t", from_user_id=sender), uid)
+        [row] = backend.list(uid)
+        assert row.senders == [s4, s1, s3]
+        assert row.count == 7
+
+    def test_threads_are_per_user_and_key_and_untouched_without_one(self, backend, users):
+        one, two = users[0].pk, users[1].pk
+        backend.send(new("a1", thread="a"), Recipients(ids=[one, two]))
+        backend.send(new("b1", thread="b"), Recipients(ids=[one]))
+        backend.send(new("plain"), Recipients(ids=[one, two]))
+        backend.send(new("plain again"), Recipients(ids=[one, two]))
+        backend.send(new("a2", thread="a"), Recipients(ids=[two]))
+        assert texts(backend.list(one)) == ["plain again", "plain", "b1", "a1"]
+        assert texts(backend.list(two)) == ["a2", "plain again", "plain"]
+        assert backend.count(one) == 4 and backend.count(two) == 3
+
+    def test_thread_messages_lists_only_what_the_user_received(self, backend, users):
+        one, two = users[0].pk, users[1].pk
+        backend.send(new("to one", thread="t"), Recipients(ids=[one]))
+        backend.send(new("to both", thread="t"), Recipients(ids=[one, two]))
+        [theirs] = backend.list(two)
+        [mine] = backend.list(one)
+        assert texts(backend.thread_messages(two, theirs.id)) == ["to both"]
+        assert texts(backend.thread_messages(one, mine.id)) == ["to one", "to both"]
+        with pytest.raises(MessageNotFound):
+            backend.thread_messages(one, theirs.id)
+        plain = backend.add(new("plain"), one)
+        assert texts(backend.thread_messages(one, plain.id)) == ["plain"]
+
+    def test_deleting_a_thread_row_deletes_its_history(self, backend, uid):
+        for text in ("a", "b"):
+            backend.add(new(text, thread="t"), uid)
+        [row] = backend.list(uid)
+        backend.mark_read(uid, [row.id])
+        assert backend.delete(uid, [row.id]) == [row.id]
+        again = backend.add(new("c", thread="t"), uid)
+        assert (again.count, texts(backend.thread_messages(uid, again.id))) == (1, ["c"])
+        assert backend.purge()["messages"] == 2
+
+    # Reasons ---------------------------------------------------------------
+    def test_reason_is_stored_and_filters_the_inbox(self, backend, uid):
+        backend.add(new("mentioned", reason="mention"), uid)
+        backend.add(new("assigned", reason="assign"), uid)
+        backend.add(new("plain"), uid)
+        assert texts(backend.list(uid, reason="mention")) == ["mentioned"]
+        assert [e.reason for e in backend.list(uid)] == ["", "assign", "mention"]
+        backend.add(new("later", thread="t", reason="mention"), uid)
+        backend.add(new("latest", thread="t", reason="comment"), uid)
+        assert texts(backend.list(uid, reason="comment")) == ["latest"]
+        assert texts(backend.list(uid, reason="mention")) == ["mentioned"]
+
+    # Seen ------------------------------------------------------------------
+    def test_mark_seen_up_to_a_watermark_and_read_implies_seen(self, backend, uid):
+        a, b, c = (backend.add(new(t), uid) for t in "abc")
+        assert backend.unseen_count(uid) == 3
+        assert not any(e.seen for e in backend.list(uid))
+        assert sorted(backend.mark_seen(uid, before=b.id)) == [a.id, b.id]
+        assert backend.mark_seen(uid, before=b.id) == []
+        assert backend.unseen_count(uid) == 1
+        assert backend.count(uid) == 3  # seen is not read
+        backend.mark_read(uid, [c.id])
+        assert backend.unseen_count(uid) == 0
+        assert all(e.seen for e in backend.list(uid, state="all"))
+        assert backend.mark_seen(uid) == []
+
+    def test_a_new_thread_message_is_unseen_again(self, backend, uid):
+        backend.add(new("a", thread="t"), uid)
+        backend.mark_seen(uid)
+        assert backend.unseen_count(uid) == 0
+        backend.add(new("b", thread="t"), uid)
+        assert backend.unseen_count(uid) == 1
+        [row] = backend.list(uid)
+        assert not row.seen and row.seen_at is None
+
+    def test_archived_and_expired_entries_are_not_unseen(self, backend, uid):
+        a, b, _ = (backend.add(new(t), uid) for t in "abc")
+        backend.archive(uid, [a.id])
+        backend.expire(uid, [b.id])
+        assert backend.unseen_count(uid) == 1
+
+    # Saved -----------------------------------------------------------------
+    def test_save_unsave_and_the_saved_listing(self, backend, users):
+        uid = users[0].pk
+        a, b = backend.add(new("a"), uid), backend.add(new("b"), uid)
+        theirs = backend.add(new("theirs"), users[1].pk)
+        assert backend.save(uid, [a.id]) == [a.id]
+        assert backend.save(uid, [a.id]) == []
+        with pytest.raises(MessageNotFound):
+            backend.save(uid, [b.id, theirs.id])
+        assert texts(backend.list(uid, state="saved")) == ["a"]
+        assert backend.counts(uid)["saved"] == 1
+        [saved] = backend.list(uid, state="saved")
+        assert saved.is_saved and saved.saved_at is not None
+        backend.mark_read(uid, [a.id])
+        backend.archive(uid, [a.id])
+        assert texts(backend.list(uid, state="saved")) == ["a"]  # saved whatever else
+        assert backend.unsave(uid, [a.id, b.id]) == [a.id]
+        assert backend.list(uid, state="saved") == []
+        assert backend.counts(uid)["saved"] == 0
+
+    def test_a_saved_entry_cannot_be_deleted_until_unsaved(self, backend, uid):
+        a = backend.add(new("keep"), uid)
+        backend.mark_read(uid, [a.id])
+        backend.save(uid, [a.id])
+        with pytest.raises(InvalidMessage, match="saved"):
+            backend.delete(uid, [a.id], allow_unread=True)
+        assert backend.delete(uid, [a.id], strict=False, allow_unread=True) == []
+        backend.unsave(uid, [a.id])
+        assert backend.delete(uid, [a.id]) == [a.id]
+
+    def test_a_saved_entry_survives_purge(self, backend, uid):
+        kept, gone = backend.add(new("kept"), uid), backend.add(new("gone"), uid)
+        backend.mark_read(uid, [kept.id, gone.id])
+        backend.save(uid, [kept.id])
+        counts = backend.purge(read_before=timezone.now() + timedelta(seconds=1))
+        assert counts == {"expired": 0, "read": 1, "messages": 1}
+        assert texts(backend.list(uid, state="saved")) == ["kept"]
+
+    def test_a_thread_stays_saved_when_a_message_arrives(self, backend, uid):
+        first = backend.add(new("a", thread="t"), uid)
+        backend.save(uid, [first.id])
+        backend.add(new("b", thread="t"), uid)
+        assert texts(backend.list(uid, state="saved")) == ["b"]
+
+    # Mute ------------------------------------------------------------------
+    def test_a_muted_thread_gives_that_user_no_entry(self, backend, users):
+        one, two = users[0].pk, users[1].pk
+        backend.send(new("before", thread="t"), Recipients(ids=[one, two]))
+        assert backend.mute(one, "t") is True
+        assert backend.mute(one, "t") is False
+        assert backend.muted_threads(one) == ["t"]
+        assert backend.muted_threads(two) == []
+        sent = backend.send(new("muted", thread="t"), Recipients(ids=[one, two]))
+        assert sent.recipient_count == 1
+        assert texts(backend.list(one)) == ["before"]
+        assert texts(backend.list(two)) == ["muted"]
+        backend.add(new("add muted", thread="t"), one)
+        assert texts(backend.list(one)) == ["before"]
+        backend.send(new("other thread", thread="u"), Recipients(ids=[one]))
+        assert backend.unmute(one, "t") is True
+        assert backend.unmute(one, "t") is False
+        assert backend.muted_threads(one) == []
+        backend.send(new("after", thread="t"), Recipients(ids=[one]))
+        assert texts(backend.list(one)) == ["after", "other thread"]
+
+    def test_mute_reaches_querysets_too(self, backend, users, django_user_model):
+        backend.mute(users[0].pk, "t")
+        sent = backend.send(
+            new("to all", thread="t"), Recipients(queryset=django_user_model.objects.all())
+        )
+        assert sent.recipient_count == 2
+        assert backend.list(users[0].pk) == []
+
+    # Export ----------------------------------------------------------------
+    def test_export_entries_holds_every_entry_with_its_history(self, backend, users):
+        uid = users[0].pk
+        backend.add(new("a", thread="t"), uid)
+        backend.add(new("b", thread="t", reason="mention"), uid)
+        gone = backend.add(new("expired"), uid)
+        backend.expire(uid, [gone.id])
+        backend.add(new("theirs"), users[1].pk)
+        exported = backend.export_entries(uid)
+        assert texts(exported) == ["a", "b", "expired"]
+        assert [e.reason for e in exported] == ["", "mention", ""]
+        assert all(e.user_id == uid for e in exported)

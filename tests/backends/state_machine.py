@@ -101,6 +101,14 @@ def UNARCHIVED(entry: ModelEntry) -> bool:
     return not entry.archived
 
 
+def SAVED(entry: ModelEntry) -> bool:
+    return entry.saved
+
+
+def UNSAVED(entry: ModelEntry) -> bool:
+    return not entry.saved
+
+
 @dataclass
 class ModelEntry:
     id: Any
@@ -111,6 +119,11 @@ class ModelEntry:
     archived: bool = False
     expired: bool = False
     gone: bool = False  # deleted or purged
+    thread: str | None = None
+    folded: bool = False  # a newer entry of its thread is the user's row now
+    seen: bool = False
+    saved: bool = False
+    count: int = 1
 
 
 class InboxModel:
@@ -127,20 +140,42 @@ class InboxModel:
         self.users = users
         self.entries: dict[Any, ModelEntry] = {}
         self.messages: dict[Any, set[Any]] = {}
+        self.mutes: set[tuple[int, str]] = set()
 
     # Reading ----------------------------------------------------------------
     def live(self) -> list[ModelEntry]:
         return [entry for entry in self.entries.values() if not entry.gone]
 
     def visible(self, user: int) -> list[ModelEntry]:
-        return [e for e in self.live() if e.user == user and not e.expired]
+        return [e for e in self.live() if e.user == user and not e.expired and not e.folded]
 
     def is_visible(self, entry_id: Any, where: Callable[[ModelEntry], bool] = ANY) -> bool:
         entry = self.entries.get(entry_id)
-        return entry is not None and not entry.gone and not entry.expired and where(entry)
+        return (
+            entry is not None
+            and not entry.gone
+            and not entry.expired
+            and not entry.folded
+            and where(entry)
+        )
 
     def any_visible(self, where: Callable[[ModelEntry], bool] = ANY) -> bool:
-        return any(not entry.expired and where(entry) for entry in self.live())
+        return any(not e.expired and not e.folded and where(e) for e in self.live())
+
+    def row(self, user: int, thread: str) -> ModelEntry | None:
+        """The user's current row of ``thread``, expired or not."""
+        for entry in self.live():
+            if entry.user == user and entry.thread == thread and not entry.folded:
+                return entry
+        return None
+
+    def history(self, entry: ModelEntry) -> list[ModelEntry]:
+        """The folded entries of the thread ``entry`` is the row of."""
+        if entry.thread is None:
+            return []
+        return [
+            e for e in self.live() if e.user == entry.user and e.thread == entry.thread and e.folded
+        ]
 
     def visible_ids(self, user: int) -> set[Any]:
         return {entry.id for entry in self.visible(user)}
@@ -151,11 +186,15 @@ class InboxModel:
             "read": lambda e: e.read and not e.archived,
             "all": lambda e: not e.archived,
             "archived": lambda e: e.archived,
+            "saved": lambda e: e.saved,
         }[state]
         return sorted((e for e in self.visible(user) if keep(e)), key=lambda e: e.id, reverse=True)
 
     def count(self, user: int) -> int:
         return len(self.listing(user, "unread"))
+
+    def unseen(self, user: int) -> list[ModelEntry]:
+        return [e for e in self.listing(user, "unread") if not e.seen]
 
     def missing(self, user: int, ids: Sequence[Any]) -> set[Any]:
         """The ids a strict call must refuse: unknown, someone else's, expired or gone."""
@@ -163,6 +202,11 @@ class InboxModel:
 
     # Writing ----------------------------------------------------------------
     def add(self, entry: ModelEntry) -> None:
+        """Add a new entry; in a thread it takes over the user's row, which folds."""
+        if entry.thread is not None and (old := self.row(entry.user, entry.thread)):
+            old.folded = True
+            entry.count = 1 if old.read else old.count + 1
+            entry.saved = old.saved
         self.entries[entry.id] = entry
         self.messages.setdefault(entry.message_id, set()).add(entry.id)
 
@@ -172,8 +216,9 @@ class InboxModel:
 
     def purge(self, *, expired: bool, read: bool) -> tuple[list[ModelEntry], list[ModelEntry]]:
         """Return (expired, read) entries a purge removes; ``read`` means every read one."""
-        doomed_expired = [e for e in self.live() if e.expired] if expired else []
-        doomed_read = [e for e in self.live() if read and e.read and not (expired and e.expired)]
+        rows = [e for e in self.live() if not e.folded and not e.saved]
+        doomed_expired = [e for e in rows if e.expired] if expired else []
+        doomed_read = [e for e in rows if read and e.read and not (expired and e.expired)]
         return doomed_expired, doomed_read
 
     def orphans_after(self, doomed: Sequence[ModelEntry]) -> tuple[set[Any], set[Any]]:
@@ -185,6 +230,7 @@ class InboxModel:
         purge), so the second may or may not be counted.
         """
         gone = {entry.id for entry in doomed}
+        gone |= {old.id for entry in doomed for old in self.history(entry)}
         pending = {mid for mid, ids in self.messages.items() if not ids}
         new = {mid for mid, ids in self.messages.items() if ids and ids <= gone}
         return new, pending
@@ -199,15 +245,19 @@ def make_state_machine(
     cleanup: Callable[[Any], None] | None = None,
     *,
     name: str = "Backend",
+    inbox: bool = True,
 ) -> type[RuleBasedStateMachine]:
     """
     Return a state machine class that checks one kind of backend against the model.
 
     ``backend_factory()`` returns a backend; ``cleanup(backend)`` empties its
     store, and runs before and after every example. ``user_ids`` are existing
-    users' ids (a few: two or three give every cross-user case).
+    users' ids (a few: two or three give every cross-user case). ``inbox``
+    adds threads, seen, saved and mute, for stores that keep them.
     """
     uids = tuple(user_ids)
+    states = STATES if inbox else tuple(state for state in STATES if state != "saved")
+    threads = st.sampled_from([None, None, "t1", "t2"]) if inbox else st.just(None)
     users = st.sampled_from(range(len(uids)))
     unknown_ids = st.sampled_from(UNKNOWN_IDS)
     User = get_user_model()
@@ -317,18 +367,29 @@ def make_state_machine(
             to=st.lists(users, min_size=1, max_size=len(uids), unique=True),
             level=st.sampled_from(LEVELS),
             by_queryset=st.booleans(),
+            thread=threads,
         )
-        def send(self, to, level, by_queryset):
+        def send(self, to, level, by_queryset, thread):
+            """In a thread, each recipient's new entry replaces their row; muted ones get none."""
             text = self.text()
             ids = [uids[i] for i in to]
             if by_queryset:
                 recipients = Recipients(queryset=User._default_manager.filter(pk__in=ids))
             else:
                 recipients = Recipients(ids=ids)
-            sent = self.backend.send(NewMessage(level=level, message=text), recipients)
+            new = NewMessage(level=level, message=text, thread=thread)
+            sent = self.backend.send(new, recipients)
+            muted = [user for user in to if (user, thread) in self.model.mutes]
+            to = [user for user in to if user not in muted]
             assert sent.recipient_count == len(to), (
-                f"send to {len(to)} users reported recipient_count={sent.recipient_count}"
+                f"send to {len(to)} users (and {len(muted)} who muted the thread) "
+                f"reported recipient_count={sent.recipient_count}"
             )
+            for user in muted:
+                listed = self.backend.list(uids[user], state="all", limit=LIST_LIMIT)
+                assert all(e.id in self.model.entries for e in listed), (
+                    f"user {user} muted {thread!r} and still got an entry"
+                )
             new_ids: list[Any] = []
             for user in to:
                 fresh = [
@@ -347,18 +408,26 @@ def make_state_machine(
                 self.check_new_id(entry.id, set(new_ids))
                 new_ids.append(entry.id)
             for user, entry_id in zip(to, new_ids, strict=True):
-                self.model.add(ModelEntry(entry_id, user, text, sent.id))
+                self.model.add(ModelEntry(entry_id, user, text, sent.id, thread=thread))
+            if not new_ids:
+                # Everyone muted the thread: the content stays until a purge.
+                self.model.messages.setdefault(sent.id, set())
+                return multiple()
             self.highest_id = max(new_ids)  # each was checked to be above the old one
             return multiple(*new_ids)
 
-        @rule(target=entries, user=users, level=st.sampled_from(LEVELS))
-        def add(self, user, level):
+        @rule(target=entries, user=users, level=st.sampled_from(LEVELS), thread=threads)
+        def add(self, user, level, thread):
             text = self.text()
-            stored = self.backend.add(NewMessage(level=level, message=text), uids[user])
+            new = NewMessage(level=level, message=text, thread=thread)
+            stored = self.backend.add(new, uids[user])
+            if (user, thread) in self.model.mutes:
+                assert stored is None, f"add() to a muted thread returned {stored!r}"
+                return multiple()
             assert isinstance(stored, StoredMessage), f"add() returned {stored!r}"
             assert (str(stored), stored.level, stored.is_read) == (text, level, False)
             self.check_new_id(stored.id, set())
-            self.model.add(ModelEntry(stored.id, user, text, stored.message_id))
+            self.model.add(ModelEntry(stored.id, user, text, stored.message_id, thread=thread))
             self.highest_id = stored.id
             return stored.id
 
@@ -384,7 +453,7 @@ def make_state_machine(
                 raise AssertionError(f"get(user {user}, {entry_id!r}) returned {stored!r}")
 
         @precondition(lambda self: self.model.live())
-        @rule(user=users, state=st.sampled_from(STATES), limit=st.integers(1, 4))
+        @rule(user=users, state=st.sampled_from(states), limit=st.integers(1, 4))
         def page_through(self, user, state, limit):
             """Keyset paging by ``after`` walks the listing once, in order."""
             seen, after = [], None
@@ -493,7 +562,8 @@ def make_state_machine(
             missing = self.model.missing(user, ids)
             entries = [self.model.entries[i] for i in set(ids) - missing]
             unread = {e.id for e in entries if not e.read}
-            if unread and not allow_unread:
+            saved = {e.id for e in entries if e.saved}
+            if (unread and not allow_unread) or saved:
                 # Either refusal is right when both apply; which comes first is open.
                 try:
                     self.backend.delete(uids[user], ids)
@@ -505,13 +575,65 @@ def make_state_machine(
                     return
                 raise AssertionError(
                     f"delete(user {user}, {ids!r}) deleted unread {sorted(unread)!r} "
-                    "without allow_unread"
+                    f"without allow_unread, or saved {sorted(saved)!r}"
                 )
             result = self.strict("delete", user, ids, allow_unread=allow_unread)
             if result is not None:
                 self.check_changed("delete", result, {e.id for e in entries})
                 for entry in entries:
+                    for old in self.model.history(entry):
+                        self.model.remove(old)  # a thread's history goes with its row
                     self.model.remove(entry)
+
+        # Seen, saved, muted ---------------------------------------------------
+        @precondition(lambda self: inbox and self.model.live())
+        @rule(user=users, watermark=st.sampled_from([None, "now"]))
+        def mark_seen(self, user, watermark):
+            before = timezone.now() if watermark == "now" else None
+            self.mark_seen_upto(user, self.backend.mark_seen(uids[user], before=before), ANY)
+
+        @precondition(lambda self: inbox)
+        @rule(watermark=entries, acting=acting)
+        def mark_seen_before_id(self, watermark, acting):
+            user = self.who(acting, [watermark])
+            result = self.backend.mark_seen(uids[user], before=watermark)
+            self.mark_seen_upto(user, result, lambda entry: entry.id <= watermark)
+
+        def mark_seen_upto(self, user: int, result: Any, upto: Callable) -> None:
+            doomed = [e for e in self.model.unseen(user) if upto(e)]
+            self.check_changed("mark_seen", result, {e.id for e in doomed})
+            for entry in doomed:
+                entry.seen = True
+
+        @precondition(lambda self: inbox and self.model.any_visible(UNSAVED))
+        @rule(first=where(UNSAVED), siblings=siblings, others=others, acting=acting)
+        def save(self, first, siblings, others, acting):
+            self.set_saved("save", first, siblings, others, acting, True)
+
+        @precondition(lambda self: inbox and self.model.any_visible(SAVED))
+        @rule(first=where(SAVED), siblings=siblings, others=others, acting=acting)
+        def unsave(self, first, siblings, others, acting):
+            self.set_saved("unsave", first, siblings, others, acting, False)
+
+        def set_saved(self, method, first, siblings, others, acting, saved: bool) -> None:
+            ids = self.ids(first, siblings, others)
+            user = self.who(acting, ids)
+            result = self.strict(method, user, ids)
+            if result is not None:
+                entries = [self.model.entries[i] for i in set(ids)]
+                self.check_changed(method, result, {e.id for e in entries if e.saved != saved})
+                for entry in entries:
+                    entry.saved = saved
+
+        @precondition(lambda self: inbox)
+        @rule(user=users, thread=st.sampled_from(["t1", "t2"]), muted=st.booleans())
+        def mute(self, user, thread, muted):
+            call = self.backend.mute if muted else self.backend.unmute
+            changed = call(uids[user], thread)
+            assert changed == (((user, thread) in self.model.mutes) != muted), (
+                f"{'mute' if muted else 'unmute'}(user {user}, {thread!r}) returned {changed!r}"
+            )
+            (self.model.mutes.add if muted else self.model.mutes.discard)((user, thread))
 
         # Housekeeping ---------------------------------------------------------
         @exists()
@@ -582,6 +704,8 @@ def make_state_machine(
                 return
             doomed_expired, doomed_read, _, _ = expected
             for entry in doomed_expired + doomed_read:
+                for old in self.model.history(entry):
+                    self.model.remove(old)
                 self.model.remove(entry)
             self.model.messages = {mid: ids for mid, ids in self.model.messages.items() if ids}
 
@@ -593,7 +717,13 @@ def make_state_machine(
                 assert count == self.model.count(user), (
                     f"count(user {user}) is {count}, the model says {self.model.count(user)}"
                 )
-                for state in STATES:
+                if inbox:
+                    unseen = self.backend.unseen_count(uid)
+                    assert unseen == len(self.model.unseen(user)), (
+                        f"unseen_count(user {user}) is {unseen}, "
+                        f"the model says {len(self.model.unseen(user))}"
+                    )
+                for state in states:
                     listed = self.backend.list(uid, state=state, limit=LIST_LIMIT)
                     got = [(e.id, e.is_read, e.is_archived, str(e), e.message_id) for e in listed]
                     want = [
@@ -605,6 +735,17 @@ def make_state_machine(
                         f"  backend (id, read, archived, text, message_id): {got}\n"
                         f"  model:                                          {want}"
                     )
+                    if inbox:
+                        got = [(e.id, e.seen, e.is_saved, e.count) for e in listed]
+                        want = [
+                            (e.id, e.seen or e.read, e.saved, e.count)
+                            for e in self.model.listing(user, state)
+                        ]
+                        assert got == want, (
+                            f"list(user {user}, state={state!r}) disagrees with the model\n"
+                            f"  backend (id, seen, saved, count): {got}\n"
+                            f"  model:                            {want}"
+                        )
 
     Machine.__name__ = Machine.__qualname__ = f"{name}StateMachine"
     return Machine

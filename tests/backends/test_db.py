@@ -12,12 +12,12 @@ from pigeonhole.backends.db import DatabaseBackend
 from pigeonhole.exceptions import MessageNotFound
 from pigeonhole.models import InboxEntry, Message
 
-from .contract import BackendContract, new, texts
+from .contract import BackendContract, InboxContract, new, texts
 
 pytestmark = pytest.mark.django_db
 
 
-class TestDatabaseBackend(BackendContract):
+class TestDatabaseBackend(BackendContract, InboxContract):
     @pytest.fixture
     def backend(self):
         return DatabaseBackend()

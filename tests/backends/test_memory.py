@@ -11,13 +11,13 @@ from pigeonhole import versions
 from pigeonhole.backends.base import BaseBackend, Recipients
 from pigeonhole.exceptions import InvalidMessage, MessageNotFound
 
-from .contract import BackendContract, new
+from .contract import BackendContract, InboxContract, new
 from .memory import MemoryBackend
 
 pytestmark = pytest.mark.django_db
 
 
-class TestMemoryBackend(BackendContract):
+class TestMemoryBackend(BackendContract, InboxContract):
     @pytest.fixture
     def backend(self):
         return MemoryBackend()

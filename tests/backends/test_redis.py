@@ -28,7 +28,7 @@ from pigeonhole.backends.redis.backend import _redacted
 from pigeonhole.conf import get_backend
 from pigeonhole.exceptions import BackendUnavailable, MessageNotFound
 
-from .contract import BackendContract, Rollback, new, texts
+from .contract import BackendContract, InboxContract, Rollback, new, texts
 from .redis_support import (
     RedisServer,
     check_indexes,
@@ -69,6 +69,13 @@ class TestRedisBackend(BackendContract):
         backend = make_backend()
         yield backend
         check_indexes(backend)
+
+
+@pytest.mark.xfail(reason="the Redis store keeps threads, seen, saved and mute next")
+class TestRedisInbox(InboxContract):
+    @pytest.fixture
+    def backend(self, make_backend):
+        return make_backend()
 
 
 class TestRedisBackendInSmallBatches(BackendContract):

@@ -15,7 +15,7 @@ import uuid
 import pytest
 
 from pigeonhole.backends.db import DatabaseBackend
-from pigeonhole.models import InboxEntry, Message
+from pigeonhole.models import InboxEntry, Message, Mute
 
 from .state_machine import make_state_machine, run_state_machine
 
@@ -34,11 +34,19 @@ def empty_database(backend):
     alias = backend.db_for_write()
     InboxEntry.objects.using(alias).all().delete()
     Message.objects.using(alias).all().delete()
+    Mute.objects.using(alias).all().delete()
 
 
 def test_database_backend_agrees_with_the_model(user_ids):
     machine = make_state_machine(DatabaseBackend, user_ids, empty_database, name="Database")
     run_state_machine(machine)
+
+
+def test_memory_backend_agrees_with_the_model(user_ids):
+    """The store in tests/backends/memory.py, written against the hooks alone."""
+    from .memory import MemoryBackend
+
+    run_state_machine(make_state_machine(MemoryBackend, user_ids, name="Memory"))
 
 
 def redis_backend_class():
@@ -95,7 +103,10 @@ def test_redis_backend_agrees_with_the_model(user_ids):
     backend_class, url = redis_backend_class()
     store = RedisStore(backend_class, url)
     try:
-        machine = make_state_machine(store.factory, user_ids, store.cleanup, name="Redis")
+        # Threads, seen, saved and mute are not in the Redis store yet.
+        machine = make_state_machine(
+            store.factory, user_ids, store.cleanup, name="Redis", inbox=False
+        )
         run_state_machine(machine)
     finally:
         store.close()

@@ -124,6 +124,7 @@ def test_retrieve(store, api_client, user):
 def test_count_gives_unread_and_the_highest_unread_level(store, api_client, user, other_user):
     assert api_client.get("/api/messages/count/").json() == {
         "unread": 0,
+        "unseen": 0,
         "max_level": None,
         "max_level_tag": None,
     }
@@ -131,10 +132,10 @@ def test_count_gives_unread_and_the_highest_unread_level(store, api_client, user
     error = send(user, "error", level=pigeonhole.PERSISTENT_ERROR)
     send(other_user, "theirs", level=pigeonhole.PERSISTENT_ERROR + 50)
     body = api_client.get("/api/messages/count/").json()
-    assert body == {"unread": 2, "max_level": 41, "max_level_tag": "error"}
+    assert body == {"unread": 2, "unseen": 2, "max_level": 41, "max_level_tag": "error"}
     pigeonhole.mark_read(user, error)
     body = api_client.get("/api/messages/count/").json()
-    assert body == {"unread": 1, "max_level": pigeonhole.INFO, "max_level_tag": "info"}
+    assert body == {"unread": 1, "unseen": 1, "max_level": pigeonhole.INFO, "max_level_tag": "info"}
 
 
 # Changing state -------------------------------------------------------------

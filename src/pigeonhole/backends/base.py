@@ -37,11 +37,11 @@ __all__ = [
     "SentMessage",
 ]
 
-STATES = ("unread", "read", "all", "archived")
+STATES = ("unread", "read", "all", "archived", "saved")
 
 #: The state changes ``_change()`` applies, and those that can give a user
 #: unread messages again (so inbox versions must be renewed after them).
-ACTIONS = ("read", "unread", "archive", "unarchive", "delete", "expire")
+ACTIONS = ("read", "unread", "archive", "unarchive", "delete", "expire", "save", "unsave")
 MAKES_UNREAD = frozenset({"unread", "unarchive"})
 
 
@@ -103,13 +103,16 @@ class InboxState:
     whenever anything the user could list changes, so clients can poll with
     ``ETag``/``If-None-Match``; None when the backend cannot tell cheaply.
     ``modified`` is the newest time the inbox records (an arrival, a read, an
-    archiving), for ``Last-Modified``.
+    archiving), for ``Last-Modified``. ``unseen`` is the unseen count, for
+    badges with ``BADGE = "unseen"``; None from a store that keeps no seen
+    state, where every unread entry is unseen.
     """
 
     unread: int
     max_level: int | None = None
     version: str | None = None
     modified: datetime | None = None
+    unseen: int | None = None
 
 
 @dataclass(frozen=True)
@@ -117,11 +120,12 @@ class InboxQuery:
     """
     One listing of a user's inbox, as ``list()`` hands it to ``_list()``.
 
-    ``state`` is one of ``unread``, ``read``, ``all`` (unarchived) and
-    ``archived``; ``levels`` the levels to keep (None for any); ``tag`` a word
-    of ``extra_tags``; ``since`` (inclusive) and ``before`` (exclusive) bound
-    the creation time; ``after`` is the last id of the previous page, for
-    keyset paging: entries come newest first.
+    ``state`` is one of ``unread``, ``read``, ``all`` (unarchived),
+    ``archived`` and ``saved`` (archived or not); ``levels`` the levels to
+    keep (None for any); ``tag`` a word of ``extra_tags``; ``since``
+    (inclusive) and ``before`` (exclusive) bound the creation time; ``after``
+    is the last id of the previous page, for keyset paging: entries come
+    newest first. ``reason`` keeps the rows whose newest message has it.
     """
 
     state: str = "unread"
@@ -131,11 +135,14 @@ class InboxQuery:
     before: datetime | None = None
     limit: int = 50
     after: Any = None
+    reason: str | None = None
 
     @property
     def plain(self) -> bool:
         """Whether only the state and the limit are asked for: every page's listing."""
-        return not (self.levels or self.tag or self.since or self.before or self.after)
+        return not (
+            self.levels or self.tag or self.since or self.before or self.after or self.reason
+        )
 
 
 @dataclass(frozen=True)
@@ -144,7 +151,8 @@ class Change:
     One state change of some of a user's entries, as the base class hands it to ``_change()``.
 
     ``action`` is one of ``read``, ``unread``, ``archive``, ``unarchive``,
-    ``delete`` and ``expire``. ``now`` stamps reads and archivings;
+    ``delete``, ``expire``, ``save`` and ``unsave``. ``now`` stamps reads,
+    archivings and savings; deleting a thread's row deletes its history too;
     ``expires`` is the new expiry of an ``expire``. ``strict`` asks for the
     ids that are not the user's visible entries to be reported; without it
     they are skipped. ``allow_unread`` lets a ``delete`` remove unread entries.
@@ -169,14 +177,16 @@ class Outcome:
 
     ``changed`` holds the ids whose state changed, newest first. A store that
     fills ``missing`` (ids that are not the user's visible entries, under
-    ``strict``) or ``unread`` (unread entries a ``delete`` without
-    ``allow_unread`` was asked to remove) must have written nothing: the base
-    class then raises ``MessageNotFound`` or ``InvalidMessage``.
+    ``strict``), ``unread`` (unread entries a ``delete`` without
+    ``allow_unread`` was asked to remove) or ``saved`` (saved entries a
+    ``delete`` was asked to remove) must have written nothing: the base class
+    then raises ``MessageNotFound`` or ``InvalidMessage``.
     """
 
     changed: list[Any]
     missing: Collection[Any] = ()
     unread: Sequence[Any] = ()
+    saved: Sequence[Any] = ()
 
 
 class BaseBackend:
@@ -185,10 +195,17 @@ class BaseBackend:
 
     The public methods are the contract and do the work every store shares;
     subclasses implement the private hooks they call: ``_send()``, ``_add()``,
-    ``_list()``, ``_get()``, ``_count()``, ``_counts()``, ``_change()`` and
-    ``_mark_all_read()``, then the housekeeping and email methods, which have
-    no shared work to wrap. ``_claim_unread()`` has a fallback built on
-    ``_list()`` and ``_change()``; a store overrides it to save a round trip.
+    ``_list()``, ``_get()``, ``_count()``, ``_counts()``, ``_change()``,
+    ``_mark_all_read()``, ``_thread_messages()``, ``_mark_seen()``,
+    ``_unseen_count()`` and ``_mute()``, then the housekeeping and email
+    methods, which have no shared work to wrap. ``_claim_unread()`` has a
+    fallback built on ``_list()`` and ``_change()``; a store overrides it to
+    save a round trip.
+
+    A send with a ``thread`` key must fold the recipients' rows of that
+    thread into the new entry (see ``InboxEntry``) and skip the recipients
+    who muted it, in the same statement or script as the insert.
+
     Methods that change state return the ids they changed, so ``api`` can
     tell listeners exactly what happened.
     """
@@ -281,13 +298,16 @@ class BaseBackend:
         self.changed_for(recipients)
         return sent
 
-    def add(self, message: NewMessage, user_id: Any) -> StoredMessage:
+    def add(self, message: NewMessage, user_id: Any) -> StoredMessage | None:
         """
         Store ``message`` for one user and return their entry.
 
         The request path uses this: one message, one recipient, and the caller
-        needs the entry back to show it without reading it again.
+        needs the entry back to show it without reading it again. Return None,
+        storing nothing, if the user muted the message's thread.
         """
+        if message.thread is not None and message.thread in self.muted_threads(user_id):
+            return None
         if self.holds_writes():
             stored, write = self._reserve_add(message, user_id)
             self.on_commit(write)
@@ -336,9 +356,10 @@ class BaseBackend:
         before: datetime | None = None,
         limit: int = 50,
         after: Any = None,
+        reason: str | None = None,
     ) -> list[StoredMessage]:
         """Return the user's entries, newest first, keyset-paged by ``after``."""
-        query = InboxQuery(state, levels, tag, since, before, limit, after)
+        query = InboxQuery(state, levels, tag, since, before, limit, after, reason)
         return self._list(user_id, query)
 
     def claim_unread(self, user_id: Any, *, limit: int = 50) -> builtins.list[StoredMessage]:
@@ -380,8 +401,8 @@ class BaseBackend:
         """
         Return how many visible entries the user has in each tab of an inbox page.
 
-        Keys ``unread``, ``all`` (unarchived, read or not) and ``archived``.
-        Counting every entry is for pages a user opens, not for every request:
+        Keys ``unread``, ``all`` (unarchived, read or not), ``archived`` and
+        ``saved``. Counting every entry is for pages a user opens, not for every request:
         badges use ``count()`` or ``state()``.
         """
         return self._counts(user_id)
@@ -398,10 +419,53 @@ class BaseBackend:
         return InboxState(
             unread=self.count(user_id),
             max_level=max((entry.level for entry in unread), default=None),
+            unseen=self.unseen_count(user_id),
         )
+
+    def thread_messages(self, user_id: Any, entry_id: Any) -> builtins.list[StoredMessage]:
+        """
+        Return the messages of the entry's thread this user received, oldest first.
+
+        The entry is the thread's row, so the last one is the entry itself;
+        an entry outside any thread is its own thread. Raise
+        ``MessageNotFound`` if the entry is not one of the user's visible ones.
+        """
+        entry = self.get(user_id, entry_id)
+        if entry.thread is None:
+            return [entry]
+        return self._thread_messages(user_id, entry)
+
+    def unseen_count(self, user_id: Any) -> int:
+        """Return how many unread, unarchived, visible entries the user has not seen yet."""
+        return self._unseen_count(user_id)
+
+    def export_entries(self, user_id: Any) -> builtins.list[StoredMessage]:
+        """
+        Return every entry stored for the user, oldest first, for a data export.
+
+        Expired entries not yet purged and a thread's folded history are
+        included: the export holds what is stored, not what is shown.
+        """
+        return self._export_entries(user_id)
 
     def _list(self, user_id: Any, query: InboxQuery) -> builtins.list[StoredMessage]:
         raise NotImplementedError("subclasses of BaseBackend must provide a _list() method")
+
+    def _thread_messages(self, user_id: Any, entry: StoredMessage) -> builtins.list[StoredMessage]:
+        """Return the user's entries of ``entry.thread``, folded ones included, oldest first."""
+        raise NotImplementedError(
+            "subclasses of BaseBackend must provide a _thread_messages() method"
+        )
+
+    def _unseen_count(self, user_id: Any) -> int:
+        raise NotImplementedError(
+            "subclasses of BaseBackend must provide an _unseen_count() method"
+        )
+
+    def _export_entries(self, user_id: Any) -> builtins.list[StoredMessage]:
+        raise NotImplementedError(
+            "subclasses of BaseBackend must provide an _export_entries() method"
+        )
 
     def _get(self, user_id: Any, entry_id: Any) -> StoredMessage | None:
         """Return the user's visible entry ``entry_id``, or None."""
@@ -452,6 +516,28 @@ class BaseBackend:
 
         self.on_commit(write)
         return changed
+
+    def mark_seen(self, user_id: Any, *, before: Any = None) -> Ids:
+        """
+        Mark seen every unseen, unread, unarchived entry up to a watermark; return their ids.
+
+        ``before`` works as in :meth:`mark_all_read`. Seen only takes an entry
+        out of the unseen count (a badge): it stays unread.
+        """
+        return self._mark_seen(user_id, before, timezone.now())
+
+    def save(self, user_id: Any, ids: Sequence[Any], *, strict: bool = True) -> Ids:
+        """
+        Save entries and return those that were not saved.
+
+        A saved entry stays listed under ``state="saved"`` whatever its read or
+        archived state, survives ``purge()`` and cannot be deleted until unsaved.
+        """
+        return self._apply("save", user_id, ids, strict=strict)
+
+    def unsave(self, user_id: Any, ids: Sequence[Any], *, strict: bool = True) -> Ids:
+        """Unsave entries and return those that were saved."""
+        return self._apply("unsave", user_id, ids, strict=strict)
 
     def archive(self, user_id: Any, ids: Sequence[Any], *, strict: bool = True) -> Ids:
         """Move entries out of the inbox, keeping their read state; return those moved."""
@@ -513,6 +599,12 @@ class BaseBackend:
                 f"Message {', '.join(map(str, unread))} is unread and cannot be deleted. "
                 "Mark it read first, or set PIGEONHOLE['ALLOW_DELETE_UNREAD'] = True."
             )
+        if outcome.saved and strict:
+            saved = sorted(outcome.saved)
+            raise InvalidMessage(
+                f"Message {', '.join(map(str, saved))} is saved and cannot be deleted. "
+                "Unsave it first."
+            )
         changed = outcome.changed
         if self.holds_writes():
             # Checked now, written on commit: what changes then (an entry may
@@ -544,6 +636,35 @@ class BaseBackend:
             "subclasses of BaseBackend must provide a _mark_all_read() method"
         )
 
+    def _mark_seen(self, user_id: Any, before: Any, now: datetime) -> Ids:
+        raise NotImplementedError("subclasses of BaseBackend must provide a _mark_seen() method")
+
+    # Muting -----------------------------------------------------------------
+    def mute(self, user_id: Any, thread: str) -> bool:
+        """Stop giving the user entries in ``thread``; return False if it was muted already."""
+        return self._mute(user_id, thread, True)
+
+    def unmute(self, user_id: Any, thread: str) -> bool:
+        """Give the user entries in ``thread`` again; return False if it was not muted."""
+        return self._mute(user_id, thread, False)
+
+    def unmuted(self, recipients: Recipients, thread: str) -> Recipients:
+        """
+        Return ``recipients`` without those who muted ``thread``.
+
+        ``send()`` leaves them out itself; this tells the listeners of the send
+        (live streams, signals) who was reached. The default asks per user.
+        """
+        ids = [pk for chunk in recipients.iter_ids() for pk in chunk]
+        return Recipients(ids=[pk for pk in ids if thread not in self.muted_threads(pk)])
+
+    def muted_threads(self, user_id: Any) -> builtins.list[str]:
+        """Return the keys of the threads the user muted, sorted."""
+        raise NotImplementedError("subclasses of BaseBackend must provide a muted_threads() method")
+
+    def _mute(self, user_id: Any, thread: str, muted: bool) -> bool:
+        raise NotImplementedError("subclasses of BaseBackend must provide a _mute() method")
+
     # Housekeeping -----------------------------------------------------------
     def expire(self, user_id: Any, ids: Sequence[Any], when: datetime | None = None) -> Ids:
         """Make entries expire at ``when`` (now by default): invisible from then on."""
@@ -559,8 +680,10 @@ class BaseBackend:
         """
         Remove expired entries, and read ones older than ``read_before``.
 
-        Return counts by kind (``expired``, ``read``, ``messages``) so commands
-        can say what they did, or would do with ``dry_run``.
+        Saved entries stay, and so does the folded history of a thread whose
+        row stays; a removed row takes its history with it. Return counts by
+        kind (``expired``, ``read``, ``messages``) so commands can say what
+        they did, or would do with ``dry_run``.
         """
         raise NotImplementedError("subclasses of BaseBackend must provide a purge() method")
 

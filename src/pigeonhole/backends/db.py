@@ -18,12 +18,12 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connections, router, transaction
-from django.db.models import BooleanField, Count, F, Max, Q
+from django.db.models import BooleanField, Count, Exists, F, Max, OuterRef, Q
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from ..message import NewMessage, StoredMessage
-from ..models import InboxEntry, Message
+from ..models import InboxEntry, Message, Mute
 from .base import BaseBackend, Change, InboxQuery, InboxState, Outcome, Recipients
 
 __all__ = ["DatabaseBackend"]
@@ -38,6 +38,11 @@ _ENTRY_FIELDS = (
     "archived_at",
     "emailed_at",
     "expires",
+    "seen_at",
+    "saved_at",
+    "thread",
+    "count",
+    "senders",
 )
 _MESSAGE_FIELDS = (
     "level",
@@ -54,13 +59,26 @@ _MESSAGE_FIELDS = (
     "close_timeout",
     "category",
     "email",
+    "reason",
 )
 _COLUMNS = _ENTRY_FIELDS + tuple(f"message__{name}" for name in _MESSAGE_FIELDS)
 _NAMES = _ENTRY_FIELDS + _MESSAGE_FIELDS
 
 
 def _row_to_stored(row: Sequence[Any]) -> StoredMessage:
-    return StoredMessage(**dict(zip(_NAMES, row, strict=True)))
+    values = dict(zip(_NAMES, row, strict=True))
+    values["senders"] = _senders(values["senders"])
+    return StoredMessage(**values)
+
+
+#: Longest ``InboxEntry.senders``: room for three ids of up to 50 characters.
+_SENDERS_LENGTH = 160
+
+
+def _senders(stored: str) -> list[Any]:
+    """Return the user ids in a ``senders`` column (",id,id,"), the newest three."""
+    pk = get_user_model()._meta.pk
+    return [pk.to_python(token) for token in (stored or "").split(",") if token][:3]
 
 
 _STATE_FILTERS = {
@@ -68,7 +86,15 @@ _STATE_FILTERS = {
     "read": {"read_at__isnull": False, "archived_at__isnull": True},
     "all": {"archived_at__isnull": True},
     "archived": {"archived_at__isnull": False},
+    "saved": {"saved_at__isnull": False},
 }
+
+
+#: What ``_owned()`` reads of each entry a change names.
+_OWNED_COLUMNS = ("read_at", "archived_at", "saved_at")
+
+#: Unread entries not seen yet: what the unseen count counts.
+_UNSEEN = Q(seen_at__isnull=True, read_at__isnull=True, archived_at__isnull=True)
 
 
 def _message_fields() -> list[Any]:
@@ -169,16 +195,14 @@ class DatabaseBackend(BaseBackend):
         limit = connections[alias].features.max_query_params or 100_000
         return max(1, min(self.batch_size, limit - 10))
 
-    def _owned(self, user_id: Any, ids: Sequence[Any]) -> dict[Any, tuple[Any, Any]]:
-        """Return ``{id: (read_at, archived_at)}`` for those ``ids`` the user has, visible."""
+    def _owned(self, user_id: Any, ids: Sequence[Any]) -> dict[Any, tuple[Any, ...]]:
+        """Return ``{id: (read_at, archived_at, saved_at)}`` for the user's visible ``ids``."""
         qs = self.get_queryset(user_id, write=True)
         alias = self.db_for_write()
-        found: dict[Any, tuple[Any, Any]] = {}
+        found: dict[Any, tuple[Any, ...]] = {}
         for chunk in _chunks(ids, self._id_batch_size(alias)):
-            for pk, read_at, archived_at in qs.filter(id__in=chunk).values_list(
-                "id", "read_at", "archived_at"
-            ):
-                found[pk] = (read_at, archived_at)
+            for pk, *state in qs.filter(id__in=chunk).values_list("id", *_OWNED_COLUMNS):
+                found[pk] = tuple(state)
         return found
 
     def _update(self, ids: Sequence[Any], **values: Any) -> None:
@@ -205,6 +229,8 @@ class DatabaseBackend(BaseBackend):
             close_timeout=message.close_timeout,
             email=message.email,
             category=message.category,
+            thread=message.thread or "",
+            reason=message.reason,
             created=now,
             expires=message.expires,
         )
@@ -226,8 +252,48 @@ class DatabaseBackend(BaseBackend):
                 for chunk in _chunks(list(recipients.ids), self._recipient_batch_size(alias)):
                     users = self._users_with_ids(alias, chunk)
                     count += self._insert_select(alias, content, users, now)
+            if message.thread is not None and not self.folds_in_insert(connections[alias]):
+                self._fold(alias, content)
         content.recipient_count = count  # type: ignore[attr-defined]  # for the signal
         return content
+
+    @staticmethod
+    def folds_in_insert(connection: Any) -> bool:
+        """Whether the database can fold a thread's old rows inside the insert (a DML ``WITH``)."""
+        return connection.vendor == "postgresql"
+
+    def _fold(self, alias: str, content: Message) -> None:
+        """
+        Make the new entries of a threaded message their thread's rows.
+
+        ``_insert_select()`` wrote them folded where the recipient already had a
+        row, which the unique (user, thread) index still holds: fold those rows,
+        then unfold the new entries. Two statements, whatever the recipients.
+        """
+        connection = connections[alias]
+        ops = connection.ops
+        table = ops.quote_name(InboxEntry._meta.db_table)
+
+        names = _columns(connection, InboxEntry)
+
+        def column(name: str) -> str:
+            return names[name]
+
+        folded, message, user = column("folded"), column("message"), column("user")
+        with connection.cursor() as cursor:
+            # MariaDB reads a table it updates only through a derived table.
+            cursor.execute(
+                f"UPDATE {table} SET {folded} = %s WHERE {column('thread')} = %s "
+                f"AND {folded} = %s AND {message} <> %s AND {user} IN "
+                f"(SELECT fresh.{user} FROM (SELECT {user} FROM {table} "
+                f"WHERE {message} = %s) fresh)",
+                (True, content.thread, False, content.pk, content.pk),
+            )
+            if cursor.rowcount:
+                cursor.execute(
+                    f"UPDATE {table} SET {folded} = %s WHERE {message} = %s AND {folded} = %s",
+                    (False, content.pk, True),
+                )
 
     def _recipient_batch_size(self, alias: str) -> int:
         if connections[alias].vendor in ("postgresql", "sqlite"):
@@ -285,16 +351,99 @@ class DatabaseBackend(BaseBackend):
             ops.quote_name(InboxEntry._meta.get_field(name).column)  # type: ignore[union-attr, arg-type]
             for name in ("user", "message", "created", "expires")
         )
+        values = (
+            content.pk,
+            ops.adapt_datetimefield_value(now),
+            ops.adapt_datetimefield_value(content.expires),
+        )
+        if content.thread:
+            return self._insert_threaded(alias, content, select_sql, [*values, *select_params])
         sql = (
             f"INSERT INTO {table} ({columns}) "
             f"SELECT recipients._pigeonhole_uid, %s, %s, %s FROM ({select_sql}) recipients"
         )
-        params = (
-            content.pk,
-            ops.adapt_datetimefield_value(now),
-            ops.adapt_datetimefield_value(content.expires),
-            *select_params,
+        params = (*values, *select_params)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return max(cursor.rowcount, 0)
+
+    def _insert_threaded(
+        self, alias: str, content: Message, select_sql: str, params: list[Any]
+    ) -> int:
+        """
+        Insert the entries of a threaded message, skipping those who muted the thread.
+
+        Each entry takes over the recipient's current row of the thread (joined
+        as ``old``): its saved state, its count unless the row was read since,
+        and its senders, with this message's sender moved to the front. Where
+        there is such a row the entry starts folded, for ``_fold()``.
+
+        PostgreSQL folds the old rows in the same statement instead (an
+        ``UPDATE ... RETURNING`` in a ``WITH``, joined as ``old``), so each
+        recipient's rows are written once: a third of the work.
+        """
+        connection = connections[alias]
+        ops = connection.ops
+        table = ops.quote_name(InboxEntry._meta.db_table)
+        mutes = ops.quote_name(Mute._meta.db_table)
+
+        def column(name: str, model: Any = InboxEntry) -> str:
+            return ops.quote_name(model._meta.get_field(name).column)
+
+        def concat(*parts: str) -> str:
+            if connection.vendor == "mysql":
+                return f"CONCAT({', '.join(parts)})"
+            return " || ".join(parts)
+
+        names: tuple[str, ...] = ("user", "message", "created", "expires", "thread", "folded")
+        names += ("count", "senders", "saved_at")
+        old_senders = f"old.{column('senders')}"
+        sender = content.from_user_id
+        if sender is None:
+            senders, sender_params = f"COALESCE({old_senders}, %s)", [""]
+        else:
+            previous = f"REPLACE(COALESCE(NULLIF({old_senders}, %s), %s), %s, %s)"
+            senders = f"SUBSTR({concat('%s', previous)}, 1, {_SENDERS_LENGTH})"
+            sender_params = [f",{sender}", "", ",", f",{sender},", ","]
+        uid = "recipients._pigeonhole_uid"
+        unmuted = (
+            f"NOT IN (SELECT {column('user', Mute)} FROM {mutes} "
+            f"WHERE {column('thread', Mute)} = %s)"
         )
+        values, select_params = params[:3], params[3:]
+        thread = content.thread
+        select = (
+            f"SELECT {uid}, %s, %s, %s, %s, "
+            f"CASE WHEN old.{column('id')} IS NULL THEN %s ELSE %s END, "
+            f"CASE WHEN old.{column('id')} IS NULL OR old.{column('read_at')} IS NOT NULL "
+            f"THEN 1 ELSE old.{column('count')} + 1 END, "
+            f"{senders}, old.{column('saved_at')} "
+            f"FROM ({select_sql}) recipients "
+        )
+        insert = f"INSERT INTO {table} ({', '.join(column(name) for name in names)}) "
+        if self.folds_in_insert(connection):
+            returning = ", ".join(
+                column(name) for name in ("user", "id", "read_at", "count", "senders", "saved_at")
+            )
+            sql = (
+                f"WITH old AS (UPDATE {table} SET {column('folded')} = %s "
+                f"WHERE {column('thread')} = %s AND {column('folded')} = %s "
+                f"AND {column('user')} IN (SELECT {uid} FROM ({select_sql}) recipients) "
+                f"AND {column('user')} {unmuted} RETURNING {returning}) "
+                f"{insert}{select}"
+                f"LEFT JOIN old ON old.{column('user')} = {uid} WHERE {uid} {unmuted}"
+            )
+            params = [True, thread, False, *select_params, thread]
+            params += [*values, thread, False, False, *sender_params, *select_params, thread]
+        else:
+            sql = (
+                f"{insert}{select}"
+                f"LEFT JOIN {table} old ON old.{column('user')} = {uid} "
+                f"AND old.{column('thread')} = %s AND old.{column('folded')} = %s "
+                f"WHERE {uid} {unmuted}"
+            )
+            params = [*values, thread, False, True, *sender_params, *select_params]
+            params += [thread, False, thread]
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             return max(cursor.rowcount, 0)
@@ -368,6 +517,19 @@ class DatabaseBackend(BaseBackend):
         return message_id, entry_id
 
     def _add(self, message: NewMessage, user_id: Any) -> StoredMessage:
+        if message.thread is not None:
+            # A thread row carries state over from the row it replaces: the
+            # send's statements do that, and the entry is read back.
+            content = self._send(message, Recipients(ids=[user_id]))
+            row = (
+                self.get_queryset(user_id, write=True)
+                .filter(message_id=content.pk)
+                .values_list(*_COLUMNS)
+                .get()
+            )
+            stored = _row_to_stored(row)
+            stored.record = content  # type: ignore[attr-defined]  # for the signal
+            return stored
         alias = self.db_for_write()
         now = message.created or timezone.now()
         content = self._new_content(message, now)
@@ -415,6 +577,8 @@ class DatabaseBackend(BaseBackend):
             qs = qs.filter(created__lt=query.before)
         if query.after is not None:
             qs = qs.filter(id__lt=query.after)
+        if query.reason is not None:
+            qs = qs.filter(message__reason=query.reason)
         rows = qs.order_by("-id").values_list(*_COLUMNS)[: query.limit]
         return [_row_to_stored(row) for row in rows]
 
@@ -517,7 +681,7 @@ class DatabaseBackend(BaseBackend):
             f"SELECT {entry['id']} FROM {table} WHERE {entry['user']} = %s "
             f"AND {entry['read_at']} IS NULL AND {entry['archived_at']} IS NULL "
             f"AND ({entry['expires']} IS NULL OR {entry['expires']} > %s) "
-            f"ORDER BY {entry['id']} DESC LIMIT %s"
+            f"AND NOT {entry['folded']} ORDER BY {entry['id']} DESC LIMIT %s"
         )
         # SQLite's RETURNING knows the updated table by its name only, not an alias.
         postgres = connection.vendor == "postgresql"
@@ -584,7 +748,46 @@ class DatabaseBackend(BaseBackend):
             unread=Count("id", filter=Q(**_STATE_FILTERS["unread"])),
             all=Count("id", filter=Q(**_STATE_FILTERS["all"])),
             archived=Count("id", filter=Q(**_STATE_FILTERS["archived"])),
+            saved=Count("id", filter=Q(**_STATE_FILTERS["saved"])),
         )
+
+    def _unseen_count(self, user_id: Any) -> int:
+        return self.get_queryset(user_id).filter(_UNSEEN).count()
+
+    def _thread_messages(self, user_id: Any, entry: StoredMessage) -> list[StoredMessage]:
+        qs = InboxEntry.objects.using(self.db_for_read()).filter(
+            user_id=user_id, thread=entry.thread
+        )
+        return [_row_to_stored(row) for row in qs.order_by("id").values_list(*_COLUMNS)]
+
+    def _export_entries(self, user_id: Any) -> list[StoredMessage]:
+        qs = InboxEntry.objects.using(self.db_for_read()).filter(user_id=user_id)
+        return [_row_to_stored(row) for row in qs.order_by("id").values_list(*_COLUMNS)]
+
+    def unmuted(self, recipients: Recipients, thread: str) -> Recipients:
+        """Leave out those who muted ``thread``: a query stays a query, ids cost one more."""
+        mutes = Mute.objects.using(self.db_for_read()).filter(thread=thread)
+        if recipients.queryset is not None:
+            muted = mutes.values("user_id")
+            return Recipients(queryset=recipients.queryset.exclude(pk__in=muted))
+        ids = list(recipients.ids)
+        muted_ids: set[Any] = set()
+        for chunk in _chunks(ids, self._id_batch_size(self.db_for_read())):
+            muted_ids.update(mutes.filter(user_id__in=chunk).values_list("user_id", flat=True))
+        return Recipients(ids=[pk for pk in ids if pk not in muted_ids])
+
+    def muted_threads(self, user_id: Any) -> list[str]:
+        mutes = Mute.objects.using(self.db_for_read()).filter(user_id=user_id)
+        return list(mutes.order_by("thread").values_list("thread", flat=True))
+
+    def _mute(self, user_id: Any, thread: str, muted: bool) -> bool:
+        alias = self.db_for_write()
+        mutes = Mute.objects.using(alias)
+        if not muted:
+            return mutes.filter(user_id=user_id, thread=thread).delete()[0] > 0
+        with transaction.atomic(using=alias):
+            _, created = mutes.get_or_create(user_id=user_id, thread=thread)
+        return created
 
     def state(self, user_id: Any) -> InboxState:
         """
@@ -599,6 +802,7 @@ class DatabaseBackend(BaseBackend):
         unread = Q(read_at__isnull=True, archived_at__isnull=True)
         row = self.get_queryset(user_id).aggregate(
             unread=Count("id", filter=unread),
+            unseen=Count("id", filter=_UNSEEN),
             max_level=Max("message__level", filter=unread),
             entries=Count("id"),
             last_id=Max("id"),
@@ -607,17 +811,33 @@ class DatabaseBackend(BaseBackend):
             last_read=Max("read_at"),
             archived=Count("archived_at"),
             last_archived=Max("archived_at"),
+            saved=Count("saved_at"),
+            last_saved=Max("saved_at"),
+            seen=Count("seen_at"),
+            last_seen=Max("seen_at"),
         )
         stamps = [row["last_created"], row["last_read"], row["last_archived"]]
         key = "|".join(
             str(row[name])
-            for name in ("entries", "last_id", "reads", "last_read", "archived", "last_archived")
+            for name in (
+                "entries",
+                "last_id",
+                "reads",
+                "last_read",
+                "archived",
+                "last_archived",
+                "saved",
+                "last_saved",
+                "seen",
+                "last_seen",
+            )
         )
         return InboxState(
             unread=row["unread"],
             max_level=row["max_level"],
             version=hashlib.sha256(key.encode()).hexdigest()[:32],
             modified=max((stamp for stamp in stamps if stamp is not None), default=None),
+            unseen=row["unseen"],
         )
 
     # Changing state ---------------------------------------------------------
@@ -628,6 +848,8 @@ class DatabaseBackend(BaseBackend):
         "unread": ("read_at", False),
         "archive": ("archived_at", True),
         "unarchive": ("archived_at", False),
+        "save": ("saved_at", True),
+        "unsave": ("saved_at", False),
     }
 
     def _change(self, user_id: Any, change: Change) -> Outcome:
@@ -650,19 +872,13 @@ class DatabaseBackend(BaseBackend):
             if missing and change.strict:
                 return Outcome([], missing=missing)
             if change.action == "delete":
-                unread = [pk for pk, (read_at, _) in owned.items() if read_at is None]
-                if unread and not change.allow_unread:
-                    return Outcome([], unread=unread)
-                changed = list(owned)
-                for chunk in _chunks(changed, self._id_batch_size(alias)):
-                    InboxEntry.objects.using(alias).filter(id__in=chunk).delete()
-                return Outcome(changed)
+                return self._delete(alias, user_id, change, owned)
             if change.action == "expire":
                 changed = list(owned)
                 self._update(changed, expires=change.expires)
                 return Outcome(changed)
             column, stamps = self._CHANGES[change.action]
-            index = 0 if column == "read_at" else 1
+            index = _OWNED_COLUMNS.index(column)
             changed = [pk for pk, state in owned.items() if (state[index] is None) == stamps]
             self._update(changed, **{column: change.now if stamps else None})
         return Outcome(changed)
@@ -713,6 +929,25 @@ class DatabaseBackend(BaseBackend):
         except _Refused as refused:
             return Outcome([], missing=refused.ids)
         return Outcome(sorted(changed, reverse=True))
+
+    def _delete(self, alias: str, user_id: Any, change: Change, owned: dict) -> Outcome:
+        """Delete the owned entries but saved ones, and the history of the threads they end."""
+        unread = [pk for pk, (read_at, *_) in owned.items() if read_at is None]
+        if unread and not change.allow_unread:
+            return Outcome([], unread=unread)
+        saved = [pk for pk, state in owned.items() if state[2] is not None]
+        if saved and change.strict:
+            return Outcome([], saved=saved)
+        changed = [pk for pk in owned if pk not in set(saved)]
+        entries = InboxEntry.objects.using(alias)
+        for chunk in _chunks(changed, self._id_batch_size(alias)):
+            threads = set(
+                entries.filter(id__in=chunk, thread__isnull=False).values_list("thread", flat=True)
+            )
+            entries.filter(id__in=chunk).delete()
+            if threads:
+                entries.filter(user_id=user_id, thread__in=threads, folded=True).delete()
+        return Outcome(changed, saved=saved)
 
     def _mark_read_lenient(self, user_id: Any, ids: list[Any], now: datetime) -> list[Any]:
         """
@@ -766,7 +1001,7 @@ class DatabaseBackend(BaseBackend):
                 f"UPDATE {connection.ops.quote_name(InboxEntry._meta.db_table)} "
                 f"SET {target} = %s WHERE {names['user']} = %s AND {names['id']} IN "
                 f"({', '.join(['%s'] * size)}) AND {target} IS {'' if stamps else 'NOT '}NULL "
-                f"AND ({expires} IS NULL OR {expires} > %s)"
+                f"AND ({expires} IS NULL OR {expires} > %s) AND NOT {names['folded']}"
             )
             if returning:
                 sql += f" RETURNING {names['id']}"
@@ -791,8 +1026,17 @@ class DatabaseBackend(BaseBackend):
     def _mark_all_read(
         self, user_id: Any, before: Any, now: datetime, *, dry_run: bool = False
     ) -> list[Any]:
+        return self._stamp_up_to(user_id, before, "read_at", now, dry_run=dry_run)
+
+    def _mark_seen(self, user_id: Any, before: Any, now: datetime) -> list[Any]:
+        return self._stamp_up_to(user_id, before, "seen_at", now)
+
+    def _stamp_up_to(
+        self, user_id: Any, before: Any, column: str, now: datetime, *, dry_run: bool = False
+    ) -> list[Any]:
+        """Stamp ``column`` on the unread, unarchived entries where it is empty, to a watermark."""
         qs = self.get_queryset(user_id, write=True).filter(
-            read_at__isnull=True, archived_at__isnull=True
+            **{"read_at__isnull": True, "archived_at__isnull": True, f"{column}__isnull": True}
         )
         if isinstance(before, datetime):
             qs = qs.filter(created__lte=before)
@@ -803,7 +1047,7 @@ class DatabaseBackend(BaseBackend):
             # even with a lower id, stays unread.
             changed = list(qs.values_list("id", flat=True))
             if not dry_run:
-                self._update(changed, read_at=now)
+                self._update(changed, **{column: now})
         return changed
 
     # Housekeeping -----------------------------------------------------------
@@ -819,22 +1063,32 @@ class DatabaseBackend(BaseBackend):
         entries = InboxEntry.objects.using(alias)
         messages = Message.objects.using(alias)
         counts = {"expired": 0, "read": 0, "messages": 0}
+        rows = entries.filter(folded=False, saved_at__isnull=True)
         with transaction.atomic(using=alias):
             if expired:
-                doomed = entries.filter(expires__lte=now)
+                doomed = rows.filter(expires__lte=now)
                 counts["expired"] = doomed.count() if dry_run else doomed.delete()[0]
             if read_before is not None:
-                doomed = entries.filter(read_at__lt=read_before)
+                doomed = rows.filter(read_at__lt=read_before)
                 if expired:
                     doomed = doomed.exclude(expires__lte=now)
                 counts["read"] = doomed.count() if dry_run else doomed.delete()[0]
+            # A thread's history goes with its row.
+            heads = entries.filter(
+                folded=False, user_id=OuterRef("user_id"), thread=OuterRef("thread")
+            )
             if dry_run:
                 # Messages that would be left with no entry at all.
-                kept = entries.exclude(expires__lte=now) if expired else entries
+                kept = entries.exclude(folded=False, saved_at__isnull=True, expires__lte=now)
+                if not expired:
+                    kept = entries
                 if read_before is not None:
-                    kept = kept.exclude(read_at__lt=read_before)
+                    kept = kept.exclude(
+                        folded=False, saved_at__isnull=True, read_at__lt=read_before
+                    )
                 counts["messages"] = messages.exclude(id__in=kept.values("message_id")).count()
             else:
+                entries.filter(folded=True).exclude(Exists(heads)).delete()
                 orphans = list(messages.filter(entries__isnull=True).values_list("id", flat=True))
                 for chunk in _chunks(orphans, self._id_batch_size(alias)):
                     messages.filter(id__in=chunk).delete()

@@ -21,7 +21,7 @@ from ..categories import Category, get_categories, get_preferences, set_preferen
 from .parsers import safe_parser_classes
 from .schema import document
 
-__all__ = ["CategoryPreferenceSerializer", "PreferencesSerializer", "PreferencesView"]
+__all__ = ["CategoryPreferenceSerializer", "ExportView", "PreferencesSerializer", "PreferencesView"]
 
 
 def _known(categories: dict[str, Category]) -> str:
@@ -104,6 +104,20 @@ def preferences_document(user: Any) -> dict[str, Any]:
             for category in get_categories().values()
         ]
     }
+
+
+class ExportView(APIView):
+    """The user's own stored data, as ``pigeonhole.export_user()`` returns it."""
+
+    permission_classes = [permissions.IsAuthenticated]
+    throttle_scope = "pigeonhole"
+
+    @document(responses={200: {"type": "object"}})
+    def get(self, request: Request) -> Response:
+        """Return every message, state, preference and muted thread stored for the user."""
+        from .. import api
+
+        return Response(api.export_user(request.user))
 
 
 class PreferencesView(APIView):

@@ -104,6 +104,16 @@ class MessageSerializer(serializers.Serializer):
     read_at = serializers.DateTimeField(allow_null=True)
     archived_at = serializers.DateTimeField(allow_null=True)
     expires = serializers.DateTimeField(allow_null=True)
+    reason = serializers.CharField(allow_blank=True, help_text="Why the user is told: mention...")
+    thread = serializers.CharField(allow_null=True, help_text="The thread's key, if any.")
+    count = serializers.IntegerField(
+        min_value=0, help_text="In a thread: the messages since the user last read it."
+    )
+    senders = serializers.ListField(
+        child=serializers.JSONField(), help_text="Up to three recent senders' user ids."
+    )
+    seen = serializers.BooleanField(help_text="Shown to the user already; true once read.")
+    saved_at = serializers.DateTimeField(allow_null=True)
 
     def to_representation(self, instance: Any) -> dict[str, Any]:
         return message_to_dict(instance, self.context.get("senders"))
@@ -120,6 +130,9 @@ class MessagePageSerializer(serializers.Serializer):
 
 class CountSerializer(serializers.Serializer):
     unread = serializers.IntegerField(min_value=0)
+    unseen = serializers.IntegerField(
+        min_value=0, help_text="Unread messages the user has not been shown yet."
+    )
     max_level = serializers.IntegerField(
         allow_null=True, help_text="The highest level among unread messages."
     )
@@ -140,6 +153,12 @@ class ListQuerySerializer(serializers.Serializer):
     """The list endpoint's query parameters."""
 
     state = serializers.ChoiceField(choices=STATES, default="unread")
+    reason = serializers.RegexField(
+        r"^[a-z0-9_-]{1,32}$",
+        required=False,
+        help_text="Only messages sent with this reason, such as mention.",
+        error_messages={"invalid": "A reason is 1 to 32 of a-z, 0-9, '-' and '_'."},
+    )
     level = serializers.IntegerField(
         required=False, min_value=0, max_value=MAX_LEVEL, help_text="Also finds its variants."
     )
@@ -203,6 +222,22 @@ class WatermarkField(serializers.Field):
 
     def to_representation(self, value: Any) -> Any:
         return value.isoformat() if isinstance(value, datetime) else value
+
+
+class SeenSerializer(serializers.Serializer):
+    """Mark seen everything, or everything up to ``before``."""
+
+    before = WatermarkField(required=False)
+
+
+class SeenAnswerSerializer(serializers.Serializer):
+    changed = serializers.IntegerField(min_value=0, help_text="How many entries became seen.")
+    unseen = serializers.IntegerField(min_value=0, help_text="The unseen count afterwards.")
+
+
+class MutedSerializer(serializers.Serializer):
+    thread = serializers.CharField(help_text="The thread's key.")
+    muted = serializers.BooleanField()
 
 
 class BulkReadSerializer(serializers.Serializer):

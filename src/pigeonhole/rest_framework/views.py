@@ -169,6 +169,7 @@ class MessageViewSet(viewsets.ViewSet):
             before=params.get("before"),
             limit=size + 1,
             after=params.get("cursor"),
+            reason=params.get("reason"),
         )
         page, more = entries[:size], len(entries) > size
         next_url = None
@@ -236,6 +237,64 @@ class MessageViewSet(viewsets.ViewSet):
     def unarchive(self, request: Request, id: str) -> Response:
         """Bring an archived message back to the inbox."""
         return self.change(api.unarchive)
+
+    @document(request=None, parameters=[ID], responses=_changed_responses)
+    @action(detail=True, methods=["post"])
+    def save(self, request: Request, id: str) -> Response:
+        """Save a message: listed under state=saved, kept by purges, not deletable."""
+        return self.change(api.save)
+
+    @document(request=None, parameters=[ID], responses=_changed_responses)
+    @action(detail=True, methods=["post"])
+    def unsave(self, request: Request, id: str) -> Response:
+        """Unsave a message."""
+        return self.change(api.unsave)
+
+    def set_muted(self, func: Any) -> Response:
+        entry_id = self.entry_id()
+        try:
+            entry = get_backend().get(self.request.user.pk, entry_id)
+        except MessageNotFound:
+            raise _not_found(entry_id) from None
+        func(self.request.user, entry)
+        data = {"thread": entry.thread, "muted": func is api.mute}
+        return Response(serializers.MutedSerializer(data).data)
+
+    _muted_responses = {
+        200: serializers.MutedSerializer,
+        400: error("The message is in no thread."),
+        404: error("No such message in the user's inbox."),
+    }
+
+    @document(request=None, parameters=[ID], responses=_muted_responses)
+    @action(detail=True, methods=["post"])
+    def mute(self, request: Request, id: str) -> Response:
+        """Mute the message's thread: later messages in it do not reach the user."""
+        return self.set_muted(api.mute)
+
+    @document(request=None, parameters=[ID], responses=_muted_responses)
+    @action(detail=True, methods=["post"])
+    def unmute(self, request: Request, id: str) -> Response:
+        """Unmute the message's thread."""
+        return self.set_muted(api.unmute)
+
+    @document(
+        operation_id="messages_seen",
+        request=serializers.SeenSerializer,
+        responses={200: serializers.SeenAnswerSerializer},
+    )
+    @action(detail=False, methods=["post"], url_path="seen", url_name="seen")
+    def seen(self, request: Request) -> Response:
+        """
+        Mark messages seen, up to ``before`` if given: the user has been shown them.
+
+        Seen messages stay unread; they leave the unseen count a badge may show.
+        """
+        body = serializers.SeenSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        count = api.mark_seen(request.user, before=body.validated_data.get("before"))
+        data = {"changed": count, "unseen": api.unseen_count(request.user)}
+        return Response(serializers.SeenAnswerSerializer(data).data)
 
     @document(
         operation_id="messages_read_all",

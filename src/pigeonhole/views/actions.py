@@ -138,6 +138,8 @@ _ACTIONS: dict[str, Callable[..., int]] = {
     "archive": api.archive,
     "unarchive": api.unarchive,
     "delete": api.delete,
+    "save": api.save,
+    "unsave": api.unsave,
 }
 
 
@@ -154,6 +156,22 @@ def change_view(request: HttpRequest, action: str, entry_id: int) -> HttpRespons
     except InvalidMessage as exc:
         return _error(request, 403 if action == "delete" else 400, str(exc))
     return _answer(request, changed)
+
+
+@require_POST
+@unavailable_as_503
+def mute_view(request: HttpRequest, entry_id: int, muted: bool) -> HttpResponse:
+    """Mute (or unmute) the thread of one of the user's messages."""
+    if (denied := _login_required(request)) is not None:
+        return denied
+    try:
+        entry = get_backend().get(request.user.pk, entry_id)
+        changed = (api.mute if muted else api.unmute)(request.user, entry)
+    except MessageNotFound:
+        return _error(request, 404, f"No message {entry_id} in your inbox.")
+    except InvalidMessage as exc:
+        return _error(request, 400, str(exc))
+    return _answer(request, int(changed))
 
 
 #: The most entries one bulk request may change: the inbox page shows fewer.
@@ -325,7 +343,7 @@ def count(request: HttpRequest) -> HttpResponse:
     except BackendUnavailable as exc:
         return store_unavailable(request, exc, page=False)
     cursor = newest.cursor()
-    etag = f'"{state.unread}-{state.max_level}-{cursor}"'
+    etag = f'"{state.unread}-{state.unseen}-{state.max_level}-{cursor}"'
     response = get_conditional_response(request, etag=etag)
     if response is None:
         body = {**count_to_dict(state), "latest": newest.latest or None, "cursor": str(cursor)}

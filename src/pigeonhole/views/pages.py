@@ -31,7 +31,7 @@ __all__ = ["PAGE_SIZE", "TABS", "Tab", "inbox", "inbox_context", "with_senders"]
 PAGE_SIZE = 25
 
 #: The tabs, as ``api.inbox()`` states with their labels.
-TABS = {"unread": _("Unread"), "all": _("All"), "archived": _("Archived")}
+TABS = {"unread": _("Unread"), "all": _("All"), "archived": _("Archived"), "saved": _("Saved")}
 
 #: The buttons of the "select several" form.
 ACTION_LABELS = {
@@ -40,6 +40,7 @@ ACTION_LABELS = {
     "archive": _("Archive"),
     "unarchive": _("Move to inbox"),
     "delete": _("Delete"),
+    "unsave": _("Unsave"),
 }
 
 #: What the "select several" form offers on each tab.
@@ -47,6 +48,7 @@ BULK_ACTIONS = {
     "unread": ("read", "archive"),
     "all": ("read", "unread", "archive", "delete"),
     "archived": ("unarchive", "delete"),
+    "saved": ("unsave",),
 }
 
 
@@ -117,6 +119,7 @@ def inbox_context(request: HttpRequest, state: str, after: str | None) -> dict[s
         "next": request.get_full_path(),
         "allow_delete_unread": pigeonhole_settings.ALLOW_DELETE_UNREAD,
         "placeholder": placeholder_entry(),
+        "muted_threads": set(api.muted_threads(user)) if entries else set(),
     }
 
 
@@ -132,4 +135,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
     if after is not None and not after.isdigit():
         after = None
     context = inbox_context(request, state, after)
+    if context["entries"]:
+        # The user has now been shown these, and everything older: the unseen badge clears.
+        api.mark_seen(request.user, before=max(entry.id for entry in context["entries"]))
     return render(request, "pigeonhole/inbox.html", context)

@@ -77,18 +77,27 @@ def test_notifications(user, other_user):
     )  # fmt: skip
     notify.send(other_user, recipient=user, verb="waved", description="Hello there")
     notify.send(team, recipient=other_user, verb="was archived")
+    notify.send(user, recipient=user, verb="Commented on!", target=team)
     waved = Notification.objects.get(verb="waved")
     waved.mark_as_read()
     Notification.objects.filter(verb="was archived").update(deleted=True, timestamp=timezone.now())
 
     out = run("notifications")
-    assert "3 rows read, 2 messages written" in out and "skipped 1: deleted (soft delete)" in out
-    hello, invite = pigeonhole.inbox(user, state="all")
+    assert "4 rows read, 3 messages written" in out and "skipped 1: deleted (soft delete)" in out
+    # The two notifications about the team are one thread, shown by its newest.
+    comment, hello = pigeonhole.inbox(user, state="all")
+    assert (comment.message, comment.reason, comment.count) == (
+        "alice Commented on! core team", "commented-on", 2
+    )  # fmt: skip
+    assert comment.thread == f"auth.group:{team.pk}"
+    assert comment.senders == [user.pk, other_user.pk]
+    invite, _ = pigeonhole.thread_messages(user, comment)
+    assert invite.reason == "invited-you-to"
     assert (invite.message, invite.level, invite.from_user_id) == (
         "bob invited you to core team", 31, other_user.pk
     )  # fmt: skip
     assert (invite.url, invite.is_read) == ("/teams/1/", False)
     assert (invite.target_object_id, invite.data["verb"]) == (str(team.pk), "invited you to")
     assert (hello.subject, hello.message, hello.is_read) == ("bob waved", "Hello there", True)
-    assert Message.objects.filter(data__imported_from__startswith="notifications:").count() == 2
+    assert Message.objects.filter(data__imported_from__startswith="notifications:").count() == 3
     assert "0 messages written" in run("notifications")

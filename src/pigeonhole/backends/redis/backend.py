@@ -364,6 +364,13 @@ class RedisBackend(BaseBackend):
     def _scan(self, user_id: Any, query: InboxQuery, now: datetime) -> list[StoredMessage]:
         """Run the listing script; the state ``claim`` also marks what it reads read."""
         state, limit = query.state, query.limit
+        if state == "saved":
+            return []  # nothing can be saved in this store yet (see _change())
+        if query.reason is not None:
+            raise NotImplementedError(
+                "The Redis store does not filter by reason yet; "
+                "use pigeonhole.backends.db.DatabaseBackend for it."
+            )
         zset = _STATE_ZSETS[state]
         cursor = "+inf" if query.after is None else f"({int(query.after)}"
         args = [
@@ -423,7 +430,8 @@ class RedisBackend(BaseBackend):
         """
         with self._errors():
             unread, all_, archived = self._run("counts", [ts(timezone.now()), str(user_id)])
-        return {"unread": int(unread), "all": int(all_), "archived": int(archived)}
+        # Nothing can be saved in this store yet (see _change()).
+        return {"unread": int(unread), "all": int(all_), "archived": int(archived), "saved": 0}
 
     def state(self, user_id: Any) -> InboxState:
         """
@@ -446,6 +454,26 @@ class RedisBackend(BaseBackend):
         )
 
     # Changing state ---------------------------------------------------------
+    # Threads, seen, saved and mute come to this store next: until then a send
+    # with a thread stores plain entries, and what needs them says so.
+    def muted_threads(self, user_id: Any) -> list[str]:
+        return []
+
+    def unmuted(self, recipients: Recipients, thread: str) -> Recipients:
+        return recipients
+
+    def _unseen_count(self, user_id: Any) -> int:
+        return self._count(user_id)  # no seen state yet: every unread entry is unseen
+
+    def _mark_seen(self, user_id: Any, before: Any, now: datetime) -> list[Any]:
+        return []
+
+    def _mute(self, user_id: Any, thread: str, muted: bool) -> bool:
+        raise NotImplementedError(
+            "The Redis store does not mute threads yet; "
+            "use pigeonhole.backends.db.DatabaseBackend for them."
+        )
+
     def _change(self, user_id: Any, change: Change) -> Outcome:
         """
         Apply the change to the user's entries in one script.
@@ -454,6 +482,11 @@ class RedisBackend(BaseBackend):
         step as the change: nothing can slip in between the check and the write.
         Report the ids changed newest first, as the database backend does.
         """
+        if change.action in ("save", "unsave"):
+            raise NotImplementedError(
+                "The Redis store does not keep saved messages yet; "
+                "use pigeonhole.backends.db.DatabaseBackend for them."
+            )
         given = {str(pk): pk for pk in change.ids}
         if change.action == "expire":
             arg = ts(change.expires)  # type: ignore[arg-type]  # expire() always sets it

@@ -58,6 +58,8 @@ class Item:
     target_object_id: str = ""
     expires: datetime | None = None
     close_timeout: int | None = None
+    reason: str = ""
+    thread: str | None = None
 
 
 @dataclass
@@ -259,6 +261,8 @@ class Importer:
             created=item.created,
             expires=item.expires,
             close_timeout=item.close_timeout,
+            reason=item.reason,
+            thread=item.thread or "",
             **values,
         )
 
@@ -273,8 +277,36 @@ class Importer:
                     read_at=entry.read_at,
                     emailed_at=entry.emailed_at,
                     expires=message.expires,
+                    thread=item.thread,
+                    # Folded until _rethread() picks each thread's row.
+                    folded=item.thread is not None,
                 )
                 for item, message in zip(items, messages, strict=True)
                 for entry in item.entries
             ]
             InboxEntry.objects.bulk_create(entries)
+            self._rethread({(e.user_id, e.thread) for e in entries if e.thread is not None})
+
+    @staticmethod
+    def _rethread(pairs: Iterable[tuple[Any, str]]) -> None:
+        """
+        Make the newest entry of each user's thread its row, as a send would have.
+
+        Its ``count`` is the messages since the last read one and its
+        ``senders`` the three most recent distinct ones. A query or two per
+        user and thread: an import runs once, offline.
+        """
+        for user_id, thread in pairs:
+            mine = InboxEntry.objects.filter(user_id=user_id, thread=thread)
+            rows = list(mine.order_by("id").values_list("id", "read_at", "message__from_user_id"))
+            count, previous_read = 0, True
+            for _, read_at, _ in rows:
+                count = 1 if previous_read else count + 1
+                previous_read = read_at is not None
+            senders = list(dict.fromkeys(s for *_, s in reversed(rows) if s is not None))[:3]
+            mine.update(folded=True)
+            mine.filter(id=rows[-1][0]).update(
+                folded=False,
+                count=count,
+                senders="".join(f",{sender}" for sender in senders) + "," if senders else "",
+            )

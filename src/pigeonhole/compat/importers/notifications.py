@@ -4,7 +4,9 @@ django-notifications-hq and -community: ``notifications_notification``.
 A notification reads "actor verb [action object] [on] [target]"; that sentence
 becomes the text (the subject, when there is a description, which becomes the
 text). An actor that is a user becomes the sender, the target the message's
-target, and ``data`` is kept, with its ``url`` if it has one.
+target and its thread (a recipient's notifications about one object become
+one inbox row), the verb the reason (``"commented on"`` is
+``"commented-on"``), and ``data`` is kept, with its ``url`` if it has one.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
+from django.utils.text import slugify
 
 from ...constants import (
     PERSISTENT_ERROR,
@@ -103,6 +106,11 @@ class NotificationsReader(Reader):
             description = row.get("description") or ""
             timestamp = self.when(row["timestamp"])
             actor_is_user = row["actor_content_type_id"] == user_type.pk
+            thread = None
+            if row.get("target_content_type_id"):
+                target_type = ContentType.objects.get_for_id(row["target_content_type_id"])
+                key = f"{target_type.app_label}.{target_type.model}:{row['target_object_id']}"
+                thread = key[:200]
             converted.append(
                 Item(
                     source_id=row["id"],
@@ -115,6 +123,8 @@ class NotificationsReader(Reader):
                     target_content_type_id=row.get("target_content_type_id"),
                     target_object_id=str(row.get("target_object_id") or ""),
                     created=timestamp,
+                    reason=_reason(row["verb"]),
+                    thread=thread,
                     entries=[
                         Entry(
                             user_id=row["recipient_id"],
@@ -126,6 +136,14 @@ class NotificationsReader(Reader):
                 )
             )
         return converted
+
+
+def _reason(verb: Any) -> str:
+    """Return the verb as a reason slug (``[a-z0-9_-]{1,32}``), or "" if nothing is left."""
+    slug = "".join(
+        c for c in slugify(str(verb or "")) if c in "abcdefghijklmnopqrstuvwxyz0123456789_-"
+    )
+    return slug[:32].strip("-_")
 
 
 def _as_int(value: Any) -> Any:
