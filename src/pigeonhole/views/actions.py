@@ -50,6 +50,7 @@ __all__ = [
     "close_sticky",
     "count",
     "mark_all_read",
+    "mute_view",
     "reply",
     "store_unavailable",
     "stream",
