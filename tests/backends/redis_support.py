@@ -67,7 +67,8 @@ def check_indexes(backend) -> dict[str, int]:
     Each entry must sit in exactly the per-user sets its state calls for, the
     global read and expiring sets must hold exactly the read and expiring
     entries, the ``unmailed`` set exactly the unread, unarchived entries not yet
-    emailed, and each content's ``refs`` must equal its number of entries.
+    emailed, the ``sending`` set exactly the contents of sends not finished, and
+    each content's ``refs`` must equal its number of entries.
     """
     client = backend.get_client()
     prefix = backend.key_prefix
@@ -98,6 +99,10 @@ def check_indexes(backend) -> dict[str, int]:
             expected["read"][entry_id] = float(read)
         if expires:
             expected["expiring"][entry_id] = float(expires)
+    for key in keys:
+        rest = key[len(prefix) + 1 :].split(":")
+        if rest[0] == "m" and (started := client.hget(key, "sending")) is not None:
+            expected["sending"][rest[1]] = float(started)
     actual: dict[str, dict[str, float]] = {}
     for key in keys:
         name = key[len(prefix) + 1 :]
@@ -123,13 +128,20 @@ def free_port() -> int:
 
 
 class RedisServer:
-    """A throwaway ``redis-server`` on a spare port, without persistence."""
+    """
+    A throwaway ``redis-server`` on a spare port.
 
-    def __init__(self, port: int | None = None) -> None:
+    Without persistence by default; given ``data_dir``, it writes every
+    command to an append-only file there before answering, so a killed
+    server comes back with everything it acknowledged.
+    """
+
+    def __init__(self, port: int | None = None, data_dir=None) -> None:
         self.executable = shutil.which("redis-server")
         if self.executable is None:
             pytest.skip("redis-server is not installed")
         self.port = port or free_port()
+        self.data_dir = data_dir
         self.process: subprocess.Popen | None = None
 
     @property
@@ -146,8 +158,18 @@ class RedisServer:
                 "127.0.0.1",
                 "--save",
                 "",
-                "--appendonly",
-                "no",
+                *(
+                    ["--appendonly", "no"]
+                    if self.data_dir is None
+                    else [
+                        "--appendonly",
+                        "yes",
+                        "--appendfsync",
+                        "always",
+                        "--dir",
+                        str(self.data_dir),
+                    ]
+                ),
                 "--daemonize",
                 "no",
             ],

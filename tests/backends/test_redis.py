@@ -513,6 +513,36 @@ class TestUnavailable:
             server.stop()
             backend.close()
 
+    def test_a_send_cut_off_by_a_crash_raises_and_purge_takes_it_back(self, users, tmp_path):
+        server = RedisServer(data_dir=tmp_path).start()
+        backend = RedisBackend(url=server.url, socket_connect_timeout=0.5, socket_timeout=1)
+        backend.chunk_size = 1
+
+        class CrashingRecipients(Recipients):
+            def iter_ids(self, chunk_size=2000):
+                yield [users[0].pk]
+                server.stop()  # killed mid-send: the first chunk is on disk
+                yield [users[1].pk]
+                yield [users[2].pk]
+
+        try:
+            started = time.perf_counter()
+            with pytest.raises(BackendUnavailable, match=server.url):
+                backend.send(new("cut off"), CrashingRecipients())
+            assert time.perf_counter() - started < 5
+            server.start()  # back with what it had acknowledged
+            assert [backend.count(u.pk) for u in users] == [1, 0, 0]
+            assert backend.purge()["messages"] == 0  # the send may still be running
+            backend.send_timeout = 0
+            assert backend.purge(dry_run=True)["messages"] == 1
+            assert backend.purge()["messages"] == 1
+            assert [backend.count(u.pk) for u in users] == [0, 0, 0]
+            kinds = check_indexes(backend)
+            assert "e" not in kinds and "m" not in kinds and "sending" not in kinds
+        finally:
+            server.stop()
+            backend.close()
+
     def test_storage_renders_its_page_when_redis_is_down(self, client, user, settings, caplog):
         settings.PIGEONHOLE = {
             "BACKEND": "pigeonhole.backends.redis.RedisBackend",

@@ -14,7 +14,7 @@ import hashlib
 import threading
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -287,15 +287,41 @@ class RedisBackend(BaseBackend):
 
     def _withdraw(self, mid: Any, written: Sequence[tuple[int, int]]) -> None:
         """Take back a failed send, as far as Redis still answers."""
-        try:
-            now = ts(timezone.now())
-            for first, size in written:
-                self._run("withdraw", [now, mid, first, size])
-            self._run("drop_message", [now, mid])
-        except redis.RedisError:
-            # The original error is the one worth raising; the content stays
-            # flagged as sending, and purge collects it once send_timeout passes.
-            pass
+        # The original error is the one worth raising. The content stays
+        # flagged as sending, and once send_timeout has passed, purge takes
+        # back the entries it reached and the content.
+        with suppress(redis.RedisError):
+            self._take_back(mid, written)
+
+    def _take_back(self, mid: Any, written: Sequence[tuple[int, int]]) -> None:
+        """Remove the entries of a send's ``(first id, count)`` ranges, then its content."""
+        now = ts(timezone.now())
+        for first, size in written:
+            self._run("withdraw", [now, mid, first, size])
+        self._run("drop_message", [now, mid])
+
+    def _stale_sends(self, oldest_live_send: str) -> list[str]:
+        """Return the contents of sends begun before ``oldest_live_send`` and never finished."""
+        return self._members(self.key("sending"), "-inf", f"({oldest_live_send}")
+
+    def _purge_stale_sends(self, oldest_live_send: str) -> int:
+        """
+        Take back every send cut off mid-way (Redis went away, the process died).
+
+        Its content's ``ranges`` name the entry ids it reserved chunk by chunk,
+        so the entries it reached go too: none is left half-delivered.
+        """
+        client = self.get_client()
+        stale = self._stale_sends(oldest_live_send)
+        for mid in stale:
+            ranges = client.hget(self.key("m", mid), "ranges") or ""
+            written = [
+                (int(first), int(size))
+                for first, _, size in (item.partition(":") for item in ranges.split(","))
+                if size
+            ]
+            self._take_back(mid, written)
+        return len(stale)
 
     def _add(self, message: NewMessage, user_id: Any) -> StoredMessage:
         return self._write_add(message, user_id, "", "")
@@ -526,6 +552,7 @@ class RedisBackend(BaseBackend):
                     if scanned < self.scan_batch:
                         break
             oldest_live_send = repr(float(now) - self.send_timeout)
+            counts["messages"] += self._purge_stale_sends(oldest_live_send)
             client = self.get_client()
             batch: list[str] = []
             for mid in client.sscan_iter(self.key("orphans"), count=self.scan_batch):
@@ -638,8 +665,9 @@ class RedisBackend(BaseBackend):
                 pipe.hget(self.key("e", entry_id), "m")
             losing.update(mid for mid in pipe.execute() if mid is not None)
         oldest_live_send = float(now) - self.send_timeout
+        stale = set(self._stale_sends(repr(oldest_live_send)))
         orphans = client.sscan_iter(self.key("orphans"), count=self.scan_batch)
-        candidates = list(dict.fromkeys([*losing, *orphans]))
+        candidates = [mid for mid in dict.fromkeys([*losing, *orphans]) if mid not in stale]
         messages = 0
         for start in range(0, len(candidates), self.scan_batch):
             chunk = candidates[start : start + self.scan_batch]
@@ -654,5 +682,5 @@ class RedisBackend(BaseBackend):
         return {
             "expired": len(doomed_expired),
             "read": len(doomed_read),
-            "messages": messages,
+            "messages": messages + len(stale),
         }

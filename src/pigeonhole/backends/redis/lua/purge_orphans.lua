@@ -9,6 +9,7 @@ for i = 4, #ARGV do
   elseif not m[2] or tonumber(m[2]) < tonumber(ARGV[3]) then
     removed = removed + redis.call('DEL', mkey(mid))
     redis.call('SREM', P .. ':orphans', mid)
+    redis.call('ZREM', P .. ':sending', mid)
   end
 end
 return removed
