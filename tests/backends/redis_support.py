@@ -73,8 +73,13 @@ def check_indexes(backend) -> dict[str, int]:
     client = backend.get_client()
     prefix = backend.key_prefix
     keys = keys_under(client, prefix)
-    kinds = Counter(key[len(prefix) + 1 :].split(":")[0] for key in keys)
+    # A user's keys count as "u", whatever their hash tag: "{u:42}:all" is a "u".
+    kinds = Counter(key[len(prefix) + 1 :].lstrip("{").split(":")[0] for key in keys)
     expected: dict[str, dict[str, float]] = defaultdict(dict)
+
+    def user_key(uid: str, name: str) -> str:
+        return backend.keys.user(uid, name)[len(prefix) + 1 :]
+
     refs: Counter[str] = Counter()
     for key in keys:
         rest = key[len(prefix) + 1 :].split(":")
@@ -86,13 +91,13 @@ def check_indexes(backend) -> dict[str, int]:
         refs[entry["m"]] += 1
         score = float(entry_id)
         if archived:
-            expected[f"u:{uid}:archived"][entry_id] = score
+            expected[user_key(uid, "archived")][entry_id] = score
         else:
-            expected[f"u:{uid}:all"][entry_id] = score
+            expected[user_key(uid, "all")][entry_id] = score
             if not read:
-                expected[f"u:{uid}:unread"][entry_id] = score
+                expected[user_key(uid, "unread")][entry_id] = score
                 if expires:
-                    expected[f"u:{uid}:unread_exp"][entry_id] = float(expires)
+                    expected[user_key(uid, "unread_exp")][entry_id] = float(expires)
                 if not entry.get("e"):
                     expected["unmailed"][entry_id] = float(entry["c"])
         if read:

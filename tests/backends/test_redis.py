@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from random import Random
 
 import pytest
+from redis.crc import key_slot
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.utils import timezone
@@ -101,6 +102,20 @@ class TestRedisLayout:
         assert texts(one.list(uid)) == ["only in one"]
         two.add(new("in two"), uid)
         assert (texts(one.list(uid)), texts(two.list(uid))) == (["only in one"], ["in two"])
+
+    def test_every_key_of_one_user_shares_a_hash_slot(self, backend, users):
+        uid, other = users[0].pk, users[1].pk
+        expiring = new("expires", expires=timezone.now() + timedelta(days=1))
+        backend.send(expiring, Recipients(ids=[uid, other]))
+        read = backend.add(new("read"), uid)
+        backend.mark_read(uid, [read.id])
+        backend.archive(uid, [backend.add(new("archived"), uid).id])
+        client = backend.get_client()
+        names = ("all", "unread", "archived", "unread_exp", "v")
+        found = [backend.keys.user(uid, name) for name in names]
+        assert all(client.exists(key) for key in found)
+        assert {key_slot(key.encode()) for key in found} == {key_slot(found[0].encode())}
+        assert key_slot(backend.keys.user(other, "all").encode()) != key_slot(found[0].encode())
 
     def test_naive_datetimes_without_use_tz_as_the_orm_returns_them(self, backend, uid, settings):
         settings.USE_TZ = False
@@ -352,7 +367,7 @@ class TestIdsOnlyGrow:
             ):
                 big = backend.send(new("big"), Recipients(ids=list(range(1, 100_001))))
                 raise Rollback
-            reserved = int(backend.get_client().get(backend.key("ids", "entry")))
+            reserved = int(backend.get_client().get(backend.keys.shared("ids:entry")))
             assert reserved >= max(entries) + 100_000
             server.stop()
             server.start()
@@ -407,6 +422,10 @@ class TestConfiguration:
         with pytest.raises(ImproperlyConfigured, match="not a Redis URL") as caught:
             RedisBackend(url="http://user:s3cret@example.com/")
         assert "s3cret" not in str(caught.value)
+
+    def test_a_key_prefix_with_a_brace_is_refused(self):
+        with pytest.raises(ImproperlyConfigured, match="leave out { and }"):
+            RedisBackend(url="redis://localhost/0", key_prefix="my{site}")
 
     def test_unknown_options_are_refused_by_name(self):
         with pytest.raises(ImproperlyConfigured, match="using"):

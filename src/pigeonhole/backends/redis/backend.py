@@ -28,6 +28,7 @@ from ...message import NewMessage, StoredMessage
 from ..base import BaseBackend, Change, InboxQuery, InboxState, Outcome, Recipients, SentMessage
 from . import scripts
 from .encoding import content_fields, decode_entry, dt, ts
+from .keys import Keys
 
 __all__ = ["RedisBackend"]
 
@@ -110,6 +111,12 @@ class RedisBackend(BaseBackend):
             raise ImproperlyConfigured(
                 "PIGEONHOLE['OPTIONS']['key_prefix'] must be a non-empty string such as 'mysite'."
             )
+        if "{" in self.key_prefix or "}" in self.key_prefix:
+            # A brace would make Redis Cluster hash the prefix, not the user.
+            raise ImproperlyConfigured(
+                f"PIGEONHOLE['OPTIONS']['key_prefix'] = {self.key_prefix!r} has a brace; "
+                "leave out { and }, which Redis reserves for hash tags."
+            )
         super().__init__(url=url, key_prefix=self.key_prefix, **options)
         self.url = url
         self.pool_options = {
@@ -117,6 +124,7 @@ class RedisBackend(BaseBackend):
             "socket_timeout": self.socket_timeout,
             **options,
         }
+        self.keys = Keys(self.key_prefix)
         self._client: redis.Redis | None = None
         self._scripts: dict[str, Any] = {}
         self._highest: dict[str, int] = {}
@@ -175,10 +183,6 @@ class RedisBackend(BaseBackend):
     def _run(self, name: str, args: Sequence[Any], keys: Sequence[str] = ()) -> Any:
         self.get_client()
         return self._scripts[name](keys=list(keys), args=[self.key_prefix, *args])
-
-    def key(self, *parts: Any) -> str:
-        """Return the key for ``parts`` under this backend's prefix."""
-        return ":".join([self.key_prefix, *map(str, parts)])
 
     # Writing ----------------------------------------------------------------
     @staticmethod
@@ -302,7 +306,7 @@ class RedisBackend(BaseBackend):
 
     def _stale_sends(self, oldest_live_send: str) -> list[str]:
         """Return the contents of sends begun before ``oldest_live_send`` and never finished."""
-        return self._members(self.key("sending"), "-inf", f"({oldest_live_send}")
+        return self._members(self.keys.shared("sending"), "-inf", f"({oldest_live_send}")
 
     def _purge_stale_sends(self, oldest_live_send: str) -> int:
         """
@@ -314,7 +318,7 @@ class RedisBackend(BaseBackend):
         client = self.get_client()
         stale = self._stale_sends(oldest_live_send)
         for mid in stale:
-            ranges = client.hget(self.key("m", mid), "ranges") or ""
+            ranges = client.hget(self.keys.content(mid), "ranges") or ""
             written = [
                 (int(first), int(size))
                 for first, _, size in (item.partition(":") for item in ranges.split(","))
@@ -395,7 +399,7 @@ class RedisBackend(BaseBackend):
         with self._errors():
             while len(rows) < limit and cursor:
                 args[3], args[4] = cursor, limit - len(rows)
-                cursor, found = self._run("list", args, keys=[self.key("u", user_id, zset)])
+                cursor, found = self._run("list", args, keys=[self.keys.user(user_id, zset)])
                 rows += found
         return [decode_entry(user_id, row) for row in rows]
 
@@ -413,8 +417,8 @@ class RedisBackend(BaseBackend):
         """
         with self._errors():
             pipe = self.get_client().pipeline(transaction=True)
-            pipe.zcard(self.key("u", user_id, "unread"))
-            pipe.zcount(self.key("u", user_id, "unread_exp"), "-inf", ts(timezone.now()))
+            pipe.zcard(self.keys.user(user_id, "unread"))
+            pipe.zcount(self.keys.user(user_id, "unread_exp"), "-inf", ts(timezone.now()))
             total, expired = pipe.execute()
         return total - expired
 
@@ -489,11 +493,11 @@ class RedisBackend(BaseBackend):
         with self._errors():
             if isinstance(before, datetime):
                 created_before = ts(before)
-                highest = self.get_client().get(self.key("ids", "entry")) or "0"
+                highest = self.get_client().get(self.keys.shared("ids:entry")) or "0"
             elif before is not None:
                 highest = str(int(before))
             else:
-                highest = self.get_client().get(self.key("ids", "entry")) or "0"
+                highest = self.get_client().get(self.keys.shared("ids:entry")) or "0"
             cursor = "-inf"
             while True:
                 scanned, last, ids = self._run(
@@ -555,7 +559,7 @@ class RedisBackend(BaseBackend):
             counts["messages"] += self._purge_stale_sends(oldest_live_send)
             client = self.get_client()
             batch: list[str] = []
-            for mid in client.sscan_iter(self.key("orphans"), count=self.scan_batch):
+            for mid in client.sscan_iter(self.keys.shared("orphans"), count=self.scan_batch):
                 batch.append(mid)
                 if len(batch) >= self.scan_batch:
                     counts["messages"] += self._run(
@@ -651,10 +655,14 @@ class RedisBackend(BaseBackend):
 
     def _dry_run(self, now: str, expired: bool, read_before: datetime | None) -> dict[str, int]:
         client = self.get_client()
-        doomed_expired = set(self._members(self.key("expiring"), "-inf", now)) if expired else set()
+        doomed_expired = (
+            set(self._members(self.keys.shared("expiring"), "-inf", now)) if expired else set()
+        )
         doomed_read: set[str] = set()
         if read_before is not None:
-            doomed_read = set(self._members(self.key("read"), "-inf", f"({ts(read_before)}"))
+            doomed_read = set(
+                self._members(self.keys.shared("read"), "-inf", f"({ts(read_before)}")
+            )
             doomed_read -= doomed_expired
         doomed = sorted(doomed_expired | doomed_read)
         # Contents that would lose their last entry, and those that have none already.
@@ -662,18 +670,18 @@ class RedisBackend(BaseBackend):
         for start in range(0, len(doomed), self.scan_batch):
             pipe = client.pipeline(transaction=False)
             for entry_id in doomed[start : start + self.scan_batch]:
-                pipe.hget(self.key("e", entry_id), "m")
+                pipe.hget(self.keys.entry(entry_id), "m")
             losing.update(mid for mid in pipe.execute() if mid is not None)
         oldest_live_send = float(now) - self.send_timeout
         stale = set(self._stale_sends(repr(oldest_live_send)))
-        orphans = client.sscan_iter(self.key("orphans"), count=self.scan_batch)
+        orphans = client.sscan_iter(self.keys.shared("orphans"), count=self.scan_batch)
         candidates = [mid for mid in dict.fromkeys([*losing, *orphans]) if mid not in stale]
         messages = 0
         for start in range(0, len(candidates), self.scan_batch):
             chunk = candidates[start : start + self.scan_batch]
             pipe = client.pipeline(transaction=False)
             for mid in chunk:
-                pipe.hmget(self.key("m", mid), "refs", "sending")
+                pipe.hmget(self.keys.content(mid), "refs", "sending")
             for mid, (refs, sending) in zip(chunk, pipe.execute(), strict=True):
                 if refs is None or int(refs) > losing[mid]:
                     continue

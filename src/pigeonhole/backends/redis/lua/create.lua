@@ -7,6 +7,6 @@ local mid = ARGV[3] ~= '' and ARGV[3] or next_ids('message', 1, ARGV[4])
 local fields = {}
 for i = 5, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('HSET', mkey(mid), 'refs', 0, 'sending', NOW_S, unpack(fields))
-redis.call('SADD', P .. ':orphans', mid)
-redis.call('ZADD', P .. ':sending', NOW_S, mid)
+redis.call('SADD', gkey('orphans'), mid)
+redis.call('ZADD', gkey('sending'), NOW_S, mid)
 return mid
