@@ -513,6 +513,57 @@ class TestUnavailable:
             assert time.perf_counter() - started < 3
             backend.close()
 
+    @staticmethod
+    def entry_points(backend, uid):
+        """Every public method of the store, each called once."""
+        when = timezone.now()
+        return {
+            "send": lambda: backend.send(new("x"), Recipients(ids=[uid])),
+            "add": lambda: backend.add(new("x"), uid),
+            "list": lambda: backend.list(uid),
+            "get": lambda: backend.get(uid, 1),
+            "count": lambda: backend.count(uid),
+            "counts": lambda: backend.counts(uid),
+            "state": lambda: backend.state(uid),
+            "mark_read": lambda: backend.mark_read(uid, [1]),
+            "mark_unread": lambda: backend.mark_unread(uid, [1]),
+            "mark_all_read": lambda: backend.mark_all_read(uid),
+            "archive": lambda: backend.archive(uid, [1]),
+            "unarchive": lambda: backend.unarchive(uid, [1]),
+            "delete": lambda: backend.delete(uid, [1]),
+            "expire": lambda: backend.expire(uid, [1]),
+            "purge": lambda: backend.purge(read_before=when),
+            "purge dry run": lambda: backend.purge(read_before=when, dry_run=True),
+            "unmailed_for_message": lambda: backend.unmailed_for_message(1),
+            "unmailed_due": lambda: backend.unmailed_due(when),
+            "claim_email": lambda: backend.claim_email([1], when),
+            "release_email": lambda: backend.release_email([1], when),
+            "forget_user": lambda: backend.forget_user(uid),
+        }
+
+    def test_every_entry_point_gives_up_within_the_socket_timeout(self, user):
+        """A server that takes the connection and never answers: each call waits once."""
+        timeout = 0.5
+        with socket.socket() as listener:
+            listener.bind(("127.0.0.1", 0))
+            listener.listen(64)
+            port = listener.getsockname()[1]
+            backend = RedisBackend(url=f"redis://127.0.0.1:{port}/0", socket_timeout=timeout)
+            slow = {}
+            try:
+                for name, call in self.entry_points(backend, user.pk).items():
+                    started = time.perf_counter()
+                    with pytest.raises(BackendUnavailable, match=f"127.0.0.1:{port}"):
+                        call()
+                    elapsed = time.perf_counter() - started
+                    # One timeout and a generous margin for a loaded machine; a call
+                    # that waited twice (a retry, a clean-up) would take 1 s or more.
+                    if elapsed >= 2 * timeout:
+                        slow[name] = round(elapsed, 2)
+            finally:
+                backend.close()
+        assert slow == {}
+
     def test_server_stopped_mid_test_then_restarted(self, user):
         server = RedisServer(port=free_port()).start()
         backend = RedisBackend(url=server.url, socket_connect_timeout=0.5, socket_timeout=1)
