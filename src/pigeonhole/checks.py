@@ -36,28 +36,29 @@ def _import_error(key: str, path: Any, ident: str, example: str) -> list[Error]:
     return []
 
 
-def _broker_errors(raw: dict[str, Any]) -> list[Error]:
+def _built_errors(raw: dict[str, Any], key: str, ident: str, example: str) -> list[Error]:
     """
-    Check that the broker imports and accepts its options (E002).
+    Check that the class ``PIGEONHOLE[key]`` names imports and accepts its options.
 
-    Building a broker connects to nothing, so the check is safe to run anywhere;
-    a missing redis-py or psycopg surfaces here with its ``pip install`` line.
+    Building a backend or a broker connects to nothing, so the check is safe to
+    run anywhere: a bad Redis URL or Sentinel option, or a missing redis-py or
+    psycopg (with its ``pip install`` line), is reported here rather than on the
+    first request.
     """
-    path = pigeonhole_settings.BROKER
-    errors = _import_error(
-        "BROKER", path, "pigeonhole.E002", "pigeonhole.brokers.locmem.LocMemBroker"
-    )
-    options = raw.get("BROKER_OPTIONS", {})
+    path = getattr(pigeonhole_settings, key)
+    options_key = "OPTIONS" if key == "BACKEND" else f"{key}_OPTIONS"
+    errors = _import_error(key, path, ident, example)
+    options = raw.get(options_key, {})
     if errors or not isinstance(options, dict):
-        return errors  # a non-dict BROKER_OPTIONS is E013's to report
+        return errors  # a non-dict OPTIONS is E012's (E013's) to report
     try:
         import_string(path)(**options)
     except Exception as exc:
         return [
             Error(
-                f"PIGEONHOLE['BROKER'] = {path!r} refused its BROKER_OPTIONS: {exc}",
-                hint="Fix PIGEONHOLE['BROKER_OPTIONS']; the broker's documentation lists them.",
-                id="pigeonhole.E002",
+                f"PIGEONHOLE['{key}'] = {path!r} refused its {options_key}: {exc}",
+                hint=f"Fix PIGEONHOLE['{options_key}']; the documentation lists the options.",
+                id=ident,
             )
         ]
     return []
@@ -104,10 +105,12 @@ def check_settings(app_configs=None, **kwargs: Any) -> list[Error]:
             )
         )
     s = pigeonhole_settings
-    errors += _import_error(
-        "BACKEND", s.BACKEND, "pigeonhole.E001", "pigeonhole.backends.db.DatabaseBackend"
+    errors += _built_errors(
+        raw, "BACKEND", "pigeonhole.E001", "pigeonhole.backends.db.DatabaseBackend"
     )
-    errors += _broker_errors(raw)
+    errors += _built_errors(
+        raw, "BROKER", "pigeonhole.E002", "pigeonhole.brokers.locmem.LocMemBroker"
+    )
     for key, ident in (("OPTIONS", "pigeonhole.E012"), ("BROKER_OPTIONS", "pigeonhole.E013")):
         if not isinstance(raw.get(key, {}), dict):
             errors.append(

@@ -18,11 +18,19 @@ import subprocess
 import time
 import uuid
 from collections import Counter, defaultdict
+from pathlib import Path
 
 import pytest
 import redis
 
-__all__ = ["RedisServer", "check_indexes", "delete_keys", "redis_url", "unique_prefix"]
+__all__ = [
+    "RedisSentinel",
+    "RedisServer",
+    "check_indexes",
+    "delete_keys",
+    "redis_url",
+    "unique_prefix",
+]
 
 
 def redis_url() -> str:
@@ -181,26 +189,65 @@ class RedisServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
-        deadline = time.monotonic() + 10
-        try:
-            while True:
-                try:
-                    client.ping()
-                    return self
-                except redis.ConnectionError as exc:
-                    if time.monotonic() > deadline or self.process.poll() is not None:
-                        self.stop()
-                        raise RuntimeError(
-                            f"redis-server did not start on port {self.port}"
-                        ) from exc
-                    time.sleep(0.05)
-        finally:
-            client.close()
+        _wait_until(self, lambda client: client.ping())
+        return self
 
     def stop(self) -> None:
         """Kill the server, as a crash would: no shutdown, no save."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=10)
-        self.process = None
+        _kill(self)
+
+
+class RedisSentinel:
+    """A throwaway Redis Sentinel watching the primary ``server`` as ``mymaster``."""
+
+    service_name = "mymaster"
+
+    def __init__(self, server: RedisServer, directory) -> None:
+        self.server = server
+        self.port = free_port()
+        self.config = Path(directory) / f"sentinel-{self.port}.conf"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> RedisSentinel:
+        # Sentinel rewrites its configuration file, so it gets one of its own.
+        self.config.write_text(
+            f"port {self.port}\nbind 127.0.0.1\n"
+            f"sentinel monitor {self.service_name} 127.0.0.1 {self.server.port} 1\n"
+        )
+        self.process = subprocess.Popen(
+            [self.server.executable, str(self.config), "--sentinel"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        _wait_until(self, lambda client: client.sentinel_get_master_addr_by_name(self.service_name))
+        return self
+
+    def stop(self) -> None:
+        _kill(self)
+
+
+def _wait_until(server, ready) -> None:
+    """Poll ``ready(client)`` on the server's port until it answers truly; give up after 10 s."""
+    client = redis.Redis(port=server.port, socket_connect_timeout=0.2, decode_responses=True)
+    deadline = time.monotonic() + 10
+    try:
+        while True:
+            try:
+                if ready(client):
+                    return
+            except redis.ConnectionError:
+                pass
+            if time.monotonic() > deadline or server.process.poll() is not None:
+                server.stop()
+                raise RuntimeError(f"redis-server did not start on port {server.port}")
+            time.sleep(0.05)
+    finally:
+        client.close()
+
+
+def _kill(server) -> None:
+    """Kill the server's process by its PID, if it still runs."""
+    if server.process is not None and server.process.poll() is None:
+        server.process.kill()
+        server.process.wait(timeout=10)
+    server.process = None

@@ -16,10 +16,10 @@ from datetime import datetime, timedelta
 from random import Random
 
 import pytest
-from redis.crc import key_slot
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.utils import timezone
+from redis.crc import key_slot
 
 import pigeonhole
 from pigeonhole import signals
@@ -31,6 +31,7 @@ from pigeonhole.exceptions import BackendUnavailable, MessageNotFound
 
 from .contract import BackendContract, Rollback, new, texts
 from .redis_support import (
+    RedisSentinel,
     RedisServer,
     check_indexes,
     delete_keys,
@@ -424,7 +425,7 @@ class TestConfiguration:
         assert "s3cret" not in str(caught.value)
 
     def test_a_key_prefix_with_a_brace_is_refused(self):
-        with pytest.raises(ImproperlyConfigured, match="leave out { and }"):
+        with pytest.raises(ImproperlyConfigured, match="has a brace"):
             RedisBackend(url="redis://localhost/0", key_prefix="my{site}")
 
     def test_unknown_options_are_refused_by_name(self):
@@ -714,3 +715,52 @@ class TestApiOnRedis:
         for thread in threads:
             thread.join()
         assert errors == []
+
+
+class TestSentinel:
+    """The store finds its primary through Redis Sentinel."""
+
+    def test_calls_go_to_the_primary_the_sentinel_names(self, users, tmp_path):
+        server = RedisServer().start()
+        sentinel = RedisSentinel(server, tmp_path)
+        try:
+            sentinel.start()
+            backend = RedisBackend(
+                sentinels=[f"127.0.0.1:{sentinel.port}"],
+                service_name=sentinel.service_name,
+                socket_timeout=2,
+            )
+            try:
+                backend.send(new("through Sentinel"), Recipients(ids=[u.pk for u in users]))
+                assert [backend.count(u.pk) for u in users] == [1, 1, 1]
+                direct = RedisBackend(url=server.url)
+                assert texts(direct.list(users[0].pk)) == ["through Sentinel"]
+                direct.close()
+                assert repr(backend) == (
+                    f"<RedisBackend sentinel://127.0.0.1:{sentinel.port}/mymaster "
+                    "key_prefix='pigeonhole'>"
+                )
+                server.stop()
+                with pytest.raises(BackendUnavailable, match="sentinel://"):
+                    backend.count(users[0].pk)
+            finally:
+                backend.close()
+        finally:
+            sentinel.stop()
+            server.stop()
+
+    @pytest.mark.parametrize(
+        "options, message",
+        [
+            ({"sentinels": ["127.0.0.1:26379"]}, "service_name"),
+            ({"sentinels": "127.0.0.1:26379", "service_name": "m"}, "not a list"),
+            ({"sentinels": ["127.0.0.1"], "service_name": "m"}, "not a list"),
+            (
+                {"url": "redis://h/0", "sentinels": ["h:26379"], "service_name": "m"},
+                "both 'url' and Sentinel",
+            ),
+        ],
+    )
+    def test_bad_sentinel_options_are_refused_naming_the_fix(self, options, message):
+        with pytest.raises(ImproperlyConfigured, match=message):
+            RedisBackend(**options)

@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import redis
+import redis.sentinel
 from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 
@@ -47,6 +48,27 @@ POOL_OPTIONS = (
 )
 
 
+#: Options that reach the primary through Redis Sentinel instead of ``url``.
+SENTINEL_OPTIONS = ("sentinels", "service_name", "db", "username", "password")
+
+
+def _sentinel_addresses(sentinels: Any) -> list[tuple[str, int]]:
+    """Return ``["host:port", ...]`` as ``(host, port)`` pairs, or raise naming the fix."""
+    pairs = []
+    if isinstance(sentinels, list | tuple) and sentinels:
+        for item in sentinels:
+            host, _, port = str(item).rpartition(":") if isinstance(item, str) else ("", "", "")
+            if not host or not port.isdigit():
+                break
+            pairs.append((host, int(port)))
+        else:
+            return pairs
+    raise ImproperlyConfigured(
+        f"PIGEONHOLE['OPTIONS']['sentinels'] = {sentinels!r} is not a list of Sentinel "
+        "addresses; use ['10.0.0.1:26379', '10.0.0.2:26379'] with 'service_name'."
+    )
+
+
 def _redacted(url: str) -> str:
     """Return ``url`` with any password masked, fit for an error message or a log."""
     parts = urlsplit(url)
@@ -69,7 +91,10 @@ class RedisBackend(BaseBackend):
     ``OPTIONS = {"url": "redis://host:6379/0"}``, plus ``key_prefix`` (two sites
     sharing one Redis need different ones) and the connection pool settings
     ``max_connections``, ``socket_timeout``, ``socket_connect_timeout`` and
-    ``health_check_interval``. Nothing connects until the first call.
+    ``health_check_interval``. Behind Redis Sentinel, give ``sentinels``
+    (``["host:26379", ...]``) and ``service_name`` instead of ``url``, and
+    ``db``, ``username``, ``password`` as needed: every call goes to the
+    primary the Sentinels name. Nothing connects until the first call.
     """
 
     #: Prefix of every key, so several sites (or test runs) can share a database.
@@ -89,18 +114,23 @@ class RedisBackend(BaseBackend):
     def __init__(
         self, *, url: str | None = None, key_prefix: str | None = None, **options: Any
     ) -> None:
-        unknown = sorted(set(options) - set(POOL_OPTIONS))
+        unknown = sorted(set(options) - set(POOL_OPTIONS) - set(SENTINEL_OPTIONS))
         if unknown:
             raise ImproperlyConfigured(
                 f"RedisBackend got unknown option(s) {', '.join(unknown)} in "
-                f"PIGEONHOLE['OPTIONS']; it takes url, key_prefix, {', '.join(POOL_OPTIONS)}."
+                f"PIGEONHOLE['OPTIONS']; it takes url, key_prefix, {', '.join(POOL_OPTIONS)}, "
+                f"or, behind Sentinel, {', '.join(SENTINEL_OPTIONS)} instead of url."
             )
-        if not url or not isinstance(url, str):
+        sentinel = {name: options.pop(name) for name in SENTINEL_OPTIONS if name in options}
+        self.sentinels: list[tuple[str, int]] = []
+        if sentinel:
+            url = self._sentinel(url, sentinel)
+        elif not url or not isinstance(url, str):
             raise ImproperlyConfigured(
                 "RedisBackend needs the address of its Redis server: set "
                 "PIGEONHOLE['OPTIONS'] = {'url': 'redis://localhost:6379/0'}."
             )
-        if urlsplit(url).scheme not in ("redis", "rediss", "unix"):
+        if not self.sentinels and urlsplit(url).scheme not in ("redis", "rediss", "unix"):
             raise ImproperlyConfigured(
                 f"PIGEONHOLE['OPTIONS']['url'] = {_redacted(url)!r} is not a Redis URL; "
                 "use redis://host:port/db, rediss:// for TLS, or unix:///path/to/socket."
@@ -117,7 +147,7 @@ class RedisBackend(BaseBackend):
                 f"PIGEONHOLE['OPTIONS']['key_prefix'] = {self.key_prefix!r} has a brace; "
                 "leave out { and }, which Redis reserves for hash tags."
             )
-        super().__init__(url=url, key_prefix=self.key_prefix, **options)
+        super().__init__(url=url, key_prefix=self.key_prefix, **options, **sentinel)
         self.url = url
         self.pool_options = {
             "socket_connect_timeout": self.socket_connect_timeout,
@@ -129,6 +159,37 @@ class RedisBackend(BaseBackend):
         self._scripts: dict[str, Any] = {}
         self._highest: dict[str, int] = {}
         self._lock = threading.Lock()
+
+    def _sentinel(self, url: str | None, sentinel: dict[str, Any]) -> str:
+        """Check the Sentinel options; return how messages name the store."""
+        if url:
+            raise ImproperlyConfigured(
+                "PIGEONHOLE['OPTIONS'] has both 'url' and Sentinel options; behind Sentinel, "
+                "leave out 'url': 'sentinels' and 'service_name' find the primary."
+            )
+        self.sentinels = _sentinel_addresses(sentinel.get("sentinels"))
+        name = sentinel.get("service_name")
+        if not isinstance(name, str) or not name:
+            raise ImproperlyConfigured(
+                "PIGEONHOLE['OPTIONS']['service_name'] must name the primary the Sentinels "
+                "watch, such as 'mymaster' (their 'sentinel monitor' line)."
+            )
+        self.sentinel_options = {k: v for k, v in sentinel.items() if k != "sentinels"}
+        hosts = ",".join(f"{host}:{port}" for host, port in self.sentinels)
+        return f"sentinel://{hosts}/{name}"
+
+    def _connect(self) -> redis.Redis:
+        """Return a new client: to ``url``, or to the primary the Sentinels name."""
+        if not self.sentinels:
+            return redis.Redis.from_url(self.url, decode_responses=True, **self.pool_options)
+        timeouts = {
+            "socket_timeout": self.pool_options["socket_timeout"],
+            "socket_connect_timeout": self.pool_options["socket_connect_timeout"],
+        }
+        options = dict(self.sentinel_options)
+        name = options.pop("service_name")
+        sentinel = redis.sentinel.Sentinel(self.sentinels, **timeouts)
+        return sentinel.master_for(name, decode_responses=True, **options, **self.pool_options)
 
     def __repr__(self) -> str:
         return f"<RedisBackend {_redacted(self.url)} key_prefix={self.key_prefix!r}>"
@@ -144,9 +205,7 @@ class RedisBackend(BaseBackend):
         if self._client is None:
             with self._lock:
                 if self._client is None:
-                    client = redis.Redis.from_url(
-                        self.url, decode_responses=True, **self.pool_options
-                    )
+                    client = self._connect()
                     # register_script only hashes the source: nothing is sent yet.
                     self._scripts = {
                         name: client.register_script(source)
@@ -170,7 +229,8 @@ class RedisBackend(BaseBackend):
             reason = str(exc).rstrip(". ") or type(exc).__name__
             raise BackendUnavailable(
                 f"The Redis message store at {_redacted(self.url)} cannot be reached: {reason}. "
-                "Check that Redis is running and that PIGEONHOLE['OPTIONS']['url'] points at it."
+                "Check that Redis is running and that PIGEONHOLE['OPTIONS']"
+                f"[{'sentinels' if self.sentinels else 'url'!r}] points at it."
             ) from exc
         except redis.RedisError as exc:
             reason = str(exc).rstrip(". ") or type(exc).__name__
