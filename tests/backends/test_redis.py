@@ -7,6 +7,7 @@ their ids are what the backend stores.
 """
 
 import importlib
+import signal
 import socket
 import sys
 import threading
@@ -611,6 +612,29 @@ class TestUnavailable:
             kinds = check_indexes(backend)
             assert "e" not in kinds and "m" not in kinds and "sending" not in kinds
         finally:
+            server.stop()
+            backend.close()
+
+    def test_a_send_whose_redis_stops_answering_gives_up_within_one_timeout(self, users):
+        server = RedisServer().start()
+        timeout = 1.0
+        backend = RedisBackend(url=server.url, socket_connect_timeout=0.5, socket_timeout=timeout)
+        backend.chunk_size = 1
+
+        class HangingRecipients(Recipients):
+            def iter_ids(self, chunk_size=2000):
+                yield [users[0].pk]
+                server.process.send_signal(signal.SIGSTOP)  # alive, but answers nothing
+                yield [users[1].pk]
+
+        try:
+            started = time.perf_counter()
+            with pytest.raises(BackendUnavailable, match=server.url):
+                backend.send(new("hung"), HangingRecipients())
+            # Waiting once more to take the send back would double it; purge does that.
+            assert time.perf_counter() - started < 1.7 * timeout
+        finally:
+            server.process.send_signal(signal.SIGCONT)
             server.stop()
             backend.close()
 

@@ -317,7 +317,8 @@ class RedisBackend(BaseBackend):
 
         Each chunk is atomic. If the send fails part way (the recipients query
         raises, Redis goes away), the entries written so far and the content
-        are taken back, as far as Redis still answers.
+        are taken back, as far as Redis still answers; after a timeout they are
+        left for ``purge()``, so the caller waits one socket timeout, not two.
         """
         created = message.created or timezone.now()
         expires = "" if message.expires is None else ts(message.expires)
@@ -344,8 +345,11 @@ class RedisBackend(BaseBackend):
                         [ts(timezone.now()), mid, ts(created), expires, first, *map(str, chunk)],
                     )
                 self._run("finish", [ts(timezone.now()), mid])
-        except BaseException:
-            self._withdraw(mid, written)
+        except BaseException as exc:
+            if not isinstance(exc.__cause__, redis.TimeoutError):
+                # Redis that stopped answering would make the caller wait a second
+                # socket timeout for nothing; purge takes the send back instead.
+                self._withdraw(mid, written)
             raise
         return mid, count
 
