@@ -149,12 +149,13 @@ class RedisServer:
     server comes back with everything it acknowledged.
     """
 
-    def __init__(self, port: int | None = None, data_dir=None) -> None:
+    def __init__(self, port: int | None = None, data_dir=None, args=()) -> None:
         self.executable = shutil.which("redis-server")
         if self.executable is None:
             pytest.skip("redis-server is not installed")
         self.port = port or free_port()
         self.data_dir = data_dir
+        self.args = list(args)
         self.process: subprocess.Popen | None = None
 
     @property
@@ -185,6 +186,7 @@ class RedisServer:
                 ),
                 "--daemonize",
                 "no",
+                *self.args,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
