@@ -425,6 +425,10 @@ class TestConfiguration:
             RedisBackend(url="http://user:s3cret@example.com/")
         assert "s3cret" not in str(caught.value)
 
+    def test_a_cluster_url_is_refused_saying_what_to_use(self):
+        with pytest.raises(ImproperlyConfigured, match="does not run on yet.*Sentinel"):
+            RedisBackend(url="redis+cluster://:s3cret@10.0.0.1:7000/0")
+
     def test_a_key_prefix_with_a_brace_is_refused(self):
         with pytest.raises(ImproperlyConfigured, match="has a brace"):
             RedisBackend(url="redis://localhost/0", key_prefix="my{site}")

@@ -130,6 +130,12 @@ class RedisBackend(BaseBackend):
                 "RedisBackend needs the address of its Redis server: set "
                 "PIGEONHOLE['OPTIONS'] = {'url': 'redis://localhost:6379/0'}."
             )
+        if urlsplit(url).scheme.endswith("+cluster"):
+            raise ImproperlyConfigured(
+                f"PIGEONHOLE['OPTIONS']['url'] = {_redacted(url)!r} names a Redis Cluster, "
+                "which RedisBackend does not run on yet (its entries, contents and shared "
+                "indexes span hash slots); use a standalone server, with Sentinel for failover."
+            )
         if not self.sentinels and urlsplit(url).scheme not in ("redis", "rediss", "unix"):
             raise ImproperlyConfigured(
                 f"PIGEONHOLE['OPTIONS']['url'] = {_redacted(url)!r} is not a Redis URL; "
