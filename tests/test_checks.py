@@ -105,6 +105,33 @@ def test_bad_broker_is_reported(settings, pigeonhole, text):
     assert text in error.msg
 
 
+REDIS_BACKEND = "pigeonhole.backends.redis.RedisBackend"
+
+
+@pytest.mark.parametrize(
+    ("options", "text"),
+    [
+        ({}, "needs the address"),
+        ({"url": "http://localhost/"}, "not a Redis URL"),
+        ({"url": "redis://localhost/0", "key_prefix": "a{b}"}, "brace"),
+        ({"sentinels": ["localhost:26379"]}, "service_name"),
+    ],
+)
+def test_backend_refusing_its_options_is_reported(settings, options, text):
+    settings.PIGEONHOLE = {"BACKEND": REDIS_BACKEND, "OPTIONS": options}
+    [error] = check_settings()
+    assert error.id == "pigeonhole.E001"
+    assert text in error.msg
+
+
+def test_backend_options_it_accepts_pass(settings):
+    settings.PIGEONHOLE = {
+        "BACKEND": REDIS_BACKEND,
+        "OPTIONS": {"sentinels": ["localhost:26379"], "service_name": "mymaster"},
+    }
+    assert check_settings() == []
+
+
 def test_broker_missing_its_library_names_the_pip_line(settings, monkeypatch):
     import sys
 

@@ -336,8 +336,8 @@ def _age(store, user, hours=2):
 
     client = backend.get_client()
     for entry in pigeonhole.inbox(user, state="all"):
-        client.hset(backend.key("e", entry.id), "c", ts(when))
-        client.zadd(backend.key("unmailed"), {str(entry.id): ts(when)}, xx=True)
+        client.hset(backend.keys.entry(entry.id), "c", ts(when))
+        client.zadd(backend.keys.shared("unmailed"), {str(entry.id): ts(when)}, xx=True)
 
 
 def test_digest_lists_each_users_unread_entries_once_grouped(store, user, other_user):

@@ -37,28 +37,29 @@ def _import_error(key: str, path: Any, ident: str, example: str) -> list[Error]:
     return []
 
 
-def _broker_errors(raw: dict[str, Any]) -> list[Error]:
+def _built_errors(raw: dict[str, Any], key: str, ident: str, example: str) -> list[Error]:
     """
-    Check that the broker imports and accepts its options (E002).
+    Check that the class ``PIGEONHOLE[key]`` names imports and accepts its options.
 
-    Building a broker connects to nothing, so the check is safe to run anywhere;
-    a missing redis-py or psycopg surfaces here with its ``pip install`` line.
+    Building a backend or a broker connects to nothing, so the check is safe to
+    run anywhere: a bad Redis URL or Sentinel option, or a missing redis-py or
+    psycopg (with its ``pip install`` line), is reported here rather than on the
+    first request.
     """
-    path = pigeonhole_settings.BROKER
-    errors = _import_error(
-        "BROKER", path, "pigeonhole.E002", "pigeonhole.brokers.locmem.LocMemBroker"
-    )
-    options = raw.get("BROKER_OPTIONS", {})
+    path = getattr(pigeonhole_settings, key)
+    options_key = "OPTIONS" if key == "BACKEND" else f"{key}_OPTIONS"
+    errors = _import_error(key, path, ident, example)
+    options = raw.get(options_key, {})
     if errors or not isinstance(options, dict):
-        return errors  # a non-dict BROKER_OPTIONS is E013's to report
+        return errors  # a non-dict OPTIONS is E012's (E013's) to report
     try:
         import_string(path)(**options)
     except Exception as exc:
         return [
             Error(
-                f"PIGEONHOLE['BROKER'] = {path!r} refused its BROKER_OPTIONS: {exc}",
-                hint="Fix PIGEONHOLE['BROKER_OPTIONS']; the broker's documentation lists them.",
-                id="pigeonhole.E002",
+                f"PIGEONHOLE['{key}'] = {path!r} refused its {options_key}: {exc}",
+                hint=f"Fix PIGEONHOLE['{options_key}']; the documentation lists the options.",
+                id=ident,
             )
         ]
     return []
@@ -246,13 +247,8 @@ def check_settings(app_configs: object = None, **kwargs: object) -> list[Error]:
         ]
     return [
         *_unknown_key_errors(raw),
-        *_import_error(
-            "BACKEND",
-            pigeonhole_settings.BACKEND,
-            "pigeonhole.E001",
-            "pigeonhole.backends.db.DatabaseBackend",
-        ),
-        *_broker_errors(raw),
+        *_built_errors(raw, "BACKEND", "pigeonhole.E001", "pigeonhole.backends.db.DatabaseBackend"),
+        *_built_errors(raw, "BROKER", "pigeonhole.E002", "pigeonhole.brokers.locmem.LocMemBroker"),
         *_level_errors(),
         *_rule_errors(SETTINGS_RULES, raw),
     ]

@@ -18,11 +18,19 @@ import subprocess
 import time
 import uuid
 from collections import Counter, defaultdict
+from pathlib import Path
 
 import pytest
 import redis
 
-__all__ = ["RedisServer", "check_indexes", "delete_keys", "redis_url", "unique_prefix"]
+__all__ = [
+    "RedisSentinel",
+    "RedisServer",
+    "check_indexes",
+    "delete_keys",
+    "redis_url",
+    "unique_prefix",
+]
 
 
 def redis_url() -> str:
@@ -67,13 +75,19 @@ def check_indexes(backend) -> dict[str, int]:
     Each entry must sit in exactly the per-user sets its state calls for, the
     global read and expiring sets must hold exactly the read and expiring
     entries, the ``unmailed`` set exactly the unread, unarchived entries not yet
-    emailed, and each content's ``refs`` must equal its number of entries.
+    emailed, the ``sending`` set exactly the contents of sends not finished, and
+    each content's ``refs`` must equal its number of entries.
     """
     client = backend.get_client()
     prefix = backend.key_prefix
     keys = keys_under(client, prefix)
-    kinds = Counter(key[len(prefix) + 1 :].split(":")[0] for key in keys)
+    # A user's keys count as "u", whatever their hash tag: "{u:42}:all" is a "u".
+    kinds = Counter(key[len(prefix) + 1 :].lstrip("{").split(":")[0] for key in keys)
     expected: dict[str, dict[str, float]] = defaultdict(dict)
+
+    def user_key(uid: str, name: str) -> str:
+        return backend.keys.user(uid, name)[len(prefix) + 1 :]
+
     refs: Counter[str] = Counter()
     for key in keys:
         rest = key[len(prefix) + 1 :].split(":")
@@ -85,19 +99,23 @@ def check_indexes(backend) -> dict[str, int]:
         refs[entry["m"]] += 1
         score = float(entry_id)
         if archived:
-            expected[f"u:{uid}:archived"][entry_id] = score
+            expected[user_key(uid, "archived")][entry_id] = score
         else:
-            expected[f"u:{uid}:all"][entry_id] = score
+            expected[user_key(uid, "all")][entry_id] = score
             if not read:
-                expected[f"u:{uid}:unread"][entry_id] = score
+                expected[user_key(uid, "unread")][entry_id] = score
                 if expires:
-                    expected[f"u:{uid}:unread_exp"][entry_id] = float(expires)
+                    expected[user_key(uid, "unread_exp")][entry_id] = float(expires)
                 if not entry.get("e"):
                     expected["unmailed"][entry_id] = float(entry["c"])
         if read:
             expected["read"][entry_id] = float(read)
         if expires:
             expected["expiring"][entry_id] = float(expires)
+    for key in keys:
+        rest = key[len(prefix) + 1 :].split(":")
+        if rest[0] == "m" and (started := client.hget(key, "sending")) is not None:
+            expected["sending"][rest[1]] = float(started)
     actual: dict[str, dict[str, float]] = {}
     for key in keys:
         name = key[len(prefix) + 1 :]
@@ -123,13 +141,21 @@ def free_port() -> int:
 
 
 class RedisServer:
-    """A throwaway ``redis-server`` on a spare port, without persistence."""
+    """
+    A throwaway ``redis-server`` on a spare port.
 
-    def __init__(self, port: int | None = None) -> None:
+    Without persistence by default; given ``data_dir``, it writes every
+    command to an append-only file there before answering, so a killed
+    server comes back with everything it acknowledged.
+    """
+
+    def __init__(self, port: int | None = None, data_dir=None, args=()) -> None:
         self.executable = shutil.which("redis-server")
         if self.executable is None:
             pytest.skip("redis-server is not installed")
         self.port = port or free_port()
+        self.data_dir = data_dir
+        self.args = list(args)
         self.process: subprocess.Popen | None = None
 
     @property
@@ -146,34 +172,84 @@ class RedisServer:
                 "127.0.0.1",
                 "--save",
                 "",
-                "--appendonly",
-                "no",
+                *(
+                    ["--appendonly", "no"]
+                    if self.data_dir is None
+                    else [
+                        "--appendonly",
+                        "yes",
+                        "--appendfsync",
+                        "always",
+                        "--dir",
+                        str(self.data_dir),
+                    ]
+                ),
                 "--daemonize",
                 "no",
+                *self.args,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
-        deadline = time.monotonic() + 10
-        try:
-            while True:
-                try:
-                    client.ping()
-                    return self
-                except redis.ConnectionError as exc:
-                    if time.monotonic() > deadline or self.process.poll() is not None:
-                        self.stop()
-                        raise RuntimeError(
-                            f"redis-server did not start on port {self.port}"
-                        ) from exc
-                    time.sleep(0.05)
-        finally:
-            client.close()
+        _wait_until(self, lambda client: client.ping())
+        return self
 
     def stop(self) -> None:
         """Kill the server, as a crash would: no shutdown, no save."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=10)
-        self.process = None
+        _kill(self)
+
+
+class RedisSentinel:
+    """A throwaway Redis Sentinel watching the primary ``server`` as ``mymaster``."""
+
+    service_name = "mymaster"
+
+    def __init__(self, server: RedisServer, directory) -> None:
+        self.server = server
+        self.port = free_port()
+        self.config = Path(directory) / f"sentinel-{self.port}.conf"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> RedisSentinel:
+        # Sentinel rewrites its configuration file, so it gets one of its own.
+        self.config.write_text(
+            f"port {self.port}\nbind 127.0.0.1\n"
+            f"sentinel monitor {self.service_name} 127.0.0.1 {self.server.port} 1\n"
+        )
+        self.process = subprocess.Popen(
+            [self.server.executable, str(self.config), "--sentinel"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        _wait_until(self, lambda client: client.sentinel_get_master_addr_by_name(self.service_name))
+        return self
+
+    def stop(self) -> None:
+        _kill(self)
+
+
+def _wait_until(server, ready) -> None:
+    """Poll ``ready(client)`` on the server's port until it answers truly; give up after 10 s."""
+    client = redis.Redis(port=server.port, socket_connect_timeout=0.2, decode_responses=True)
+    deadline = time.monotonic() + 10
+    try:
+        while True:
+            try:
+                if ready(client):
+                    return
+            except redis.ConnectionError:
+                pass
+            if time.monotonic() > deadline or server.process.poll() is not None:
+                server.stop()
+                raise RuntimeError(f"redis-server did not start on port {server.port}")
+            time.sleep(0.05)
+    finally:
+        client.close()
+
+
+def _kill(server) -> None:
+    """Kill the server's process by its PID, if it still runs."""
+    if server.process is not None and server.process.poll() is None:
+        server.process.kill()
+        server.process.wait(timeout=10)
+    server.process = None

@@ -7,6 +7,7 @@ their ids are what the backend stores.
 """
 
 import importlib
+import signal
 import socket
 import sys
 import threading
@@ -19,6 +20,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.utils import timezone
+from redis.crc import key_slot
 
 import pigeonhole
 from pigeonhole import signals
@@ -30,6 +32,7 @@ from pigeonhole.exceptions import BackendUnavailable, MessageNotFound
 
 from .contract import BackendContract, InboxContract, Rollback, new, texts
 from .redis_support import (
+    RedisSentinel,
     RedisServer,
     check_indexes,
     delete_keys,
@@ -122,6 +125,20 @@ class TestRedisLayout:
         assert texts(backend.claim_unread(uid, limit=100)) == ["m2", "m1", "m0"]
         assert calls == ["list"]
         assert backend.count(uid) == 0 and backend.claim_unread(uid) == []
+
+    def test_every_key_of_one_user_shares_a_hash_slot(self, backend, users):
+        uid, other = users[0].pk, users[1].pk
+        expiring = new("expires", expires=timezone.now() + timedelta(days=1))
+        backend.send(expiring, Recipients(ids=[uid, other]))
+        read = backend.add(new("read"), uid)
+        backend.mark_read(uid, [read.id])
+        backend.archive(uid, [backend.add(new("archived"), uid).id])
+        client = backend.get_client()
+        names = ("all", "unread", "archived", "unread_exp", "v")
+        found = [backend.keys.user(uid, name) for name in names]
+        assert all(client.exists(key) for key in found)
+        assert {key_slot(key.encode()) for key in found} == {key_slot(found[0].encode())}
+        assert key_slot(backend.keys.user(other, "all").encode()) != key_slot(found[0].encode())
 
     def test_naive_datetimes_without_use_tz_as_the_orm_returns_them(self, backend, uid, settings):
         settings.USE_TZ = False
@@ -373,7 +390,7 @@ class TestIdsOnlyGrow:
             ):
                 big = backend.send(new("big"), Recipients(ids=list(range(1, 100_001))))
                 raise Rollback
-            reserved = int(backend.get_client().get(backend.key("ids", "entry")))
+            reserved = int(backend.get_client().get(backend.keys.shared("ids:entry")))
             assert reserved >= max(entries) + 100_000
             server.stop()
             server.start()
@@ -428,6 +445,14 @@ class TestConfiguration:
         with pytest.raises(ImproperlyConfigured, match="not a Redis URL") as caught:
             RedisBackend(url="http://user:s3cret@example.com/")
         assert "s3cret" not in str(caught.value)
+
+    def test_a_cluster_url_is_refused_saying_what_to_use(self):
+        with pytest.raises(ImproperlyConfigured, match=r"does not run on yet.*Sentinel"):
+            RedisBackend(url="redis+cluster://:s3cret@10.0.0.1:7000/0")
+
+    def test_a_key_prefix_with_a_brace_is_refused(self):
+        with pytest.raises(ImproperlyConfigured, match="has a brace"):
+            RedisBackend(url="redis://localhost/0", key_prefix="my{site}")
 
     def test_unknown_options_are_refused_by_name(self):
         with pytest.raises(ImproperlyConfigured, match="using"):
@@ -515,6 +540,57 @@ class TestUnavailable:
             assert time.perf_counter() - started < 3
             backend.close()
 
+    @staticmethod
+    def entry_points(backend, uid):
+        """Every public method of the store, each called once."""
+        when = timezone.now()
+        return {
+            "send": lambda: backend.send(new("x"), Recipients(ids=[uid])),
+            "add": lambda: backend.add(new("x"), uid),
+            "list": lambda: backend.list(uid),
+            "get": lambda: backend.get(uid, 1),
+            "count": lambda: backend.count(uid),
+            "counts": lambda: backend.counts(uid),
+            "state": lambda: backend.state(uid),
+            "mark_read": lambda: backend.mark_read(uid, [1]),
+            "mark_unread": lambda: backend.mark_unread(uid, [1]),
+            "mark_all_read": lambda: backend.mark_all_read(uid),
+            "archive": lambda: backend.archive(uid, [1]),
+            "unarchive": lambda: backend.unarchive(uid, [1]),
+            "delete": lambda: backend.delete(uid, [1]),
+            "expire": lambda: backend.expire(uid, [1]),
+            "purge": lambda: backend.purge(read_before=when),
+            "purge dry run": lambda: backend.purge(read_before=when, dry_run=True),
+            "unmailed_for_message": lambda: backend.unmailed_for_message(1),
+            "unmailed_due": lambda: backend.unmailed_due(when),
+            "claim_email": lambda: backend.claim_email([1], when),
+            "release_email": lambda: backend.release_email([1], when),
+            "forget_user": lambda: backend.forget_user(uid),
+        }
+
+    def test_every_entry_point_gives_up_within_the_socket_timeout(self, user):
+        """A server that takes the connection and never answers: each call waits once."""
+        timeout = 0.5
+        with socket.socket() as listener:
+            listener.bind(("127.0.0.1", 0))
+            listener.listen(64)
+            port = listener.getsockname()[1]
+            backend = RedisBackend(url=f"redis://127.0.0.1:{port}/0", socket_timeout=timeout)
+            slow = {}
+            try:
+                for name, call in self.entry_points(backend, user.pk).items():
+                    started = time.perf_counter()
+                    with pytest.raises(BackendUnavailable, match=f"127.0.0.1:{port}"):
+                        call()
+                    elapsed = time.perf_counter() - started
+                    # One timeout and a generous margin for a loaded machine; a call
+                    # that waited twice (a retry, a clean-up) would take 1 s or more.
+                    if elapsed >= 2 * timeout:
+                        slow[name] = round(elapsed, 2)
+            finally:
+                backend.close()
+        assert slow == {}
+
     def test_server_stopped_mid_test_then_restarted(self, user):
         server = RedisServer(port=free_port()).start()
         backend = RedisBackend(url=server.url, socket_connect_timeout=0.5, socket_timeout=1)
@@ -531,6 +607,59 @@ class TestUnavailable:
             backend.add(new("after the restart"), user.pk)
             assert texts(backend.list(user.pk)) == ["after the restart"]
         finally:
+            server.stop()
+            backend.close()
+
+    def test_a_send_cut_off_by_a_crash_raises_and_purge_takes_it_back(self, users, tmp_path):
+        server = RedisServer(data_dir=tmp_path).start()
+        backend = RedisBackend(url=server.url, socket_connect_timeout=0.5, socket_timeout=1)
+        backend.chunk_size = 1
+
+        class CrashingRecipients(Recipients):
+            def iter_ids(self, chunk_size=2000):
+                yield [users[0].pk]
+                server.stop()  # killed mid-send: the first chunk is on disk
+                yield [users[1].pk]
+                yield [users[2].pk]
+
+        try:
+            started = time.perf_counter()
+            with pytest.raises(BackendUnavailable, match=server.url):
+                backend.send(new("cut off"), CrashingRecipients())
+            assert time.perf_counter() - started < 5
+            server.start()  # back with what it had acknowledged
+            assert [backend.count(u.pk) for u in users] == [1, 0, 0]
+            assert backend.purge()["messages"] == 0  # the send may still be running
+            backend.send_timeout = 0
+            assert backend.purge(dry_run=True)["messages"] == 1
+            assert backend.purge()["messages"] == 1
+            assert [backend.count(u.pk) for u in users] == [0, 0, 0]
+            kinds = check_indexes(backend)
+            assert "e" not in kinds and "m" not in kinds and "sending" not in kinds
+        finally:
+            server.stop()
+            backend.close()
+
+    def test_a_send_whose_redis_stops_answering_gives_up_within_one_timeout(self, users):
+        server = RedisServer().start()
+        timeout = 1.0
+        backend = RedisBackend(url=server.url, socket_connect_timeout=0.5, socket_timeout=timeout)
+        backend.chunk_size = 1
+
+        class HangingRecipients(Recipients):
+            def iter_ids(self, chunk_size=2000):
+                yield [users[0].pk]
+                server.process.send_signal(signal.SIGSTOP)  # alive, but answers nothing
+                yield [users[1].pk]
+
+        try:
+            started = time.perf_counter()
+            with pytest.raises(BackendUnavailable, match=server.url):
+                backend.send(new("hung"), HangingRecipients())
+            # Waiting once more to take the send back would double it; purge does that.
+            assert time.perf_counter() - started < 1.7 * timeout
+        finally:
+            server.process.send_signal(signal.SIGCONT)
             server.stop()
             backend.close()
 
@@ -635,3 +764,52 @@ class TestApiOnRedis:
         for thread in threads:
             thread.join()
         assert errors == []
+
+
+class TestSentinel:
+    """The store finds its primary through Redis Sentinel."""
+
+    def test_calls_go_to_the_primary_the_sentinel_names(self, users, tmp_path):
+        server = RedisServer().start()
+        sentinel = RedisSentinel(server, tmp_path)
+        try:
+            sentinel.start()
+            backend = RedisBackend(
+                sentinels=[f"127.0.0.1:{sentinel.port}"],
+                service_name=sentinel.service_name,
+                socket_timeout=2,
+            )
+            try:
+                backend.send(new("through Sentinel"), Recipients(ids=[u.pk for u in users]))
+                assert [backend.count(u.pk) for u in users] == [1, 1, 1]
+                direct = RedisBackend(url=server.url)
+                assert texts(direct.list(users[0].pk)) == ["through Sentinel"]
+                direct.close()
+                assert repr(backend) == (
+                    f"<RedisBackend sentinel://127.0.0.1:{sentinel.port}/mymaster "
+                    "key_prefix='pigeonhole'>"
+                )
+                server.stop()
+                with pytest.raises(BackendUnavailable, match="sentinel://"):
+                    backend.count(users[0].pk)
+            finally:
+                backend.close()
+        finally:
+            sentinel.stop()
+            server.stop()
+
+    @pytest.mark.parametrize(
+        "options, message",
+        [
+            ({"sentinels": ["127.0.0.1:26379"]}, "service_name"),
+            ({"sentinels": "127.0.0.1:26379", "service_name": "m"}, "not a list"),
+            ({"sentinels": ["127.0.0.1"], "service_name": "m"}, "not a list"),
+            (
+                {"url": "redis://h/0", "sentinels": ["h:26379"], "service_name": "m"},
+                "both 'url' and Sentinel",
+            ),
+        ],
+    )
+    def test_bad_sentinel_options_are_refused_naming_the_fix(self, options, message):
+        with pytest.raises(ImproperlyConfigured, match=message):
+            RedisBackend(**options)

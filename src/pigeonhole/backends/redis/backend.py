@@ -14,12 +14,13 @@ import hashlib
 import threading
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import redis
+import redis.sentinel
 from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 
@@ -28,6 +29,7 @@ from ...message import NewMessage, StoredMessage
 from ..base import BaseBackend, Change, InboxQuery, InboxState, Outcome, Recipients, SentMessage
 from . import scripts
 from .encoding import content_fields, decode_entry, dt, ts
+from .keys import Keys
 
 __all__ = ["RedisBackend"]
 
@@ -55,6 +57,27 @@ POOL_OPTIONS = (
 )
 
 
+#: Options that reach the primary through Redis Sentinel instead of ``url``.
+SENTINEL_OPTIONS = ("sentinels", "service_name", "db", "username", "password")
+
+
+def _sentinel_addresses(sentinels: Any) -> list[tuple[str, int]]:
+    """Return ``["host:port", ...]`` as ``(host, port)`` pairs, or raise naming the fix."""
+    pairs = []
+    if isinstance(sentinels, list | tuple) and sentinels:
+        for item in sentinels:
+            host, _, port = str(item).rpartition(":") if isinstance(item, str) else ("", "", "")
+            if not host or not port.isdigit():
+                break
+            pairs.append((host, int(port)))
+        else:
+            return pairs
+    raise ImproperlyConfigured(
+        f"PIGEONHOLE['OPTIONS']['sentinels'] = {sentinels!r} is not a list of Sentinel "
+        "addresses; use ['10.0.0.1:26379', '10.0.0.2:26379'] with 'service_name'."
+    )
+
+
 def _redacted(url: str) -> str:
     """Return ``url`` with any password masked, fit for an error message or a log."""
     parts = urlsplit(url)
@@ -77,7 +100,10 @@ class RedisBackend(BaseBackend):
     ``OPTIONS = {"url": "redis://host:6379/0"}``, plus ``key_prefix`` (two sites
     sharing one Redis need different ones) and the connection pool settings
     ``max_connections``, ``socket_timeout``, ``socket_connect_timeout`` and
-    ``health_check_interval``. Nothing connects until the first call.
+    ``health_check_interval``. Behind Redis Sentinel, give ``sentinels``
+    (``["host:26379", ...]``) and ``service_name`` instead of ``url``, and
+    ``db``, ``username``, ``password`` as needed: every call goes to the
+    primary the Sentinels name. Nothing connects until the first call.
     """
 
     #: Prefix of every key, so several sites (or test runs) can share a database.
@@ -97,18 +123,29 @@ class RedisBackend(BaseBackend):
     def __init__(
         self, *, url: str | None = None, key_prefix: str | None = None, **options: Any
     ) -> None:
-        unknown = sorted(set(options) - set(POOL_OPTIONS))
+        unknown = sorted(set(options) - set(POOL_OPTIONS) - set(SENTINEL_OPTIONS))
         if unknown:
             raise ImproperlyConfigured(
                 f"RedisBackend got unknown option(s) {', '.join(unknown)} in "
-                f"PIGEONHOLE['OPTIONS']; it takes url, key_prefix, {', '.join(POOL_OPTIONS)}."
+                f"PIGEONHOLE['OPTIONS']; it takes url, key_prefix, {', '.join(POOL_OPTIONS)}, "
+                f"or, behind Sentinel, {', '.join(SENTINEL_OPTIONS)} instead of url."
             )
-        if not url or not isinstance(url, str):
+        sentinel = {name: options.pop(name) for name in SENTINEL_OPTIONS if name in options}
+        self.sentinels: list[tuple[str, int]] = []
+        if sentinel:
+            url = self._sentinel(url, sentinel)
+        elif not url or not isinstance(url, str):
             raise ImproperlyConfigured(
                 "RedisBackend needs the address of its Redis server: set "
                 "PIGEONHOLE['OPTIONS'] = {'url': 'redis://localhost:6379/0'}."
             )
-        if urlsplit(url).scheme not in ("redis", "rediss", "unix"):
+        if urlsplit(url).scheme.endswith("+cluster"):
+            raise ImproperlyConfigured(
+                f"PIGEONHOLE['OPTIONS']['url'] = {_redacted(url)!r} names a Redis Cluster, "
+                "which RedisBackend does not run on yet (its entries, contents and shared "
+                "indexes span hash slots); use a standalone server, with Sentinel for failover."
+            )
+        if not self.sentinels and urlsplit(url).scheme not in ("redis", "rediss", "unix"):
             raise ImproperlyConfigured(
                 f"PIGEONHOLE['OPTIONS']['url'] = {_redacted(url)!r} is not a Redis URL; "
                 "use redis://host:port/db, rediss:// for TLS, or unix:///path/to/socket."
@@ -119,17 +156,55 @@ class RedisBackend(BaseBackend):
             raise ImproperlyConfigured(
                 "PIGEONHOLE['OPTIONS']['key_prefix'] must be a non-empty string such as 'mysite'."
             )
-        super().__init__(url=url, key_prefix=self.key_prefix, **options)
+        if "{" in self.key_prefix or "}" in self.key_prefix:
+            # A brace would make Redis Cluster hash the prefix, not the user.
+            raise ImproperlyConfigured(
+                f"PIGEONHOLE['OPTIONS']['key_prefix'] = {self.key_prefix!r} has a brace; "
+                "leave out { and }, which Redis reserves for hash tags."
+            )
+        super().__init__(url=url, key_prefix=self.key_prefix, **options, **sentinel)
         self.url = url
         self.pool_options = {
             "socket_connect_timeout": self.socket_connect_timeout,
             "socket_timeout": self.socket_timeout,
             **options,
         }
+        self.keys = Keys(self.key_prefix)
         self._client: redis.Redis | None = None
         self._scripts: dict[str, Any] = {}
         self._highest: dict[str, int] = {}
         self._lock = threading.Lock()
+
+    def _sentinel(self, url: str | None, sentinel: dict[str, Any]) -> str:
+        """Check the Sentinel options; return how messages name the store."""
+        if url:
+            raise ImproperlyConfigured(
+                "PIGEONHOLE['OPTIONS'] has both 'url' and Sentinel options; behind Sentinel, "
+                "leave out 'url': 'sentinels' and 'service_name' find the primary."
+            )
+        self.sentinels = _sentinel_addresses(sentinel.get("sentinels"))
+        name = sentinel.get("service_name")
+        if not isinstance(name, str) or not name:
+            raise ImproperlyConfigured(
+                "PIGEONHOLE['OPTIONS']['service_name'] must name the primary the Sentinels "
+                "watch, such as 'mymaster' (their 'sentinel monitor' line)."
+            )
+        self.sentinel_options = {k: v for k, v in sentinel.items() if k != "sentinels"}
+        hosts = ",".join(f"{host}:{port}" for host, port in self.sentinels)
+        return f"sentinel://{hosts}/{name}"
+
+    def _connect(self) -> redis.Redis:
+        """Return a new client: to ``url``, or to the primary the Sentinels name."""
+        if not self.sentinels:
+            return redis.Redis.from_url(self.url, decode_responses=True, **self.pool_options)
+        timeouts = {
+            "socket_timeout": self.pool_options["socket_timeout"],
+            "socket_connect_timeout": self.pool_options["socket_connect_timeout"],
+        }
+        options = dict(self.sentinel_options)
+        name = options.pop("service_name")
+        sentinel = redis.sentinel.Sentinel(self.sentinels, **timeouts)
+        return sentinel.master_for(name, decode_responses=True, **options, **self.pool_options)
 
     def __repr__(self) -> str:
         return f"<RedisBackend {_redacted(self.url)} key_prefix={self.key_prefix!r}>"
@@ -145,9 +220,7 @@ class RedisBackend(BaseBackend):
         if self._client is None:
             with self._lock:
                 if self._client is None:
-                    client = redis.Redis.from_url(
-                        self.url, decode_responses=True, **self.pool_options
-                    )
+                    client = self._connect()
                     # register_script only hashes the source: nothing is sent yet.
                     self._scripts = {
                         name: client.register_script(source)
@@ -171,7 +244,8 @@ class RedisBackend(BaseBackend):
             reason = str(exc).rstrip(". ") or type(exc).__name__
             raise BackendUnavailable(
                 f"The Redis message store at {_redacted(self.url)} cannot be reached: {reason}. "
-                "Check that Redis is running and that PIGEONHOLE['OPTIONS']['url'] points at it."
+                "Check that Redis is running and that PIGEONHOLE['OPTIONS']"
+                f"[{'sentinels' if self.sentinels else 'url'!r}] points at it."
             ) from exc
         except redis.RedisError as exc:
             reason = str(exc).rstrip(". ") or type(exc).__name__
@@ -184,10 +258,6 @@ class RedisBackend(BaseBackend):
     def _run(self, name: str, args: Sequence[Any], keys: Sequence[str] = ()) -> Any:
         self.get_client()
         return self._scripts[name](keys=list(keys), args=[self.key_prefix, *args])
-
-    def key(self, *parts: Any) -> str:
-        """Return the key for ``parts`` under this backend's prefix."""
-        return ":".join([self.key_prefix, *map(str, parts)])
 
     # Writing ----------------------------------------------------------------
     @staticmethod
@@ -262,7 +332,8 @@ class RedisBackend(BaseBackend):
 
         Each chunk is atomic. If the send fails part way (the recipients query
         raises, Redis goes away), the entries written so far and the content
-        are taken back, as far as Redis still answers.
+        are taken back, as far as Redis still answers; after a timeout they are
+        left for ``purge()``, so the caller waits one socket timeout, not two.
         """
         created = message.created or timezone.now()
         expires = "" if message.expires is None else ts(message.expires)
@@ -289,22 +360,51 @@ class RedisBackend(BaseBackend):
                         [ts(timezone.now()), mid, ts(created), expires, first, *map(str, chunk)],
                     )
                 self._run("finish", [ts(timezone.now()), mid])
-        except BaseException:
-            self._withdraw(mid, written)
+        except BaseException as exc:
+            if not isinstance(exc.__cause__, redis.TimeoutError):
+                # Redis that stopped answering would make the caller wait a second
+                # socket timeout for nothing; purge takes the send back instead.
+                self._withdraw(mid, written)
             raise
         return mid, count
 
     def _withdraw(self, mid: Any, written: Sequence[tuple[int, int]]) -> None:
         """Take back a failed send, as far as Redis still answers."""
-        try:
-            now = ts(timezone.now())
-            for first, size in written:
-                self._run("withdraw", [now, mid, first, size])
-            self._run("drop_message", [now, mid])
-        except redis.RedisError:
-            # The original error is the one worth raising; the content stays
-            # flagged as sending, and purge collects it once send_timeout passes.
-            pass
+        # The original error is the one worth raising. The content stays
+        # flagged as sending, and once send_timeout has passed, purge takes
+        # back the entries it reached and the content.
+        with suppress(redis.RedisError):
+            self._take_back(mid, written)
+
+    def _take_back(self, mid: Any, written: Sequence[tuple[int, int]]) -> None:
+        """Remove the entries of a send's ``(first id, count)`` ranges, then its content."""
+        now = ts(timezone.now())
+        for first, size in written:
+            self._run("withdraw", [now, mid, first, size])
+        self._run("drop_message", [now, mid])
+
+    def _stale_sends(self, oldest_live_send: str) -> list[str]:
+        """Return the contents of sends begun before ``oldest_live_send`` and never finished."""
+        return self._members(self.keys.shared("sending"), "-inf", f"({oldest_live_send}")
+
+    def _purge_stale_sends(self, oldest_live_send: str) -> int:
+        """
+        Take back every send cut off mid-way (Redis went away, the process died).
+
+        Its content's ``ranges`` name the entry ids it reserved chunk by chunk,
+        so the entries it reached go too: none is left half-delivered.
+        """
+        client = self.get_client()
+        stale = self._stale_sends(oldest_live_send)
+        for mid in stale:
+            ranges = str(client.hget(self.keys.content(mid), "ranges") or "")
+            written = [
+                (int(first), int(size))
+                for first, _, size in (item.partition(":") for item in ranges.split(","))
+                if size
+            ]
+            self._take_back(mid, written)
+        return len(stale)
 
     def _add(self, message: NewMessage, user_id: Any) -> StoredMessage:
         return self._write_add(message, user_id, "", "")
@@ -389,7 +489,7 @@ class RedisBackend(BaseBackend):
         with self._errors():
             while len(rows) < limit and cursor:
                 args[3], args[4] = cursor, limit - len(rows)
-                cursor, found = self._run("list", args, keys=[self.key("u", user_id, zset)])
+                cursor, found = self._run("list", args, keys=[self.keys.user(user_id, zset)])
                 rows += found
         return [decode_entry(user_id, row) for row in rows]
 
@@ -416,8 +516,8 @@ class RedisBackend(BaseBackend):
         """
         with self._errors():
             pipe = self.get_client().pipeline(transaction=True)
-            pipe.zcard(self.key("u", user_id, "unread"))
-            pipe.zcount(self.key("u", user_id, "unread_exp"), "-inf", ts(timezone.now()))
+            pipe.zcard(self.keys.user(user_id, "unread"))
+            pipe.zcount(self.keys.user(user_id, "unread_exp"), "-inf", ts(timezone.now()))
             total, expired = pipe.execute()
         return total - expired
 
@@ -518,11 +618,11 @@ class RedisBackend(BaseBackend):
         with self._errors():
             if isinstance(before, datetime):
                 created_before = ts(before)
-                highest = self.get_client().get(self.key("ids", "entry")) or "0"
+                highest = self.get_client().get(self.keys.shared("ids:entry")) or "0"
             elif before is not None:
                 highest = str(int(before))
             else:
-                highest = self.get_client().get(self.key("ids", "entry")) or "0"
+                highest = self.get_client().get(self.keys.shared("ids:entry")) or "0"
             cursor = "-inf"
             while True:
                 scanned, last, ids = self._run(
@@ -581,9 +681,10 @@ class RedisBackend(BaseBackend):
                     if scanned < self.scan_batch:
                         break
             oldest_live_send = repr(float(now) - self.send_timeout)
+            counts["messages"] += self._purge_stale_sends(oldest_live_send)
             client = self.get_client()
             batch: list[str] = []
-            for mid in client.sscan_iter(self.key("orphans"), count=self.scan_batch):
+            for mid in client.sscan_iter(self.keys.shared("orphans"), count=self.scan_batch):
                 batch.append(mid)
                 if len(batch) >= self.scan_batch:
                     counts["messages"] += self._run(
@@ -680,10 +781,14 @@ class RedisBackend(BaseBackend):
 
     def _dry_run(self, now: str, expired: bool, read_before: datetime | None) -> dict[str, int]:
         client = self.get_client()
-        doomed_expired = set(self._members(self.key("expiring"), "-inf", now)) if expired else set()
+        doomed_expired = (
+            set(self._members(self.keys.shared("expiring"), "-inf", now)) if expired else set()
+        )
         doomed_read: set[str] = set()
         if read_before is not None:
-            doomed_read = set(self._members(self.key("read"), "-inf", f"({ts(read_before)}"))
+            doomed_read = set(
+                self._members(self.keys.shared("read"), "-inf", f"({ts(read_before)}")
+            )
             doomed_read -= doomed_expired
         doomed = sorted(doomed_expired | doomed_read)
         # Contents that would lose their last entry, and those that have none already.
@@ -691,17 +796,18 @@ class RedisBackend(BaseBackend):
         for start in range(0, len(doomed), self.scan_batch):
             pipe = client.pipeline(transaction=False)
             for entry_id in doomed[start : start + self.scan_batch]:
-                pipe.hget(self.key("e", entry_id), "m")
+                pipe.hget(self.keys.entry(entry_id), "m")
             losing.update(mid for mid in pipe.execute() if mid is not None)
         oldest_live_send = float(now) - self.send_timeout
-        orphans = client.sscan_iter(self.key("orphans"), count=self.scan_batch)
-        candidates = list(dict.fromkeys([*losing, *orphans]))
+        stale = set(self._stale_sends(repr(oldest_live_send)))
+        orphans = client.sscan_iter(self.keys.shared("orphans"), count=self.scan_batch)
+        candidates = [mid for mid in dict.fromkeys([*losing, *orphans]) if mid not in stale]
         messages = 0
         for start in range(0, len(candidates), self.scan_batch):
             chunk = candidates[start : start + self.scan_batch]
             pipe = client.pipeline(transaction=False)
             for mid in chunk:
-                pipe.hmget(self.key("m", mid), "refs", "sending")
+                pipe.hmget(self.keys.content(mid), "refs", "sending")
             for mid, (refs, sending) in zip(chunk, pipe.execute(), strict=True):
                 if refs is None or int(refs) > losing[mid]:
                     continue
@@ -710,7 +816,7 @@ class RedisBackend(BaseBackend):
         return {
             "expired": len(doomed_expired),
             "read": len(doomed_read),
-            "messages": messages,
+            "messages": messages + len(stale),
         }
 
     # Live delivery ----------------------------------------------------------

@@ -2,15 +2,17 @@
 The Lua scripts, one file each in ``lua/``, read once per process.
 
 Every change that touches more than one key runs as one script, so Redis
-applies it whole or not at all. Each script is ``lua/preamble.lua`` (the key
-helpers and the index bookkeeping they share) followed by its own file, which
-starts with the ``ARGV`` it takes.
+applies it whole or not at all. Each script is the key helpers of ``keys``,
+``lua/preamble.lua`` (the index bookkeeping they share), then its own file,
+which starts with the ``ARGV`` it takes.
 """
 
 from __future__ import annotations
 
 import functools
 from importlib.resources import files
+
+from .keys import LUA as KEYS
 
 __all__ = ["NAMES", "sources"]
 
@@ -46,6 +48,6 @@ def _read(name: str) -> str:
 
 @functools.cache
 def sources() -> dict[str, str]:
-    """Return every script's full source by name: the preamble, then the script."""
+    """Return every script's full source by name: key helpers, preamble, then the script."""
     preamble = _read("preamble")
-    return {name: f"{preamble}\n{_read(name)}" for name in NAMES}
+    return {name: f"{KEYS}{preamble}\n{_read(name)}" for name in NAMES}

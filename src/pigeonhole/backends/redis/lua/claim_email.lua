@@ -6,7 +6,7 @@ for i = 3, #ARGV do
   local e = redis.call('HMGET', ekey(id), 'u', 'e', 'x')
   if e[1] and not e[2] and visible(e[3]) then
     redis.call('HSET', ekey(id), 'e', NOW_S)
-    redis.call('ZREM', P .. ':unmailed', id)
+    redis.call('ZREM', gkey('unmailed'), id)
     claimed[#claimed + 1] = id
   end
 end

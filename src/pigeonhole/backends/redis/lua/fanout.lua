@@ -26,6 +26,6 @@ local ranges = redis.call('HGET', mkey(mid), 'ranges')
 local range = ARGV[6] .. ':' .. (#ARGV - 6)
 redis.call('HSET', mkey(mid), 'ranges', ranges and (ranges .. ',' .. range) or range)
 if added > 0 and redis.call('HINCRBY', mkey(mid), 'refs', added) > 0 then
-  redis.call('SREM', P .. ':orphans', mid)
+  redis.call('SREM', gkey('orphans'), mid)
 end
 return added

@@ -1,15 +1,12 @@
--- Every script starts with these helpers. ARGV[1] is the key prefix and ARGV[2]
--- "now" (epoch seconds as Python wrote them) in every script.
+-- Every script starts with these helpers, after the key helpers of keys.py
+-- (ukey, ekey, mkey, gkey, and P, the key prefix, ARGV[1]). ARGV[2] is "now"
+-- (epoch seconds as Python wrote them) in every script.
 --
 -- Timestamps are only ever copied from ARGV into Redis as the strings Python
 -- wrote, never computed here: Lua prints numbers with 14 significant digits,
 -- which would drop the microseconds of an epoch time.
-local P = ARGV[1]
 local NOW_S = ARGV[2]
 local NOW = tonumber(NOW_S)
-local function ekey(id) return P .. ':e:' .. id end
-local function mkey(id) return P .. ':m:' .. id end
-local function ukey(uid, name) return P .. ':u:' .. uid .. ':' .. name end
 
 -- Hand out ``n`` ids of the counter ``name`` and return the first, as a string
 -- (Lua would print a number this large as 1.2e+15). Ids only grow, even across
@@ -20,7 +17,7 @@ local function ukey(uid, name) return P .. ':u:' .. uid .. ':' .. name end
 -- stay below 2^53 (exact in Lua's and JavaScript's doubles) until 2298.
 local function next_ids(name, n, floor)
   if redis.replicate_commands then redis.replicate_commands() end  -- Redis < 5: TIME in a write
-  local key = P .. ':ids:' .. name
+  local key = gkey('ids:' .. name)
   local t = redis.call('TIME')
   local ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
   local last = math.max(
@@ -59,17 +56,17 @@ local function reindex(id, uid, r, a, x)
       redis.call('ZREM', ukey(uid, 'unread_exp'), id)
     end
   end
-  if r then redis.call('ZADD', P .. ':read', r, id) else redis.call('ZREM', P .. ':read', id) end
+  if r then redis.call('ZADD', gkey('read'), r, id) else redis.call('ZREM', gkey('read'), id) end
   if x then
-    redis.call('ZADD', P .. ':expiring', x, id)
+    redis.call('ZADD', gkey('expiring'), x, id)
   else
-    redis.call('ZREM', P .. ':expiring', id)
+    redis.call('ZREM', gkey('expiring'), id)
   end
   local ec = redis.call('HMGET', ekey(id), 'e', 'c')
   if r or a or ec[1] then
-    redis.call('ZREM', P .. ':unmailed', id)
+    redis.call('ZREM', gkey('unmailed'), id)
   else
-    redis.call('ZADD', P .. ':unmailed', ec[2], id)
+    redis.call('ZADD', gkey('unmailed'), ec[2], id)
   end
 end
 
@@ -89,8 +86,8 @@ local function index_new(id, uid, x, c, shared)
       shared.expiring[n + 1], shared.expiring[n + 2] = x, id
     end
   else
-    redis.call('ZADD', P .. ':unmailed', c, id)
-    if x then redis.call('ZADD', P .. ':expiring', x, id) end
+    redis.call('ZADD', gkey('unmailed'), c, id)
+    if x then redis.call('ZADD', gkey('expiring'), x, id) end
   end
 end
 
@@ -98,7 +95,7 @@ end
 local function add_shared(shared)
   for name, members in pairs(shared) do
     for i = 1, #members, 4000 do
-      redis.call('ZADD', P .. ':' .. name, unpack(members, i, math.min(i + 3999, #members)))
+      redis.call('ZADD', gkey(name), unpack(members, i, math.min(i + 3999, #members)))
     end
   end
 end
@@ -107,9 +104,9 @@ end
 -- the orphans set, which purge() empties (as the database keeps the row until then).
 local function remove_entry(id)
   local e = redis.call('HMGET', ekey(id), 'u', 'm')
-  redis.call('ZREM', P .. ':read', id)
-  redis.call('ZREM', P .. ':expiring', id)
-  redis.call('ZREM', P .. ':unmailed', id)
+  redis.call('ZREM', gkey('read'), id)
+  redis.call('ZREM', gkey('expiring'), id)
+  redis.call('ZREM', gkey('unmailed'), id)
   if not e[1] then return false end
   for _, name in ipairs({'all', 'unread', 'unread_exp', 'archived'}) do
     redis.call('ZREM', ukey(e[1], name), id)
@@ -124,7 +121,7 @@ local function remove_entry(id)
   end
   if redis.call('EXISTS', mkey(e[2])) == 1 then
     if redis.call('HINCRBY', mkey(e[2]), 'refs', -1) <= 0 then
-      redis.call('SADD', P .. ':orphans', e[2])
+      redis.call('SADD', gkey('orphans'), e[2])
     end
   end
   return true

@@ -17,5 +17,5 @@ local last_archived = redis.call('ZRANGE', ukey(uid, 'archived'), -1, -1)
 return {
   unread, top and string.format('%d', top) or '', v[1] or '0', v[2] or '',
   last[1] or '', last_archived[1] or '',
-  redis.call('ZCOUNT', P .. ':expiring', '-inf', NOW_S),
+  redis.call('ZCOUNT', gkey('expiring'), '-inf', NOW_S),
 }

@@ -1,6 +1,6 @@
 -- ARGV: prefix, now, created cutoff, offset, limit. Unread entries not yet
 -- emailed and created at or before the cutoff, oldest first.
-local ids = redis.call('ZRANGEBYSCORE', P .. ':unmailed', '-inf', ARGV[3],
+local ids = redis.call('ZRANGEBYSCORE', gkey('unmailed'), '-inf', ARGV[3],
   'LIMIT', tonumber(ARGV[4]), tonumber(ARGV[5]))
 local rows = {}
 for _, id in ipairs(ids) do
