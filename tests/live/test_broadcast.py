@@ -33,7 +33,9 @@ def server_queries(monkeypatch):
     Return a context manager recording the SQL run outside this (the test's) thread.
 
     The server runs in this process; every statement of every connection,
-    whichever thread opened it, goes through ``CursorWrapper``.
+    whichever thread opened it, goes through ``CursorWrapper``. A new
+    connection's own set-up (MariaDB's ``SET SESSION TRANSACTION ISOLATION
+    LEVEL`` and its server variables) reads no message and is left out.
     """
     test_thread = threading.get_ident()
     statements: list[str] = []
@@ -41,7 +43,9 @@ def server_queries(monkeypatch):
     original = CursorWrapper._execute_with_wrappers
 
     def record(self, sql, params, many, executor):
-        if recording[0] and threading.get_ident() != test_thread:
+        text = sql.lstrip().upper()
+        setup = text.startswith("SET ") or text.startswith("SELECT VERSION()")
+        if recording[0] and threading.get_ident() != test_thread and not setup:
             statements.append(sql)
         return original(self, sql, params, many, executor)
 
