@@ -1,9 +1,9 @@
 """
-The default store: two tables in the project's own database.
+The database backend: ``DatabaseBackend``, on two tables in the project's own database.
 
 Fan-out is one ``INSERT ... SELECT`` per batch, so the database copies recipient
 ids itself; no user or entry objects are built in Python, however many people
-a message goes to.
+a message goes to. The statements written by hand are in ``sql``.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from django.db.models import BooleanField, Count, Exists, F, Max, OuterRef, Q
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from ..message import NewMessage, StoredMessage
-from ..models import InboxEntry, Message, Mute
-from .base import BaseBackend, Change, InboxQuery, InboxState, Outcome, Recipients
+from ...message import NewMessage, StoredMessage
+from ...models import InboxEntry, Message, Mute
+from ..base import BaseBackend, Change, InboxQuery, InboxState, Outcome, Recipients
 
 __all__ = ["DatabaseBackend"]
 
