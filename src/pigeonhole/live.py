@@ -391,6 +391,33 @@ def freeze_long_lived_objects(open_streams: int) -> None:
         gc.freeze()
 
 
+def request_thread_executors() -> tuple[Any, Any] | None:
+    """
+    Return where asgiref keeps this request's thread: its executor map, and the key in it.
+
+    Django's ASGI handler runs a request's thread-sensitive sync code on an
+    executor that asgiref keeps in ``SyncToAsync.context_to_thread_executor``,
+    keyed by the request's context, found in
+    ``SyncToAsync.thread_sensitive_context``. asgiref offers no public way to
+    reach either, so this is the one place that touches them; a test asserts
+    both still exist and are found inside an ASGI request, so an asgiref
+    release that changes them fails the suite instead of quietly leaving an
+    idle thread per open stream.
+
+    Return None outside a request's context, in a context whose executor its
+    owner manages (``ThreadSensitiveContext(executor=...)``), or on an asgiref
+    without these attributes.
+    """
+    context = getattr(SyncToAsync, "thread_sensitive_context", None)
+    executors = getattr(SyncToAsync, "context_to_thread_executor", None)
+    if context is None or executors is None:  # an asgiref that works otherwise
+        return None
+    current = context.get(None)
+    if current is None or getattr(current, "_executor", None) is not None:
+        return None
+    return executors, current
+
+
 async def release_request_thread() -> None:
     """
     Let go of the thread Django's ASGI handler keeps for this request.
@@ -403,13 +430,10 @@ async def release_request_thread() -> None:
     database connections and ends. A thread-sensitive call later in the request
     (Django's ``response.close()``) gets a new one, released as usual.
     """
-    context = getattr(SyncToAsync, "thread_sensitive_context", None)
-    executors = getattr(SyncToAsync, "context_to_thread_executor", None)
-    if context is None or executors is None:  # an asgiref that works otherwise
+    found = request_thread_executors()
+    if found is None:
         return
-    current = context.get(None)
-    if current is None or getattr(current, "_executor", None) is not None:
-        return  # not in a request's context, or in one whose executor its owner manages
+    executors, current = found
     executor = executors.pop(current, None)
     if executor is None:
         return

@@ -221,6 +221,53 @@ class TestPreparedStatements:
         assert texts(DatabaseBackend().list(uid)) == ["warning", "info"]
 
 
+def request_path(backend, uid):
+    """List, count, claim and mark read; return the kinds of cached statement that built."""
+    backend.add(new("m0"), uid)
+    read = backend.add(new("m1"), uid)
+    assert texts(backend.list(uid)) == ["m1", "m0"]
+    assert backend.count(uid) == 2
+    assert backend.mark_read(uid, [read.id], strict=False) == [read.id]
+    assert texts(backend.claim_unread(uid)) == ["m0"]
+    return {key[0] for key in backend._statements} - {"insert", "insert both"}
+
+
+#: The cached statements the plain-SQL request path builds, per database.
+PLAIN_SQL = {"list", "count", "set"} | ({"claim", "converters"} if RETURNING else set())
+
+
+class TestUsesPlainSql:
+    """``uses_plain_sql`` picks the request path's SQL; overriding ``get_queryset`` turns it off."""
+
+    def test_the_default_backend_runs_its_own_sql(self, uid):
+        assert DatabaseBackend.uses_plain_sql is True
+        assert request_path(DatabaseBackend(), uid) == PLAIN_SQL
+
+    def test_a_subclass_overriding_get_queryset_takes_the_orm_path(self, uid):
+        class Narrowed(DatabaseBackend):
+            def get_queryset(self, user_id, *, write=False):
+                return super().get_queryset(user_id, write=write)
+
+        class FurtherDown(Narrowed):
+            pass
+
+        assert Narrowed.uses_plain_sql is False and FurtherDown.uses_plain_sql is False
+        assert request_path(FurtherDown(), uid) == set()
+
+    def test_the_attribute_set_explicitly_is_honoured(self, uid, users):
+        class Orm(DatabaseBackend):
+            uses_plain_sql = False
+
+        class KeepsToVisibleRows(DatabaseBackend):
+            uses_plain_sql = True
+
+            def get_queryset(self, user_id, *, write=False):
+                return super().get_queryset(user_id, write=write)
+
+        assert request_path(Orm(), uid) == set()
+        assert request_path(KeepsToVisibleRows(), users[1].pk) == PLAIN_SQL
+
+
 class TestFanOutStatement:
     """One ``INSERT ... SELECT`` per send, and no foreign key checked for each row."""
 

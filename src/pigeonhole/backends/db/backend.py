@@ -1,78 +1,40 @@
 """
-The default store: two tables in the project's own database.
+The database backend: ``DatabaseBackend``, on two tables in the project's own database.
 
 Fan-out is one ``INSERT ... SELECT`` per batch, so the database copies recipient
 ids itself; no user or entry objects are built in Python, however many people
-a message goes to.
+a message goes to. The statements written by hand are in ``sql``.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
+import sqlite3
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connections, router, transaction
-from django.db.models import BooleanField, Count, Exists, F, Max, OuterRef, Q
-from django.db.models.expressions import RawSQL
+from django.db.models import Count, Exists, F, Max, OuterRef, Q
 from django.utils import timezone
 
-from ..message import NewMessage, StoredMessage
-from ..models import InboxEntry, Message, Mute
-from .base import BaseBackend, Change, InboxQuery, InboxState, Outcome, Recipients
+from ...message import NewMessage, StoredMessage
+from ...models import InboxEntry, Message, Mute
+from ..base import BaseBackend, Change, InboxQuery, InboxState, Outcome, Recipients
+from . import sql
 
 __all__ = ["DatabaseBackend"]
 
-# Columns read for a StoredMessage, in one query joining entry and content.
-_ENTRY_FIELDS = (
-    "id",
-    "message_id",
-    "user_id",
-    "created",
-    "read_at",
-    "archived_at",
-    "emailed_at",
-    "expires",
-    "seen_at",
-    "saved_at",
-    "thread",
-    "count",
-    "senders",
-)
-_MESSAGE_FIELDS = (
-    "level",
-    "message",
-    "extra_tags",
-    "subject",
-    "url",
-    "data",
-    "safe",
-    "from_user_id",
-    "target_content_type_id",
-    "target_object_id",
-    "in_reply_to_id",
-    "close_timeout",
-    "category",
-    "email",
-    "reason",
-)
-_COLUMNS = _ENTRY_FIELDS + tuple(f"message__{name}" for name in _MESSAGE_FIELDS)
-_NAMES = _ENTRY_FIELDS + _MESSAGE_FIELDS
+_COLUMNS = sql.COLUMNS
+_NAMES = sql.ENTRY_FIELDS + sql.MESSAGE_FIELDS
 
 
 def _row_to_stored(row: Sequence[Any]) -> StoredMessage:
     values = dict(zip(_NAMES, row, strict=True))
     values["senders"] = _senders(values["senders"])
     return StoredMessage(**values)
-
-
-#: Longest ``InboxEntry.senders``: room for three ids of up to 50 characters.
-_SENDERS_LENGTH = 160
 
 
 def _senders(stored: str) -> list[Any]:
@@ -107,46 +69,6 @@ def _chunks(values: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
         yield values[start : start + size]
 
 
-def _columns(connection, model) -> dict[str, str]:
-    """Return ``{field name or attname: quoted column}`` of ``model`` on ``connection``."""
-    quote = connection.ops.quote_name
-    names: dict[str, str] = {}
-    for field in model._meta.concrete_fields:
-        names[field.name] = names[field.attname] = quote(field.column)
-    return names
-
-
-def _fields(model: Any, names: Iterable[str]) -> list[Any]:
-    """Return the concrete fields of ``model`` named ``names``, in that order."""
-    by_name = {}
-    for field in model._meta.concrete_fields:
-        by_name[field.name] = by_name[field.attname] = field
-    return [by_name[name] for name in names]
-
-
-def _prepare(fields: Sequence[Any], values: Iterable[Any], connection) -> list[Any]:
-    """
-    Return ``values`` as each field's ``get_db_prep_save()`` gives them, as ``save()`` does.
-
-    None is NULL for every field of these two models, and most of a message's
-    optional fields are None: they skip the field's conversion chain.
-    """
-    return [
-        None if value is None else field.get_db_prep_save(value, connection)
-        for field, value in zip(fields, values, strict=True)
-    ]
-
-
-def _has_update_returning(connection) -> bool:
-    if connection.vendor == "postgresql":
-        return True
-    if connection.vendor == "sqlite":
-        import sqlite3
-
-        return sqlite3.sqlite_version_info >= (3, 35)
-    return False  # MariaDB has RETURNING for INSERT and DELETE, not UPDATE
-
-
 class _Refused(Exception):
     """Raised inside a change's transaction to roll it back; carries the ids refused."""
 
@@ -166,12 +88,22 @@ class DatabaseBackend(BaseBackend):
     #: Recipients per ``INSERT ... SELECT`` when they come as a list of ids.
     batch_size = 5000
 
+    #: Whether the request path runs the SQL of ``sql``, which reads the visible
+    #: entries of ``get_queryset()`` as this class defines them. A subclass that
+    #: overrides ``get_queryset()`` gets False, so every read and write goes
+    #: through its queryset; one whose override keeps to those rows may set it
+    #: back to True, and one may set False without overriding anything.
+    uses_plain_sql: bool = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "get_queryset" in cls.__dict__ and "uses_plain_sql" not in cls.__dict__:
+            cls.uses_plain_sql = False
+
     def __init__(self, *, using: str | None = None, **options: Any) -> None:
         super().__init__(**options)
         self.using = using
-        # SQL of the request path's statements, built once per database and shape:
-        # building a query with the ORM costs several times what running it does.
-        self._statements: dict[tuple[Any, ...], Any] = {}
+        self._statements = sql.Statements()
 
     # Helpers ----------------------------------------------------------------
     def on_commit(self, func) -> None:
@@ -260,74 +192,30 @@ class DatabaseBackend(BaseBackend):
     @staticmethod
     def folds_in_insert(connection: Any) -> bool:
         """Whether the database can fold a thread's old rows inside the insert (a DML ``WITH``)."""
-        return connection.vendor == "postgresql"
+        return sql.folds_in_insert(connection)
 
     def _fold(self, alias: str, content: Message) -> None:
-        """
-        Make the new entries of a threaded message their thread's rows.
-
-        ``_insert_select()`` wrote them folded where the recipient already had a
-        row, which the unique (user, thread) index still holds: fold those rows,
-        then unfold the new entries. Two statements, whatever the recipients.
-        """
-        connection = connections[alias]
-        ops = connection.ops
-        table = ops.quote_name(InboxEntry._meta.db_table)
-
-        names = _columns(connection, InboxEntry)
-
-        def column(name: str) -> str:
-            return names[name]
-
-        folded, message, user = column("folded"), column("message"), column("user")
-        with connection.cursor() as cursor:
-            # MariaDB reads a table it updates only through a derived table.
-            cursor.execute(
-                f"UPDATE {table} SET {folded} = %s WHERE {column('thread')} = %s "
-                f"AND {folded} = %s AND {message} <> %s AND {user} IN "
-                f"(SELECT fresh.{user} FROM (SELECT {user} FROM {table} "
-                f"WHERE {message} = %s) fresh)",
-                (True, content.thread, False, content.pk, content.pk),
-            )
+        """Make the new entries of a threaded message their thread's rows: see ``sql.fold()``."""
+        fold_old, unfold_new = sql.fold(connections[alias], content.pk, content.thread)
+        with connections[alias].cursor() as cursor:
+            cursor.execute(*fold_old)
             if cursor.rowcount:
-                cursor.execute(
-                    f"UPDATE {table} SET {folded} = %s WHERE {message} = %s AND {folded} = %s",
-                    (False, content.pk, True),
-                )
+                cursor.execute(*unfold_new)
 
     def _recipient_batch_size(self, alias: str) -> int:
-        if connections[alias].vendor in ("postgresql", "sqlite"):
+        if sql.takes_id_array(connections[alias]):
             return self.batch_size  # one parameter per batch, see _users_with_ids()
         return self._id_batch_size(alias)
 
     def _users_with_ids(self, alias: str, ids: Sequence[Any]):
-        """
-        Return the users among ``ids``, through the default manager as a list send always did.
-
-        PostgreSQL takes the ids as one array (``id = ANY(%s)``) and SQLite as one
-        JSON array (``json_each``, which JSONField already requires): an ``IN``
-        list of thousands of placeholders cost more to parse than the insert took,
-        and SQLite would need a statement per 999 of them.
-        """
+        """Return the users among ``ids``, through the default manager as a list send always did."""
         users = get_user_model()._default_manager.using(alias)
         connection = connections[alias]
-        if connection.vendor not in ("postgresql", "sqlite") or len(users.query.alias_map) > 1:
+        if not sql.takes_id_array(connection) or len(users.query.alias_map) > 1:
             # A default manager that joins would put the users table under another
             # alias once _insert_select() makes a subquery of it.
             return users.filter(pk__in=ids)
-        pk = users.model._meta.pk
-        quote = connection.ops.quote_name
-        column = f"{quote(users.model._meta.db_table)}.{quote(pk.column)}"
-        values = [pk.get_db_prep_value(value, connection) for value in ids]
-        if connection.vendor == "postgresql":
-            condition = RawSQL(f"{column} = ANY(%s)", (values,), output_field=BooleanField())
-        else:
-            condition = RawSQL(
-                f"{column} IN (SELECT value FROM json_each(%s))",
-                (json.dumps(values, cls=DjangoJSONEncoder),),
-                output_field=BooleanField(),
-            )
-        return users.filter(condition)
+        return users.filter(sql.ids_condition(connection, users.model, ids))
 
     def _insert_select(self, alias: str, content: Message, users, now: datetime) -> int:
         """
@@ -340,112 +228,20 @@ class DatabaseBackend(BaseBackend):
         query without joins cannot repeat a primary key and runs as it is.
         """
         connection = connections[alias]
-        ops = connection.ops
         users = users.using(alias).order_by()
         if len(users.query.alias_map) > 1:
             users = users.model._base_manager.using(alias).filter(pk__in=users.values("pk"))
         select = users.annotate(_pigeonhole_uid=F("pk")).values_list("_pigeonhole_uid")
-        select_sql, select_params = select.query.get_compiler(using=alias).as_sql()
-        table = ops.quote_name(InboxEntry._meta.db_table)
-        columns = ", ".join(
-            ops.quote_name(InboxEntry._meta.get_field(name).column)  # type: ignore[union-attr, arg-type]
-            for name in ("user", "message", "created", "expires")
-        )
-        values = (
-            content.pk,
-            ops.adapt_datetimefield_value(now),
-            ops.adapt_datetimefield_value(content.expires),
-        )
+        recipients = select.query.get_compiler(using=alias).as_sql()
         if content.thread:
-            return self._insert_threaded(alias, content, select_sql, [*values, *select_params])
-        sql = (
-            f"INSERT INTO {table} ({columns}) "
-            f"SELECT recipients._pigeonhole_uid, %s, %s, %s FROM ({select_sql}) recipients"
-        )
-        params = (*values, *select_params)
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return max(cursor.rowcount, 0)
-
-    def _insert_threaded(
-        self, alias: str, content: Message, select_sql: str, params: list[Any]
-    ) -> int:
-        """
-        Insert the entries of a threaded message, skipping those who muted the thread.
-
-        Each entry takes over the recipient's current row of the thread (joined
-        as ``old``): its saved state, its count unless the row was read since,
-        and its senders, with this message's sender moved to the front. Where
-        there is such a row the entry starts folded, for ``_fold()``.
-
-        PostgreSQL folds the old rows in the same statement instead (an
-        ``UPDATE ... RETURNING`` in a ``WITH``, joined as ``old``), so each
-        recipient's rows are written once: a third of the work.
-        """
-        connection = connections[alias]
-        ops = connection.ops
-        table = ops.quote_name(InboxEntry._meta.db_table)
-        mutes = ops.quote_name(Mute._meta.db_table)
-
-        def column(name: str, model: Any = InboxEntry) -> str:
-            return ops.quote_name(model._meta.get_field(name).column)
-
-        def concat(*parts: str) -> str:
-            if connection.vendor == "mysql":
-                return f"CONCAT({', '.join(parts)})"
-            return " || ".join(parts)
-
-        names: tuple[str, ...] = ("user", "message", "created", "expires", "thread", "folded")
-        names += ("count", "senders", "saved_at")
-        old_senders = f"old.{column('senders')}"
-        sender = content.from_user_id
-        if sender is None:
-            senders, sender_params = f"COALESCE({old_senders}, %s)", [""]
+            folds = self.folds_in_insert(connection)
+            statement, params = sql.threaded_fan_out(connection, content, now, recipients, folds)
         else:
-            previous = f"REPLACE(COALESCE(NULLIF({old_senders}, %s), %s), %s, %s)"
-            senders = f"SUBSTR({concat('%s', previous)}, 1, {_SENDERS_LENGTH})"
-            sender_params = [f",{sender}", "", ",", f",{sender},", ","]
-        uid = "recipients._pigeonhole_uid"
-        unmuted = (
-            f"NOT IN (SELECT {column('user', Mute)} FROM {mutes} "
-            f"WHERE {column('thread', Mute)} = %s)"
-        )
-        values, select_params = params[:3], params[3:]
-        thread = content.thread
-        select = (
-            f"SELECT {uid}, %s, %s, %s, %s, "
-            f"CASE WHEN old.{column('id')} IS NULL THEN %s ELSE %s END, "
-            f"CASE WHEN old.{column('id')} IS NULL OR old.{column('read_at')} IS NOT NULL "
-            f"THEN 1 ELSE old.{column('count')} + 1 END, "
-            f"{senders}, old.{column('saved_at')} "
-            f"FROM ({select_sql}) recipients "
-        )
-        insert = f"INSERT INTO {table} ({', '.join(column(name) for name in names)}) "
-        if self.folds_in_insert(connection):
-            returning = ", ".join(
-                column(name) for name in ("user", "id", "read_at", "count", "senders", "saved_at")
+            statement, params = sql.fan_out(
+                connection, content.pk, now, content.expires, recipients
             )
-            sql = (
-                f"WITH old AS (UPDATE {table} SET {column('folded')} = %s "
-                f"WHERE {column('thread')} = %s AND {column('folded')} = %s "
-                f"AND {column('user')} IN (SELECT {uid} FROM ({select_sql}) recipients) "
-                f"AND {column('user')} {unmuted} RETURNING {returning}) "
-                f"{insert}{select}"
-                f"LEFT JOIN old ON old.{column('user')} = {uid} WHERE {uid} {unmuted}"
-            )
-            params = [True, thread, False, *select_params, thread]
-            params += [*values, thread, False, False, *sender_params, *select_params, thread]
-        else:
-            sql = (
-                f"{insert}{select}"
-                f"LEFT JOIN {table} old ON old.{column('user')} = {uid} "
-                f"AND old.{column('thread')} = %s AND old.{column('folded')} = %s "
-                f"WHERE {uid} {unmuted}"
-            )
-            params = [*values, thread, False, True, *sender_params, *select_params]
-            params += [thread, False, thread]
         with connection.cursor() as cursor:
-            cursor.execute(sql, params)
+            cursor.execute(statement, params)
             return max(cursor.rowcount, 0)
 
     def _insert(self, alias: str, model: Any, values: dict[str, Any]) -> Any:
@@ -456,24 +252,11 @@ class DatabaseBackend(BaseBackend):
         so JSON, datetimes and booleans are stored exactly as the ORM stores them.
         """
         connection = connections[alias]
-        key = ("insert", alias, model)
-        statement = self._statements.get(key)
-        if statement is None:
-            ops = connection.ops
-            fields = _fields(model, values)
-            columns = ", ".join(ops.quote_name(field.column) for field in fields)
-            sql = (
-                f"INSERT INTO {ops.quote_name(model._meta.db_table)} ({columns}) "
-                f"VALUES ({', '.join(['%s'] * len(fields))})"
-            )
-            returning = connection.features.can_return_columns_from_insert
-            if returning:
-                sql += f" RETURNING {ops.quote_name(model._meta.pk.column)}"
-            statement = self._statements[key] = (sql, fields, returning)
-        sql, fields, returning = statement
-        params = _prepare(fields, values.values(), connection)
+        statement, fields, returning = self._statements.get_or_build(
+            ("insert", alias, model), lambda: sql.insert(connection, model, values)
+        )
         with connection.cursor() as cursor:
-            cursor.execute(sql, params)
+            cursor.execute(statement, sql.prepare(fields, values.values(), connection))
             if returning:
                 return cursor.fetchone()[0]
             return connection.ops.last_insert_id(
@@ -483,36 +266,14 @@ class DatabaseBackend(BaseBackend):
     def _insert_both(
         self, alias: str, content: dict[str, Any], entry: dict[str, Any]
     ) -> tuple[Any, Any]:
-        """
-        Insert a content row and its one entry in one statement; return both ids.
-
-        PostgreSQL runs an ``INSERT ... RETURNING`` inside a ``WITH``, so the
-        request path's ``add()`` is one round trip. SQLite and MariaDB allow no
-        data-changing statement in a ``WITH``: they insert twice.
-        """
+        """Insert a content row and its one entry in one statement (``sql.insert_both()``)."""
         connection = connections[alias]
-        key = ("insert both", alias)
-        statement = self._statements.get(key)
-        if statement is None:
-            quote = connection.ops.quote_name
-            fields = _fields(Message, content)
-            targets = _fields(InboxEntry, entry)
-            names = _columns(connection, InboxEntry)
-            sql = (
-                f"WITH m AS (INSERT INTO {quote(Message._meta.db_table)} "
-                f"({', '.join(quote(field.column) for field in fields)}) "
-                f"VALUES ({', '.join(['%s'] * len(fields))}) "
-                f"RETURNING {quote(Message._meta.pk.column)}) "
-                f"INSERT INTO {quote(InboxEntry._meta.db_table)} "
-                f"({', '.join(quote(field.column) for field in targets)}, {names['message']}) "
-                f"SELECT {', '.join(['%s'] * len(targets))}, m.{quote(Message._meta.pk.column)} "
-                f"FROM m RETURNING {names['message']}, {names['id']}"
-            )
-            statement = self._statements[key] = (sql, fields, targets)
-        sql, fields, targets = statement
-        params = _prepare([*fields, *targets], [*content.values(), *entry.values()], connection)
+        statement, fields, targets = self._statements.get_or_build(
+            ("insert both", alias), lambda: sql.insert_both(connection, content, entry)
+        )
+        params = sql.prepare([*fields, *targets], [*content.values(), *entry.values()], connection)
         with connection.cursor() as cursor:
-            cursor.execute(sql, params)
+            cursor.execute(statement, params)
             message_id, entry_id = cursor.fetchone()
         return message_id, entry_id
 
@@ -557,7 +318,7 @@ class DatabaseBackend(BaseBackend):
 
     # Reading ----------------------------------------------------------------
     def _list(self, user_id: Any, query: InboxQuery) -> list[StoredMessage]:
-        if query.plain and type(self).get_queryset is DatabaseBackend.get_queryset:
+        if query.plain and self.uses_plain_sql:
             return self._list_plain(user_id, query.state, query.limit)
         qs = self.get_queryset(user_id)
         if query.state in _STATE_FILTERS:
@@ -582,9 +343,6 @@ class DatabaseBackend(BaseBackend):
         rows = qs.order_by("-id").values_list(*_COLUMNS)[: query.limit]
         return [_row_to_stored(row) for row in rows]
 
-    _LIST_USER = -918_273_645  # stand-ins, replaced by position in the cached parameters
-    _LIST_NOW = datetime(1901, 2, 3, 4, 5, 6, 789, tzinfo=UTC)
-
     def _list_plain(self, user_id: Any, state: str, limit: int) -> list[StoredMessage]:
         """Run an unfiltered listing (every page's unread messages) from cached SQL."""
         rows = self._run_prepared(
@@ -597,44 +355,13 @@ class DatabaseBackend(BaseBackend):
         return [_row_to_stored(row) for row in rows]
 
     def _run_prepared(self, name: tuple[Any, ...], build: Any, user_id: Any) -> list[Any]:
-        """
-        Run the query ``build(visible entries of a user)`` from SQL compiled once.
-
-        The ORM builds it once per database and ``name``, with stand-in values
-        whose positions among the parameters are noted; later calls put the
-        real user and time there and only run it. Building and compiling a
-        QuerySet costs more than running these indexed queries.
-        """
-        alias = self.db_for_read()
-        key = (*name, alias, settings.USE_TZ)
-        statement = self._statements.get(key)
-        connection = connections[alias]
-        if statement is None:
-            stand_in = self._LIST_NOW if settings.USE_TZ else self._LIST_NOW.replace(tzinfo=None)
-            qs = build(
-                InboxEntry.objects.using(alias).filter(user_id=self._LIST_USER).visible(stand_in)
-            )
-            compiler = qs.query.get_compiler(using=alias)
-            sql, params = compiler.as_sql()
-            now = connection.ops.adapt_datetimefield_value(stand_in)
-            positions = {
-                "user": [i for i, p in enumerate(params) if p == self._LIST_USER],
-                "now": [i for i, p in enumerate(params) if p == now],
-            }
-            if len(positions["user"]) != 1 or len(positions["now"]) != 1:
-                raise RuntimeError(f"Cannot prepare the query: {sql} {params}")
-            converters = compiler.get_converters([col for col, _, _ in compiler.select])
-            statement = self._statements[key] = (sql, list(params), positions, compiler, converters)
-        sql, params, positions, compiler, converters = statement
-        params = list(params)
-        params[positions["user"][0]] = user_id
-        params[positions["now"][0]] = connection.ops.adapt_datetimefield_value(timezone.now())
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            rows = cursor.fetchall()
-        if converters:
-            rows = list(compiler.apply_converters(rows, converters))
-        return rows
+        """Run ``build(visible entries of a user)`` from SQL compiled once per database and name."""
+        connection = connections[self.db_for_read()]
+        prepared = self._statements.get_or_build(
+            (*name, connection.alias, settings.USE_TZ),
+            lambda: sql.prepare_query(connection, build),
+        )
+        return sql.run_prepared(connection, prepared, user_id, timezone.now())
 
     def _claim_unread(self, user_id: Any, limit: int, now: datetime) -> list[StoredMessage]:
         """
@@ -649,16 +376,16 @@ class DatabaseBackend(BaseBackend):
         """
         alias = self.db_for_write()
         connection = connections[alias]
-        if type(self).get_queryset is not DatabaseBackend.get_queryset or not _has_update_returning(
-            connection
-        ):
+        if not self.uses_plain_sql or not sql.has_update_returning(connection):
             return super()._claim_unread(user_id, limit, now)
-        sql = self._claim_sql(alias)
+        statement = self._statements.get_or_build(("claim", alias), lambda: sql.claim(connection))
         stamp = connection.ops.adapt_datetimefield_value(now)
         with connection.cursor() as cursor:
-            cursor.execute(sql, (stamp, user_id, stamp, limit))
+            cursor.execute(statement, (stamp, user_id, stamp, limit))
             rows = cursor.fetchall()
-        compiler, converters = self._converters(alias)
+        compiler, converters = self._statements.get_or_build(
+            ("converters", alias, settings.USE_TZ), lambda: sql.converters(connection)
+        )
         if converters:
             rows = compiler.apply_converters(rows, converters)
         entries = [_row_to_stored(row) for row in rows]
@@ -667,67 +394,12 @@ class DatabaseBackend(BaseBackend):
         entries.sort(key=lambda entry: entry.id, reverse=True)
         return entries
 
-    def _claim_sql(self, alias: str) -> str:
-        """Return the claiming ``UPDATE ... RETURNING``, built once per database."""
-        key = ("claim", alias)
-        sql = self._statements.get(key)
-        if sql is not None:
-            return sql
-        connection = connections[alias]
-        quote = connection.ops.quote_name
-        entry, content = _columns(connection, InboxEntry), _columns(connection, Message)
-        table = quote(InboxEntry._meta.db_table)
-        newest = (
-            f"SELECT {entry['id']} FROM {table} WHERE {entry['user']} = %s "
-            f"AND {entry['read_at']} IS NULL AND {entry['archived_at']} IS NULL "
-            f"AND ({entry['expires']} IS NULL OR {entry['expires']} > %s) "
-            f"AND NOT {entry['folded']} ORDER BY {entry['id']} DESC LIMIT %s"
-        )
-        # SQLite's RETURNING knows the updated table by its name only, not an alias.
-        postgres = connection.vendor == "postgresql"
-        e = "e" if postgres else table
-        # Re-checked on the row itself: a concurrent claim that got there first wins it.
-        where = f"{e}.{entry['id']} IN ({newest}) AND {e}.{entry['read_at']} IS NULL"
-        returning = ", ".join(f"{e}.{entry[name]}" for name in _ENTRY_FIELDS)
-        if postgres:
-            joined = ", ".join(f"m.{content[name]}" for name in _MESSAGE_FIELDS)
-            sql = (
-                f"UPDATE {table} AS e SET {entry['read_at']} = %s "
-                f"FROM {quote(Message._meta.db_table)} AS m "
-                f"WHERE m.{content['id']} = e.{entry['message']} AND {where} "
-                f"RETURNING {returning}, {joined}"
-            )
-        else:
-            joined = ", ".join(
-                f"(SELECT m.{content[name]} FROM {quote(Message._meta.db_table)} AS m "
-                f"WHERE m.{content['id']} = {e}.{entry['message']})"
-                for name in _MESSAGE_FIELDS
-            )
-            sql = (
-                f"UPDATE {table} SET {entry['read_at']} = %s WHERE {where} "
-                f"RETURNING {returning}, {joined}"
-            )
-        self._statements[key] = sql
-        return sql
-
-    def _converters(self, alias: str) -> tuple[Any, list[Any]]:
-        """Return the compiler and converters that turn raw ``_COLUMNS`` rows into values."""
-        key = ("converters", alias, settings.USE_TZ)
-        statement = self._statements.get(key)
-        if statement is None:
-            qs = InboxEntry.objects.using(alias).values_list(*_COLUMNS)
-            compiler = qs.query.get_compiler(using=alias)
-            compiler.as_sql()
-            converters = compiler.get_converters([col for col, _, _ in compiler.select])
-            statement = self._statements[key] = (compiler, converters)
-        return statement
-
     def _get(self, user_id: Any, entry_id: Any) -> StoredMessage | None:
         row = self.get_queryset(user_id).filter(id=entry_id).values_list(*_COLUMNS).first()
         return None if row is None else _row_to_stored(row)
 
     def _count(self, user_id: Any) -> int:
-        if type(self).get_queryset is not DatabaseBackend.get_queryset:
+        if not self.uses_plain_sql:
             return self.get_queryset(user_id).filter(**_STATE_FILTERS["unread"]).count()
         # Grouped by the one user filtered on: one row, or none when there is nothing.
         rows = self._run_prepared(
@@ -885,9 +557,9 @@ class DatabaseBackend(BaseBackend):
 
     def _writes_in_place(self, alias: str, action: str) -> bool:
         """Whether ``action`` can skip reading ownership first: see ``_change_in_place()``."""
-        if type(self).get_queryset is not DatabaseBackend.get_queryset:
+        if not self.uses_plain_sql:
             return False
-        return self._CHANGES[action][1] or _has_update_returning(connections[alias])
+        return self._CHANGES[action][1] or sql.has_update_returning(connections[alias])
 
     def _change_in_place(self, alias: str, user_id: Any, change: Change) -> Outcome:
         """
@@ -902,7 +574,7 @@ class DatabaseBackend(BaseBackend):
         """
         column, stamps = self._CHANGES[change.action]
         connection = connections[alias]
-        returning = _has_update_returning(connection)
+        returning = sql.has_update_returning(connection)
         ids = list(dict.fromkeys(change.ids))
         ops = connection.ops
         value = ops.adapt_datetimefield_value(change.now) if stamps else None
@@ -912,8 +584,8 @@ class DatabaseBackend(BaseBackend):
             with transaction.atomic(using=alias), connection.cursor() as cursor:
                 count = 0
                 for chunk in _chunks(ids, self._id_batch_size(alias)):
-                    sql = self._set_sql(alias, column, stamps, len(chunk), returning)
-                    cursor.execute(sql, (value, user_id, *chunk, now))
+                    statement = self._set_sql(alias, column, stamps, len(chunk), returning)
+                    cursor.execute(statement, (value, user_id, *chunk, now))
                     if returning:
                         changed += [row[0] for row in cursor.fetchall()]
                     else:
@@ -959,11 +631,11 @@ class DatabaseBackend(BaseBackend):
         unless a concurrent request got there first; only then does a
         ``SELECT`` find the rows stamped with this call's own timestamp.
         """
-        if type(self).get_queryset is not DatabaseBackend.get_queryset:
+        if not self.uses_plain_sql:
             return self._mark_read_lenient_orm(user_id, ids, now)
         alias = self.db_for_write()
         connection = connections[alias]
-        returning = _has_update_returning(connection)
+        returning = sql.has_update_returning(connection)
         stamp = connection.ops.adapt_datetimefield_value(now)
         changed: list[Any] = []
         updated = 0
@@ -985,28 +657,11 @@ class DatabaseBackend(BaseBackend):
         return [pk for pk in mine.filter(id__in=ids).values_list("id", flat=True)]
 
     def _set_sql(self, alias: str, column: str, stamps: bool, size: int, returning: bool) -> str:
-        """
-        Return the ``UPDATE`` that stamps (or clears) ``column`` on ``size`` ids of a user.
-
-        Only visible entries in the other state match, so the row count is
-        the number changed. Built once per database, column and size.
-        """
-        key = ("set", alias, column, stamps, size, returning)
-        sql = self._statements.get(key)
-        if sql is None:
-            connection = connections[alias]
-            names = _columns(connection, InboxEntry)
-            target, expires = names[column], names["expires"]
-            sql = (
-                f"UPDATE {connection.ops.quote_name(InboxEntry._meta.db_table)} "
-                f"SET {target} = %s WHERE {names['user']} = %s AND {names['id']} IN "
-                f"({', '.join(['%s'] * size)}) AND {target} IS {'' if stamps else 'NOT '}NULL "
-                f"AND ({expires} IS NULL OR {expires} > %s) AND NOT {names['folded']}"
-            )
-            if returning:
-                sql += f" RETURNING {names['id']}"
-            self._statements[key] = sql
-        return sql
+        """Return ``sql.set_column()``, built once per database, column and size."""
+        return self._statements.get_or_build(
+            ("set", alias, column, stamps, size, returning),
+            lambda: sql.set_column(connections[alias], column, stamps, size, returning),
+        )
 
     def _mark_read_lenient_orm(self, user_id: Any, ids: list[Any], now: datetime) -> list[Any]:
         """The same through the ORM, for subclasses that narrow ``get_queryset()``."""
@@ -1137,7 +792,7 @@ class DatabaseBackend(BaseBackend):
         claimed: list[Any] = []
         for chunk in _chunks(ids, self._id_batch_size(alias)):
             qs = self._entries(write=True).filter(id__in=chunk, emailed_at__isnull=True)
-            if _has_update_returning(connection):
+            if sql.has_update_returning(connection):
                 claimed += self._update_returning(alias, qs, "emailed_at", when)
             else:
                 with transaction.atomic(using=alias):
@@ -1150,16 +805,11 @@ class DatabaseBackend(BaseBackend):
 
     def _update_returning(self, alias: str, qs, column: str, value: Any) -> list[Any]:
         connection = connections[alias]
-        ops = connection.ops
-        field = InboxEntry._meta.get_field
-        table = ops.quote_name(InboxEntry._meta.db_table)
-        target = ops.quote_name(field(column).column)  # type: ignore[union-attr, arg-type]
-        pk = ops.quote_name(field("id").column)  # type: ignore[union-attr, arg-type]
         where_sql, where_params = qs.query.get_compiler(using=alias).compile(qs.query.where)
         with connection.cursor() as cursor:
             cursor.execute(
-                f"UPDATE {table} SET {target} = %s WHERE {where_sql} RETURNING {pk}",
-                (ops.adapt_datetimefield_value(value), *where_params),
+                sql.update_returning(connection, column, where_sql),
+                (connection.ops.adapt_datetimefield_value(value), *where_params),
             )
             return [row[0] for row in cursor.fetchall()]
 
@@ -1197,8 +847,6 @@ class DatabaseBackend(BaseBackend):
         connection = connections[alias]
         size = 30_000
         if connection.vendor == "sqlite":
-            import sqlite3
-
             connection.ensure_connection()
             limit = connection.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
             size = min(size, limit - 10)

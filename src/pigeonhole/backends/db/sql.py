@@ -1,0 +1,464 @@
+"""
+The database backend's hand-written SQL, as functions of a connection.
+
+The ORM builds most of the backend's queries. The fan-out and the request
+path's statements are written here instead: ``INSERT ... SELECT``, ``UPDATE
+... RETURNING`` and a data-changing ``WITH`` the ORM cannot express, or builds
+several times slower than the database runs them. Each function returns SQL
+(and its parameters) for one connection's vendor and runs nothing but
+``run_prepared()``, so each can be read and tested alone; ``Statements``
+keeps what is built once.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
+
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db.models import BooleanField
+from django.db.models.expressions import RawSQL
+
+from ...models import InboxEntry, Message, Mute
+
+# Columns read for a StoredMessage, in one query joining entry and content.
+ENTRY_FIELDS = (
+    "id",
+    "message_id",
+    "user_id",
+    "created",
+    "read_at",
+    "archived_at",
+    "emailed_at",
+    "expires",
+    "seen_at",
+    "saved_at",
+    "thread",
+    "count",
+    "senders",
+)
+MESSAGE_FIELDS = (
+    "level",
+    "message",
+    "extra_tags",
+    "subject",
+    "url",
+    "data",
+    "safe",
+    "from_user_id",
+    "target_content_type_id",
+    "target_object_id",
+    "in_reply_to_id",
+    "close_timeout",
+    "category",
+    "email",
+    "reason",
+)
+COLUMNS = ENTRY_FIELDS + tuple(f"message__{name}" for name in MESSAGE_FIELDS)
+
+#: Longest ``InboxEntry.senders``: room for three ids of up to 50 characters.
+SENDERS_LENGTH = 160
+
+#: Stand-ins for the user and the time in a prepared query, found again by position.
+LIST_USER = -918_273_645
+LIST_NOW = datetime(1901, 2, 3, 4, 5, 6, 789, tzinfo=UTC)
+
+
+class Statements(dict):
+    """
+    SQL built once per database and shape, keyed by a tuple naming both.
+
+    Building a query with the ORM costs several times what running it does,
+    so the request path's statements are built on first use and kept.
+    """
+
+    def get_or_build(self, key: tuple[Any, ...], build: Callable[[], Any]) -> Any:
+        statement = self.get(key)
+        if statement is None:
+            statement = self[key] = build()
+        return statement
+
+
+def columns(connection, model) -> dict[str, str]:
+    """Return ``{field name or attname: quoted column}`` of ``model`` on ``connection``."""
+    quote = connection.ops.quote_name
+    names: dict[str, str] = {}
+    for field in model._meta.concrete_fields:
+        names[field.name] = names[field.attname] = quote(field.column)
+    return names
+
+
+def fields(model: Any, names: Iterable[str]) -> list[Any]:
+    """Return the concrete fields of ``model`` named ``names``, in that order."""
+    by_name = {}
+    for field in model._meta.concrete_fields:
+        by_name[field.name] = by_name[field.attname] = field
+    return [by_name[name] for name in names]
+
+
+def prepare(fields: Sequence[Any], values: Iterable[Any], connection) -> list[Any]:
+    """
+    Return ``values`` as each field's ``get_db_prep_save()`` gives them, as ``save()`` does.
+
+    None is NULL for every field of these two models, and most of a message's
+    optional fields are None: they skip the field's conversion chain.
+    """
+    return [
+        None if value is None else field.get_db_prep_save(value, connection)
+        for field, value in zip(fields, values, strict=True)
+    ]
+
+
+def has_update_returning(connection) -> bool:
+    """Whether the database updates and reads back the rows in one statement."""
+    if connection.vendor == "postgresql":
+        return True
+    if connection.vendor == "sqlite":
+        return sqlite3.sqlite_version_info >= (3, 35)
+    return False  # MariaDB has RETURNING for INSERT and DELETE, not UPDATE
+
+
+def folds_in_insert(connection) -> bool:
+    """Whether the database can fold a thread's old rows inside the insert (a DML ``WITH``)."""
+    return connection.vendor == "postgresql"
+
+
+def takes_id_array(connection) -> bool:
+    """Whether ``ids_condition()`` passes a list of ids as one parameter on this database."""
+    return connection.vendor in ("postgresql", "sqlite")
+
+
+def ids_condition(connection, model: Any, ids: Sequence[Any]) -> RawSQL:
+    """
+    Return ``model``'s primary key among ``ids`` as one parameter, for ``takes_id_array()``.
+
+    PostgreSQL takes the ids as one array (``id = ANY(%s)``) and SQLite as one
+    JSON array (``json_each``, which JSONField already requires): an ``IN``
+    list of thousands of placeholders cost more to parse than the insert took,
+    and SQLite would need a statement per 999 of them.
+    """
+    pk = model._meta.pk
+    quote = connection.ops.quote_name
+    column = f"{quote(model._meta.db_table)}.{quote(pk.column)}"
+    values = [pk.get_db_prep_value(value, connection) for value in ids]
+    if connection.vendor == "postgresql":
+        return RawSQL(f"{column} = ANY(%s)", (values,), output_field=BooleanField())
+    return RawSQL(
+        f"{column} IN (SELECT value FROM json_each(%s))",
+        (json.dumps(values, cls=DjangoJSONEncoder),),
+        output_field=BooleanField(),
+    )
+
+
+def fan_out(
+    connection, message_id: Any, created: datetime, expires: Any, select: tuple[str, Sequence[Any]]
+) -> tuple[str, list[Any]]:
+    """Return the ``INSERT ... SELECT`` giving every user ``select`` reads an entry."""
+    ops = connection.ops
+    select_sql, select_params = select
+    names = columns(connection, InboxEntry)
+    sql = (
+        f"INSERT INTO {ops.quote_name(InboxEntry._meta.db_table)} "
+        f"({', '.join(names[name] for name in ('user', 'message', 'created', 'expires'))}) "
+        f"SELECT recipients._pigeonhole_uid, %s, %s, %s FROM ({select_sql}) recipients"
+    )
+    params = [
+        message_id,
+        ops.adapt_datetimefield_value(created),
+        ops.adapt_datetimefield_value(expires),
+        *select_params,
+    ]
+    return sql, params
+
+
+def threaded_fan_out(
+    connection,
+    content: Message,
+    created: datetime,
+    select: tuple[str, Sequence[Any]],
+    folds: bool | None = None,
+) -> tuple[str, list[Any]]:
+    """
+    Return the insert of a threaded message's entries, skipping those who muted the thread.
+
+    Each entry takes over the recipient's current row of the thread (joined
+    as ``old``): its saved state, its count unless the row was read since,
+    and its senders, with this message's sender moved to the front. Where
+    there is such a row the entry starts folded, for ``fold()``.
+
+    PostgreSQL folds the old rows in the same statement instead (an
+    ``UPDATE ... RETURNING`` in a ``WITH``, joined as ``old``), so each
+    recipient's rows are written once: a third of the work. ``folds`` says
+    whether to, by default ``folds_in_insert()``.
+    """
+    if folds is None:
+        folds = folds_in_insert(connection)
+    ops = connection.ops
+    table = ops.quote_name(InboxEntry._meta.db_table)
+    mutes = ops.quote_name(Mute._meta.db_table)
+    select_sql, select_params = select
+
+    def column(name: str, model: Any = InboxEntry) -> str:
+        return ops.quote_name(model._meta.get_field(name).column)
+
+    def concat(*parts: str) -> str:
+        if connection.vendor == "mysql":
+            return f"CONCAT({', '.join(parts)})"
+        return " || ".join(parts)
+
+    names: tuple[str, ...] = ("user", "message", "created", "expires", "thread", "folded")
+    names += ("count", "senders", "saved_at")
+    old_senders = f"old.{column('senders')}"
+    sender = content.from_user_id
+    if sender is None:
+        senders, sender_params = f"COALESCE({old_senders}, %s)", [""]
+    else:
+        previous = f"REPLACE(COALESCE(NULLIF({old_senders}, %s), %s), %s, %s)"
+        senders = f"SUBSTR({concat('%s', previous)}, 1, {SENDERS_LENGTH})"
+        sender_params = [f",{sender}", "", ",", f",{sender},", ","]
+    uid = "recipients._pigeonhole_uid"
+    unmuted = (
+        f"NOT IN (SELECT {column('user', Mute)} FROM {mutes} WHERE {column('thread', Mute)} = %s)"
+    )
+    values = [
+        content.pk,
+        ops.adapt_datetimefield_value(created),
+        ops.adapt_datetimefield_value(content.expires),
+    ]
+    thread = content.thread
+    select_all = (
+        f"SELECT {uid}, %s, %s, %s, %s, "
+        f"CASE WHEN old.{column('id')} IS NULL THEN %s ELSE %s END, "
+        f"CASE WHEN old.{column('id')} IS NULL OR old.{column('read_at')} IS NOT NULL "
+        f"THEN 1 ELSE old.{column('count')} + 1 END, "
+        f"{senders}, old.{column('saved_at')} "
+        f"FROM ({select_sql}) recipients "
+    )
+    insert = f"INSERT INTO {table} ({', '.join(column(name) for name in names)}) "
+    if folds:
+        returning = ", ".join(
+            column(name) for name in ("user", "id", "read_at", "count", "senders", "saved_at")
+        )
+        sql = (
+            f"WITH old AS (UPDATE {table} SET {column('folded')} = %s "
+            f"WHERE {column('thread')} = %s AND {column('folded')} = %s "
+            f"AND {column('user')} IN (SELECT {uid} FROM ({select_sql}) recipients) "
+            f"AND {column('user')} {unmuted} RETURNING {returning}) "
+            f"{insert}{select_all}"
+            f"LEFT JOIN old ON old.{column('user')} = {uid} WHERE {uid} {unmuted}"
+        )
+        params = [True, thread, False, *select_params, thread]
+        params += [*values, thread, False, False, *sender_params, *select_params, thread]
+    else:
+        sql = (
+            f"{insert}{select_all}"
+            f"LEFT JOIN {table} old ON old.{column('user')} = {uid} "
+            f"AND old.{column('thread')} = %s AND old.{column('folded')} = %s "
+            f"WHERE {uid} {unmuted}"
+        )
+        params = [*values, thread, False, True, *sender_params, *select_params]
+        params += [thread, False, thread]
+    return sql, params
+
+
+def fold(connection, message_id: Any, thread: str) -> tuple[tuple[str, tuple[Any, ...]], ...]:
+    """
+    Return the two ``UPDATE``s that make a threaded message's new entries their thread's rows.
+
+    ``threaded_fan_out()`` wrote them folded where the recipient already had
+    a row, which the unique (user, thread) index still holds: the first folds
+    those rows, the second (needed only if the first changed any) unfolds
+    the new entries.
+    """
+    table = connection.ops.quote_name(InboxEntry._meta.db_table)
+    names = columns(connection, InboxEntry)
+    folded, message, user = names["folded"], names["message"], names["user"]
+    # MariaDB reads a table it updates only through a derived table.
+    fold_old = (
+        f"UPDATE {table} SET {folded} = %s WHERE {names['thread']} = %s "
+        f"AND {folded} = %s AND {message} <> %s AND {user} IN "
+        f"(SELECT fresh.{user} FROM (SELECT {user} FROM {table} "
+        f"WHERE {message} = %s) fresh)"
+    )
+    unfold_new = f"UPDATE {table} SET {folded} = %s WHERE {message} = %s AND {folded} = %s"
+    return (
+        (fold_old, (True, thread, False, message_id, message_id)),
+        (unfold_new, (False, message_id, True)),
+    )
+
+
+def insert(connection, model: Any, names: Iterable[str]) -> tuple[str, list[Any], bool]:
+    """
+    Return a one-row insert into ``model``'s ``names``, its fields, and whether it returns the id.
+
+    Pass the values through ``prepare()`` with those fields.
+    """
+    ops = connection.ops
+    targets = fields(model, names)
+    sql = (
+        f"INSERT INTO {ops.quote_name(model._meta.db_table)} "
+        f"({', '.join(ops.quote_name(field.column) for field in targets)}) "
+        f"VALUES ({', '.join(['%s'] * len(targets))})"
+    )
+    returning = connection.features.can_return_columns_from_insert
+    if returning:
+        sql += f" RETURNING {ops.quote_name(model._meta.pk.column)}"
+    return sql, targets, returning
+
+
+def insert_both(
+    connection, content: Iterable[str], entry: Iterable[str]
+) -> tuple[str, list[Any], list[Any]]:
+    """
+    Return the insert of a content row and its one entry, and the fields of each.
+
+    An ``INSERT ... RETURNING`` inside a ``WITH``, for PostgreSQL only (SQLite
+    and MariaDB allow no data-changing statement in a ``WITH``): the request
+    path's ``add()`` is one round trip. It returns the two new ids.
+    """
+    quote = connection.ops.quote_name
+    content_fields = fields(Message, content)
+    targets = fields(InboxEntry, entry)
+    names = columns(connection, InboxEntry)
+    pk = quote(Message._meta.pk.column)
+    sql = (
+        f"WITH m AS (INSERT INTO {quote(Message._meta.db_table)} "
+        f"({', '.join(quote(field.column) for field in content_fields)}) "
+        f"VALUES ({', '.join(['%s'] * len(content_fields))}) "
+        f"RETURNING {pk}) "
+        f"INSERT INTO {quote(InboxEntry._meta.db_table)} "
+        f"({', '.join(quote(field.column) for field in targets)}, {names['message']}) "
+        f"SELECT {', '.join(['%s'] * len(targets))}, m.{pk} "
+        f"FROM m RETURNING {names['message']}, {names['id']}"
+    )
+    return sql, content_fields, targets
+
+
+def set_column(connection, column: str, stamps: bool, size: int, returning: bool) -> str:
+    """
+    Return the ``UPDATE`` that stamps (or clears) ``column`` on ``size`` ids of a user.
+
+    Parameters: the value, the user, the ids, now. Only visible entries in
+    the other state match, so the row count is the number changed; with
+    ``returning`` it reads back their ids.
+    """
+    names = columns(connection, InboxEntry)
+    target, expires = names[column], names["expires"]
+    sql = (
+        f"UPDATE {connection.ops.quote_name(InboxEntry._meta.db_table)} "
+        f"SET {target} = %s WHERE {names['user']} = %s AND {names['id']} IN "
+        f"({', '.join(['%s'] * size)}) AND {target} IS {'' if stamps else 'NOT '}NULL "
+        f"AND ({expires} IS NULL OR {expires} > %s) AND NOT {names['folded']}"
+    )
+    if returning:
+        sql += f" RETURNING {names['id']}"
+    return sql
+
+
+def update_returning(connection, column: str, where_sql: str) -> str:
+    """Return an ``UPDATE`` setting ``column`` where ``where_sql`` holds, returning the ids."""
+    names = columns(connection, InboxEntry)
+    return (
+        f"UPDATE {connection.ops.quote_name(InboxEntry._meta.db_table)} "
+        f"SET {names[column]} = %s WHERE {where_sql} RETURNING {names['id']}"
+    )
+
+
+def claim(connection) -> str:
+    """
+    Return the ``UPDATE ... RETURNING`` that marks a user's newest unread entries read.
+
+    Parameters: the time, the user, the time again, the limit. It returns
+    ``COLUMNS`` of each entry claimed. PostgreSQL joins the content with
+    ``FROM``; SQLite 3.35+, whose ``RETURNING`` may not name a joined table,
+    reads each content column from a subquery on its primary key.
+    """
+    quote = connection.ops.quote_name
+    entry, content = columns(connection, InboxEntry), columns(connection, Message)
+    table = quote(InboxEntry._meta.db_table)
+    newest = (
+        f"SELECT {entry['id']} FROM {table} WHERE {entry['user']} = %s "
+        f"AND {entry['read_at']} IS NULL AND {entry['archived_at']} IS NULL "
+        f"AND ({entry['expires']} IS NULL OR {entry['expires']} > %s) "
+        f"AND NOT {entry['folded']} ORDER BY {entry['id']} DESC LIMIT %s"
+    )
+    # SQLite's RETURNING knows the updated table by its name only, not an alias.
+    postgres = connection.vendor == "postgresql"
+    e = "e" if postgres else table
+    # Re-checked on the row itself: a concurrent claim that got there first wins it.
+    where = f"{e}.{entry['id']} IN ({newest}) AND {e}.{entry['read_at']} IS NULL"
+    returning = ", ".join(f"{e}.{entry[name]}" for name in ENTRY_FIELDS)
+    if postgres:
+        joined = ", ".join(f"m.{content[name]}" for name in MESSAGE_FIELDS)
+        return (
+            f"UPDATE {table} AS e SET {entry['read_at']} = %s "
+            f"FROM {quote(Message._meta.db_table)} AS m "
+            f"WHERE m.{content['id']} = e.{entry['message']} AND {where} "
+            f"RETURNING {returning}, {joined}"
+        )
+    joined = ", ".join(
+        f"(SELECT m.{content[name]} FROM {quote(Message._meta.db_table)} AS m "
+        f"WHERE m.{content['id']} = {e}.{entry['message']})"
+        for name in MESSAGE_FIELDS
+    )
+    return (
+        f"UPDATE {table} SET {entry['read_at']} = %s WHERE {where} RETURNING {returning}, {joined}"
+    )
+
+
+def converters(connection) -> tuple[Any, list[Any]]:
+    """Return the compiler and converters that turn raw ``COLUMNS`` rows into values."""
+    qs = InboxEntry.objects.using(connection.alias).values_list(*COLUMNS)
+    compiler = qs.query.get_compiler(using=connection.alias)
+    compiler.as_sql()
+    return compiler, compiler.get_converters([col for col, _, _ in compiler.select])
+
+
+class Prepared(NamedTuple):
+    """A query compiled once, and where its user and time go among the parameters."""
+
+    sql: str
+    params: list[Any]
+    user_at: int
+    now_at: int
+    compiler: Any
+    converters: Any
+
+
+def prepare_query(connection, build: Callable[[Any], Any]) -> Prepared:
+    """
+    Compile ``build(visible entries of a user)`` with stand-in values, noting their positions.
+
+    ``run_prepared()`` puts the real user and time there and only runs it:
+    building and compiling a QuerySet costs more than running these indexed
+    queries. The stand-ins must each appear once among the parameters.
+    """
+    alias = connection.alias
+    stand_in = LIST_NOW if settings.USE_TZ else LIST_NOW.replace(tzinfo=None)
+    qs = build(InboxEntry.objects.using(alias).filter(user_id=LIST_USER).visible(stand_in))
+    compiler = qs.query.get_compiler(using=alias)
+    sql, params = compiler.as_sql()
+    now = connection.ops.adapt_datetimefield_value(stand_in)
+    users = [i for i, p in enumerate(params) if p == LIST_USER]
+    nows = [i for i, p in enumerate(params) if p == now]
+    if len(users) != 1 or len(nows) != 1:
+        raise RuntimeError(f"Cannot prepare the query: {sql} {params}")
+    found = compiler.get_converters([col for col, _, _ in compiler.select])
+    return Prepared(sql, list(params), users[0], nows[0], compiler, found)
+
+
+def run_prepared(connection, prepared: Prepared, user_id: Any, now: datetime) -> list[Any]:
+    """Run a prepared query for ``user_id`` at ``now``; return its rows, converted."""
+    params = list(prepared.params)
+    params[prepared.user_at] = user_id
+    params[prepared.now_at] = connection.ops.adapt_datetimefield_value(now)
+    with connection.cursor() as cursor:
+        cursor.execute(prepared.sql, params)
+        rows = cursor.fetchall()
+    if prepared.converters:
+        rows = list(prepared.compiler.apply_converters(rows, prepared.converters))
+    return rows

@@ -1,0 +1,202 @@
+"""The database backend's hand-written SQL, run directly on whichever database the run uses."""
+
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.db.models import F
+from django.utils import timezone
+
+from pigeonhole.backends.base import Recipients
+from pigeonhole.backends.db import DatabaseBackend, sql
+from pigeonhole.models import InboxEntry, Message, Mute
+
+from .contract import new, texts
+
+pytestmark = pytest.mark.django_db
+
+needs_returning = pytest.mark.skipif(
+    not sql.has_update_returning(connection), reason="no UPDATE ... RETURNING on this database"
+)
+
+
+def stamp(when):
+    return connection.ops.adapt_datetimefield_value(when)
+
+
+def recipients(users):
+    """The ``(sql, params)`` of a select of ``users``' ids, as the fan-out takes it."""
+    select = (
+        get_user_model()
+        .objects.filter(pk__in=[u.pk for u in users])
+        .annotate(_pigeonhole_uid=F("pk"))
+        .values_list("_pigeonhole_uid")
+    )
+    return select.query.get_compiler(using=connection.alias).as_sql()
+
+
+def content(text, **fields):
+    """A saved content row, with no entries yet."""
+    row = DatabaseBackend._new_content(new(text, **fields), timezone.now())
+    row.save()
+    return row
+
+
+def run(statement, params):
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        rows = cursor.fetchall() if cursor.description else None
+        return cursor.rowcount, rows  # SQLite counts returned rows once they are read
+
+
+def visible_ids(user_id):
+    return set(InboxEntry.objects.filter(user_id=user_id).visible().values_list("id", flat=True))
+
+
+@needs_returning
+def test_the_claim_returns_exactly_the_unread_unfolded_visible_rows_of_one_user(uid, users):
+    backend = DatabaseBackend()
+    unread = [backend.add(new(f"u{i}"), uid) for i in range(2)]
+    read, archived, gone = (backend.add(new(text), uid) for text in ("r", "a", "g"))
+    backend.mark_read(uid, [read.id])
+    backend.archive(uid, [archived.id])
+    backend.expire(uid, [gone.id])
+    backend.add(new("folded", thread="t"), uid)
+    head = backend.add(new("head", thread="t"), uid)
+    backend.add(new("theirs"), users[1].pk)
+    now = timezone.now()
+    _, rows = run(sql.claim(connection), (stamp(now), uid, stamp(now), 100))
+    assert {row[0] for row in rows} == {unread[0].id, unread[1].id, head.id}
+    assert {len(row) for row in rows} == {len(sql.COLUMNS)}
+    by_name = dict(zip(sql.COLUMNS, rows[0], strict=True))
+    assert by_name["user_id"] == uid and by_name["message__message"] in {"u0", "u1", "head"}
+    assert backend.count(uid) == 0 and backend.count(users[1].pk) == 1
+    _, again = run(sql.claim(connection), (stamp(now), uid, stamp(now), 100))
+    assert again == []
+
+
+@needs_returning
+def test_the_claim_takes_the_newest_up_to_its_limit(uid):
+    backend = DatabaseBackend()
+    entries = [backend.add(new(f"m{i}"), uid) for i in range(3)]
+    now = timezone.now()
+    _, rows = run(sql.claim(connection), (stamp(now), uid, stamp(now), 2))
+    assert {row[0] for row in rows} == {entries[2].id, entries[1].id}
+    assert texts(backend.list(uid)) == ["m0"]
+
+
+def test_the_set_statement_changes_only_the_users_visible_rows_in_the_other_state(uid, users):
+    backend = DatabaseBackend()
+    unread, read, gone = (backend.add(new(text), uid) for text in ("u", "r", "g"))
+    backend.mark_read(uid, [read.id])
+    backend.expire(uid, [gone.id])
+    theirs = backend.add(new("theirs"), users[1].pk)
+    ids = [unread.id, read.id, gone.id, theirs.id]
+    now = stamp(timezone.now())
+    statement = sql.set_column(connection, "read_at", True, len(ids), returning=False)
+    assert run(statement, (now, uid, *ids, now))[0] == 1
+    assert InboxEntry.objects.get(pk=unread.id).read_at is not None
+    assert InboxEntry.objects.get(pk=theirs.id).read_at is None
+
+    returning = sql.has_update_returning(connection)
+    statement = sql.set_column(connection, "read_at", False, 2, returning=returning)
+    count, rows = run(statement, (None, uid, unread.id, theirs.id, now))
+    assert count == 1 and (rows is None) == (not returning)
+    if returning:
+        assert rows == [(unread.id,)]
+    assert backend.count(uid) == 1
+
+
+def test_a_prepared_listing_takes_the_user_and_time_where_the_stand_ins_were(uid, users):
+    backend = DatabaseBackend()
+    kept = backend.add(new("kept"), uid)
+    soon = backend.add(new("soon", expires=timezone.now() + timedelta(hours=1)), uid)
+    backend.add(new("theirs"), users[1].pk)
+    prepared = sql.prepare_query(
+        connection, lambda qs: qs.order_by("-id").values_list(*sql.COLUMNS)[:10]
+    )
+    assert prepared.user_at != prepared.now_at
+    assert prepared.params[prepared.user_at] == sql.LIST_USER
+    assert prepared.params[prepared.now_at] == stamp(sql.LIST_NOW)
+
+    rows = sql.run_prepared(connection, prepared, uid, timezone.now())
+    assert [row[0] for row in rows] == [soon.id, kept.id]
+    assert rows[0][sql.COLUMNS.index("created")] == soon.created  # converted to a datetime
+    later = timezone.now() + timedelta(hours=2)
+    assert [row[0] for row in sql.run_prepared(connection, prepared, uid, later)] == [kept.id]
+    assert prepared.params[prepared.user_at] == sql.LIST_USER  # the cached one is untouched
+
+
+def test_a_query_naming_a_stand_in_twice_is_refused():
+    with pytest.raises(RuntimeError, match="Cannot prepare the query"):
+        sql.prepare_query(connection, lambda qs: qs.filter(message__from_user_id=sql.LIST_USER))
+
+
+def test_the_fan_out_gives_each_selected_user_one_entry(users):
+    row = content("to two")
+    now = timezone.now()
+    statement, params = sql.fan_out(connection, row.pk, now, None, recipients(users[:2]))
+    assert run(statement, params)[0] == 2
+    entries = InboxEntry.objects.filter(message=row)
+    assert sorted(entries.values_list("user_id", flat=True)) == sorted(u.pk for u in users[:2])
+
+
+def test_the_threaded_fan_out_takes_over_each_row_and_skips_who_muted(users):
+    backend = DatabaseBackend()
+    backend.send(new("first", thread="t"), Recipients(ids=[u.pk for u in users]))
+    Mute.objects.create(user=users[2], thread="t")
+    row = content("second", thread="t", from_user_id=users[1].pk)
+    statement, params = sql.threaded_fan_out(connection, row, timezone.now(), recipients(users))
+    assert run(statement, params)[0] == 2
+    if not sql.folds_in_insert(connection):
+        fold_old, unfold_new = sql.fold(connection, row.pk, "t")
+        assert run(*fold_old)[0] == 2
+        assert run(*unfold_new)[0] == 2
+    [head] = backend.list(users[0].pk)
+    assert (str(head), head.count, head.senders) == ("second", 2, [users[1].pk])
+    assert texts(backend.list(users[2].pk)) == ["first"]
+    assert len(visible_ids(users[0].pk)) == 1
+
+
+def test_the_ids_condition_finds_exactly_those_users(users):
+    if not sql.takes_id_array(connection):
+        pytest.skip("this database takes ids as an IN list")
+    model = get_user_model()
+    wanted = [users[0].pk, users[2].pk]
+    found = model.objects.filter(sql.ids_condition(connection, model, wanted))
+    assert sorted(found.values_list("pk", flat=True)) == sorted(wanted)
+
+
+def test_the_one_row_insert_returns_its_id(uid):
+    statement, fields, returning = sql.insert(connection, Mute, ["user", "thread", "created"])
+    params = sql.prepare(fields, [uid, "t", timezone.now()], connection)
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        if returning:
+            pk = cursor.fetchone()[0]
+        else:
+            pk = connection.ops.last_insert_id(cursor, Mute._meta.db_table, "id")
+    assert Mute.objects.get(pk=pk).thread == "t"
+
+
+def test_the_insert_of_both_rows_returns_both_ids(uid):
+    if connection.vendor != "postgresql":
+        pytest.skip("a data-changing WITH is PostgreSQL's")
+    row = DatabaseBackend._new_content(new("both"), timezone.now())
+    fields = [field for field in Message._meta.concrete_fields if not field.primary_key]
+    values = {field.name: getattr(row, field.attname) for field in fields}
+    entry = {"user": uid, "created": timezone.now(), "expires": None}
+    statement, fields, targets = sql.insert_both(connection, values, entry)
+    params = sql.prepare([*fields, *targets], [*values.values(), *entry.values()], connection)
+    _, [(message_id, entry_id)] = run(statement, params)
+    assert InboxEntry.objects.get(pk=entry_id).message_id == message_id
+    assert Message.objects.get(pk=message_id).message == "both"
+
+
+def test_statements_are_built_once():
+    statements = sql.Statements()
+    built = []
+    for _ in range(2):
+        assert statements.get_or_build(("k",), lambda: built.append(1) or "SQL") == "SQL"
+    assert built == [1] and dict(statements) == {("k",): "SQL"}
