@@ -26,7 +26,7 @@ def test_the_store_and_the_history_agree_on_the_replaced_rows(user, other_user):
     found = get_backend().replaced([e for e in new if e.thread])
     assert found == replaced_rows(WithoutReplaced(), new)
     rows = {pk: row.id for pk, row in found.items()}
-    mine = [e for e in pigeonhole.inbox(user) if e.thread == "order-7"][0]
+    mine = next(e for e in pigeonhole.inbox(user) if e.thread == "order-7")
     assert rows[mine.id] < mine.id and len(rows) == 2
 
 
