@@ -36,6 +36,7 @@ from .validation import (
 
 __all__ = [
     "aarchive",
+    "abadge_count",
     "add_message",
     "adelete",
     "aexport_user",
@@ -56,6 +57,7 @@ __all__ = [
     "aunread_count",
     "aunsave",
     "aunseen_count",
+    "badge_count",
     "debug",
     "delete",
     "error",
@@ -504,6 +506,13 @@ def unseen_count(user: Any) -> int:
     return get_backend().unseen_count(user_id(user))
 
 
+def badge_count(user: Any) -> int:
+    """Return what badges show: ``unread_count()``, or ``unseen_count()`` if ``BADGE`` says so."""
+    if pigeonhole_settings.BADGE == "unseen":
+        return unseen_count(user)
+    return unread_count(user)
+
+
 def inbox_counts(user: Any) -> dict[str, int]:
     """
     Return how many messages each tab of an inbox shows: ``unread``, ``all``,
@@ -581,6 +590,7 @@ aunarchive = sync_to_async(unarchive)
 adelete = sync_to_async(delete)
 amark_seen = sync_to_async(mark_seen)
 aunseen_count = sync_to_async(unseen_count)
+abadge_count = sync_to_async(badge_count)
 asave = sync_to_async(save)
 aunsave = sync_to_async(unsave)
 amute = sync_to_async(mute)

@@ -48,7 +48,7 @@ from django.db import connections
 
 from . import constants
 from .brokers.base import SYNC, Subscription, WakeUp
-from .conf import get_backend
+from .conf import get_backend, pigeonhole_settings
 from .exceptions import MessageNotFound
 from .message import StoredMessage
 from .representation import message_to_dict, senders_for
@@ -139,6 +139,8 @@ class Snapshot:
     senders: dict[Any, dict[str, Any]]
     #: ``{entry id: the thread row it replaced}`` for the entries newer than ``latest``.
     replaced: dict[Any, Any] = field(default_factory=dict)
+    #: The unseen count, read only where badges show it (``BADGE = "unseen"``).
+    unseen: int | None = None
 
     @property
     def latest(self) -> int:
@@ -201,7 +203,8 @@ def read_snapshot(user_id: Any, latest: int, limit: int) -> Snapshot:
     entries = backend.list(user_id, state="all", limit=limit)
     count = backend.count(user_id)
     new = [entry for entry in entries if entry.id > latest]
-    return Snapshot(entries, count, senders_for(new), replaced_rows(backend, new))
+    unseen = backend.unseen_count(user_id) if pigeonhole_settings.BADGE == "unseen" else None
+    return Snapshot(entries, count, senders_for(new), replaced_rows(backend, new), unseen)
 
 
 def replaced_rows(backend: Any, entries: Sequence[StoredMessage]) -> dict[Any, Any]:
@@ -510,6 +513,8 @@ class EventStream:
         self.keepalive = keepalive
         self.replay_limit = replay_limit
         self.count: int | None = None
+        #: The unseen count last sent, where badges show it; None otherwise.
+        self.unseen: int | None = None
         #: The ids and read state of the newest entries the client has, as the
         #: cursor's digest covers them; None until the store was first read.
         self.window: tuple[int, ...] | None = None
@@ -613,6 +618,8 @@ class EventStream:
         """
         if wakeup.entry is None:
             return False
+        if self.unseen is not None and wakeup.replaces is not None:
+            return False  # whether the replaced row counted as unseen, the store knows
         assert self.window is not None
         ids = [abs(n) for n in self.window]
         return wakeup.replaces not in ids or len(ids) < WINDOW
@@ -637,16 +644,22 @@ class EventStream:
             self.window = tuple(sorted((*kept, mark), key=abs, reverse=True)[:WINDOW])
             self.cursor = Cursor(max(self.cursor.latest, entry.id), _digest(self.window))
             frames.append(encode_event(constants.EVENT_MESSAGE, wakeup.data, id=str(self.cursor)))
-            if wakeup.count is not None and wakeup.count != self.count:
-                self.count = wakeup.count
-                data = {"unread": wakeup.count}
-                frames.append(encode_event(constants.EVENT_COUNT, data, id=str(self.cursor)))
+            unseen = self.unseen
+            if unseen is not None and not (entry.seen or entry.is_archived):
+                unseen += 1  # a new row, none replaced: one more unseen
+            if wakeup.count is not None:
+                frames += self._count_frame(wakeup.count, unseen)
         return frames
 
     def _count(self, snapshot: Snapshot, *, force: bool = False) -> list[str]:
         """Return a ``count`` frame if the count changed since the last one (or ``force``)."""
-        if not force and snapshot.count == self.count:
+        return self._count_frame(snapshot.count, snapshot.unseen, force=force)
+
+    def _count_frame(self, unread: int, unseen: int | None, *, force: bool = False) -> list[str]:
+        if not force and (unread, unseen) == (self.count, self.unseen):
             return []
-        self.count = snapshot.count
-        data = {"unread": snapshot.count}
+        self.count, self.unseen = unread, unseen
+        data = {"unread": unread}
+        if unseen is not None:
+            data["unseen"] = unseen
         return [encode_event(constants.EVENT_COUNT, data, id=str(self.cursor))]

@@ -291,3 +291,21 @@ def test_after_a_live_thread_move_a_reconnect_replays_nothing(live, cookies, use
     with open_stream(live, cookies, last_event_id=message.id) as reader:
         event = reader.next()
     assert event.event == "count"
+
+
+def test_count_events_carry_the_unseen_count_with_badge_unseen(live, cookies, user, settings):
+    settings.PIGEONHOLE = {**settings.PIGEONHOLE, "BADGE": "unseen"}
+    pigeonhole.send(user, "one", thread="order-7")
+    pigeonhole.mark_seen(user)
+    with open_stream(live, cookies) as reader:
+        assert reader.next().data == {"unread": 1, "unseen": 0}
+        pigeonhole.send(user, "two")
+        message, count = reader.events(2)
+        assert (message.event, count.data) == ("message", {"unread": 2, "unseen": 1})
+        pigeonhole.send(user, "three", thread="order-7")  # replaces a seen row
+        message, count = reader.events(2)
+        assert (message.event, count.data) == ("message", {"unread": 2, "unseen": 2})
+        pigeonhole.mark_seen(user)
+        seen, count = reader.events(2)
+    assert seen.event == "seen"
+    assert count.data == {"unread": 2, "unseen": 0}

@@ -23,7 +23,7 @@
  * Shift+U; alerts with [data-pigeonhole-close-timeout] close themselves.
  *
  * Sites hook in through DOM events on document: "pigeonhole:message" (detail: the message),
- * "pigeonhole:count" (detail: {unread}), "pigeonhole:change" (detail: {event, ids}, or
+ * "pigeonhole:count" (detail: {unread}, and {unseen} where badges count unseen messages), "pigeonhole:change" (detail: {event, ids}, or
  * {event, thread} for "muted" and "unmuted") and
  * "pigeonhole:reset" (detail: {reason}; refetch what the page shows).
  */
@@ -35,6 +35,7 @@
     streamUrl: script && script.dataset.streamUrl,
     countUrl: script && script.dataset.countUrl,
     readUrl: script && script.dataset.readUrl,
+    badge: "unread",
     strings: {},
     colors: {},
   };
@@ -45,6 +46,7 @@
       var extra = JSON.parse(configNode.textContent);
       config.strings = extra.strings || {};
       config.colors = extra.colors || {};
+      config.badge = extra.badge === "unseen" ? "unseen" : "unread";
     } catch (e) {
       /* a broken config leaves the defaults: English-less but working */
     }
@@ -70,12 +72,17 @@
     document.dispatchEvent(new CustomEvent("pigeonhole:" + name, { detail: detail }));
   }
 
-  function setCount(unread) {
+  // Badges show the unread count, or the unseen one where the site says so (BADGE); a badge
+  // marked data-pigeonhole-unread="unread" (the inbox's Unread tab) always shows unread.
+  function setCount(counts) {
     document.querySelectorAll("[data-pigeonhole-unread]").forEach(function (badge) {
-      badge.textContent = String(unread);
-      badge.hidden = unread === 0;
+      var kind = badge.getAttribute("data-pigeonhole-unread") === "unread" ? "unread" : config.badge;
+      var value = counts[kind];
+      if (typeof value !== "number") return; // an action's answer carries no unseen count
+      badge.textContent = String(value);
+      badge.hidden = value === 0;
     });
-    emit("count", { unread: unread });
+    emit("count", counts);
   }
 
   // The All and Archived tabs' counts, as the server gave them after an action.
@@ -281,7 +288,7 @@
 
   function handle(event, data) {
     if (event === "message") showMessage(data);
-    else if (event === "count") setCount(data.unread);
+    else if (event === "count") setCount(data);
     else if (event === "reset") emit("reset", data);
     else if (STATE_EVENTS.indexOf(event) !== -1) applyChange(event, data.ids);
     else if (THREAD_EVENTS.indexOf(event) !== -1) applyThread(event, data.thread);
@@ -321,7 +328,7 @@
       if (!response.ok) throw new Error("mark read failed: " + response.status);
       return response.json();
     }).then(function (body) {
-      setCount(body.unread);
+      setCount({ unread: body.unread });
       return body;
     });
   }
@@ -427,7 +434,7 @@
         // answer older than one already shown would undo it.
         if (sent > countsShown) {
           countsShown = sent;
-          if (typeof data.unread === "number") setCount(data.unread);
+          if (typeof data.unread === "number") setCount({ unread: data.unread });
           if (data.counts) setTabCounts(data.counts);
         }
         afterAction(action, form, body, row);
@@ -542,7 +549,7 @@
             return response.json().then(function (body) {
               if (lastEventId && body.cursor !== lastEventId) dispatch("reset", { reason: "poll" });
               lastEventId = body.cursor;
-              dispatch("count", { unread: body.unread });
+              dispatch("count", { unread: body.unread, unseen: body.unseen });
               return interval;
             });
           }
