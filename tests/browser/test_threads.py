@@ -83,3 +83,26 @@ def test_save_and_mute_without_javascript(chromium, live, browser_user):
         assert pigeonhole.muted_threads(browser_user) == ["order-9"]
     finally:
         page.context.close()
+
+
+def test_badges_count_unseen_messages_with_badge_unseen(page, browser_user, settings):
+    settings.PIGEONHOLE = {**settings.PIGEONHOLE, "BADGE": "unseen"}
+    pigeonhole.send(browser_user, "shown on the page")
+    page.goto("/messages/?state=all")  # marks it seen
+    wait_for_stream(page)
+    page.evaluate(
+        "document.body.insertAdjacentHTML('beforeend',"
+        " '<span id=\"nav-badge\" data-pigeonhole-unread hidden></span>')"
+    )
+    tab = page.locator(".pigeonhole-tabs [data-pigeonhole-unread]")
+    nav = page.locator("#nav-badge")
+    expect(tab).to_have_text("1")
+
+    pigeonhole.send(browser_user, "not shown yet")
+    expect(row(page, "not shown yet")).to_be_visible()
+    expect(nav).to_have_text("1")  # unseen
+    expect(tab).to_have_text("2")  # the Unread tab counts unread, whatever BADGE says
+
+    pigeonhole.mark_seen(browser_user)
+    expect(nav).to_be_hidden()
+    expect(tab).to_have_text("2")
