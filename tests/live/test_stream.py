@@ -16,7 +16,7 @@ import pytest
 from django.db import transaction
 
 import pigeonhole
-from pigeonhole.conf import get_broker
+from pigeonhole.conf import get_backend, get_broker
 from pigeonhole.live import FD_RESERVE, Cursor, process_stream_limit
 from pigeonhole.representation import message_to_dict, senders_for
 
@@ -309,3 +309,18 @@ def test_count_events_carry_the_unseen_count_with_badge_unseen(live, cookies, us
         seen, count = reader.events(2)
     assert seen.event == "seen"
     assert count.data == {"unread": 2, "unseen": 0}
+
+
+def test_a_store_without_replaced_still_says_which_row_is_replaced(live, cookies, user, settings):
+    settings.PIGEONHOLE = {
+        **settings.PIGEONHOLE,
+        "BACKEND": "tests.live.test_replaced.WithoutReplaced",
+    }
+    pigeonhole.send(user, "first", thread="order-7")
+    old = pigeonhole.inbox(user)[0]
+    with open_stream(live, cookies) as reader:
+        assert reader.next().data == {"unread": 1}
+        pigeonhole.send(user, "second", thread="order-7")
+        message = reader.next()
+    assert (message.event, message.data["replaces"]) == ("message", old.id)
+    assert type(get_backend()).__name__ == "WithoutReplaced"
