@@ -40,6 +40,8 @@ def test_default_settings_pass():
         ({"MAX_DATA_DEPTH": 0}, "pigeonhole.E015"),
         ({"MAX_DATA_DEPTH": True}, "pigeonhole.E015"),
         ({"MAX_DATA_DEPTH": 101}, "pigeonhole.E015"),
+        ({"BADGE": "unsen"}, "pigeonhole.E041"),
+        ({"BADGE": None}, "pigeonhole.E041"),
     ],
 )
 def test_bad_setting_is_reported_with_a_hint(settings, pigeonhole, expected):

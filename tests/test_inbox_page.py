@@ -57,7 +57,7 @@ def test_unread_tab_lists_unread_messages_newest_first_with_the_count(alice, use
     assert ids_on(response) == expected and len(expected) == 2
     assert "third" in response.text and "second" in response.text
     assert ">first<" not in response.text
-    assert re.search(r"data-pigeonhole-unread>\s*2<", response.text)
+    assert re.search(r"data-pigeonhole-unread=\"unread\">\s*2<", response.text)
 
 
 def test_all_and_archived_tabs(alice, user):

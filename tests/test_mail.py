@@ -579,3 +579,57 @@ def test_bad_email_settings_fail_checks(settings, value, ident):
 
 def test_good_email_settings_pass_checks():
     assert check_email() == []
+
+
+# Muting a conversation from an email -------------------------------------------
+
+
+def _mute_link(email):
+    """The mute link of an email, from its text part."""
+    [line] = [line for line in email.body.splitlines() if "Mute this conversation" in line]
+    return line.rsplit(" ", 1)[-1]
+
+
+@pytest.mark.db_only  # the Redis store keeps no threads yet
+def test_a_threaded_email_has_a_signed_mute_link_beside_the_unsubscribe(
+    store, on_commit, user, other_user
+):
+    with on_commit():
+        pigeonhole.send(user, "first", email=True, thread="order-7", category="comments")
+        pigeonhole.send(user, "unthreaded", email=True, category="comments")
+    threaded, plain = django_mail.outbox
+    url = _mute_link(threaded)
+    assert url.startswith("https://example.com/messages/unsubscribe/")
+    assert "Stop emails about" in threaded.body  # the category's link stays
+    html = threaded.alternatives[0][0]
+    assert "Mute this conversation" in html and url.replace("&", "&amp;") in html
+    assert "Mute this conversation" not in plain.body
+    token = url.rstrip("/").rsplit("/", 1)[-1]
+    assert read_unsubscribe_token(token) == (str(user.pk), "order-7", "thread")
+
+    client = Client(enforce_csrf_checks=True)
+    page = client.get(url)
+    assert page.status_code == 200 and b'<form method="post">' in page.content
+    assert b"Mute this conversation" in page.content
+    assert pigeonhole.muted_threads(user) == []  # a GET (a link scanner) changes nothing
+    done = client.post(url, {"List-Unsubscribe": "One-Click"})
+    assert done.status_code == 200 and b"muted" in done.content
+    assert pigeonhole.muted_threads(user) == ["order-7"]
+    assert pigeonhole.muted_threads(other_user) == []
+    with on_commit():
+        pigeonhole.send(user, "second", email=True, thread="order-7", category="comments")
+    assert len(django_mail.outbox) == 2  # muted: neither entry nor email
+    again = client.post(url)
+    assert again.status_code == 200 and b"already muted" in again.content
+
+
+@pytest.mark.django_db
+def test_a_forged_mute_link_mutes_nothing(user, other_user):
+    token = unsubscribe_token(user.pk, "order-7", "thread")
+    payload, signature = token.split(":", 1)
+    data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    data["u"] = str(other_user.pk)
+    forged = base64.urlsafe_b64encode(json.dumps(data, separators=(",", ":")).encode())
+    bad = forged.decode().rstrip("=") + ":" + signature
+    assert Client().post(reverse("pigeonhole:unsubscribe", args=[bad])).status_code == 400
+    assert pigeonhole.muted_threads(other_user) == []

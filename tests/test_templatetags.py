@@ -49,6 +49,22 @@ def test_unread_count_tag(user, other_user):
     assert render("{% pigeonhole_unread_count other %}", request, other=other_user) == "1"
 
 
+@pytest.mark.db_only  # the Redis store keeps no seen state yet: every unread entry is unseen
+def test_badges_count_unseen_messages_with_badge_unseen(user, settings):
+    settings.PIGEONHOLE = {**settings.PIGEONHOLE, "BADGE": "unseen"}
+    pigeonhole.send(user, "one")
+    pigeonhole.mark_seen(user)
+    pigeonhole.send(user, "two")
+    request = make_request(user)
+    assert render("{% pigeonhole_unread_count %}", request) == "1"
+    assert str(unread_count(make_request(user))["pigeonhole_unread_count"]) == "1"
+    page = render("{% pigeonhole_scripts %}", request)
+    config = re.search(r'id="pigeonhole-config" type="application/json">(.*?)</script>', page)
+    assert json.loads(config[1])["badge"] == "unseen"
+    settings.PIGEONHOLE = {**settings.PIGEONHOLE, "BADGE": "unread"}
+    assert render("{% pigeonhole_unread_count %}", make_request(user)) == "2"
+
+
 def test_unread_count_tag_is_zero_for_anonymous():
     assert render("{% pigeonhole_unread_count %}", make_request(AnonymousUser())) == "0"
 

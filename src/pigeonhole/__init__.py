@@ -38,6 +38,7 @@ from .constants import (
 if TYPE_CHECKING:
     from .api import (
         aarchive,
+        abadge_count,
         add_message,
         adelete,
         aexport_user,
@@ -58,6 +59,7 @@ if TYPE_CHECKING:
         aunread_count,
         aunsave,
         aunseen_count,
+        badge_count,
         debug,
         delete,
         error,
@@ -111,6 +113,7 @@ __all__ = [
     "SUCCESS",
     "WARNING",
     "aarchive",
+    "abadge_count",
     "add_message",
     "adelete",
     "aexport_user",
@@ -131,6 +134,7 @@ __all__ = [
     "aunread_count",
     "aunsave",
     "aunseen_count",
+    "badge_count",
     "debug",
     "delete",
     "error",

@@ -36,6 +36,7 @@ from .validation import (
 
 __all__ = [
     "aarchive",
+    "abadge_count",
     "add_message",
     "adelete",
     "aexport_user",
@@ -56,6 +57,7 @@ __all__ = [
     "aunread_count",
     "aunsave",
     "aunseen_count",
+    "badge_count",
     "debug",
     "delete",
     "error",
@@ -258,6 +260,10 @@ def _announce(backend, signal, user: Any, ids: list[Any]) -> None:
         backend.on_commit(lambda: signal.send(sender=type(backend), user=user, ids=ids))
 
 
+def _announce_thread(backend, signal, user: Any, thread: str) -> None:
+    backend.on_commit(lambda: signal.send(sender=type(backend), user=user, thread=thread))
+
+
 def apply_read(
     user: Any, ids: Sequence[Any], *, strict: bool = True, claimed: Sequence[Any] = ()
 ) -> list[Any]:
@@ -337,7 +343,9 @@ def mark_seen(user: Any, *, before: Any = None) -> int:
         before = check_datetime(before, "before")
     elif before is not None:
         before = entry_id(before)
-    return len(backend.mark_seen(uid, before=before))
+    changed = backend.mark_seen(uid, before=before)
+    _announce(backend, signals.message_seen, user, changed)
+    return len(changed)
 
 
 def save(user: Any, entries: Any, *, strict: bool = True) -> int:
@@ -349,13 +357,17 @@ def save(user: Any, entries: Any, *, strict: bool = True) -> int:
     deleted until unsaved.
     """
     backend, uid = _changer(user)
-    return len(backend.save(uid, entry_ids(entries), strict=strict))
+    changed = backend.save(uid, entry_ids(entries), strict=strict)
+    _announce(backend, signals.message_saved, user, changed)
+    return len(changed)
 
 
 def unsave(user: Any, entries: Any, *, strict: bool = True) -> int:
     """Unsave entries; return how many were saved."""
     backend, uid = _changer(user)
-    return len(backend.unsave(uid, entry_ids(entries), strict=strict))
+    changed = backend.unsave(uid, entry_ids(entries), strict=strict)
+    _announce(backend, signals.message_unsaved, user, changed)
+    return len(changed)
 
 
 def _thread_of(thread: Any) -> str:
@@ -378,13 +390,21 @@ def mute(user: Any, thread: Any) -> bool:
     already has stays.
     """
     backend, uid = _changer(user)
-    return backend.mute(uid, _thread_of(thread))
+    key = _thread_of(thread)
+    changed = backend.mute(uid, key)
+    if changed:
+        _announce_thread(backend, signals.thread_muted, user, key)
+    return changed
 
 
 def unmute(user: Any, thread: Any) -> bool:
     """Tell the user about a thread again; return False if it was not muted."""
     backend, uid = _changer(user)
-    return backend.unmute(uid, _thread_of(thread))
+    key = _thread_of(thread)
+    changed = backend.unmute(uid, key)
+    if changed:
+        _announce_thread(backend, signals.thread_unmuted, user, key)
+    return changed
 
 
 def muted_threads(user: Any) -> list[str]:
@@ -486,6 +506,13 @@ def unseen_count(user: Any) -> int:
     return get_backend().unseen_count(user_id(user))
 
 
+def badge_count(user: Any) -> int:
+    """Return what badges show: ``unread_count()``, or ``unseen_count()`` if ``BADGE`` says so."""
+    if pigeonhole_settings.BADGE == "unseen":
+        return unseen_count(user)
+    return unread_count(user)
+
+
 def inbox_counts(user: Any) -> dict[str, int]:
     """
     Return how many messages each tab of an inbox shows: ``unread``, ``all``,
@@ -563,6 +590,7 @@ aunarchive = sync_to_async(unarchive)
 adelete = sync_to_async(delete)
 amark_seen = sync_to_async(mark_seen)
 aunseen_count = sync_to_async(unseen_count)
+abadge_count = sync_to_async(badge_count)
 asave = sync_to_async(save)
 aunsave = sync_to_async(unsave)
 amute = sync_to_async(mute)

@@ -187,6 +187,13 @@ VALUE_RULES: tuple[Rule, ...] = (
     ),
     Rule("STREAM_KEEPALIVE", _positive_seconds, _SECONDS, "pigeonhole.E009"),
     Rule("POLL_INTERVAL", _positive_seconds, _SECONDS, "pigeonhole.E009"),
+    Rule(
+        "BADGE",
+        lambda value: value in ("unread", "unseen"),
+        "'unread' or 'unseen'",
+        "pigeonhole.E041",
+        "'unread' counts unread messages; 'unseen' those the user has not been shown yet.",
+    ),
     Rule("EMAIL_RETRIES", _at_least(0), "an integer of at least 0", "pigeonhole.E033"),
     Rule("EMAIL_RETRY_DELAY", _at_least(0), "an integer of at least 0", "pigeonhole.E033"),
     Rule("DIGEST_DELAY_MINUTES", _at_least(0), "an integer of at least 0", "pigeonhole.E033"),

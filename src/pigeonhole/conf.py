@@ -55,6 +55,8 @@ DEFAULTS: dict[str, Any] = {
     # Seconds between polls suggested to clients (X-Poll-Interval) by the count
     # endpoint and the REST API.
     "POLL_INTERVAL": 30,
+    # What badges count: "unread" messages, or "unseen" ones (unread and not yet shown).
+    "BADGE": "unread",
     # Email, digests and preferences (docs/email.md).
     "CATEGORIES": {},
     "SITE_URL": None,

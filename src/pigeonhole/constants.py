@@ -20,10 +20,15 @@ __all__ = [
     "EVENT_COUNT",
     "EVENT_DELETED",
     "EVENT_MESSAGE",
+    "EVENT_MUTED",
     "EVENT_READ",
     "EVENT_RESET",
+    "EVENT_SAVED",
+    "EVENT_SEEN",
     "EVENT_UNARCHIVED",
+    "EVENT_UNMUTED",
     "EVENT_UNREAD",
+    "EVENT_UNSAVED",
     "INFO",
     "PERSISTENT_DEBUG",
     "PERSISTENT_ERROR",
@@ -91,6 +96,12 @@ EVENT_UNREAD = "unread"
 EVENT_ARCHIVED = "archived"
 EVENT_UNARCHIVED = "unarchived"
 EVENT_DELETED = "deleted"
+EVENT_SEEN = "seen"
+EVENT_SAVED = "saved"
+EVENT_UNSAVED = "unsaved"
+# These two carry a thread key, not entry ids.
+EVENT_MUTED = "muted"
+EVENT_UNMUTED = "unmuted"
 EVENT_COUNT = "count"
 # Tells a client that what it shows may be stale beyond repair: fetch it again.
 EVENT_RESET = "reset"

@@ -12,11 +12,15 @@ from typing import Any
 from django.http import HttpRequest
 from django.utils.functional import SimpleLazyObject
 
-from .storage import request_unread_count
+from .storage import request_badge_count
 
 __all__ = ["unread_count"]
 
 
 def unread_count(request: HttpRequest) -> dict[str, Any]:
-    """Offer ``pigeonhole_unread_count``, counted the first time a template uses it."""
-    return {"pigeonhole_unread_count": SimpleLazyObject(lambda: request_unread_count(request))}
+    """
+    Offer ``pigeonhole_unread_count``, counted the first time a template uses it.
+
+    It counts what badges show: unseen messages with ``PIGEONHOLE["BADGE"] = "unseen"``.
+    """
+    return {"pigeonhole_unread_count": SimpleLazyObject(lambda: request_badge_count(request))}

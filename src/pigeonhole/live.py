@@ -39,7 +39,7 @@ import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
@@ -48,7 +48,8 @@ from django.db import connections
 
 from . import constants
 from .brokers.base import SYNC, Subscription, WakeUp
-from .conf import get_backend
+from .conf import get_backend, pigeonhole_settings
+from .exceptions import MessageNotFound
 from .message import StoredMessage
 from .representation import message_to_dict, senders_for
 from .sse import comment, encode_event, retry, to_json
@@ -88,7 +89,11 @@ _STATE_EVENTS = (
     constants.EVENT_ARCHIVED,
     constants.EVENT_UNARCHIVED,
     constants.EVENT_DELETED,
+    constants.EVENT_SEEN,
+    constants.EVENT_SAVED,
+    constants.EVENT_UNSAVED,
 )
+_THREAD_EVENTS = (constants.EVENT_MUTED, constants.EVENT_UNMUTED)
 _CURSOR = re.compile(r"(\d{1,20})-([0-9a-f]{8})")
 
 
@@ -132,14 +137,28 @@ class Snapshot:
     entries: list[StoredMessage]
     count: int
     senders: dict[Any, dict[str, Any]]
+    #: ``{entry id: the thread row it replaced}`` for the entries newer than ``latest``.
+    replaced: dict[Any, Any] = field(default_factory=dict)
+    #: The unseen count, read only where badges show it (``BADGE = "unseen"``).
+    unseen: int | None = None
 
     @property
     def latest(self) -> int:
         return self.entries[0].id if self.entries else 0
 
     def cursor(self, latest: int | None = None) -> Cursor:
+        """
+        Return the cursor of a client that has every entry up to ``latest``.
+
+        Such a client still shows the thread rows that newer entries replaced
+        since: they count in its window as they were.
+        """
         latest = self.latest if latest is None else latest
-        return Cursor(latest, window_digest(self.entries, latest))
+        shown = [old for pk, old in self.replaced.items() if pk > latest and old.id <= latest]
+        entries = self.entries
+        if shown:
+            entries = sorted([*entries, *shown], key=lambda entry: entry.id, reverse=True)
+        return Cursor(latest, window_digest(entries, latest))
 
     def newer_than(self, latest: int) -> list[StoredMessage]:
         """Return the entries newer than ``latest``, oldest first, as they are sent."""
@@ -183,8 +202,44 @@ def read_snapshot(user_id: Any, latest: int, limit: int) -> Snapshot:
     backend = get_backend()
     entries = backend.list(user_id, state="all", limit=limit)
     count = backend.count(user_id)
-    senders = senders_for([entry for entry in entries if entry.id > latest])
-    return Snapshot(entries, count, senders)
+    new = [entry for entry in entries if entry.id > latest]
+    unseen = backend.unseen_count(user_id) if pigeonhole_settings.BADGE == "unseen" else None
+    return Snapshot(entries, count, senders_for(new), replaced_rows(backend, new), unseen)
+
+
+def replaced_rows(backend: Any, entries: Sequence[StoredMessage]) -> dict[Any, Any]:
+    """
+    Return ``{entry id: the thread row it replaced}`` for new ``entries``.
+
+    One read with a store that has ``replaced()``; otherwise one read of
+    each threaded entry's history, the newest older message being the row
+    the client shows.
+    """
+    threaded = [entry for entry in entries if entry.thread is not None]
+    if not threaded:
+        return {}
+    try:
+        return backend.replaced(threaded)
+    except NotImplementedError:
+        pass
+    found = {}
+    for entry in threaded:
+        try:
+            history = backend.thread_messages(entry.user_id, entry.id)
+        except (NotImplementedError, MessageNotFound):
+            continue
+        older = [message for message in history if message.id < entry.id]
+        if older:
+            found[entry.id] = max(older, key=lambda message: message.id)
+    return found
+
+
+def event_data(entry: StoredMessage, senders: Any, replaced: dict[Any, Any]) -> dict[str, Any]:
+    """Return a ``message`` event's data: the message, and the row it replaces if any."""
+    data = message_to_dict(entry, senders)
+    if entry.id in replaced:
+        data["replaces"] = replaced[entry.id].id
+    return data
 
 
 def _read_sent(batch: Sequence[tuple[Any, Sequence[str]]]) -> list[dict[str, WakeUp]]:
@@ -195,12 +250,27 @@ def _read_sent(batch: Sequence[tuple[Any, Sequence[str]]]) -> list[dict[str, Wak
             found = backend.deliveries(message_id, user_ids)
             # Every entry shares the one content, so there is one sender to look up.
             senders = senders_for([entry for entry, _ in found[:1]])
+            threaded = [entry for entry, _ in found if entry.thread is not None]
+            try:
+                replaced = backend.replaced(threaded) if threaded else {}
+            except NotImplementedError:
+                # Each stream of a threaded message works it out as it reads the store.
+                replaced = None
             wakeups = {}
             for entry, unread in found:
                 user_id = str(entry.user_id)
-                data = to_json(message_to_dict(entry, senders))
+                if replaced is None:
+                    wakeups[user_id] = WakeUp(user_id, constants.EVENT_MESSAGE)
+                    continue
+                data = to_json(event_data(entry, senders, replaced))
                 wakeups[user_id] = WakeUp(
-                    user_id, constants.EVENT_MESSAGE, (entry.id,), unread, entry=entry, data=data
+                    user_id,
+                    constants.EVENT_MESSAGE,
+                    (entry.id,),
+                    unread,
+                    entry=entry,
+                    data=data,
+                    replaces=replaced[entry.id].id if entry.id in replaced else None,
                 )
             results.append(wakeups)
         return results
@@ -467,6 +537,8 @@ class EventStream:
         self.keepalive = keepalive
         self.replay_limit = replay_limit
         self.count: int | None = None
+        #: The unseen count last sent, where badges show it; None otherwise.
+        self.unseen: int | None = None
         #: The ids and read state of the newest entries the client has, as the
         #: cursor's digest covers them; None until the store was first read.
         self.window: tuple[int, ...] | None = None
@@ -532,7 +604,7 @@ class EventStream:
     async def update(self, batch: Sequence[WakeUp], *, reconnect: bool = False) -> list[str]:
         """Return the frames that bring the client up to date after ``batch``."""
         assert self.cursor is not None
-        if self.window is not None and all(wakeup.entry is not None for wakeup in batch):
+        if self.window is not None and all(self.can_apply(wakeup) for wakeup in batch):
             return self.arrived(batch)
         before = self.cursor
         snapshot = await self.snapshot(before.latest)
@@ -551,12 +623,30 @@ class EventStream:
             if wakeup.event in _STATE_EVENTS and wakeup.ids:
                 data = {"ids": list(wakeup.ids)}
                 frames.append(encode_event(wakeup.event, data, id=state_cursor))
+            elif wakeup.event in _THREAD_EVENTS and wakeup.ids:
+                data = {"thread": wakeup.ids[0]}
+                frames.append(encode_event(wakeup.event, data, id=state_cursor))
         for entry in new:
             self.cursor = snapshot.cursor(entry.id)
-            data = message_to_dict(entry, snapshot.senders)
+            data = event_data(entry, snapshot.senders, snapshot.replaced)
             frames.append(encode_event(constants.EVENT_MESSAGE, data, id=str(self.cursor)))
         self.cursor = snapshot.cursor(max(before.latest, snapshot.latest))
         return frames + self._count(snapshot, force=reconnect)
+
+    def can_apply(self, wakeup: WakeUp) -> bool:
+        """
+        Whether ``wakeup`` is a new entry the window can take without a store read.
+
+        A thread's row that moves to the top leaves the window; if the window
+        is full, the entry that then enters it at the bottom is unknown here.
+        """
+        if wakeup.entry is None:
+            return False
+        if self.unseen is not None and wakeup.replaces is not None:
+            return False  # whether the replaced row counted as unseen, the store knows
+        assert self.window is not None
+        ids = [abs(n) for n in self.window]
+        return wakeup.replaces not in ids or len(ids) < WINDOW
 
     def arrived(self, batch: Sequence[WakeUp]) -> list[str]:
         """
@@ -574,19 +664,26 @@ class EventStream:
             if entry.id in ids or (len(ids) >= WINDOW and entry.id < ids[-1]):
                 continue
             mark = -entry.id if entry.is_read else entry.id
-            self.window = tuple(sorted((*self.window, mark), key=abs, reverse=True)[:WINDOW])
+            kept = (n for n in self.window if abs(n) != wakeup.replaces)
+            self.window = tuple(sorted((*kept, mark), key=abs, reverse=True)[:WINDOW])
             self.cursor = Cursor(max(self.cursor.latest, entry.id), _digest(self.window))
             frames.append(encode_event(constants.EVENT_MESSAGE, wakeup.data, id=str(self.cursor)))
-            if wakeup.count is not None and wakeup.count != self.count:
-                self.count = wakeup.count
-                data = {"unread": wakeup.count}
-                frames.append(encode_event(constants.EVENT_COUNT, data, id=str(self.cursor)))
+            unseen = self.unseen
+            if unseen is not None and not (entry.seen or entry.is_archived):
+                unseen += 1  # a new row, none replaced: one more unseen
+            if wakeup.count is not None:
+                frames += self._count_frame(wakeup.count, unseen)
         return frames
 
     def _count(self, snapshot: Snapshot, *, force: bool = False) -> list[str]:
         """Return a ``count`` frame if the count changed since the last one (or ``force``)."""
-        if not force and snapshot.count == self.count:
+        return self._count_frame(snapshot.count, snapshot.unseen, force=force)
+
+    def _count_frame(self, unread: int, unseen: int | None, *, force: bool = False) -> list[str]:
+        if not force and (unread, unseen) == (self.count, self.unseen):
             return []
-        self.count = snapshot.count
-        data = {"unread": snapshot.count}
+        self.count, self.unseen = unread, unseen
+        data = {"unread": unread}
+        if unseen is not None:
+            data["unseen"] = unseen
         return [encode_event(constants.EVENT_COUNT, data, id=str(self.cursor))]

@@ -40,6 +40,9 @@ __all__ = [
 _SALT = "pigeonhole.unsubscribe"
 #: The unsubscribe link of a digest turns off digests for every category.
 ALL_CATEGORIES = "*"
+#: The channel of a mute link: its token names a thread key where others name a category,
+#: and following it mutes that thread for the user (no entries, no emails).
+MUTE_CHANNEL = "thread"
 
 
 def site_url() -> str:
@@ -77,6 +80,8 @@ def _domain() -> str:
 def unsubscribe_token(user_id: Any, category: str, channel: str) -> str:
     """
     Sign who may be unsubscribed from what: one user, one category, one channel.
+
+    With ``MUTE_CHANNEL`` the category is a thread key, and the link mutes that thread.
 
     The token is the only credential of the unsubscribe link (it works
     without logging in), so it names exactly one switch and expires after
@@ -194,6 +199,7 @@ def build_message_email(user: Any, entry: StoredMessage) -> EmailMultiAlternativ
     """
     category = get_category(entry.category)
     unsubscribe = _unsubscribe_url(user.pk, category.slug, "email") if category.optional else None
+    mute = _unsubscribe_url(user.pk, entry.thread, MUTE_CHANNEL) if entry.thread else None
     context = {
         "user": user,
         "entry": entry,
@@ -203,6 +209,7 @@ def build_message_email(user: Any, entry: StoredMessage) -> EmailMultiAlternativ
         "site_url": site_url(),
         "preferences_url": _preferences_url(),
         "unsubscribe_url": unsubscribe,
+        "mute_url": mute,
         "subject": entry.subject or Truncator(str(entry.message)).chars(78),
     }
     headers = {"Message-ID": message_id(entry), "Auto-Submitted": "auto-generated"}

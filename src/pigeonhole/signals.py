@@ -12,9 +12,14 @@ __all__ = [
     "message_archived",
     "message_deleted",
     "message_read",
+    "message_saved",
+    "message_seen",
     "message_sent",
     "message_unarchived",
     "message_unread",
+    "message_unsaved",
+    "thread_muted",
+    "thread_unmuted",
 ]
 
 #: ``message`` (the backend's record, with ``id`` and ``recipient_count``) and
@@ -26,3 +31,11 @@ message_unread = Signal()
 message_archived = Signal()
 message_unarchived = Signal()
 message_deleted = Signal()
+#: ``user`` and ``ids`` too: entries the user was shown (``mark_seen()``), and
+#: entries saved or unsaved.
+message_seen = Signal()
+message_saved = Signal()
+message_unsaved = Signal()
+#: ``user`` and ``thread`` (the thread's key) for the two below.
+thread_muted = Signal()
+thread_unmuted = Signal()

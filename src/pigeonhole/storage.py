@@ -25,7 +25,12 @@ from .exceptions import BackendUnavailable, InvalidMessage, PersistenceUnavailab
 from .message import StickyMessage, StoredMessage
 from .validation import check_close_timeout, check_tags, check_text
 
-__all__ = ["PersistentStorage", "PersistentStorageMixin", "request_unread_count"]
+__all__ = [
+    "PersistentStorage",
+    "PersistentStorageMixin",
+    "request_badge_count",
+    "request_unread_count",
+]
 
 logger = logging.getLogger("pigeonhole")
 
@@ -443,6 +448,13 @@ class PersistentStorage(PersistentStorageMixin, FallbackStorage):
         if not hasattr(request, "session"):
             self.storage_classes = (CookieStorage,)
         super().__init__(request, *args, **kwargs)
+
+
+def request_badge_count(request: Any) -> int:
+    """Return what the request's user's badge shows: see ``PIGEONHOLE["BADGE"]``."""
+    if pigeonhole_settings.BADGE == "unseen":
+        return api.unseen_count(getattr(request, "user", None))
+    return request_unread_count(request)
 
 
 def request_unread_count(request: Any) -> int:

@@ -353,6 +353,20 @@ class MemoryBackend(BaseBackend):
         return len(doomed)
 
     # Live delivery ---------------------------------------------------------
+    def replaced(self, entries: Any) -> dict[Any, Any]:
+        """The newest folded entry before each new row, in the row's thread."""
+        found = {}
+        with self.lock:
+            for entry in entries:
+                older = [
+                    e
+                    for e in self._history(entry.user_id, entry.thread)
+                    if e.id < entry.id and e.id in self.folded
+                ]
+                if older:
+                    found[entry.id] = copy.copy(max(older, key=lambda e: e.id))
+        return found
+
     def deliveries(self, message_id: Any, user_ids: Any) -> list[tuple[Any, int]]:
         """Each named user's visible entry of the message, with their unread count."""
         wanted = {str(uid) for uid in user_ids}

@@ -16,7 +16,7 @@ import pytest
 from django.db import transaction
 
 import pigeonhole
-from pigeonhole.conf import get_broker
+from pigeonhole.conf import get_backend, get_broker
 from pigeonhole.live import FD_RESERVE, Cursor, process_stream_limit
 from pigeonhole.representation import message_to_dict, senders_for
 
@@ -220,3 +220,107 @@ def test_the_first_stream_leaves_what_the_process_loaded_out_of_garbage_collecti
     with open_stream(live, cookies) as reader:
         reader.next()
         assert gc.get_freeze_count() > 10_000  # Django and the project, at the very least
+
+
+def test_seen_saved_and_unsaved_arrive_with_their_ids(live, cookies, user):
+    pigeonhole.send(user, "one")
+    entry = pigeonhole.inbox(user)[0]
+    with open_stream(live, cookies) as reader:
+        assert reader.next().data == {"unread": 1}
+        pigeonhole.mark_seen(user)
+        seen = reader.next()
+        pigeonhole.save(user, entry.id)
+        saved = reader.next()
+        pigeonhole.unsave(user, entry.id)
+        unsaved = reader.next()
+    assert (seen.event, seen.data) == ("seen", {"ids": [entry.id]})
+    assert (saved.event, saved.data) == ("saved", {"ids": [entry.id]})
+    assert (unsaved.event, unsaved.data) == ("unsaved", {"ids": [entry.id]})
+
+
+def test_mute_and_unmute_arrive_with_the_thread_key(live, cookies, user):
+    with open_stream(live, cookies) as reader:
+        assert reader.next().data == {"unread": 0}
+        pigeonhole.mute(user, "order-7")
+        muted = reader.next()
+        pigeonhole.unmute(user, "order-7")
+        unmuted = reader.next()
+    assert (muted.event, muted.data) == ("muted", {"thread": "order-7"})
+    assert (unmuted.event, unmuted.data) == ("unmuted", {"thread": "order-7"})
+
+
+def test_a_threads_new_message_says_which_row_it_replaces(live, cookies, user, other_user):
+    pigeonhole.send(user, "first", thread="order-7", from_user=other_user)
+    old = pigeonhole.inbox(user)[0]
+    with open_stream(live, cookies) as reader:
+        assert reader.next().data == {"unread": 1}
+        pigeonhole.send(user, "second", thread="order-7")
+        message = reader.next()
+    new = pigeonhole.inbox(user)[0]
+    assert new.id != old.id
+    assert message.event == "message"
+    assert message.data["id"] == new.id
+    assert message.data["replaces"] == old.id
+    assert message.data["count"] == 2
+    assert message.data["thread"] == "order-7"
+    assert len(pigeonhole.inbox(user)) == 1
+
+
+def test_a_replayed_threaded_message_says_which_row_it_replaces(live, cookies, user):
+    pigeonhole.send(user, "first", thread="order-7")
+    old = pigeonhole.inbox(user)[0]
+    with open_stream(live, cookies) as reader:
+        last = reader.next().id
+    pigeonhole.send(user, "second", thread="order-7")
+    with open_stream(live, cookies, last_event_id=last) as reader:
+        message, count = reader.events(2)
+    assert (message.event, message.data["replaces"]) == ("message", old.id)
+    assert count.data == {"unread": 1}
+    # The cursor stays exact: resuming from it replays nothing but the count.
+    with open_stream(live, cookies, last_event_id=count.id) as reader:
+        assert reader.next().event == "count"
+
+
+def test_after_a_live_thread_move_a_reconnect_replays_nothing(live, cookies, user):
+    pigeonhole.send(user, "first", thread="order-7")
+    with open_stream(live, cookies) as reader:
+        assert reader.next().data == {"unread": 1}
+        pigeonhole.send(user, "second", thread="order-7")
+        message = reader.next()
+    assert message.data["replaces"] is not None
+    with open_stream(live, cookies, last_event_id=message.id) as reader:
+        event = reader.next()
+    assert event.event == "count"
+
+
+def test_count_events_carry_the_unseen_count_with_badge_unseen(live, cookies, user, settings):
+    settings.PIGEONHOLE = {**settings.PIGEONHOLE, "BADGE": "unseen"}
+    pigeonhole.send(user, "one", thread="order-7")
+    pigeonhole.mark_seen(user)
+    with open_stream(live, cookies) as reader:
+        assert reader.next().data == {"unread": 1, "unseen": 0}
+        pigeonhole.send(user, "two")
+        message, count = reader.events(2)
+        assert (message.event, count.data) == ("message", {"unread": 2, "unseen": 1})
+        pigeonhole.send(user, "three", thread="order-7")  # replaces a seen row
+        message, count = reader.events(2)
+        assert (message.event, count.data) == ("message", {"unread": 2, "unseen": 2})
+        pigeonhole.mark_seen(user)
+        seen, count = reader.events(2)
+    assert seen.event == "seen"
+    assert count.data == {"unread": 2, "unseen": 0}
+
+
+def test_a_store_without_replaced_still_says_which_row_is_replaced(live, cookies, user, settings):
+    settings.PIGEONHOLE = {
+        **settings.PIGEONHOLE,
+        "BACKEND": "tests.live.test_replaced.WithoutReplaced",
+    }
+    pigeonhole.send(user, "first", thread="order-7")
+    old = pigeonhole.inbox(user)[0]
+    with open_stream(live, cookies) as reader:
+        assert reader.next().data == {"unread": 1}
+        pigeonhole.send(user, "second", thread="order-7")
+        message = reader.next()
+    assert (message.event, message.data["replaces"]) == ("message", old.id)
+    assert type(get_backend()).__name__ == "WithoutReplaced"

@@ -761,3 +761,18 @@ class BaseBackend:
         to read the store for itself.
         """
         raise NotImplementedError("subclasses of BaseBackend may provide a deliveries() method")
+
+    def replaced(self, entries: Sequence[StoredMessage]) -> dict[Any, Any]:
+        """
+        Return ``{entry id: the row it replaced}`` for new thread rows.
+
+        When a thread's new message reaches a user who had a row in it, the
+        new entry becomes the row and the old one is folded; a live client
+        removes the old row as it shows the new one. ``entries`` are new,
+        visible entries (of any users) in threads; one with no older row in
+        its thread is absent from the result. The rows are ``StoredMessage``
+        objects, read state included: a reconnecting client's cursor still
+        covers them. A backend without it leaves each stream to work it out
+        from ``thread_messages()``.
+        """
+        raise NotImplementedError("subclasses of BaseBackend may provide a replaced() method")

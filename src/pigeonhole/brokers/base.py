@@ -65,6 +65,8 @@ class WakeUp:
     #: this process has read them for all its streams; never sent over the wire.
     entry: Any = field(default=None, compare=False, repr=False)
     data: Any = field(default=None, compare=False, repr=False)
+    #: The id of the thread row the new entry replaces, if any (never sent either).
+    replaces: Any = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         # Keys are strings on every path (JSON turns a UUID into one), so a

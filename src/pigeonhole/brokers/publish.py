@@ -16,7 +16,7 @@ from ..backends.base import BaseBackend
 from ..conf import get_backend, get_broker
 from .base import Sent, WakeUp
 
-__all__ = ["connect", "publish_change", "publish_sent"]
+__all__ = ["connect", "publish_change", "publish_sent", "publish_thread_change"]
 
 _CHANGES = {
     signals.message_read: constants.EVENT_READ,
@@ -24,6 +24,13 @@ _CHANGES = {
     signals.message_archived: constants.EVENT_ARCHIVED,
     signals.message_unarchived: constants.EVENT_UNARCHIVED,
     signals.message_deleted: constants.EVENT_DELETED,
+    signals.message_seen: constants.EVENT_SEEN,
+    signals.message_saved: constants.EVENT_SAVED,
+    signals.message_unsaved: constants.EVENT_UNSAVED,
+}
+_THREAD_CHANGES = {
+    signals.thread_muted: constants.EVENT_MUTED,
+    signals.thread_unmuted: constants.EVENT_UNMUTED,
 }
 
 
@@ -58,11 +65,20 @@ def _wakeups_for(recipients: Any) -> Iterator[WakeUp]:
 
 def publish_change(sender: Any, signal: Any, user: Any, ids: Iterable[Any], **kwargs: Any) -> None:
     """Tell the user's streams which entries changed state, and how."""
+    _publish_to(user, _CHANGES[signal], tuple(ids))
+
+
+def publish_thread_change(sender: Any, signal: Any, user: Any, thread: str, **kwargs: Any) -> None:
+    """Tell the user's streams that a thread was muted or unmuted; its key rides in ``ids``."""
+    _publish_to(user, _THREAD_CHANGES[signal], (thread,))
+
+
+def _publish_to(user: Any, event: str, ids: tuple[Any, ...]) -> None:
     broker = get_broker()
     user_id = getattr(user, "pk", user)
     if getattr(broker, "local_only", False) and not broker.subscriber_count(user_id):
         return
-    broker.publish([WakeUp(user_id, _CHANGES[signal], tuple(ids))])
+    broker.publish([WakeUp(user_id, event, ids)])
 
 
 def connect() -> None:
@@ -70,3 +86,5 @@ def connect() -> None:
     signals.message_sent.connect(publish_sent, dispatch_uid="pigeonhole.brokers.sent")
     for signal, event in _CHANGES.items():
         signal.connect(publish_change, dispatch_uid=f"pigeonhole.brokers.{event}")
+    for signal, event in _THREAD_CHANGES.items():
+        signal.connect(publish_thread_change, dispatch_uid=f"pigeonhole.brokers.{event}")

@@ -21,7 +21,8 @@ from django.utils.timesince import timesince
 from django.utils.translation import gettext as _
 
 from .. import api
-from ..storage import request_unread_count
+from ..conf import pigeonhole_settings
+from ..storage import request_badge_count
 from ..views.pages import with_senders
 
 register = template.Library()
@@ -49,6 +50,7 @@ def script_config() -> dict[str, Any]:
     """Return what ``pigeonhole.js`` needs beyond its URLs: words and colours."""
     return {
         "colors": COLORS,
+        "badge": pigeonhole_settings.BADGE,
         "strings": {
             "just_now": _("just now"),
             "new_message": _("New message"),
@@ -59,6 +61,10 @@ def script_config() -> dict[str, Any]:
             "done_delete": _("Deleted."),
             "done_read_all": _("All shown messages marked read."),
             "done_reply": _("Reply sent."),
+            "done_save": _("Saved."),
+            "done_unsave": _("Unsaved."),
+            "done_mute": _("Thread muted."),
+            "done_unmute": _("Thread unmuted."),
             "failed": _("That did not work. Reload the page and try again."),
             "select_first": _("Select at least one message."),
         },
@@ -91,11 +97,15 @@ def ago(value: datetime | None, now: datetime | None = None) -> str:
 
 @register.simple_tag(takes_context=True)
 def pigeonhole_unread_count(context: template.Context, user: Any = None) -> int:
-    """Return the unread count of ``user`` (default: the logged-in user); 0 when anonymous."""
+    """
+    Return the badge count of ``user`` (default: the logged-in user); 0 when anonymous.
+
+    Unread messages, or unseen ones with ``PIGEONHOLE["BADGE"] = "unseen"``.
+    """
     request = context.get("request")
     if user is None and request is not None and _user(context) is getattr(request, "user", None):
-        return request_unread_count(request)
-    return api.unread_count(_user(context, user))
+        return request_badge_count(request)
+    return api.badge_count(_user(context, user))
 
 
 def displayed_messages(request: HttpRequest | None, *, persistent: bool = True) -> Any:

@@ -69,11 +69,17 @@ def placeholder_entry() -> StoredMessage:
     Return the entry rendered into the page's ``<template>`` for live messages.
 
     The script clones it for each message that arrives and fills in the text;
-    id 0 makes its form actions easy to rewrite, and a sender makes sure the
-    reply form is there to show when the new message has one.
+    id 0 makes its form actions easy to rewrite, and a sender and a thread
+    make sure the reply and mute forms are there to show when the new message
+    has them.
     """
     return StoredMessage(
-        id=0, level=constants.PERSISTENT_INFO, message="", from_user_id=0, created=timezone.now()
+        id=0,
+        level=constants.PERSISTENT_INFO,
+        message="",
+        from_user_id=0,
+        created=timezone.now(),
+        thread="0",
     )
 
 

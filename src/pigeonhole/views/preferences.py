@@ -22,8 +22,9 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from .. import api
 from ..categories import Category, get_categories, get_preferences, set_preference
-from ..mail import ALL_CATEGORIES, read_unsubscribe_token
+from ..mail import ALL_CATEGORIES, MUTE_CHANNEL, read_unsubscribe_token
 
 __all__ = ["PreferencesForm", "preferences", "unsubscribe"]
 
@@ -94,7 +95,7 @@ def _apply(user: Any, category: str, channel: str) -> list[Category]:
 @require_http_methods(["GET", "POST"])
 def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     """
-    Turn one category's email (or every digest) off without logging in.
+    Turn one category's email (or every digest) off, or mute a thread, without logging in.
 
     GET shows a confirmation page, so link scanners that follow every URL in
     an email unsubscribe nobody; POST, from that page or a mail client's
@@ -109,6 +110,11 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     user = get_user_model()._default_manager.filter(pk=user_id).first()
     if user is None:
         return _unsubscribe_page(request, "invalid", status=400)
+    if channel == MUTE_CHANNEL:
+        # The "category" of a mute link is the thread's key.
+        if request.method == "GET":
+            return _unsubscribe_page(request, "confirm_mute")
+        return _unsubscribe_page(request, "muted" if api.mute(user, category) else "was_muted")
     categories = get_categories()
     label = (
         _("all categories")

@@ -868,3 +868,28 @@ class DatabaseBackend(BaseBackend):
             )
             found += [(_row_to_stored(row[:-1]), row[-1]) for row in rows]
         return found
+
+    # Live delivery: a thread's moved row ----------------------------------
+    def replaced(self, entries: Sequence[StoredMessage]) -> dict[Any, Any]:
+        """Read the rows the entries folded: two queries per thread and 500 users."""
+        alias = self.db_for_read()
+        threads: dict[str | None, dict[Any, Any]] = {}
+        for entry in entries:
+            threads.setdefault(entry.thread, {})[entry.user_id] = entry.id
+        found: dict[Any, Any] = {}
+        for thread, newest in threads.items():
+            for chunk in _chunks(list(newest), 500):
+                rows = (
+                    InboxEntry.objects.using(alias)
+                    .filter(thread=thread, folded=True, user_id__in=chunk)
+                    .filter(id__lt=max(newest[user] for user in chunk))
+                    .values("user_id")
+                    .annotate(old=Max("id"))
+                    .values_list("user_id", "old")
+                )
+                olds = {old: newest[user] for user, old in rows if old < newest[user]}
+                stored = InboxEntry.objects.using(alias).filter(id__in=list(olds))
+                for row in stored.values_list(*_COLUMNS):
+                    entry = _row_to_stored(row)
+                    found[olds[entry.id]] = entry
+        return found

@@ -23,7 +23,8 @@
  * Shift+U; alerts with [data-pigeonhole-close-timeout] close themselves.
  *
  * Sites hook in through DOM events on document: "pigeonhole:message" (detail: the message),
- * "pigeonhole:count" (detail: {unread}), "pigeonhole:change" (detail: {event, ids}) and
+ * "pigeonhole:count" (detail: {unread}, and {unseen} where badges count unseen messages), "pigeonhole:change" (detail: {event, ids}, or
+ * {event, thread} for "muted" and "unmuted") and
  * "pigeonhole:reset" (detail: {reason}; refetch what the page shows).
  */
 (function () {
@@ -34,6 +35,7 @@
     streamUrl: script && script.dataset.streamUrl,
     countUrl: script && script.dataset.countUrl,
     readUrl: script && script.dataset.readUrl,
+    badge: "unread",
     strings: {},
     colors: {},
   };
@@ -44,6 +46,7 @@
       var extra = JSON.parse(configNode.textContent);
       config.strings = extra.strings || {};
       config.colors = extra.colors || {};
+      config.badge = extra.badge === "unseen" ? "unseen" : "unread";
     } catch (e) {
       /* a broken config leaves the defaults: English-less but working */
     }
@@ -55,7 +58,8 @@
   // A dropped stream is reopened at a random moment within this many milliseconds: when a
   // deploy drops every stream at once, the reconnections (and their replays) spread out.
   var RECONNECT_SPREAD = 3000;
-  var STATE_EVENTS = ["read", "unread", "archived", "unarchived", "deleted"];
+  var STATE_EVENTS = ["read", "unread", "archived", "unarchived", "deleted", "seen", "saved", "unsaved"];
+  var THREAD_EVENTS = ["muted", "unmuted"];
 
   var channel = "BroadcastChannel" in window ? new BroadcastChannel(CHANNEL) : null;
   var lastEventId = null;
@@ -68,12 +72,17 @@
     document.dispatchEvent(new CustomEvent("pigeonhole:" + name, { detail: detail }));
   }
 
-  function setCount(unread) {
+  // Badges show the unread count, or the unseen one where the site says so (BADGE); a badge
+  // marked data-pigeonhole-unread="unread" (the inbox's Unread tab) always shows unread.
+  function setCount(counts) {
     document.querySelectorAll("[data-pigeonhole-unread]").forEach(function (badge) {
-      badge.textContent = String(unread);
-      badge.hidden = unread === 0;
+      var kind = badge.getAttribute("data-pigeonhole-unread") === "unread" ? "unread" : config.badge;
+      var value = counts[kind];
+      if (typeof value !== "number") return; // an action's answer carries no unseen count
+      badge.textContent = String(value);
+      badge.hidden = value === 0;
     });
-    emit("count", { unread: unread });
+    emit("count", counts);
   }
 
   // The All and Archived tabs' counts, as the server gave them after an action.
@@ -112,6 +121,7 @@
     var item = document.createElement("li");
     item.className = "list-group-item pigeonhole-message pigeonhole-" + message.level_tag + " " + (message.tags || "");
     item.dataset.pigeonholeId = String(message.id);
+    item.dataset.pigeonholeThread = message.thread || "";
     if (message.subject) {
       var subject = document.createElement("strong");
       subject.textContent = message.subject; // text, never HTML
@@ -152,6 +162,10 @@
     node.dataset.pigeonholeId = id;
     node.className = node.className.replace(/\bpigeonhole-(debug|info|success|warning|error)\b/, "pigeonhole-" + message.level_tag);
     node.classList.toggle("pigeonhole-read", Boolean(message.read_at));
+    node.classList.toggle("pigeonhole-saved", Boolean(message.saved_at));
+    node.classList.remove("pigeonhole-muted"); // a muted thread sends nothing
+    node.dataset.pigeonholeThread = message.thread || "";
+    node.dataset.pigeonholeSenders = (message.senders || []).join(",");
     [node].concat(Array.prototype.slice.call(node.querySelectorAll("[id], [for], [aria-labelledby]"))).forEach(function (el) {
       ["id", "for", "aria-labelledby"].forEach(function (name) {
         var value = el.getAttribute(name);
@@ -172,6 +186,9 @@
     show(node, "sender", Boolean(message.from_user));
     fill(node, "sender_name", message.from_user ? message.from_user.name || message.from_user.username : "");
     show(node, "reply", Boolean(message.from_user));
+    show(node, "mute", Boolean(message.thread));
+    show(node, "count", message.count > 1);
+    fill(node, "count", String(message.count || 1));
     var time = fill(node, "created", config.strings.just_now || "just now");
     if (time) {
       time.setAttribute("datetime", message.created || "");
@@ -182,10 +199,24 @@
     return node;
   }
 
+  // The rows a thread's new message replaces: the one it names, and any other of its thread
+  // (a page that missed a message in between shows an older row of the thread).
+  function replacedRows(list, message) {
+    return Array.prototype.slice.call(list.querySelectorAll("[data-pigeonhole-id]")).filter(function (node) {
+      if (node.dataset.pigeonholeId === String(message.id)) return false;
+      if (message.replaces != null && node.dataset.pigeonholeId === String(message.replaces)) return true;
+      return Boolean(message.thread) && node.dataset.pigeonholeThread === message.thread;
+    });
+  }
+
   function showMessage(message) {
-    if (!document.querySelector('[data-pigeonhole-id="' + message.id + '"]')) bumpTabCount("all", message);
+    // A thread's row moving to the top is no new row for the All tab.
+    if (!document.querySelector('[data-pigeonhole-id="' + message.id + '"]') && message.replaces == null) bumpTabCount("all", message);
     document.querySelectorAll("[data-pigeonhole-messages]").forEach(function (list) {
       if (list.querySelector('[data-pigeonhole-id="' + message.id + '"]')) return;
+      replacedRows(list, message).forEach(function (node) {
+        node.remove();
+      });
       var templateId = list.getAttribute("data-pigeonhole-template");
       var template = templateId && document.getElementById(templateId);
       var node = template ? cloneEntry(template, message) : renderMessage(message);
@@ -234,17 +265,33 @@
           removeEntry(node);
         } else if (event === "read" || event === "unread") {
           node.classList.toggle("pigeonhole-read", event === "read");
+        } else if (event === "unsaved" && node.closest('[data-pigeonhole-state="saved"]')) {
+          removeEntry(node);
+        } else if (event === "saved" || event === "unsaved") {
+          node.classList.toggle("pigeonhole-saved", event === "saved");
+        } else if (event === "seen") {
+          node.classList.add("pigeonhole-seen");
         }
       });
     });
     emit("change", { event: event, ids: ids });
   }
 
+  // A thread muted or unmuted: every row of it shows the other button.
+  function applyThread(event, thread) {
+    if (!thread) return;
+    document.querySelectorAll("[data-pigeonhole-thread]").forEach(function (node) {
+      if (node.dataset.pigeonholeThread === thread) node.classList.toggle("pigeonhole-muted", event === "muted");
+    });
+    emit("change", { event: event, thread: thread });
+  }
+
   function handle(event, data) {
     if (event === "message") showMessage(data);
-    else if (event === "count") setCount(data.unread);
+    else if (event === "count") setCount(data);
     else if (event === "reset") emit("reset", data);
     else if (STATE_EVENTS.indexOf(event) !== -1) applyChange(event, data.ids);
+    else if (THREAD_EVENTS.indexOf(event) !== -1) applyThread(event, data.thread);
   }
 
   // Events from the leader tab's stream, relayed to this one with the stream's cursor: a tab
@@ -281,7 +328,7 @@
       if (!response.ok) throw new Error("mark read failed: " + response.status);
       return response.json();
     }).then(function (body) {
-      setCount(body.unread);
+      setCount({ unread: body.unread });
       return body;
     });
   }
@@ -320,6 +367,12 @@
       row.focus(); // the button pressed is hidden now; stay on its row
     } else if (action === "archive" || action === "unarchive" || action === "delete") {
       removeEntry(row);
+    } else if (action === "save" || action === "unsave") {
+      applyChange(action + "d", [row.dataset.pigeonholeId]);
+      if (row.isConnected) row.focus(); // the button pressed is hidden now
+    } else if (action === "mute" || action === "unmute") {
+      applyThread(action + "d", row.dataset.pigeonholeThread);
+      row.focus();
     } else if (action === "read_all") {
       var before = Number(body.get("before"));
       document.querySelectorAll("[data-pigeonhole-entry]").forEach(function (node) {
@@ -381,7 +434,7 @@
         // answer older than one already shown would undo it.
         if (sent > countsShown) {
           countsShown = sent;
-          if (typeof data.unread === "number") setCount(data.unread);
+          if (typeof data.unread === "number") setCount({ unread: data.unread });
           if (data.counts) setTabCounts(data.counts);
         }
         afterAction(action, form, body, row);
@@ -496,7 +549,7 @@
             return response.json().then(function (body) {
               if (lastEventId && body.cursor !== lastEventId) dispatch("reset", { reason: "poll" });
               lastEventId = body.cursor;
-              dispatch("count", { unread: body.unread });
+              dispatch("count", { unread: body.unread, unseen: body.unseen });
               return interval;
             });
           }
@@ -524,7 +577,7 @@
     }
     var source = new EventSource(url, { withCredentials: true });
     var opened = false;
-    ["message", "count", "reset"].concat(STATE_EVENTS).forEach(function (name) {
+    ["message", "count", "reset"].concat(STATE_EVENTS, THREAD_EVENTS).forEach(function (name) {
       source.addEventListener(name, function (e) {
         opened = true;
         backoff = BACKOFF_MIN;
