@@ -57,9 +57,12 @@ def chromium(django_db_setup, django_db_blocker) -> Iterator[object]:
     if not shutil.which(CHROMIUM):
         _unavailable(f"no Chromium at {CHROMIUM} (install it: apt-get install chromium)")
     try:
-        from playwright.sync_api import sync_playwright
+        from playwright.sync_api import expect, sync_playwright
     except ImportError:
         _unavailable("Playwright is missing (pip install playwright; not `playwright install`)")
+    # expect() waits 5 s by default: too little for a dropped stream reopened after up
+    # to 3 s of jitter on a loaded 2-core machine. A passing check still returns at once.
+    expect.set_options(timeout=15_000)
     before = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # until the loop is gone again
     try:
