@@ -72,11 +72,12 @@ def check_indexes(backend) -> dict[str, int]:
     """
     Check that every index agrees with the entry hashes; return key counts.
 
-    Each entry must sit in exactly the per-user sets its state calls for, the
-    global read and expiring sets must hold exactly the read and expiring
-    entries, the ``unmailed`` set exactly the unread, unarchived entries not yet
-    emailed, the ``sending`` set exactly the contents of sends not finished, and
-    each content's ``refs`` must equal its number of entries.
+    Each entry must sit in exactly the per-user sets its state calls for
+    (``unseen`` and ``saved`` included), the global read and expiring sets
+    must hold exactly the read and expiring entries that are not saved, the
+    ``unmailed`` set exactly the unread, unarchived entries not yet emailed,
+    the ``sending`` set exactly the contents of sends not finished, and each
+    content's ``refs`` must equal its number of entries.
     """
     client = backend.get_client()
     prefix = backend.key_prefix
@@ -96,6 +97,7 @@ def check_indexes(backend) -> dict[str, int]:
         entry_id = rest[1]
         entry = client.hgetall(key)
         uid, read, archived, expires = entry["u"], entry.get("r"), entry.get("a"), entry.get("x")
+        saved = entry.get("s")
         refs[entry["m"]] += 1
         score = float(entry_id)
         if archived:
@@ -104,13 +106,18 @@ def check_indexes(backend) -> dict[str, int]:
             expected[user_key(uid, "all")][entry_id] = score
             if not read:
                 expected[user_key(uid, "unread")][entry_id] = score
+                if not entry.get("n"):
+                    expected[user_key(uid, "unseen")][entry_id] = score
                 if expires:
                     expected[user_key(uid, "unread_exp")][entry_id] = float(expires)
                 if not entry.get("e"):
                     expected["unmailed"][entry_id] = float(entry["c"])
-        if read:
+        if saved:
+            expected[user_key(uid, "saved")][entry_id] = score
+        # Purge walks the read and expiring indexes: a saved entry stays out of them.
+        if read and not saved:
             expected["read"][entry_id] = float(read)
-        if expires:
+        if expires and not saved:
             expected["expiring"][entry_id] = float(expires)
     for key in keys:
         rest = key[len(prefix) + 1 :].split(":")

@@ -12,9 +12,11 @@ import socket
 import sys
 import threading
 import time
+import types
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from random import Random
+from typing import Any
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
@@ -74,11 +76,35 @@ class TestRedisBackend(BackendContract):
         check_indexes(backend)
 
 
-@pytest.mark.xfail(reason="the Redis store keeps threads, seen, saved and mute next")
 class TestRedisInbox(InboxContract):
     @pytest.fixture
     def backend(self, make_backend):
-        return make_backend()
+        backend = make_backend()
+        yield backend
+        check_indexes(backend)
+
+
+def _expected_to_fail(name: str) -> Any:
+    """Return a copy of the contract's test ``name`` marked as a strict expected failure."""
+    test = getattr(InboxContract, name)
+    copy = types.FunctionType(test.__code__, test.__globals__, name, test.__defaults__)
+    return pytest.mark.xfail(strict=True, reason="Redis folds threads next")(copy)
+
+
+for _name in (
+    "test_a_thread_is_one_row_showing_its_newest_message",
+    "test_a_new_message_moves_the_row_to_the_top_unread_and_unarchived",
+    "test_count_is_the_messages_since_the_thread_was_last_read",
+    "test_senders_are_the_three_most_recent_distinct_ones",
+    "test_threads_are_per_user_and_key_and_untouched_without_one",
+    "test_thread_messages_lists_only_what_the_user_received",
+    "test_deleting_a_thread_row_deletes_its_history",
+    "test_reason_is_stored_and_filters_the_inbox",
+    "test_a_new_thread_message_is_unseen_again",
+    "test_a_thread_stays_saved_when_a_message_arrives",
+    "test_a_muted_thread_gives_that_user_no_entry",
+):
+    setattr(TestRedisInbox, _name, _expected_to_fail(_name))
 
 
 class TestRedisBackendInSmallBatches(BackendContract):

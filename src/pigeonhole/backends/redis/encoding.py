@@ -22,8 +22,8 @@ from ...message import NewMessage, StoredMessage
 __all__ = ["ENTRY_FIELDS", "content_fields", "decode_entry", "dt", "ts"]
 
 #: Fields of an entry hash, in the order every script reads them: user, content
-#: (message) id, created, read, archived, emailed, expires.
-ENTRY_FIELDS = ("u", "m", "c", "r", "a", "e", "x")
+#: (message) id, created, read, archived, emailed, expires, seen, saved.
+ENTRY_FIELDS = ("u", "m", "c", "r", "a", "e", "x", "n", "s")
 
 
 def ts(value: datetime) -> str:
@@ -60,7 +60,16 @@ def content_fields(message: NewMessage, created: datetime) -> list[str]:
     Absent means empty, so a plain message costs only the fields it uses.
     """
     fields: dict[str, str] = {"level": str(int(message.level)), "created": ts(created)}
-    for name in ("message", "subject", "extra_tags", "url", "target_object_id", "category"):
+    for name in (
+        "message",
+        "subject",
+        "extra_tags",
+        "url",
+        "target_object_id",
+        "category",
+        "thread",
+        "reason",
+    ):
         if value := getattr(message, name):
             fields[name] = str(value)
     if message.safe:
@@ -114,4 +123,9 @@ def decode_entry(user_id: Any, row: Sequence[Any]) -> StoredMessage:
         close_timeout=_load(content, "close_timeout"),
         category=content.get("category"),
         email=_load(content, "email"),
+        thread=content.get("thread"),
+        reason=content.get("reason", ""),
+        senders=[] if (sender := _load(content, "from_user_id")) is None else [sender],
+        seen_at=dt(fields["n"]),
+        saved_at=dt(fields["s"]),
     )

@@ -1,5 +1,5 @@
 -- ARGV: prefix, now, user id, chunk. Delete one chunk of a user's entries,
--- archived or not.
+-- archived or not; once none is left, the user's other keys.
 local removed = 0
 for _, name in ipairs({'all', 'archived'}) do
   local ids = redis.call('ZRANGE', ukey(ARGV[3], name), 0, tonumber(ARGV[4]) - 1)
@@ -9,5 +9,5 @@ for _, name in ipairs({'all', 'archived'}) do
   end
   if #ids > 0 then return {#ids, removed} end
 end
-for _, name in ipairs({'unread', 'unread_exp'}) do redis.call('DEL', ukey(ARGV[3], name)) end
+for _, name in ipairs({'unread', 'unread_exp', 'unseen', 'saved', 'muted'}) do redis.call('DEL', ukey(ARGV[3], name)) end
 return {0, removed}

@@ -28,6 +28,10 @@ end
 
 local function visible(x) return (not x) or tonumber(x) > NOW end
 
+-- An entry's fields, in ENTRY_FIELDS order (see encoding.py): u, m, c, r, a, e,
+-- x, n (seen), s (saved).
+local function read_entry(id) return redis.call('HMGET', ekey(id), unpack(ENTRY_FIELDS)) end
+
 -- Count a change to the user's inbox and note when it happened: state() reads
 -- both, so clients can poll with ETag and Last-Modified.
 local function touch(uid)
@@ -36,8 +40,12 @@ local function touch(uid)
 end
 
 -- Put an entry in exactly the indexes its state calls for, and out of the others.
+-- Its seen and saved stamps are read from its hash. A saved entry stays out of
+-- the global ``read`` and ``expiring`` indexes, which purge() walks: it survives.
 local function reindex(id, uid, r, a, x)
   touch(uid)
+  local ecns = redis.call('HMGET', ekey(id), 'e', 'c', 'n', 's')
+  local saved = ecns[4]
   if a then
     redis.call('ZREM', ukey(uid, 'all'), id)
     redis.call('ZADD', ukey(uid, 'archived'), id, id)
@@ -56,17 +64,30 @@ local function reindex(id, uid, r, a, x)
       redis.call('ZREM', ukey(uid, 'unread_exp'), id)
     end
   end
-  if r then redis.call('ZADD', gkey('read'), r, id) else redis.call('ZREM', gkey('read'), id) end
-  if x then
+  if r or a or ecns[3] then
+    redis.call('ZREM', ukey(uid, 'unseen'), id)
+  else
+    redis.call('ZADD', ukey(uid, 'unseen'), id, id)
+  end
+  if saved then
+    redis.call('ZADD', ukey(uid, 'saved'), id, id)
+  else
+    redis.call('ZREM', ukey(uid, 'saved'), id)
+  end
+  if r and not saved then
+    redis.call('ZADD', gkey('read'), r, id)
+  else
+    redis.call('ZREM', gkey('read'), id)
+  end
+  if x and not saved then
     redis.call('ZADD', gkey('expiring'), x, id)
   else
     redis.call('ZREM', gkey('expiring'), id)
   end
-  local ec = redis.call('HMGET', ekey(id), 'e', 'c')
-  if r or a or ec[1] then
+  if r or a or ecns[1] then
     redis.call('ZREM', gkey('unmailed'), id)
   else
-    redis.call('ZADD', gkey('unmailed'), ec[2], id)
+    redis.call('ZADD', gkey('unmailed'), ecns[2], id)
   end
 end
 
@@ -77,6 +98,7 @@ local function index_new(id, uid, x, c, shared)
   touch(uid)
   redis.call('ZADD', ukey(uid, 'all'), id, id)
   redis.call('ZADD', ukey(uid, 'unread'), id, id)
+  redis.call('ZADD', ukey(uid, 'unseen'), id, id)
   if x then redis.call('ZADD', ukey(uid, 'unread_exp'), x, id) end
   if shared then
     local n = #shared.unmailed
@@ -108,7 +130,7 @@ local function remove_entry(id)
   redis.call('ZREM', gkey('expiring'), id)
   redis.call('ZREM', gkey('unmailed'), id)
   if not e[1] then return false end
-  for _, name in ipairs({'all', 'unread', 'unread_exp', 'archived'}) do
+  for _, name in ipairs({'all', 'unread', 'unread_exp', 'archived', 'unseen', 'saved'}) do
     redis.call('ZREM', ukey(e[1], name), id)
   end
   redis.call('DEL', ekey(id))
