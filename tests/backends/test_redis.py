@@ -12,11 +12,9 @@ import socket
 import sys
 import threading
 import time
-import types
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from random import Random
-from typing import Any
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
@@ -68,55 +66,48 @@ def make_backend(url):
         backend.close()
 
 
+@pytest.fixture
+def checked_backend(make_backend):
+    """A backend whose indexes are checked after the test."""
+    backend = make_backend()
+    yield backend
+    check_indexes(backend)
+
+
+@pytest.fixture
+def small_batches(checked_backend):
+    """A checked backend with tiny batches, so every scan and fan-out loops."""
+    checked_backend.scan_batch = 3
+    checked_backend.chunk_size = 2
+    return checked_backend
+
+
 class TestRedisBackend(BackendContract):
     @pytest.fixture
-    def backend(self, make_backend):
-        backend = make_backend()
-        yield backend
-        check_indexes(backend)
+    def backend(self, checked_backend):
+        return checked_backend
 
 
 class TestRedisInbox(InboxContract):
     @pytest.fixture
-    def backend(self, make_backend):
-        backend = make_backend()
-        yield backend
-        check_indexes(backend)
-
-
-def _expected_to_fail(name: str) -> Any:
-    """Return a copy of the contract's test ``name`` marked as a strict expected failure."""
-    test = getattr(InboxContract, name)
-    copy = types.FunctionType(test.__code__, test.__globals__, name, test.__defaults__)
-    return pytest.mark.xfail(strict=True, reason="Redis folds threads next")(copy)
-
-
-for _name in (
-    "test_a_thread_is_one_row_showing_its_newest_message",
-    "test_a_new_message_moves_the_row_to_the_top_unread_and_unarchived",
-    "test_count_is_the_messages_since_the_thread_was_last_read",
-    "test_senders_are_the_three_most_recent_distinct_ones",
-    "test_threads_are_per_user_and_key_and_untouched_without_one",
-    "test_thread_messages_lists_only_what_the_user_received",
-    "test_deleting_a_thread_row_deletes_its_history",
-    "test_reason_is_stored_and_filters_the_inbox",
-    "test_a_new_thread_message_is_unseen_again",
-    "test_a_thread_stays_saved_when_a_message_arrives",
-    "test_a_muted_thread_gives_that_user_no_entry",
-):
-    setattr(TestRedisInbox, _name, _expected_to_fail(_name))
+    def backend(self, checked_backend):
+        return checked_backend
 
 
 class TestRedisBackendInSmallBatches(BackendContract):
     """The contract again with tiny batches, so every scan and fan-out loops."""
 
     @pytest.fixture
-    def backend(self, make_backend):
-        backend = make_backend()
-        backend.scan_batch = 3
-        backend.chunk_size = 2
-        yield backend
-        check_indexes(backend)
+    def backend(self, small_batches):
+        return small_batches
+
+
+class TestRedisInboxInSmallBatches(InboxContract):
+    """Threads, seen, saved and mute again with tiny batches and fan-out chunks."""
+
+    @pytest.fixture
+    def backend(self, small_batches):
+        return small_batches
 
 
 class TestRedisLayout:
@@ -298,6 +289,16 @@ class TestRedisLayout:
         assert texts(backend.list(uid, levels=[41, 11])) == ["error"]
         assert texts(backend.list(uid, levels=[21], tag="billing", limit=1)) == ["old billing"]
         assert len(backend.list(uid, limit=1000)) == 32
+
+    def test_purge_dry_run_counts_the_history_a_thread_row_takes_with_it(self, backend, uid):
+        for text in ("a", "b"):
+            backend.add(new(text, thread="t"), uid)
+        backend.mark_all_read(uid)
+        later = timezone.now() + timedelta(seconds=1)
+        expected = {"expired": 0, "read": 1, "messages": 2}
+        assert backend.purge(read_before=later, dry_run=True) == expected
+        assert backend.purge(read_before=later) == expected
+        assert backend.export_entries(uid) == []
 
     def test_mark_all_read_works_through_big_inboxes_in_chunks(self, backend, users):
         backend.scan_batch = 10

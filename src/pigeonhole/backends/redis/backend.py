@@ -591,17 +591,21 @@ class RedisBackend(BaseBackend):
         return self._mark_all_read(user_id, before, now, seen=True)
 
     def _export_entries(self, user_id: Any) -> list[StoredMessage]:
-        """Read every entry of the user, expired ones included, a batch per script."""
-        rows: list[Any] = []
-        cursor = ""
+        """Read the ids of every entry of the user in one script, then the entries in batches."""
+        return self._entries(user_id, "")
+
+    def _thread_messages(self, user_id: Any, entry: StoredMessage) -> list[StoredMessage]:
+        """Read the user's history of the thread: its sorted set, then the entries."""
+        return self._entries(user_id, entry.thread or "") or [entry]
+
+    def _entries(self, user_id: Any, thread: str) -> list[StoredMessage]:
+        """Return the user's entries (of ``thread``, if given), oldest first, folded ones too."""
+        now, rows = ts(timezone.now()), []
         with self._errors():
-            while True:
-                cursor, found = self._run(
-                    "export", [ts(timezone.now()), str(user_id), cursor, self.scan_batch]
-                )
-                rows += found
-                if not cursor:
-                    break
+            ids = self._run("export", [now, str(user_id), thread])
+            for start in range(0, len(ids), self.scan_batch):
+                chunk = ids[start : start + self.scan_batch]
+                rows += self._run("export", [now, str(user_id), thread, *chunk])
         return [decode_entry(user_id, row) for row in rows]
 
     def _change(self, user_id: Any, change: Change) -> Outcome:
@@ -822,10 +826,13 @@ class RedisBackend(BaseBackend):
         # Contents that would lose their last entry, and those that have none already.
         losing: Counter[str] = Counter()
         for start in range(0, len(doomed), self.scan_batch):
+            chunk = doomed[start : start + self.scan_batch]
             pipe = client.pipeline(transaction=False)
-            for entry_id in doomed[start : start + self.scan_batch]:
-                pipe.hget(self.keys.entry(entry_id), "m")
-            losing.update(mid for mid in pipe.execute() if mid is not None)
+            for entry_id in chunk:
+                pipe.hmget(self.keys.entry(entry_id), "m", "u")
+            rows = pipe.execute()
+            losing.update(mid for mid, _ in rows if mid is not None)
+            losing.update(self._history_contents(list(zip(chunk, rows, strict=True))))
         oldest_live_send = float(now) - self.send_timeout
         stale = set(self._stale_sends(repr(oldest_live_send)))
         orphans = client.sscan_iter(self.keys.shared("orphans"), count=self.scan_batch)
@@ -846,6 +853,35 @@ class RedisBackend(BaseBackend):
             "read": len(doomed_read),
             "messages": messages + len(stale),
         }
+
+    def _history_contents(self, rows: Sequence[tuple[str, Sequence[Any]]]) -> list[str]:
+        """Return the contents of the folded entries that go with ``(row id, (content, user))``."""
+        client = self.get_client()
+        pipe = client.pipeline(transaction=False)
+        for _, (mid, _user) in rows:
+            pipe.hget(self.keys.content(mid or ""), "thread")
+        threads = pipe.execute()
+        pipe = client.pipeline(transaction=False)
+        rows_of_threads = []
+        for (entry_id, (_mid, user)), thread in zip(rows, threads, strict=True):
+            if thread is not None and user is not None:
+                rows_of_threads.append((entry_id, user, thread))
+                pipe.hget(self.keys.user(user, "threads"), thread)
+                pipe.zrange(self.keys.history(user, thread), 0, -1)
+        found = pipe.execute()
+        folded = [
+            old
+            for (entry_id, _, _), row, history in zip(
+                rows_of_threads, found[::2], found[1::2], strict=True
+            )
+            if row == entry_id
+            for old in history
+            if old != entry_id
+        ]
+        pipe = client.pipeline(transaction=False)
+        for old in folded:
+            pipe.hget(self.keys.entry(old), "m")
+        return [mid for mid in pipe.execute() if mid is not None]
 
     # Live delivery ----------------------------------------------------------
     #: Users per script: a broadcast to a process's 10,000 streams is one round trip.

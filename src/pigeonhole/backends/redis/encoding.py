@@ -22,8 +22,9 @@ from ...message import NewMessage, StoredMessage
 __all__ = ["ENTRY_FIELDS", "content_fields", "decode_entry", "dt", "ts"]
 
 #: Fields of an entry hash, in the order every script reads them: user, content
-#: (message) id, created, read, archived, emailed, expires, seen, saved.
-ENTRY_FIELDS = ("u", "m", "c", "r", "a", "e", "x", "n", "s")
+#: (message) id, created, read, archived, emailed, expires, seen, saved, folded
+#: into a newer row of its thread, count and senders of a thread's row.
+ENTRY_FIELDS = ("u", "m", "c", "r", "a", "e", "x", "n", "s", "o", "k", "f")
 
 
 def ts(value: datetime) -> str:
@@ -95,6 +96,17 @@ def _load(content: dict[str, str], name: str) -> Any:
     return None if raw is None else json.loads(raw)
 
 
+def _senders(raw: str | None, content: dict[str, str]) -> list[Any]:
+    """
+    Return a row's senders: its ``f`` field (JSON values, one a line, newest
+    first), or without one the sender of its own content.
+    """
+    if raw is not None:
+        return [json.loads(token) for token in raw.split("\n") if token]
+    sender = _load(content, "from_user_id")
+    return [] if sender is None else [sender]
+
+
 def decode_entry(user_id: Any, row: Sequence[Any]) -> StoredMessage:
     """Return the ``StoredMessage`` of a script's row: the entry id, its fields, its content's."""
     entry_id, entry, flat = row
@@ -125,7 +137,8 @@ def decode_entry(user_id: Any, row: Sequence[Any]) -> StoredMessage:
         email=_load(content, "email"),
         thread=content.get("thread"),
         reason=content.get("reason", ""),
-        senders=[] if (sender := _load(content, "from_user_id")) is None else [sender],
+        count=int(fields["k"] or 1),
+        senders=_senders(fields["f"], content),
         seen_at=dt(fields["n"]),
         saved_at=dt(fields["s"]),
     )

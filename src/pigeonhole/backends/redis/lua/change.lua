@@ -7,8 +7,8 @@ local lenient, dry = ARGV[6] ~= '1', ARGV[7] == '1'
 local ids, states, missing = {}, {}, {}
 for i = 8, #ARGV do
   local id = ARGV[i]
-  local e = redis.call('HMGET', ekey(id), 'u', 'r', 'a', 'x', 's')
-  if e[1] == uid and visible(e[4]) then
+  local e = redis.call('HMGET', ekey(id), 'u', 'r', 'a', 'x', 's', 'o')
+  if e[1] == uid and visible(e[4]) and not e[6] then
     ids[#ids + 1] = id
     states[#ids] = e
   elseif not lenient then

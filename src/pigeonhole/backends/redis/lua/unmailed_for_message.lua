@@ -17,7 +17,7 @@ for first, count in string.gmatch(ranges, '(%d+):(%d+)') do
     scanned = scanned + 1
     last = id
     local e = read_entry(id)
-    if e[2] == mid and not e[6] and visible(e[7]) then rows[#rows + 1] = {id, e, m} end
+    if e[2] == mid and not e[6] and visible(e[7]) and not e[10] then rows[#rows + 1] = {id, e, m} end
   end
 end
 return {'', rows}
