@@ -73,7 +73,7 @@ def check_indexes(backend) -> dict[str, int]:
     Check that every index agrees with the entry hashes; return key counts.
 
     Each entry must sit in exactly the per-user sets its state calls for
-    (``unseen`` and ``saved`` included; an entry folded into a newer row of
+    (``seen`` and ``saved`` included; an entry folded into a newer row of
     its thread in none but the thread's history, whose row ``threads``
     names), the global read and expiring sets must hold exactly the read and
     expiring entries that are not saved, the ``unmailed`` set exactly the
@@ -117,8 +117,8 @@ def check_indexes(backend) -> dict[str, int]:
             expected[user_key(uid, "all")][entry_id] = score
             if not read:
                 expected[user_key(uid, "unread")][entry_id] = score
-                if not entry.get("n"):
-                    expected[user_key(uid, "unseen")][entry_id] = score
+                if entry.get("n"):
+                    expected[user_key(uid, "seen")][entry_id] = score
                 if expires:
                     expected[user_key(uid, "unread_exp")][entry_id] = float(expires)
                 if not entry.get("e"):

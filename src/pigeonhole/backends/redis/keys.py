@@ -27,7 +27,7 @@ class Keys:
     def user(self, user_id: Any, name: str) -> str:
         """
         One of a user's keys: the sorted sets ``all``, ``unread``, ``archived``,
-        ``unread_exp``, ``unseen`` and ``saved``, the hashes ``v`` (change
+        ``unread_exp``, ``seen`` and ``saved``, the hashes ``v`` (change
         counter) and ``threads`` (thread key to row id), the set ``muted``.
         """
         return f"{self.prefix}:{{u:{user_id}}}:{name}"

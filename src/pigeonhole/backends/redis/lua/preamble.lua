@@ -64,10 +64,10 @@ local function reindex(id, uid, r, a, x)
       redis.call('ZREM', ukey(uid, 'unread_exp'), id)
     end
   end
-  if r or a or ecns[3] then
-    redis.call('ZREM', ukey(uid, 'unseen'), id)
+  if not r and not a and ecns[3] then
+    redis.call('ZADD', ukey(uid, 'seen'), id, id)
   else
-    redis.call('ZADD', ukey(uid, 'unseen'), id, id)
+    redis.call('ZREM', ukey(uid, 'seen'), id)
   end
   if saved then
     redis.call('ZADD', ukey(uid, 'saved'), id, id)
@@ -98,7 +98,6 @@ local function index_new(id, uid, x, c, shared)
   touch(uid)
   redis.call('ZADD', ukey(uid, 'all'), id, id)
   redis.call('ZADD', ukey(uid, 'unread'), id, id)
-  redis.call('ZADD', ukey(uid, 'unseen'), id, id)
   if x then redis.call('ZADD', ukey(uid, 'unread_exp'), x, id) end
   if shared then
     local n = #shared.unmailed
@@ -128,7 +127,7 @@ local function unindex(id, uid)
   redis.call('ZREM', gkey('expiring'), id)
   redis.call('ZREM', gkey('unmailed'), id)
   if not uid then return end
-  for _, name in ipairs({'all', 'unread', 'unread_exp', 'archived', 'unseen', 'saved'}) do
+  for _, name in ipairs({'all', 'unread', 'unread_exp', 'archived', 'seen', 'saved'}) do
     redis.call('ZREM', ukey(uid, name), id)
   end
 end

@@ -1,8 +1,11 @@
--- ARGV: prefix, now, user. The unseen count: the unseen set's size less its
--- expired members, found among the expired unread ones (few: purge removes them).
+-- ARGV: prefix, now, user. The unseen count: the unread entries less the seen
+-- ones, each set less its expired members. The expired ones are found among
+-- the expired unread entries, which are few: purge removes them.
 local uid = ARGV[3]
-local n = redis.call('ZCARD', ukey(uid, 'unseen'))
+local unread = redis.call('ZCARD', ukey(uid, 'unread'))
+local seen = redis.call('ZCARD', ukey(uid, 'seen'))
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', ukey(uid, 'unread_exp'), '-inf', NOW_S)) do
-  if redis.call('ZSCORE', ukey(uid, 'unseen'), id) then n = n - 1 end
+  unread = unread - 1
+  if redis.call('ZSCORE', ukey(uid, 'seen'), id) then seen = seen - 1 end
 end
-return n
+return unread - seen
