@@ -72,11 +72,14 @@ def check_indexes(backend) -> dict[str, int]:
     """
     Check that every index agrees with the entry hashes; return key counts.
 
-    Each entry must sit in exactly the per-user sets its state calls for, the
-    global read and expiring sets must hold exactly the read and expiring
-    entries, the ``unmailed`` set exactly the unread, unarchived entries not yet
-    emailed, the ``sending`` set exactly the contents of sends not finished, and
-    each content's ``refs`` must equal its number of entries.
+    Each entry must sit in exactly the per-user sets its state calls for
+    (``seen`` and ``saved`` included; an entry folded into a newer row of
+    its thread in none but the thread's history, whose row ``threads``
+    names), the global read and expiring sets must hold exactly the read and
+    expiring entries that are not saved, the ``unmailed`` set exactly the
+    unread, unarchived entries not yet emailed, the ``sending`` set exactly
+    the contents of sends not finished, and each content's ``refs`` must
+    equal its number of entries.
     """
     client = backend.get_client()
     prefix = backend.key_prefix
@@ -89,14 +92,24 @@ def check_indexes(backend) -> dict[str, int]:
         return backend.keys.user(uid, name)[len(prefix) + 1 :]
 
     refs: Counter[str] = Counter()
+    rows: dict[str, dict[str, str]] = defaultdict(dict)
     for key in keys:
         rest = key[len(prefix) + 1 :].split(":")
         if rest[0] != "e":
             continue
         entry_id = rest[1]
         entry = client.hgetall(key)
-        uid, read, archived, expires = entry["u"], entry.get("r"), entry.get("a"), entry.get("x")
         refs[entry["m"]] += 1
+        thread = client.hget(f"{prefix}:m:{entry['m']}", "thread")
+        if thread is not None:
+            # Every entry of a thread sits in its user's history; a row is the thread's row.
+            expected[user_key(entry["u"], f"h:{thread}")][entry_id] = float(entry_id)
+            if not entry.get("o"):
+                rows[backend.keys.user(entry["u"], "threads")][thread] = entry_id
+        if entry.get("o"):
+            continue  # folded into a newer row of its thread: in no other index
+        uid, read, archived, expires = entry["u"], entry.get("r"), entry.get("a"), entry.get("x")
+        saved = entry.get("s")
         score = float(entry_id)
         if archived:
             expected[user_key(uid, "archived")][entry_id] = score
@@ -104,13 +117,18 @@ def check_indexes(backend) -> dict[str, int]:
             expected[user_key(uid, "all")][entry_id] = score
             if not read:
                 expected[user_key(uid, "unread")][entry_id] = score
+                if entry.get("n"):
+                    expected[user_key(uid, "seen")][entry_id] = score
                 if expires:
                     expected[user_key(uid, "unread_exp")][entry_id] = float(expires)
                 if not entry.get("e"):
                     expected["unmailed"][entry_id] = float(entry["c"])
-        if read:
+        if saved:
+            expected[user_key(uid, "saved")][entry_id] = score
+        # Purge walks the read and expiring indexes: a saved entry stays out of them.
+        if read and not saved:
             expected["read"][entry_id] = float(read)
-        if expires:
+        if expires and not saved:
             expected["expiring"][entry_id] = float(expires)
     for key in keys:
         rest = key[len(prefix) + 1 :].split(":")
@@ -122,6 +140,7 @@ def check_indexes(backend) -> dict[str, int]:
         if client.type(key) == "zset":
             actual[name] = dict(client.zrange(key, 0, -1, withscores=True))
     assert actual == {name: members for name, members in expected.items() if members}
+    assert {key: client.hgetall(key) for key in keys if key.endswith("}:threads")} == rows
     orphans = client.smembers(f"{prefix}:orphans")
     for key in keys:
         rest = key[len(prefix) + 1 :].split(":")

@@ -103,10 +103,7 @@ def test_redis_backend_agrees_with_the_model(user_ids):
     backend_class, url = redis_backend_class()
     store = RedisStore(backend_class, url)
     try:
-        # Threads, seen, saved and mute are not in the Redis store yet.
-        machine = make_state_machine(
-            store.factory, user_ids, store.cleanup, name="Redis", inbox=False
-        )
+        machine = make_state_machine(store.factory, user_ids, store.cleanup, name="Redis")
         run_state_machine(machine)
     finally:
         store.close()

@@ -4,8 +4,7 @@ import pytest
 
 import pigeonhole
 
-# The Redis store keeps these next; until then they run on the database.
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("store"), pytest.mark.db_only]
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("store")]
 
 
 def texts(response):

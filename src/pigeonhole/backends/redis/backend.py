@@ -40,6 +40,7 @@ _STATE_ZSETS = {
     "read": "all",
     "all": "all",
     "archived": "archived",
+    "saved": "saved",
 }
 
 
@@ -316,6 +317,10 @@ class RedisBackend(BaseBackend):
         """
         message = _dated(message)
         ids = [pk for chunk in self._distinct(recipients).iter_ids(self.chunk_size) for pk in chunk]
+        if message.thread is not None:
+            # The count reported now leaves out who muted the thread; the
+            # fan-out script skips them again when it writes.
+            ids = list(self.unmuted(Recipients(ids=ids), message.thread).ids)
         with self._errors():
             mid = self._reserve("message", 1)
             first = self._reserve("entry", len(ids)) if ids else 0
@@ -357,7 +362,15 @@ class RedisBackend(BaseBackend):
                     written.append((first, len(chunk)))
                     count += self._run(
                         "fanout",
-                        [ts(timezone.now()), mid, ts(created), expires, first, *map(str, chunk)],
+                        [
+                            ts(timezone.now()),
+                            mid,
+                            ts(created),
+                            expires,
+                            first,
+                            message.thread or "",
+                            *map(str, chunk),
+                        ],
                     )
                 self._run("finish", [ts(timezone.now()), mid])
         except BaseException as exc:
@@ -464,13 +477,6 @@ class RedisBackend(BaseBackend):
     def _scan(self, user_id: Any, query: InboxQuery, now: datetime) -> list[StoredMessage]:
         """Run the listing script; the state ``claim`` also marks what it reads read."""
         state, limit = query.state, query.limit
-        if state == "saved":
-            return []  # nothing can be saved in this store yet (see _change())
-        if query.reason is not None:
-            raise NotImplementedError(
-                "The Redis store does not filter by reason yet; "
-                "use pigeonhole.backends.db.DatabaseBackend for it."
-            )
         zset = _STATE_ZSETS[state]
         cursor = "+inf" if query.after is None else f"({int(query.after)}"
         args = [
@@ -483,6 +489,7 @@ class RedisBackend(BaseBackend):
             "" if query.since is None else ts(query.since),
             "" if query.before is None else ts(query.before),
             query.tag or "",
+            query.reason or "",
             *(str(int(level)) for level in query.levels or ()),
         ]
         rows: list[Any] = []
@@ -529,9 +536,8 @@ class RedisBackend(BaseBackend):
         the user's entries: fine for a page a user opens, which is all this is for.
         """
         with self._errors():
-            unread, all_, archived = self._run("counts", [ts(timezone.now()), str(user_id)])
-        # Nothing can be saved in this store yet (see _change()).
-        return {"unread": int(unread), "all": int(all_), "archived": int(archived), "saved": 0}
+            counts = self._run("counts", [ts(timezone.now()), str(user_id)])
+        return dict(zip(("unread", "all", "archived", "saved"), map(int, counts), strict=True))
 
     def state(self, user_id: Any) -> InboxState:
         """
@@ -542,7 +548,7 @@ class RedisBackend(BaseBackend):
         at each unread entry, which stays cheap as long as people read.
         """
         with self._errors():
-            unread, top, changes, when, last, last_archived, expired = self._run(
+            unread, top, changes, when, last, last_archived, expired, unseen = self._run(
                 "state", [ts(timezone.now()), str(user_id)]
             )
         key = f"{changes}|{last}|{last_archived}|{expired}"
@@ -551,28 +557,56 @@ class RedisBackend(BaseBackend):
             max_level=int(top) if top else None,
             version=hashlib.sha256(key.encode()).hexdigest()[:32],
             modified=dt(when),
+            unseen=int(unseen),
         )
 
     # Changing state ---------------------------------------------------------
-    # Threads, seen, saved and mute come to this store next: until then a send
-    # with a thread stores plain entries, and what needs them says so.
     def muted_threads(self, user_id: Any) -> list[str]:
-        return []
+        with self._errors():
+            threads: set[str] = self.get_client().smembers(self.keys.user(user_id, "muted"))  # type: ignore[assignment]
+        return sorted(threads)
 
     def unmuted(self, recipients: Recipients, thread: str) -> Recipients:
-        return recipients
-
-    def _unseen_count(self, user_id: Any) -> int:
-        return self._count(user_id)  # no seen state yet: every unread entry is unseen
-
-    def _mark_seen(self, user_id: Any, before: Any, now: datetime) -> list[Any]:
-        return []
+        """Ask Redis about a chunk of recipients at a time, one pipeline each."""
+        kept: list[Any] = []
+        with self._errors():
+            for chunk in self._distinct(recipients).iter_ids(self.chunk_size):
+                pipe = self.get_client().pipeline(transaction=False)
+                for pk in chunk:
+                    pipe.sismember(self.keys.user(pk, "muted"), thread)
+                kept += [pk for pk, muted in zip(chunk, pipe.execute(), strict=True) if not muted]
+        return Recipients(ids=kept)
 
     def _mute(self, user_id: Any, thread: str, muted: bool) -> bool:
-        raise NotImplementedError(
-            "The Redis store does not mute threads yet; "
-            "use pigeonhole.backends.db.DatabaseBackend for them."
-        )
+        args = [ts(timezone.now()), str(user_id), thread, "1" if muted else ""]
+        with self._errors():
+            return bool(self._run("mute", args))
+
+    def _unseen_count(self, user_id: Any) -> int:
+        with self._errors():
+            return int(self._run("unseen", [ts(timezone.now()), str(user_id)]))
+
+    def _mark_seen(self, user_id: Any, before: Any, now: datetime) -> list[Any]:
+        """Stamp as seen the unseen entries up to the watermark, as mark_all_read() reads."""
+        return self._mark_all_read(user_id, before, now, seen=True)
+
+    def _export_entries(self, user_id: Any) -> list[StoredMessage]:
+        """Read the ids of every entry of the user in one script, then the entries in batches."""
+        return self._entries(user_id, "")
+
+    def _thread_messages(self, user_id: Any, entry: StoredMessage) -> list[StoredMessage]:
+        """Read the user's history of the thread: its sorted set, then the entries."""
+        return self._entries(user_id, entry.thread or "") or [entry]
+
+    def _entries(self, user_id: Any, thread: str) -> list[StoredMessage]:
+        """Return the user's entries (of ``thread``, if given), oldest first, folded ones too."""
+        now, rows = ts(timezone.now()), []
+        with self._errors():
+            ids = self._run("export", [now, str(user_id), thread])
+            for start in range(0, len(ids), self.scan_batch):
+                chunk = ids[start : start + self.scan_batch]
+                rows += self._run("export", [now, str(user_id), thread, *chunk])
+        return [decode_entry(user_id, row) for row in rows]
 
     def _change(self, user_id: Any, change: Change) -> Outcome:
         """
@@ -582,11 +616,6 @@ class RedisBackend(BaseBackend):
         step as the change: nothing can slip in between the check and the write.
         Report the ids changed newest first, as the database backend does.
         """
-        if change.action in ("save", "unsave"):
-            raise NotImplementedError(
-                "The Redis store does not keep saved messages yet; "
-                "use pigeonhole.backends.db.DatabaseBackend for them."
-            )
         given = {str(pk): pk for pk in change.ids}
         if change.action == "expire":
             arg = ts(change.expires)  # type: ignore[arg-type]  # expire() always sets it
@@ -600,13 +629,15 @@ class RedisBackend(BaseBackend):
             return Outcome([], missing=[given[pk] for pk in result])
         if status == "unread":
             return Outcome([], unread=[int(pk) for pk in result])
+        if status == "saved":
+            return Outcome([], saved=[int(pk) for pk in result])
         return Outcome(sorted((int(pk) for pk in result), reverse=True))
 
     def _mark_all_read(
-        self, user_id: Any, before: Any, now: datetime, *, dry_run: bool = False
+        self, user_id: Any, before: Any, now: datetime, *, dry_run: bool = False, seen: bool = False
     ) -> list[Any]:
         """
-        Mark read the user's unread, unarchived entries up to a watermark.
+        Mark read (or, with ``seen``, seen) the user's unread, unarchived entries up to a watermark.
 
         The entries are marked a chunk per script, oldest first, up to the
         highest entry id handed out when the call began: one that arrives
@@ -635,6 +666,7 @@ class RedisBackend(BaseBackend):
                         cursor,
                         self.scan_batch,
                         "1" if dry_run else "",
+                        "1" if seen else "",
                     ],
                 )
                 changed += ids
@@ -794,10 +826,13 @@ class RedisBackend(BaseBackend):
         # Contents that would lose their last entry, and those that have none already.
         losing: Counter[str] = Counter()
         for start in range(0, len(doomed), self.scan_batch):
+            chunk = doomed[start : start + self.scan_batch]
             pipe = client.pipeline(transaction=False)
-            for entry_id in doomed[start : start + self.scan_batch]:
-                pipe.hget(self.keys.entry(entry_id), "m")
-            losing.update(mid for mid in pipe.execute() if mid is not None)
+            for entry_id in chunk:
+                pipe.hmget(self.keys.entry(entry_id), "m", "u")
+            rows = pipe.execute()
+            losing.update(mid for mid, _ in rows if mid is not None)
+            losing.update(self._history_contents(list(zip(chunk, rows, strict=True))))
         oldest_live_send = float(now) - self.send_timeout
         stale = set(self._stale_sends(repr(oldest_live_send)))
         orphans = client.sscan_iter(self.keys.shared("orphans"), count=self.scan_batch)
@@ -818,6 +853,35 @@ class RedisBackend(BaseBackend):
             "read": len(doomed_read),
             "messages": messages + len(stale),
         }
+
+    def _history_contents(self, rows: Sequence[tuple[str, Sequence[Any]]]) -> list[str]:
+        """Return the contents of the folded entries that go with ``(row id, (content, user))``."""
+        client = self.get_client()
+        pipe = client.pipeline(transaction=False)
+        for _, (mid, _user) in rows:
+            pipe.hget(self.keys.content(mid or ""), "thread")
+        threads = pipe.execute()
+        pipe = client.pipeline(transaction=False)
+        rows_of_threads = []
+        for (entry_id, (_mid, user)), thread in zip(rows, threads, strict=True):
+            if thread is not None and user is not None:
+                rows_of_threads.append((entry_id, user, thread))
+                pipe.hget(self.keys.user(user, "threads"), thread)
+                pipe.zrange(self.keys.history(user, thread), 0, -1)
+        found = pipe.execute()
+        folded = [
+            old
+            for (entry_id, _, _), row, history in zip(
+                rows_of_threads, found[::2], found[1::2], strict=True
+            )
+            if row == entry_id
+            for old in history
+            if old != entry_id
+        ]
+        pipe = client.pipeline(transaction=False)
+        for old in folded:
+            pipe.hget(self.keys.entry(old), "m")
+        return [mid for mid in pipe.execute() if mid is not None]
 
     # Live delivery ----------------------------------------------------------
     #: Users per script: a broadcast to a process's 10,000 streams is one round trip.

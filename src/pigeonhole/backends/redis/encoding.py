@@ -22,8 +22,9 @@ from ...message import NewMessage, StoredMessage
 __all__ = ["ENTRY_FIELDS", "content_fields", "decode_entry", "dt", "ts"]
 
 #: Fields of an entry hash, in the order every script reads them: user, content
-#: (message) id, created, read, archived, emailed, expires.
-ENTRY_FIELDS = ("u", "m", "c", "r", "a", "e", "x")
+#: (message) id, created, read, archived, emailed, expires, seen, saved, folded
+#: into a newer row of its thread, count and senders of a thread's row.
+ENTRY_FIELDS = ("u", "m", "c", "r", "a", "e", "x", "n", "s", "o", "k", "f")
 
 
 def ts(value: datetime) -> str:
@@ -60,7 +61,16 @@ def content_fields(message: NewMessage, created: datetime) -> list[str]:
     Absent means empty, so a plain message costs only the fields it uses.
     """
     fields: dict[str, str] = {"level": str(int(message.level)), "created": ts(created)}
-    for name in ("message", "subject", "extra_tags", "url", "target_object_id", "category"):
+    for name in (
+        "message",
+        "subject",
+        "extra_tags",
+        "url",
+        "target_object_id",
+        "category",
+        "thread",
+        "reason",
+    ):
         if value := getattr(message, name):
             fields[name] = str(value)
     if message.safe:
@@ -84,6 +94,17 @@ def content_fields(message: NewMessage, created: datetime) -> list[str]:
 def _load(content: dict[str, str], name: str) -> Any:
     raw = content.get(name)
     return None if raw is None else json.loads(raw)
+
+
+def _senders(raw: str | None, content: dict[str, str]) -> list[Any]:
+    """
+    Return a row's senders: its ``f`` field (JSON values, one a line, newest
+    first), or without one the sender of its own content.
+    """
+    if raw is not None:
+        return [json.loads(token) for token in raw.split("\n") if token]
+    sender = _load(content, "from_user_id")
+    return [] if sender is None else [sender]
 
 
 def decode_entry(user_id: Any, row: Sequence[Any]) -> StoredMessage:
@@ -114,4 +135,10 @@ def decode_entry(user_id: Any, row: Sequence[Any]) -> StoredMessage:
         close_timeout=_load(content, "close_timeout"),
         category=content.get("category"),
         email=_load(content, "email"),
+        thread=content.get("thread"),
+        reason=content.get("reason", ""),
+        count=int(fields["k"] or 1),
+        senders=_senders(fields["f"], content),
+        seen_at=dt(fields["n"]),
+        saved_at=dt(fields["s"]),
     )

@@ -25,8 +25,16 @@ class Keys:
         self.prefix = prefix
 
     def user(self, user_id: Any, name: str) -> str:
-        """One of a user's keys: ``all``, ``unread``, ``archived``, ``unread_exp``, ``v``."""
+        """
+        One of a user's keys: the sorted sets ``all``, ``unread``, ``archived``,
+        ``unread_exp``, ``seen`` and ``saved``, the hashes ``v`` (change
+        counter) and ``threads`` (thread key to row id), the set ``muted``.
+        """
         return f"{self.prefix}:{{u:{user_id}}}:{name}"
+
+    def history(self, user_id: Any, thread: str) -> str:
+        """The sorted set of every entry of one thread the user holds, the row included."""
+        return self.user(user_id, f"h:{thread}")
 
     def entry(self, entry_id: Any) -> str:
         """An entry's hash."""
@@ -48,6 +56,7 @@ class Keys:
 LUA = """\
 local P = ARGV[1]
 local function ukey(uid, name) return P .. ':{u:' .. uid .. '}:' .. name end
+local function hkey(uid, thread) return ukey(uid, 'h:' .. thread) end
 local function ekey(id) return P .. ':e:' .. id end
 local function mkey(id) return P .. ':m:' .. id end
 local function gkey(name) return P .. ':' .. name end

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 from importlib.resources import files
 
+from .encoding import ENTRY_FIELDS
 from .keys import LUA as KEYS
 
 __all__ = ["NAMES", "sources"]
@@ -39,7 +40,14 @@ NAMES = (
     "release_email",
     "purge_orphans",
     "deliveries",
+    "unseen",
+    "mute",
+    "export",
 )
+
+#: The entry fields every script reads, in ``ENTRY_FIELDS`` order, so that
+#: ``decode_entry()`` and the scripts never disagree on the order.
+FIELDS = f"local ENTRY_FIELDS = {{{', '.join(repr(name) for name in ENTRY_FIELDS)}}}\n"
 
 
 def _read(name: str) -> str:
@@ -50,4 +58,4 @@ def _read(name: str) -> str:
 def sources() -> dict[str, str]:
     """Return every script's full source by name: key helpers, preamble, then the script."""
     preamble = _read("preamble")
-    return {name: f"{KEYS}{preamble}\n{_read(name)}" for name in NAMES}
+    return {name: f"{KEYS}{FIELDS}{preamble}\n{_read(name)}" for name in NAMES}

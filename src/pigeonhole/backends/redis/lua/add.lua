@@ -13,6 +13,9 @@ if x then
 else
   redis.call('HSET', ekey(id), 'u', ARGV[5], 'm', mid, 'c', ARGV[3])
 end
+local m = redis.call('HMGET', mkey(mid), 'thread', 'from_user_id')
+local saved = m[1] and fold(id, ARGV[5], m[1], m[2])
 index_new(id, ARGV[5], x, ARGV[3])
+if saved then reindex(id, ARGV[5], false, false, x) end
 redis.call('HSET', mkey(mid), 'ranges', id .. ':1')
 return {mid, id}

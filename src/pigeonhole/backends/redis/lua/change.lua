@@ -7,8 +7,8 @@ local lenient, dry = ARGV[6] ~= '1', ARGV[7] == '1'
 local ids, states, missing = {}, {}, {}
 for i = 8, #ARGV do
   local id = ARGV[i]
-  local e = redis.call('HMGET', ekey(id), 'u', 'r', 'a', 'x')
-  if e[1] == uid and visible(e[4]) then
+  local e = redis.call('HMGET', ekey(id), 'u', 'r', 'a', 'x', 's', 'o')
+  if e[1] == uid and visible(e[4]) and not e[6] then
     ids[#ids + 1] = id
     states[#ids] = e
   elseif not lenient then
@@ -23,11 +23,27 @@ if op == 'delete' and arg ~= '1' then
   end
   if #unread > 0 then return {'unread', unread} end
 end
+if op == 'delete' then
+  -- A saved entry is never deleted: strict, nothing is; lenient, it is skipped.
+  local saved, kept, kept_states = {}, {}, {}
+  for i, id in ipairs(ids) do
+    if states[i][5] then
+      saved[#saved + 1] = id
+    else
+      kept[#kept + 1] = id
+      kept_states[#kept] = states[i]
+    end
+  end
+  if #saved > 0 and not lenient then return {'saved', saved} end
+  ids, states = kept, kept_states
+end
 -- The field each operation sets or clears.
-local field = ({read = 'r', unread = 'r', archive = 'a', unarchive = 'a', expire = 'x'})[op]
+local field = ({
+  read = 'r', unread = 'r', archive = 'a', unarchive = 'a', expire = 'x', save = 's', unsave = 's',
+})[op]
 local changed = {}
 for i, id in ipairs(ids) do
-  local r, a, x = states[i][2], states[i][3], states[i][4]
+  local r, a, x, s = states[i][2], states[i][3], states[i][4], states[i][5]
   local hit = true
   if op == 'read' then
     hit, r = not r, r or NOW_S
@@ -39,13 +55,17 @@ for i, id in ipairs(ids) do
     hit, a = a and true or false, false
   elseif op == 'expire' then
     x = arg
+  elseif op == 'save' then
+    hit, s = not s, s or NOW_S
+  elseif op == 'unsave' then
+    hit, s = s and true or false, false
   end
   if hit then changed[#changed + 1] = id end
   if hit and not dry then
     if op == 'delete' then
       remove_entry(id)
     else
-      local value = ({r = r, a = a, x = x})[field]
+      local value = ({r = r, a = a, x = x, s = s})[field]
       if value then
         redis.call('HSET', ekey(id), field, value)
       else

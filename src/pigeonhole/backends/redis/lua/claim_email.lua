@@ -3,8 +3,8 @@
 local claimed = {}
 for i = 3, #ARGV do
   local id = ARGV[i]
-  local e = redis.call('HMGET', ekey(id), 'u', 'e', 'x')
-  if e[1] and not e[2] and visible(e[3]) then
+  local e = redis.call('HMGET', ekey(id), 'u', 'e', 'x', 'o')
+  if e[1] and not e[2] and visible(e[3]) and not e[4] then
     redis.call('HSET', ekey(id), 'e', NOW_S)
     redis.call('ZREM', gkey('unmailed'), id)
     claimed[#claimed + 1] = id

@@ -20,7 +20,7 @@ local rows = {}
 for i = 4, #ARGV do
   local uid = ARGV[i]
   for _, id in ipairs(redis.call('ZRANGEBYSCORE', ukey(uid, 'all'), low, high)) do
-    local e = redis.call('HMGET', ekey(id), 'u', 'm', 'c', 'r', 'a', 'e', 'x')
+    local e = read_entry(id)
     if e[2] == mid and visible(e[7]) then
       local unread = redis.call('ZCARD', ukey(uid, 'unread'))
         - redis.call('ZCOUNT', ukey(uid, 'unread_exp'), '-inf', NOW_S)

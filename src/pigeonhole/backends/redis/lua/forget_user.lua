@@ -1,13 +1,14 @@
 -- ARGV: prefix, now, user id, chunk. Delete one chunk of a user's entries,
--- archived or not.
+-- archived or not; once none is left, the user's other keys.
 local removed = 0
 for _, name in ipairs({'all', 'archived'}) do
   local ids = redis.call('ZRANGE', ukey(ARGV[3], name), 0, tonumber(ARGV[4]) - 1)
   for _, id in ipairs(ids) do
-    if remove_entry(id) then removed = removed + 1 end
+    local found, folded = remove_entry(id)
+    if found then removed = removed + 1 + folded end
     redis.call('ZREM', ukey(ARGV[3], name), id)  -- even an index member without its entry
   end
   if #ids > 0 then return {#ids, removed} end
 end
-for _, name in ipairs({'unread', 'unread_exp'}) do redis.call('DEL', ukey(ARGV[3], name)) end
+for _, name in ipairs({'unread', 'unread_exp', 'seen', 'saved', 'threads'}) do redis.call('DEL', ukey(ARGV[3], name)) end
 return {0, removed}

@@ -1,5 +1,5 @@
 -- KEYS: the zset of the state. ARGV: prefix, now, user, state, cursor, limit,
--- budget, since|'', before|'', tag|'', levels... Walk the zset newest first
+-- budget, since|'', before|'', tag|'', reason|'', levels... Walk the zset newest first
 -- from the cursor, skipping what the filters refuse, until ``limit`` rows or
 -- ``budget`` members scanned; return the cursor to go on from ('' at the end).
 local uid, state, cursor = ARGV[3], ARGV[4], ARGV[5]
@@ -7,28 +7,37 @@ local limit, budget = tonumber(ARGV[6]), tonumber(ARGV[7])
 local since = ARGV[8] ~= '' and tonumber(ARGV[8]) or false
 local before = ARGV[9] ~= '' and tonumber(ARGV[9]) or false
 local tag = ARGV[10] ~= '' and (' ' .. ARGV[10] .. ' ') or false
+local reason = ARGV[11] ~= '' and ARGV[11] or false
 local levels = false
-if #ARGV > 10 then
+if #ARGV > 11 then
   levels = {}
-  for i = 11, #ARGV do levels[ARGV[i]] = true end
+  for i = 12, #ARGV do levels[ARGV[i]] = true end
 end
 -- "claim" is the unread state, each row marked read as it is read: the request
 -- path's claim in one step. Its rows carry the entry as it was (unread).
 local claim = state == 'claim'
-local function in_state(r, a)
+local function in_state(r, a, s)
   if state == 'unread' or claim then return not r and not a end
   if state == 'read' then return r and not a end
   if state == 'all' then return not a end
+  if state == 'saved' then return s end
   return a
 end
 local function content_ok(m)
-  if not levels and not tag then return true end
-  local level, tags = '', ''
+  if not levels and not tag and not reason then return true end
+  local level, tags, why = '', '', ''
   for i = 1, #m, 2 do
-    if m[i] == 'level' then level = m[i + 1] elseif m[i] == 'extra_tags' then tags = m[i + 1] end
+    if m[i] == 'level' then
+      level = m[i + 1]
+    elseif m[i] == 'extra_tags' then
+      tags = m[i + 1]
+    elseif m[i] == 'reason' then
+      why = m[i + 1]
+    end
   end
   if levels and not levels[level] then return false end
   if tag and not string.find(' ' .. tags .. ' ', tag, 1, true) then return false end
+  if reason and why ~= reason then return false end
   return true
 end
 local rows, scanned = {}, 0
@@ -38,8 +47,8 @@ while #rows < limit and scanned < budget do
   for _, id in ipairs(ids) do
     scanned = scanned + 1
     cursor = '(' .. id
-    local e = redis.call('HMGET', ekey(id), 'u', 'm', 'c', 'r', 'a', 'e', 'x')
-    if e[1] == uid and visible(e[7]) and in_state(e[4], e[5]) then
+    local e = read_entry(id)
+    if e[1] == uid and visible(e[7]) and in_state(e[4], e[5], e[9]) then
       local c = tonumber(e[3])
       if (not since or c >= since) and (not before or c < before) then
         local m = redis.call('HGETALL', mkey(e[2]))

@@ -28,6 +28,10 @@ end
 
 local function visible(x) return (not x) or tonumber(x) > NOW end
 
+-- An entry's fields, in ENTRY_FIELDS order (see encoding.py): u, m, c, r, a, e,
+-- x, n (seen), s (saved).
+local function read_entry(id) return redis.call('HMGET', ekey(id), unpack(ENTRY_FIELDS)) end
+
 -- Count a change to the user's inbox and note when it happened: state() reads
 -- both, so clients can poll with ETag and Last-Modified.
 local function touch(uid)
@@ -36,8 +40,12 @@ local function touch(uid)
 end
 
 -- Put an entry in exactly the indexes its state calls for, and out of the others.
+-- Its seen and saved stamps are read from its hash. A saved entry stays out of
+-- the global ``read`` and ``expiring`` indexes, which purge() walks: it survives.
 local function reindex(id, uid, r, a, x)
   touch(uid)
+  local ecns = redis.call('HMGET', ekey(id), 'e', 'c', 'n', 's')
+  local saved = ecns[4]
   if a then
     redis.call('ZREM', ukey(uid, 'all'), id)
     redis.call('ZADD', ukey(uid, 'archived'), id, id)
@@ -56,17 +64,30 @@ local function reindex(id, uid, r, a, x)
       redis.call('ZREM', ukey(uid, 'unread_exp'), id)
     end
   end
-  if r then redis.call('ZADD', gkey('read'), r, id) else redis.call('ZREM', gkey('read'), id) end
-  if x then
+  if not r and not a and ecns[3] then
+    redis.call('ZADD', ukey(uid, 'seen'), id, id)
+  else
+    redis.call('ZREM', ukey(uid, 'seen'), id)
+  end
+  if saved then
+    redis.call('ZADD', ukey(uid, 'saved'), id, id)
+  else
+    redis.call('ZREM', ukey(uid, 'saved'), id)
+  end
+  if r and not saved then
+    redis.call('ZADD', gkey('read'), r, id)
+  else
+    redis.call('ZREM', gkey('read'), id)
+  end
+  if x and not saved then
     redis.call('ZADD', gkey('expiring'), x, id)
   else
     redis.call('ZREM', gkey('expiring'), id)
   end
-  local ec = redis.call('HMGET', ekey(id), 'e', 'c')
-  if r or a or ec[1] then
+  if r or a or ecns[1] then
     redis.call('ZREM', gkey('unmailed'), id)
   else
-    redis.call('ZADD', gkey('unmailed'), ec[2], id)
+    redis.call('ZADD', gkey('unmailed'), ecns[2], id)
   end
 end
 
@@ -100,18 +121,52 @@ local function add_shared(shared)
   end
 end
 
--- Delete an entry and its index members. A content left without entries joins
--- the orphans set, which purge() empties (as the database keeps the row until then).
-local function remove_entry(id)
-  local e = redis.call('HMGET', ekey(id), 'u', 'm')
+-- Take an entry out of every index, its own user's and the shared ones.
+local function unindex(id, uid)
   redis.call('ZREM', gkey('read'), id)
   redis.call('ZREM', gkey('expiring'), id)
   redis.call('ZREM', gkey('unmailed'), id)
-  if not e[1] then return false end
-  for _, name in ipairs({'all', 'unread', 'unread_exp', 'archived'}) do
-    redis.call('ZREM', ukey(e[1], name), id)
+  if not uid then return end
+  for _, name in ipairs({'all', 'unread', 'unread_exp', 'archived', 'seen', 'saved'}) do
+    redis.call('ZREM', ukey(uid, name), id)
   end
+end
+
+-- Delete an entry's hash and give up its hold on its content. A content left
+-- without entries joins the orphans set, which purge() empties (as the
+-- database keeps the row until then).
+local function drop(id, mid)
   redis.call('DEL', ekey(id))
+  if redis.call('EXISTS', mkey(mid)) == 1 then
+    if redis.call('HINCRBY', mkey(mid), 'refs', -1) <= 0 then
+      redis.call('SADD', gkey('orphans'), mid)
+    end
+  end
+end
+
+-- Delete an entry and its index members; a thread's row takes its folded
+-- history with it. Return whether the entry was there, and how many folded
+-- entries went with it.
+local function remove_entry(id)
+  local e = redis.call('HMGET', ekey(id), 'u', 'm', 'o')
+  unindex(id, e[1])
+  if not e[1] then return false end
+  local thread = not e[3] and redis.call('HGET', mkey(e[2]), 'thread')
+  local folded = 0
+  if thread and redis.call('HGET', ukey(e[1], 'threads'), thread) == id then
+    for _, old in ipairs(redis.call('ZRANGE', hkey(e[1], thread), 0, -1)) do
+      if old ~= id then
+        local m = redis.call('HGET', ekey(old), 'm')
+        if m then
+          drop(old, m)
+          folded = folded + 1
+        end
+      end
+    end
+    redis.call('DEL', hkey(e[1], thread))
+    redis.call('HDEL', ukey(e[1], 'threads'), thread)
+  end
+  drop(id, e[2])
   if redis.call('EXISTS', ukey(e[1], 'all'), ukey(e[1], 'archived')) == 0 then
     -- Nothing left to version: give the key back. Entry ids never repeat, so
     -- a later inbox cannot be mistaken for an earlier one.
@@ -119,10 +174,38 @@ local function remove_entry(id)
   else
     touch(e[1])
   end
-  if redis.call('EXISTS', mkey(e[2])) == 1 then
-    if redis.call('HINCRBY', mkey(e[2]), 'refs', -1) <= 0 then
-      redis.call('SADD', gkey('orphans'), e[2])
-    end
+  return true, folded
+end
+
+-- Make the new entry ``id`` the user's row of ``thread``, folding the previous
+-- row into its history: the count goes on (or restarts at 1 once the row was
+-- read), the senders (``sender``, a JSON value or false) gather newest first,
+-- at most three, and a saved row stays saved. Return the saved stamp, if any,
+-- for the caller to index once the entry is indexed as new.
+local function fold(id, uid, thread, sender)
+  local rows = ukey(uid, 'threads')
+  local old = redis.call('HGET', rows, thread)
+  redis.call('HSET', rows, thread, id)
+  redis.call('ZADD', hkey(uid, thread), id, id)
+  if not old then return false end
+  local o = redis.call('HMGET', ekey(old), 'u', 'm', 'r', 's', 'k', 'f')
+  if not o[1] then return false end
+  unindex(old, uid)
+  redis.call('HSET', ekey(old), 'o', '1')
+  local count = o[3] and 1 or (tonumber(o[5] or '1') + 1)
+  local previous = {}
+  if o[6] then
+    for token in string.gmatch(o[6], '[^\n]+') do previous[#previous + 1] = token end
+  else
+    local first = redis.call('HGET', mkey(o[2]), 'from_user_id')
+    if first then previous[1] = first end
   end
-  return true
+  local senders, seen = {}, {}
+  if sender then senders[1], seen[sender] = sender, true end
+  for _, token in ipairs(previous) do
+    if #senders < 3 and not seen[token] then senders[#senders + 1], seen[token] = token, true end
+  end
+  redis.call('HSET', ekey(id), 'k', count, 'f', table.concat(senders, '\n'))
+  if o[4] then redis.call('HSET', ekey(id), 's', o[4]) end
+  return o[4]
 end

@@ -1,12 +1,13 @@
 -- ARGV: prefix, now, user. The inbox in brief: the unread count, the highest
--- unread level, the user's change counter and time, the newest ids, and how
+-- unread level, the unseen count, the user's change counter and time, the newest ids, and how
 -- many entries (anyone's) have expired, since expiry changes lists unwritten.
 local uid = ARGV[3]
-local unread, top = 0, false
+local unread, top, unseen = 0, false, 0
 for _, id in ipairs(redis.call('ZRANGE', ukey(uid, 'unread'), 0, -1)) do
-  local e = redis.call('HMGET', ekey(id), 'm', 'x')
+  local e = redis.call('HMGET', ekey(id), 'm', 'x', 'n')
   if visible(e[2]) then
     unread = unread + 1
+    if not e[3] then unseen = unseen + 1 end
     local level = tonumber(redis.call('HGET', mkey(e[1]), 'level') or '')
     if level and (not top or level > top) then top = level end
   end
@@ -17,5 +18,5 @@ local last_archived = redis.call('ZRANGE', ukey(uid, 'archived'), -1, -1)
 return {
   unread, top and string.format('%d', top) or '', v[1] or '0', v[2] or '',
   last[1] or '', last_archived[1] or '',
-  redis.call('ZCOUNT', gkey('expiring'), '-inf', NOW_S),
+  redis.call('ZCOUNT', gkey('expiring'), '-inf', NOW_S), unseen,
 }

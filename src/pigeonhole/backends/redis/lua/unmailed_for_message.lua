@@ -16,8 +16,8 @@ for first, count in string.gmatch(ranges, '(%d+):(%d+)') do
     local id = string.format('%d', n)
     scanned = scanned + 1
     last = id
-    local e = redis.call('HMGET', ekey(id), 'u', 'm', 'c', 'r', 'a', 'e', 'x')
-    if e[2] == mid and not e[6] and visible(e[7]) then rows[#rows + 1] = {id, e, m} end
+    local e = read_entry(id)
+    if e[2] == mid and not e[6] and visible(e[7]) and not e[10] then rows[#rows + 1] = {id, e, m} end
   end
 end
 return {'', rows}
