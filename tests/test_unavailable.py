@@ -106,3 +106,12 @@ def test_rest_api_answers_503_with_the_same_retry_after(client, entry_id):
     listing = client.get("/api/messages/", headers=JSON)
     assert listing.status_code == 503
     assert listing["Retry-After"] == retry_after()
+
+
+def test_a_site_page_with_the_badge_still_renders(client, entry_id, caplog):
+    """The badge sits on every page of a site: an outage shows 0 and is logged, never a 500."""
+    response = client.get("/show/?alerts=badge&add=Saved")
+    assert response.status_code == 200
+    assert response.content.decode().startswith("<b>0</b>")
+    assert "Saved" in response.content.decode()
+    assert "badge" in caplog.text

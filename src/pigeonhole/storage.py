@@ -451,10 +451,20 @@ class PersistentStorage(PersistentStorageMixin, FallbackStorage):
 
 
 def request_badge_count(request: Any) -> int:
-    """Return what the request's user's badge shows: see ``PIGEONHOLE["BADGE"]``."""
-    if pigeonhole_settings.BADGE == "unseen":
-        return api.unseen_count(getattr(request, "user", None))
-    return request_unread_count(request)
+    """
+    Return what the request's user's badge shows: see ``PIGEONHOLE["BADGE"]``.
+
+    A badge sits on every page of a site, so a store that cannot be reached
+    shows 0 and is logged rather than turning each page into a server error;
+    the inbox's own pages answer 503 instead.
+    """
+    try:
+        if pigeonhole_settings.BADGE == "unseen":
+            return api.unseen_count(getattr(request, "user", None))
+        return request_unread_count(request)
+    except BackendUnavailable:
+        logger.exception("Could not read the badge count; showing 0.")
+        return 0
 
 
 def request_unread_count(request: Any) -> int:

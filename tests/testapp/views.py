@@ -28,6 +28,11 @@ def add(request, kind):
 ALERTS = {
     "all": "{% load pigeonhole %}{% pigeonhole_messages %}",
     "flash": "{% load pigeonhole %}{% pigeonhole_messages persistent=False %}",
+    # A site's base template: the badge beside the flash messages.
+    "badge": (
+        "{% load pigeonhole %}<b>{% pigeonhole_unread_count %}</b>"
+        "{% pigeonhole_messages persistent=False %}"
+    ),
 }
 
 
