@@ -827,6 +827,25 @@ class InboxContract:
         plain = backend.add(new("plain"), one)
         assert texts(backend.thread_messages(one, plain.id)) == ["plain"]
 
+    def test_replaced_reads_the_row_each_new_entry_folded_for_many_users(self, backend, users):
+        one, two, three = (u.pk for u in users)
+        backend.send(new("a1", thread="a"), Recipients(ids=[one, two]))
+        backend.send(new("a2", thread="a"), Recipients(ids=[one]))
+        [old_one] = backend.list(one)
+        backend.mark_read(one, [old_one.id])
+        [old_two] = backend.list(two)
+        backend.send(new("a3", thread="a"), Recipients(ids=[one, two, three]))
+        backend.add(new("b1", thread="b"), one)
+        rows = [e for u in (one, two, three) for e in backend.list(u, state="all")]
+        found = backend.replaced([e for e in rows if e.thread])
+        newest = {(e.user_id, str(e)): e.id for e in rows}
+        assert {pk: (old.id, old.user_id, str(old), old.thread) for pk, old in found.items()} == {
+            newest[one, "a3"]: (old_one.id, one, "a2", "a"),
+            newest[two, "a3"]: (old_two.id, two, "a1", "a"),
+        }
+        assert found[newest[one, "a3"]].is_read and not found[newest[two, "a3"]].is_read
+        assert backend.replaced([]) == {}
+
     def test_deleting_a_thread_row_deletes_its_history(self, backend, uid):
         for text in ("a", "b"):
             backend.add(new(text, thread="t"), uid)

@@ -78,6 +78,7 @@ def checked_backend(make_backend):
 def small_batches(checked_backend):
     """A checked backend with tiny batches, so every scan and fan-out loops."""
     checked_backend.scan_batch = 3
+    checked_backend.deliveries_chunk = 2
     checked_backend.chunk_size = 2
     return checked_backend
 

@@ -249,6 +249,7 @@ def test_mute_and_unmute_arrive_with_the_thread_key(live, cookies, user):
     assert (unmuted.event, unmuted.data) == ("unmuted", {"thread": "order-7"})
 
 
+@pytest.mark.usefixtures("store")
 def test_a_threads_new_message_says_which_row_it_replaces(live, cookies, user, other_user):
     pigeonhole.send(user, "first", thread="order-7", from_user=other_user)
     old = pigeonhole.inbox(user)[0]
@@ -266,6 +267,7 @@ def test_a_threads_new_message_says_which_row_it_replaces(live, cookies, user, o
     assert len(pigeonhole.inbox(user)) == 1
 
 
+@pytest.mark.usefixtures("store")
 def test_a_replayed_threaded_message_says_which_row_it_replaces(live, cookies, user):
     pigeonhole.send(user, "first", thread="order-7")
     old = pigeonhole.inbox(user)[0]
@@ -281,6 +283,7 @@ def test_a_replayed_threaded_message_says_which_row_it_replaces(live, cookies, u
         assert reader.next().event == "count"
 
 
+@pytest.mark.usefixtures("store")
 def test_after_a_live_thread_move_a_reconnect_replays_nothing(live, cookies, user):
     pigeonhole.send(user, "first", thread="order-7")
     with open_stream(live, cookies) as reader:

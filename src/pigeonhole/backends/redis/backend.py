@@ -900,3 +900,16 @@ class RedisBackend(BaseBackend):
                 for entry_id, entry, unread in rows:
                     found.append((self._stored_any([entry_id, entry, content]), int(unread)))
         return found
+
+    def replaced(self, entries: Sequence[StoredMessage]) -> dict[Any, Any]:
+        """Read the rows the entries folded, from their thread histories: one script a chunk."""
+        users = {entry.id: entry.user_id for entry in entries}
+        args = [str(arg) for e in entries for arg in (e.user_id, e.thread or "", e.id)]
+        found: dict[Any, Any] = {}
+        step = 3 * self.deliveries_chunk
+        with self._errors():
+            for start in range(0, len(args), step):
+                rows = self._run("replaced", [ts(timezone.now()), *args[start : start + step]])
+                for entry_id, *row in rows:
+                    found[int(entry_id)] = decode_entry(users[int(entry_id)], row)
+        return found

@@ -43,6 +43,7 @@ NAMES = (
     "unseen",
     "mute",
     "export",
+    "replaced",
 )
 
 #: The entry fields every script reads, in ``ENTRY_FIELDS`` order, so that
