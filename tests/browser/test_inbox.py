@@ -142,6 +142,38 @@ def test_mark_read_and_mark_all_read_update_page_and_database(page, browser_user
     assert still_same_page(page)
 
 
+def test_a_late_answer_to_an_action_does_not_undo_a_newer_live_count(page, browser_user):
+    """
+    An action's answer can reach the page after the stream's newer count: it must not win.
+
+    The mark-read request reaches the server at once, but its answer (one unread) is held
+    back until the stream has said two are unread (the read, then a message sent after it).
+    """
+    for text in ("first", "second"):
+        pigeonhole.send(browser_user, f"{text} message")
+    page.goto("/messages/?state=all")
+    mark_page(page)
+    wait_for_stream(page)
+    expect(badge(page)).to_have_text("2")
+    page.evaluate(
+        "window.__answered = 0;"
+        "document.addEventListener('pigeonhole:action', () => window.__answered++)"
+    )
+    held = []
+    page.route("**/read/", lambda route: held.append((route, route.fetch())))
+    second = row(page, "second message")
+    second.get_by_role("button", name="Mark read").click()
+    expect(badge(page)).to_have_text("1")  # from the stream: the answer is still held
+    pigeonhole.send(browser_user, "late message")
+    expect(row(page, "late message")).to_be_visible()
+    expect(badge(page)).to_have_text("2")
+    [(route, response)] = held
+    route.fulfill(response=response)
+    page.wait_for_function("window.__answered > 0")
+    expect(badge(page)).to_have_text("2", timeout=1000)
+    assert pigeonhole.unread_count(browser_user) == 2
+
+
 def test_archive_tab_and_keyboard(page, browser_user):
     for text in ("alpha", "beta", "gamma"):
         pigeonhole.send(browser_user, text)

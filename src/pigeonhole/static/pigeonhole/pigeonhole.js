@@ -58,6 +58,9 @@
   // A dropped stream is reopened at a random moment within this many milliseconds: when a
   // deploy drops every stream at once, the reconnections (and their replays) spread out.
   var RECONNECT_SPREAD = 3000;
+  // Count events heard from the stream: an action's answer that comes back after one of
+  // them carries an older count than the page shows.
+  var liveCounts = 0;
   var STATE_EVENTS = ["read", "unread", "archived", "unarchived", "deleted", "seen", "saved", "unsaved"];
   var THREAD_EVENTS = ["muted", "unmuted"];
 
@@ -288,7 +291,10 @@
 
   function handle(event, data) {
     if (event === "message") showMessage(data);
-    else if (event === "count") setCount(data);
+    else if (event === "count") {
+      liveCounts++;
+      setCount(data);
+    }
     else if (event === "reset") emit("reset", data);
     else if (STATE_EVENTS.indexOf(event) !== -1) applyChange(event, data.ids);
     else if (THREAD_EVENTS.indexOf(event) !== -1) applyThread(event, data.thread);
@@ -320,6 +326,7 @@
   function markRead(id) {
     if (!config.readUrl) return Promise.reject(new Error("data-read-url is not set"));
     var url = config.readUrl.replace(/\/0\/read\/$/, "/" + encodeURIComponent(id) + "/read/");
+    var liveAtSend = liveCounts;
     return fetch(url, {
       method: "POST",
       credentials: "same-origin",
@@ -328,7 +335,7 @@
       if (!response.ok) throw new Error("mark read failed: " + response.status);
       return response.json();
     }).then(function (body) {
-      setCount({ unread: body.unread });
+      if (liveCounts === liveAtSend) setCount({ unread: body.unread }); // else the stream's is newer
       return body;
     });
   }
@@ -415,6 +422,7 @@
     }
     var row = form.closest("[data-pigeonhole-entry]");
     var sent = ++actionsSent;
+    var liveAtSend = liveCounts;
     // getAttribute: a control named "action" (the bulk form's buttons) shadows form.action.
     return fetch(form.getAttribute("action"), {
       method: "POST",
@@ -434,7 +442,10 @@
         // answer older than one already shown would undo it.
         if (sent > countsShown) {
           countsShown = sent;
-          if (typeof data.unread === "number") setCount({ unread: data.unread });
+          // A count the stream sent meanwhile is newer than this answer's: keep it.
+          if (typeof data.unread === "number" && liveCounts === liveAtSend) {
+            setCount({ unread: data.unread });
+          }
           if (data.counts) setTabCounts(data.counts);
         }
         afterAction(action, form, body, row);
