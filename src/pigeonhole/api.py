@@ -264,6 +264,14 @@ def _announce_thread(backend, signal, user: Any, thread: str) -> None:
     backend.on_commit(lambda: signal.send(sender=type(backend), user=user, thread=thread))
 
 
+def _change(user: Any, entries: Any, action: str, signal: Any, strict: bool) -> int:
+    """Apply one state change of the store's to the user's entries, announce it, count it."""
+    backend, uid = _changer(user)
+    changed = getattr(backend, action)(uid, entry_ids(entries), strict=strict)
+    _announce(backend, signal, user, changed)
+    return len(changed)
+
+
 def apply_read(
     user: Any, ids: Sequence[Any], *, strict: bool = True, claimed: Sequence[Any] = ()
 ) -> list[Any]:
@@ -307,10 +315,7 @@ def mark_read(user: Any, entries: Any, *, strict: bool = True) -> int:
 
 def mark_unread(user: Any, entries: Any, *, strict: bool = True) -> int:
     """Mark entries unread again, for "remind me later"; return how many were read."""
-    backend, uid = _changer(user)
-    changed = backend.mark_unread(uid, entry_ids(entries), strict=strict)
-    _announce(backend, signals.message_unread, user, changed)
-    return len(changed)
+    return _change(user, entries, "mark_unread", signals.message_unread, strict)
 
 
 def mark_all_read(user: Any, *, before: Any = None) -> int:
@@ -356,18 +361,12 @@ def save(user: Any, entries: Any, *, strict: bool = True) -> int:
     archived state, survives purges and ``RETENTION_DAYS``, and cannot be
     deleted until unsaved.
     """
-    backend, uid = _changer(user)
-    changed = backend.save(uid, entry_ids(entries), strict=strict)
-    _announce(backend, signals.message_saved, user, changed)
-    return len(changed)
+    return _change(user, entries, "save", signals.message_saved, strict)
 
 
 def unsave(user: Any, entries: Any, *, strict: bool = True) -> int:
     """Unsave entries; return how many were saved."""
-    backend, uid = _changer(user)
-    changed = backend.unsave(uid, entry_ids(entries), strict=strict)
-    _announce(backend, signals.message_unsaved, user, changed)
-    return len(changed)
+    return _change(user, entries, "unsave", signals.message_unsaved, strict)
 
 
 def _thread_of(thread: Any) -> str:
@@ -432,18 +431,12 @@ def archive(user: Any, entries: Any, *, strict: bool = True) -> int:
     Archiving keeps the read state: an archived message leaves the unread
     count but comes back as it was with ``unarchive()``.
     """
-    backend, uid = _changer(user)
-    changed = backend.archive(uid, entry_ids(entries), strict=strict)
-    _announce(backend, signals.message_archived, user, changed)
-    return len(changed)
+    return _change(user, entries, "archive", signals.message_archived, strict)
 
 
 def unarchive(user: Any, entries: Any, *, strict: bool = True) -> int:
     """Bring archived entries back to the inbox; return how many came back."""
-    backend, uid = _changer(user)
-    changed = backend.unarchive(uid, entry_ids(entries), strict=strict)
-    _announce(backend, signals.message_unarchived, user, changed)
-    return len(changed)
+    return _change(user, entries, "unarchive", signals.message_unarchived, strict)
 
 
 def delete(user: Any, entries: Any, *, strict: bool = True) -> int:
