@@ -379,11 +379,11 @@ class TestRedisLayout:
 class TestLayout:
     """A store written in another key layout is refused, not read as empty."""
 
-    def test_keys_of_the_first_layout_are_refused_naming_the_migration(self, make_backend, uid):
+    def test_keys_of_the_first_layout_are_refused_naming_the_fix(self, make_backend, uid):
         backend = make_backend()
         client = backend.get_client()
         client.set(f"{backend.key_prefix}:ids:entry", "41")
-        with pytest.raises(BackendUnavailable, match="pigeonhole_redis_migrate") as caught:
+        with pytest.raises(BackendUnavailable, match="a new prefix") as caught:
             backend.count(uid)
         assert "layout 1, not 2:64" in str(caught.value)
         assert client.get(backend.keys.layout) is None  # nothing written

@@ -278,8 +278,10 @@ class RedisBackend(BaseBackend):
                 raise BackendUnavailable(
                     f"The Redis message store at {_redacted(self.url)} holds keys under the "
                     f"prefix {self.key_prefix!r} in layout {stamp}, not {LAYOUT}, the one this "
-                    "version of pigeonhole reads. Run `manage.py pigeonhole_redis_migrate` to "
-                    "move them, or give PIGEONHOLE['OPTIONS']['key_prefix'] a new prefix."
+                    "version of pigeonhole reads, and will not read them as an empty store. "
+                    "Give PIGEONHOLE['OPTIONS']['key_prefix'] a new prefix (the old inboxes "
+                    "stay where they are), or delete the keys under the old one; see "
+                    "'Key layout versions' in the backends documentation."
                 )
             self._layout_checked = True
         return client
