@@ -2,8 +2,8 @@
 """
 Run the benchmark suite and print every figure beside its target.
 
-    python benchmarks/run.py [--only request,fanout,reads,live] [--db sqlite,postgres,redis,redis-cluster]
-                             [--quick]
+    python benchmarks/run.py [--only request,fanout,reads,live]
+                             [--db sqlite,postgres,redis,redis-cluster] [--quick]
 
 Each benchmark runs once per store in a fresh process (its own settings, its own
 throwaway database, its own memory high-water mark). Speed is reported as rates

@@ -18,7 +18,9 @@ import subprocess
 import time
 import uuid
 from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -26,6 +28,7 @@ import redis
 __all__ = [
     "RedisSentinel",
     "RedisServer",
+    "backends_made",
     "check_indexes",
     "delete_keys",
     "redis_url",
@@ -54,6 +57,31 @@ def _glob_escape(text: str) -> str:
 
 def keys_under(client: redis.Redis, prefix: str) -> list[str]:
     return list(client.scan_iter(match=f"{_glob_escape(prefix)}:*", count=1000))
+
+
+def backends_made(url: str, label: str = "test") -> Iterator[Callable[..., Any]]:
+    """
+    Yield a function that builds ``RedisBackend(url=url)`` with a fresh key
+    prefix; once resumed, delete each backend's keys and close it. A fixture
+    ``yield from``-s it.
+    """
+    from pigeonhole.backends.redis import RedisBackend
+
+    made = []
+
+    def make(**options: Any) -> Any:
+        options.setdefault("key_prefix", unique_prefix(label))
+        backend = RedisBackend(url=url, **options)
+        made.append(backend)
+        return backend
+
+    yield make
+    for backend in made:
+        client = backend.get_client()
+        keys = keys_under(client, backend.key_prefix)
+        for start in range(0, len(keys), 1000):
+            client.delete(*keys[start : start + 1000])
+        backend.close()
 
 
 def delete_keys(url: str, prefix: str) -> int:

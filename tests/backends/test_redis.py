@@ -34,6 +34,7 @@ from .contract import BackendContract, InboxContract, Rollback, new, texts
 from .redis_support import (
     RedisSentinel,
     RedisServer,
+    backends_made,
     check_indexes,
     delete_keys,
     free_port,
@@ -52,18 +53,7 @@ def url():
 @pytest.fixture
 def make_backend(url):
     """Build backends with fresh prefixes; delete their keys afterwards."""
-    made = []
-
-    def make(**options):
-        options.setdefault("key_prefix", unique_prefix())
-        backend = RedisBackend(url=url, **options)
-        made.append(backend)
-        return backend
-
-    yield make
-    for backend in made:
-        delete_keys(url, backend.key_prefix)
-        backend.close()
+    yield from backends_made(url)
 
 
 @pytest.fixture

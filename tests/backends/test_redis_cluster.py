@@ -22,7 +22,7 @@ from pigeonhole.exceptions import BackendUnavailable
 
 from .contract import BackendContract, InboxContract, new, texts
 from .redis_cluster import cluster  # noqa: F401  (the session fixture)
-from .redis_support import check_indexes, keys_under, unique_prefix
+from .redis_support import backends_made, check_indexes, keys_under
 from .state_machine import make_state_machine, run_state_machine
 
 pytestmark = pytest.mark.django_db
@@ -59,24 +59,14 @@ def delete_keys(client, prefix: str) -> None:
 
 
 @pytest.fixture
-def make_backend(nodes, client):
+def make_backend(nodes):
     """Build cluster backends with fresh prefixes; delete their keys afterwards."""
-    made = []
-
-    def make(**options):
-        options.setdefault("key_prefix", unique_prefix("cluster"))
-        backend = RedisBackend(url=cluster_url(nodes), **options)
-        made.append(backend)
-        return backend
-
-    yield make
-    for backend in made:
-        delete_keys(client, backend.key_prefix)
-        backend.close()
+    yield from backends_made(cluster_url(nodes), "cluster")
 
 
 @pytest.fixture
 def checked_backend(make_backend):
+    """A backend whose indexes are checked after the test."""
     backend = make_backend()
     yield backend
     check_indexes(backend)
