@@ -20,7 +20,12 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 STORES = ("sqlite", "sqlite-wal", "postgres", "redis")
+#: The Redis stores: a single server, and a throwaway three-primary cluster
+#: on spare ports that the run starts and stops itself.
+REDIS_STORES = ("redis", "redis-cluster")
 REDIS_URL = os.environ.get("PIGEONHOLE_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+#: The cluster's URL, once a ``redis-cluster`` run has started it (see ``Database``).
+CLUSTER_URL = ""
 REDIS_PREFIX = f"pigeonhole-bench-{os.getpid()}"
 BENCH_DB = os.environ.get("PIGEONHOLE_BENCH_DB", "pigeonhole_bench")
 
@@ -51,17 +56,24 @@ class Database:
     ``sqlite-wal`` is the same in WAL mode with ``synchronous=NORMAL``, the usual
     production setting, where a commit need not wait for the disk. PostgreSQL
     runs in ``pigeonhole_bench``, created and dropped around the run. Redis keeps
-    the messages of its runs; their users live in SQLite.
+    the messages of its runs; their users live in SQLite. ``redis-cluster``
+    starts a cluster of three primaries for the run (``tests/backends/redis_cluster.py``)
+    and stops it afterwards.
     """
 
     def __init__(self, store: str) -> None:
         self.store = store
         self._tmp: str | None = None
         self._admin: Any = None
+        self.cluster: Any = None
 
     def __enter__(self) -> dict[str, Any]:
-        if self.store in ("sqlite", "sqlite-wal", "redis"):
+        global CLUSTER_URL
+        if self.store in ("sqlite", "sqlite-wal", *REDIS_STORES):
             self._tmp = tempfile.mkdtemp(prefix="pigeonhole-bench-")
+            if self.store == "redis-cluster":
+                self.cluster = start_cluster(Path(self._tmp))
+                CLUSTER_URL = f"redis+cluster://127.0.0.1:{self.cluster.nodes[0].port}"
             database = {
                 "ENGINE": "django.db.backends.sqlite3",
                 "NAME": os.path.join(self._tmp, "bench.sqlite3"),
@@ -113,13 +125,33 @@ class Database:
             from django.db import connections
 
             connections.close_all()
-            if self.store == "redis":
+            if self.store in REDIS_STORES:
                 drop_redis_keys()
+        if self.cluster is not None:
+            self.cluster.stop()
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)
         if self._admin is not None:
             self._admin.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
             self._admin.close()
+
+
+def start_cluster(directory: Path) -> Any:
+    """Start a throwaway Redis Cluster of three primaries; return it (``.nodes``, ``.stop()``)."""
+    sys.path.insert(0, str(ROOT))
+    try:
+        from tests.backends.redis_cluster import ClusterNodes
+    except ImportError as exc:
+        raise Skip(f"the cluster helper needs the test dependencies: {exc}") from None
+    try:
+        return ClusterNodes(directory).start()
+    except BaseException as exc:  # pytest.skip() when redis-server is missing
+        raise Skip(f"cannot start a Redis Cluster: {exc}") from None
+
+
+def redis_url(store: str) -> str:
+    """Return the URL the store's backend takes."""
+    return CLUSTER_URL if store == "redis-cluster" else REDIS_URL
 
 
 def setup_django(database: dict[str, Any], store: str, **extra: Any) -> None:
@@ -133,10 +165,10 @@ def setup_django(database: dict[str, Any], store: str, **extra: Any) -> None:
     from django.conf import settings
 
     pigeonhole_settings: dict[str, Any] = {}
-    if store == "redis":
+    if store in REDIS_STORES:
         pigeonhole_settings = {
             "BACKEND": "pigeonhole.backends.redis.RedisBackend",
-            "OPTIONS": {"url": REDIS_URL, "key_prefix": REDIS_PREFIX},
+            "OPTIONS": {"url": redis_url(store), "key_prefix": REDIS_PREFIX},
         }
     options: dict[str, Any] = {
         "DEBUG": False,  # DEBUG would keep every query in memory
@@ -164,13 +196,15 @@ def setup_django(database: dict[str, Any], store: str, **extra: Any) -> None:
 def store_version(store: str) -> str:
     from django.db import connection
 
-    if store == "redis":
+    if store in REDIS_STORES:
         from pigeonhole.conf import get_backend
 
         try:
-            info = get_backend().get_client().info("server")
+            info = redis_info_of(get_backend().get_client(), "server")
         except Exception as exc:
-            raise Skip(f"Redis at {REDIS_URL} is not reachable: {exc}") from exc
+            raise Skip(f"Redis at {redis_url(store)} is not reachable: {exc}") from exc
+        if store == "redis-cluster":
+            return f"Redis {info['redis_version']}, cluster of 3 primaries (users in SQLite)"
         return f"Redis {info['redis_version']} (users in SQLite)"
     with connection.cursor() as cursor:
         if store.startswith("sqlite"):
@@ -180,6 +214,24 @@ def store_version(store: str) -> str:
             return f"{version}, journal_mode={cursor.fetchone()[0]}"
         cursor.execute("show server_version")
         return f"PostgreSQL {cursor.fetchone()[0].split()[0]}"
+
+
+def redis_info_of(client: Any, section: str | None = None) -> dict[str, Any]:
+    """
+    Return ``INFO`` of the server, or of a cluster's nodes: numbers summed,
+    other values taken from the first node.
+    """
+    info = client.info(section) if section else client.info()
+    if "redis_version" in info:
+        return info
+    merged: dict[str, Any] = {}
+    for node in info.values():
+        for name, value in node.items():
+            if isinstance(value, int | float) and name in merged:
+                merged[name] += value
+            else:
+                merged.setdefault(name, value)
+    return merged
 
 
 def drop_redis_keys() -> None:

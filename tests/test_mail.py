@@ -333,11 +333,12 @@ def _age(store, user, hours=2):
         InboxEntry.objects.filter(user=user).update(created=when)
         return
     from pigeonhole.backends.redis.encoding import ts
+    from pigeonhole.backends.redis.keys import group_of
 
-    client = backend.get_client()
+    client, group = backend.get_client(), group_of(user.pk)
     for entry in pigeonhole.inbox(user, state="all"):
-        client.hset(backend.keys.entry(entry.id), "c", ts(when))
-        client.zadd(backend.keys.shared("unmailed"), {str(entry.id): ts(when)}, xx=True)
+        client.hset(backend.keys.entry(group, entry.id), "c", ts(when))
+        client.zadd(backend.keys.index(group, "unmailed"), {str(entry.id): ts(when)}, xx=True)
 
 
 def test_digest_lists_each_users_unread_entries_once_grouped(store, user, other_user):

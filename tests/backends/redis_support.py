@@ -18,7 +18,9 @@ import subprocess
 import time
 import uuid
 from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -26,6 +28,7 @@ import redis
 __all__ = [
     "RedisSentinel",
     "RedisServer",
+    "backends_made",
     "check_indexes",
     "delete_keys",
     "redis_url",
@@ -56,6 +59,31 @@ def keys_under(client: redis.Redis, prefix: str) -> list[str]:
     return list(client.scan_iter(match=f"{_glob_escape(prefix)}:*", count=1000))
 
 
+def backends_made(url: str, label: str = "test") -> Iterator[Callable[..., Any]]:
+    """
+    Yield a function that builds ``RedisBackend(url=url)`` with a fresh key
+    prefix; once resumed, delete each backend's keys and close it. A fixture
+    ``yield from``-s it.
+    """
+    from pigeonhole.backends.redis import RedisBackend
+
+    made = []
+
+    def make(**options: Any) -> Any:
+        options.setdefault("key_prefix", unique_prefix(label))
+        backend = RedisBackend(url=url, **options)
+        made.append(backend)
+        return backend
+
+    yield make
+    for backend in made:
+        client = backend.get_client()
+        keys = keys_under(client, backend.key_prefix)
+        for start in range(0, len(keys), 1000):
+            client.delete(*keys[start : start + 1000])
+        backend.close()
+
+
 def delete_keys(url: str, prefix: str) -> int:
     """Delete every key under ``prefix``; return how many there were."""
     client = redis.Redis.from_url(url, decode_responses=True)
@@ -68,42 +96,56 @@ def delete_keys(url: str, prefix: str) -> int:
         client.close()
 
 
+def _kind(rest: str) -> str:
+    """
+    Return what a key (``rest``, its name less the prefix) holds: ``e``, ``m``,
+    ``u`` (any key of a user), an index's name, or ``ids`` for the ``{ids}`` keys.
+    """
+    parts = rest.split(":")
+    if parts[0] == "{ids}":
+        return "ids" if parts[1] != "layout" else "layout"
+    return parts[1]
+
+
 def check_indexes(backend) -> dict[str, int]:
     """
-    Check that every index agrees with the entry hashes; return key counts.
+    Check that every index agrees with the entry hashes; return key counts by kind.
 
     Each entry must sit in exactly the per-user sets its state calls for
     (``seen`` and ``saved`` included; an entry folded into a newer row of
     its thread in none but the thread's history, whose row ``threads``
-    names), the global read and expiring sets must hold exactly the read and
+    names), its group's read and expiring sets must hold exactly the read and
     expiring entries that are not saved, the ``unmailed`` set exactly the
     unread, unarchived entries not yet emailed, the ``sending`` set exactly
-    the contents of sends not finished, and each content's ``refs`` must
-    equal its number of entries.
+    the copies of sends not finished, and each copy's ``refs`` must equal its
+    number of entries in the group. Every key but the ``{ids}`` ones must be
+    in a slot group, and the group of its user.
     """
     client = backend.get_client()
     prefix = backend.key_prefix
     keys = keys_under(client, prefix)
-    # A user's keys count as "u", whatever their hash tag: "{u:42}:all" is a "u".
-    kinds = Counter(key[len(prefix) + 1 :].lstrip("{").split(":")[0] for key in keys)
+    kinds = Counter(_kind(key[len(prefix) + 1 :]) for key in keys)
     expected: dict[str, dict[str, float]] = defaultdict(dict)
 
-    def user_key(uid: str, name: str) -> str:
-        return backend.keys.user(uid, name)[len(prefix) + 1 :]
+    def base(key: str) -> str:
+        return key[: key.index("}") + 1]
 
     refs: Counter[str] = Counter()
     rows: dict[str, dict[str, str]] = defaultdict(dict)
     for key in keys:
         rest = key[len(prefix) + 1 :].split(":")
-        if rest[0] != "e":
+        if rest[0] != "{ids}":
+            assert rest[0].startswith("{g") and rest[0].endswith("}"), key
+        if rest[0] == "{ids}" or rest[1] != "e":
             continue
-        entry_id = rest[1]
+        group, entry_id = base(key), rest[2]
         entry = client.hgetall(key)
-        refs[entry["m"]] += 1
-        thread = client.hget(f"{prefix}:m:{entry['m']}", "thread")
+        assert backend.keys.of(entry["u"]) == group, f"entry {entry_id} is not in its user's group"
+        refs[f"{group}:m:{entry['m']}"] += 1
+        thread = client.hget(f"{group}:m:{entry['m']}", "thread")
         if thread is not None:
             # Every entry of a thread sits in its user's history; a row is the thread's row.
-            expected[user_key(entry["u"], f"h:{thread}")][entry_id] = float(entry_id)
+            expected[backend.keys.history(entry["u"], thread)][entry_id] = float(entry_id)
             if not entry.get("o"):
                 rows[backend.keys.user(entry["u"], "threads")][thread] = entry_id
         if entry.get("o"):
@@ -111,45 +153,48 @@ def check_indexes(backend) -> dict[str, int]:
         uid, read, archived, expires = entry["u"], entry.get("r"), entry.get("a"), entry.get("x")
         saved = entry.get("s")
         score = float(entry_id)
+
+        def user_key(name: str) -> str:
+            return backend.keys.user(uid, name)  # noqa: B023  (used at once)
+
         if archived:
-            expected[user_key(uid, "archived")][entry_id] = score
+            expected[user_key("archived")][entry_id] = score
         else:
-            expected[user_key(uid, "all")][entry_id] = score
+            expected[user_key("all")][entry_id] = score
             if not read:
-                expected[user_key(uid, "unread")][entry_id] = score
+                expected[user_key("unread")][entry_id] = score
                 if entry.get("n"):
-                    expected[user_key(uid, "seen")][entry_id] = score
+                    expected[user_key("seen")][entry_id] = score
                 if expires:
-                    expected[user_key(uid, "unread_exp")][entry_id] = float(expires)
+                    expected[user_key("unread_exp")][entry_id] = float(expires)
                 if not entry.get("e"):
-                    expected["unmailed"][entry_id] = float(entry["c"])
+                    expected[f"{group}:unmailed"][entry_id] = float(entry["c"])
         if saved:
-            expected[user_key(uid, "saved")][entry_id] = score
+            expected[user_key("saved")][entry_id] = score
         # Purge walks the read and expiring indexes: a saved entry stays out of them.
         if read and not saved:
-            expected["read"][entry_id] = float(read)
+            expected[f"{group}:read"][entry_id] = float(read)
         if expires and not saved:
-            expected["expiring"][entry_id] = float(expires)
+            expected[f"{group}:expiring"][entry_id] = float(expires)
     for key in keys:
         rest = key[len(prefix) + 1 :].split(":")
-        if rest[0] == "m" and (started := client.hget(key, "sending")) is not None:
-            expected["sending"][rest[1]] = float(started)
+        if rest[1] == "m" and (started := client.hget(key, "sending")) is not None:
+            expected[f"{base(key)}:sending"][rest[2]] = float(started)
     actual: dict[str, dict[str, float]] = {}
     for key in keys:
-        name = key[len(prefix) + 1 :]
         if client.type(key) == "zset":
-            actual[name] = dict(client.zrange(key, 0, -1, withscores=True))
+            actual[key] = dict(client.zrange(key, 0, -1, withscores=True))
     assert actual == {name: members for name, members in expected.items() if members}
-    assert {key: client.hgetall(key) for key in keys if key.endswith("}:threads")} == rows
-    orphans = client.smembers(f"{prefix}:orphans")
+    assert {key: client.hgetall(key) for key in keys if key.endswith(":threads")} == rows
     for key in keys:
         rest = key[len(prefix) + 1 :].split(":")
-        if rest[0] == "m":
-            mid = rest[1]
+        if rest[1] == "m":
+            mid = rest[2]
             stored = int(client.hget(key, "refs"))
-            assert stored == refs[mid], f"message {mid} has refs={stored}, {refs[mid]} entries"
+            assert stored == refs[key], f"copy {key} has refs={stored}, {refs[key]} entries"
             if stored == 0:
-                assert mid in orphans, f"message {mid} has no entries but is not an orphan"
+                orphans = client.smembers(f"{base(key)}:orphans")
+                assert mid in orphans, f"copy {key} has no entries but is not an orphan"
     return dict(kinds)
 
 

@@ -34,6 +34,7 @@ from .contract import BackendContract, InboxContract, Rollback, new, texts
 from .redis_support import (
     RedisSentinel,
     RedisServer,
+    backends_made,
     check_indexes,
     delete_keys,
     free_port,
@@ -52,18 +53,7 @@ def url():
 @pytest.fixture
 def make_backend(url):
     """Build backends with fresh prefixes; delete their keys afterwards."""
-    made = []
-
-    def make(**options):
-        options.setdefault("key_prefix", unique_prefix())
-        backend = RedisBackend(url=url, **options)
-        made.append(backend)
-        return backend
-
-    yield make
-    for backend in made:
-        delete_keys(url, backend.key_prefix)
-        backend.close()
+    yield from backends_made(url)
 
 
 @pytest.fixture
@@ -211,7 +201,7 @@ class TestRedisLayout:
                 backend.add(new(f"nor this {i}"), ids[0])
                 raise Rollback
         assert [backend.count(pk) for pk in ids] == [0, 0, 0]
-        assert check_indexes(backend) == {"ids": 2}
+        assert check_indexes(backend) == {"ids": 2, "layout": 1}
         # The reserved ids are spent: the next entry's id is above all of them.
         assert backend.add(new("after"), ids[0]).id > 200 * 4
 
@@ -244,7 +234,10 @@ class TestRedisLayout:
             backend.mark_read(user.pk, [entry.id])
         backend.expire(users[2].pk, [expiring.id])
         backend.purge(read_before=timezone.now() + timedelta(seconds=1))
-        assert check_indexes(backend) == {"ids": 2}  # the two id counters, nothing else
+        assert check_indexes(backend) == {
+            "ids": 2,
+            "layout": 1,
+        }  # the id counters and the layout stamp, nothing else
 
     def test_forgetting_every_user_then_purging_gives_back_every_key(self, backend, users):
         backend.send(
@@ -260,7 +253,7 @@ class TestRedisLayout:
         for user in users:
             backend.forget_user(user.pk)
         backend.purge()
-        assert check_indexes(backend) == {"ids": 2}
+        assert check_indexes(backend) == {"ids": 2, "layout": 1}
 
     def test_lenient_mark_read_returns_only_what_it_changed(self, backend, users):
         mine = backend.add(new("mine"), users[0].pk)
@@ -373,6 +366,28 @@ class TestRedisLayout:
         check_indexes(backend)
 
 
+class TestLayout:
+    """A store written in another key layout is refused, not read as empty."""
+
+    def test_keys_of_the_first_layout_are_refused_naming_the_fix(self, make_backend, uid):
+        backend = make_backend()
+        client = backend.get_client()
+        client.set(f"{backend.key_prefix}:ids:entry", "41")
+        with pytest.raises(BackendUnavailable, match="a new prefix") as caught:
+            backend.count(uid)
+        assert "layout 1, not 2:64" in str(caught.value)
+        assert client.get(backend.keys.layout) is None  # nothing written
+        client.delete(f"{backend.key_prefix}:ids:entry")
+        backend.add(new("after"), uid)
+        assert client.get(backend.keys.layout) == "2:64"
+
+    def test_a_store_stamped_with_another_group_count_is_refused(self, make_backend, uid):
+        backend = make_backend()
+        backend.get_client().set(backend.keys.layout, "2:16")
+        with pytest.raises(BackendUnavailable, match=r"layout 2:16, not 2:64"):
+            backend.send(new("x"), Recipients(ids=[uid]))
+
+
 class TestIdsOnlyGrow:
     """Entry and content ids grow across restarts, even of a Redis that lost every key."""
 
@@ -418,7 +433,7 @@ class TestIdsOnlyGrow:
             ):
                 big = backend.send(new("big"), Recipients(ids=list(range(1, 100_001))))
                 raise Rollback
-            reserved = int(backend.get_client().get(backend.keys.shared("ids:entry")))
+            reserved = int(backend.get_client().get(backend.keys.counter("entry")))
             assert reserved >= max(entries) + 100_000
             server.stop()
             server.start()
@@ -431,15 +446,15 @@ class TestIdsOnlyGrow:
     def test_ids_stay_exact_integers_below_2_to_the_53(self, make_backend, users):
         backend = make_backend()
         entries, contents = self.added_and_sent(backend, users)
-        first = backend._reserve("entry", 1_000_000)
+        _, first = backend._reserve(0, 1_000_000)
         assert max(entries) < first and first + 1_000_000 < 2**53
         assert all(isinstance(pk, int) and pk < 2**53 for pk in [*entries, *contents])
         # Written and read back as plain digits, never as 1.2e+15.
         kinds = check_indexes(backend)
         assert kinds["e"] == 4
         client = backend.get_client()
-        keys = list(client.scan_iter(match=f"{backend.key_prefix}:e:*"))
-        assert all(key.rsplit(":", 1)[1].isdigit() for key in keys)
+        keys = list(client.scan_iter(match=f"{backend.key_prefix}:{{g*}}:e:*"))
+        assert len(keys) == 4 and all(key.rsplit(":", 1)[1].isdigit() for key in keys)
         assert backend.mark_all_read(users[0].pk) and backend.count(users[0].pk) == 0
 
 
@@ -474,9 +489,10 @@ class TestConfiguration:
             RedisBackend(url="http://user:s3cret@example.com/")
         assert "s3cret" not in str(caught.value)
 
-    def test_a_cluster_url_is_refused_saying_what_to_use(self):
-        with pytest.raises(ImproperlyConfigured, match=r"does not run on yet.*Sentinel"):
-            RedisBackend(url="redis+cluster://:s3cret@10.0.0.1:7000/0")
+    def test_a_cluster_url_connects_nothing_at_construction_and_hides_its_password(self):
+        backend = RedisBackend(url="redis+cluster://:s3cret@10.255.255.1:7000/0")
+        assert backend.cluster and backend._client is None
+        assert "s3cret" not in repr(backend)
 
     def test_a_key_prefix_with_a_brace_is_refused(self):
         with pytest.raises(ImproperlyConfigured, match="has a brace"):

@@ -4,44 +4,55 @@
 Every change that touches more than one key runs as one Lua script (see
 ``scripts``), so Redis applies it whole or not at all and no other client sees
 it half done: an unread count never disagrees with the entries it counts.
-Fan-out to many recipients is one script per chunk of recipients.
+Each script works in one slot group (see ``keys``), so the same calls run on a
+single Redis and on Redis Cluster. Fan-out to many recipients is one script
+per group and chunk of recipients, pipelined; the jobs that read across users
+(purge, digests, email claims) run their scripts in every group.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import heapq
 import threading
-from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import redis
+import redis.cluster
 import redis.sentinel
 from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
+from redis.exceptions import NoScriptError, RedisClusterException
 
 from ...exceptions import BackendUnavailable
 from ...message import NewMessage, StoredMessage
 from ..base import BaseBackend, Change, InboxQuery, InboxState, Outcome, Recipients, SentMessage
 from . import scripts
 from .encoding import content_fields, decode_entry, dt, ts
-from .keys import Keys
+from .keys import GROUPS, LAYOUT, Keys, group_of
 
 __all__ = ["RedisBackend"]
 
-#: The user's sorted set each listing state walks ("claim": unread, marked read as read).
-_STATE_ZSETS = {
-    "unread": "unread",
-    "claim": "unread",
-    "read": "all",
-    "all": "all",
-    "archived": "archived",
-    "saved": "saved",
-}
+
+def _by_group(first: int, user_ids: Sequence[Any]) -> list[tuple[int, int, list[str]]]:
+    """
+    Split a chunk of recipients whose entry ids start at ``first`` by slot
+    group: ``(group, the part's first entry id, its user ids)``.
+    """
+    parts: dict[int, list[str]] = defaultdict(list)
+    for pk in user_ids:
+        parts[group_of(pk)].append(str(pk))
+    found, start = [], first
+    for group, users in parts.items():
+        found.append((group, start, users))
+        start += len(users)
+    return found
 
 
 def _dated(message: NewMessage) -> NewMessage:
@@ -57,6 +68,10 @@ POOL_OPTIONS = (
     "health_check_interval",
 )
 
+
+#: URL schemes that name a Redis Cluster, and the plain scheme redis-py's
+#: ``RedisCluster.from_url()`` takes for each.
+CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
 
 #: Options that reach the primary through Redis Sentinel instead of ``url``.
 SENTINEL_OPTIONS = ("sentinels", "service_name", "db", "username", "password")
@@ -104,7 +119,9 @@ class RedisBackend(BaseBackend):
     ``health_check_interval``. Behind Redis Sentinel, give ``sentinels``
     (``["host:26379", ...]``) and ``service_name`` instead of ``url``, and
     ``db``, ``username``, ``password`` as needed: every call goes to the
-    primary the Sentinels name. Nothing connects until the first call.
+    primary the Sentinels name. On Redis Cluster, give a ``redis+cluster://``
+    (or ``rediss+cluster://``) URL naming any node: redis-py's ``RedisCluster``
+    finds the others. Nothing connects until the first call.
     """
 
     #: Prefix of every key, so several sites (or test runs) can share a database.
@@ -112,7 +129,8 @@ class RedisBackend(BaseBackend):
     #: Seconds to wait for a connection and for an answer; None waits for ever.
     socket_connect_timeout: float | None = 5.0
     socket_timeout: float | None = 5.0
-    #: Recipients written per script during a send.
+    #: Recipients a send reads and reserves ids for at a time, and at most
+    #: written per script (the chunk is split by slot group).
     chunk_size = 2000
     #: Entries one script looks at before handing back to Python, so a long
     #: scan (a filtered listing, a purge) never blocks Redis for long.
@@ -140,16 +158,13 @@ class RedisBackend(BaseBackend):
                 "RedisBackend needs the address of its Redis server: set "
                 "PIGEONHOLE['OPTIONS'] = {'url': 'redis://localhost:6379/0'}."
             )
-        if urlsplit(url).scheme.endswith("+cluster"):
-            raise ImproperlyConfigured(
-                f"PIGEONHOLE['OPTIONS']['url'] = {_redacted(url)!r} names a Redis Cluster, "
-                "which RedisBackend does not run on yet (its entries, contents and shared "
-                "indexes span hash slots); use a standalone server, with Sentinel for failover."
-            )
-        if not self.sentinels and urlsplit(url).scheme not in ("redis", "rediss", "unix"):
+        scheme = urlsplit(url).scheme
+        self.cluster = scheme in CLUSTER_SCHEMES
+        if not self.sentinels and not self.cluster and scheme not in ("redis", "rediss", "unix"):
             raise ImproperlyConfigured(
                 f"PIGEONHOLE['OPTIONS']['url'] = {_redacted(url)!r} is not a Redis URL; "
-                "use redis://host:port/db, rediss:// for TLS, or unix:///path/to/socket."
+                "use redis://host:port/db, rediss:// for TLS, unix:///path/to/socket, or "
+                "redis+cluster://host:port for a Redis Cluster."
             )
         if key_prefix is not None:
             self.key_prefix = key_prefix
@@ -171,8 +186,9 @@ class RedisBackend(BaseBackend):
             **options,
         }
         self.keys = Keys(self.key_prefix)
-        self._client: redis.Redis | None = None
+        self._client: Any = None  # redis.Redis, or redis.cluster.RedisCluster
         self._scripts: dict[str, Any] = {}
+        self._layout_checked = False
         self._highest: dict[str, int] = {}
         self._lock = threading.Lock()
 
@@ -194,8 +210,13 @@ class RedisBackend(BaseBackend):
         hosts = ",".join(f"{host}:{port}" for host, port in self.sentinels)
         return f"sentinel://{hosts}/{name}"
 
-    def _connect(self) -> redis.Redis:
-        """Return a new client: to ``url``, or to the primary the Sentinels name."""
+    def _connect(self) -> Any:
+        """Return a new client: to ``url``, to a cluster, or to the primary the Sentinels name."""
+        if self.cluster:
+            scheme, _, rest = self.url.partition("://")
+            return redis.cluster.RedisCluster.from_url(
+                f"{CLUSTER_SCHEMES[scheme]}://{rest}", decode_responses=True, **self.pool_options
+            )
         if not self.sentinels:
             return redis.Redis.from_url(self.url, decode_responses=True, **self.pool_options)
         timeouts = {
@@ -211,9 +232,10 @@ class RedisBackend(BaseBackend):
         return f"<RedisBackend {_redacted(self.url)} key_prefix={self.key_prefix!r}>"
 
     # Connection -------------------------------------------------------------
-    def get_client(self) -> redis.Redis:
+    def get_client(self) -> Any:
         """
-        Return the client, building it and its pool on first use.
+        Return the client (a ``RedisCluster`` on a cluster), building it and
+        its pool on first use.
 
         One pool per backend instance, and ``conf.get_backend()`` keeps one
         instance per process: every request shares the same connections.
@@ -236,6 +258,34 @@ class RedisBackend(BaseBackend):
         if client is not None:
             client.close()
 
+    def _ready(self) -> Any:
+        """
+        Return the client, once the keys under the prefix are known to be in this layout.
+
+        The first call of a process stamps an empty store with ``LAYOUT``, and
+        refuses a store written in another layout: reading it as this one
+        would lose every inbox without a word.
+        """
+        client = self.get_client()
+        if not self._layout_checked:
+            stamp = client.get(self.keys.layout)
+            if stamp is None and any(client.exists(key) for key in self.keys.legacy()):
+                stamp = "1"
+            if stamp is None:
+                client.set(self.keys.layout, LAYOUT, nx=True)
+                stamp = client.get(self.keys.layout)
+            if stamp != LAYOUT:
+                raise BackendUnavailable(
+                    f"The Redis message store at {_redacted(self.url)} holds keys under the "
+                    f"prefix {self.key_prefix!r} in layout {stamp}, not {LAYOUT}, the one this "
+                    "version of pigeonhole reads, and will not read them as an empty store. "
+                    "Give PIGEONHOLE['OPTIONS']['key_prefix'] a new prefix (the old inboxes "
+                    "stay where they are), or delete the keys under the old one; see "
+                    "'Key layout versions' in the backends documentation."
+                )
+            self._layout_checked = True
+        return client
+
     @contextmanager
     def _errors(self) -> Iterator[None]:
         """Turn redis-py's errors into ``BackendUnavailable``, naming the server."""
@@ -248,7 +298,7 @@ class RedisBackend(BaseBackend):
                 "Check that Redis is running and that PIGEONHOLE['OPTIONS']"
                 f"[{'sentinels' if self.sentinels else 'url'!r}] points at it."
             ) from exc
-        except redis.RedisError as exc:
+        except (redis.RedisError, RedisClusterException) as exc:
             reason = str(exc).rstrip(". ") or type(exc).__name__
             raise BackendUnavailable(
                 f"The Redis message store at {_redacted(self.url)} refused a command: {reason}. "
@@ -256,9 +306,44 @@ class RedisBackend(BaseBackend):
                 f"application writes keys under the prefix {self.key_prefix!r}."
             ) from exc
 
-    def _run(self, name: str, args: Sequence[Any], keys: Sequence[str] = ()) -> Any:
-        self.get_client()
-        return self._scripts[name](keys=list(keys), args=[self.key_prefix, *args])
+    def _run(self, name: str, group: int, args: Sequence[Any]) -> Any:
+        """Run a script in one slot group: the group's base name is its one declared key."""
+        self._ready()
+        return self._scripts[name](keys=[self.keys.group(group)], args=[self.key_prefix, *args])
+
+    def _each(self, name: str, calls: Iterable[tuple[int, Sequence[Any]]]) -> list[Any]:
+        """
+        Run a script once per ``(group, args)``, pipelined; return the answers in order.
+
+        One round trip per server: redis-py's cluster pipeline sends each call
+        to the node that holds its group. A server that has not seen the script
+        yet (a fresh node, a restart) answers NOSCRIPT; it gets the script and
+        those calls again, which it had not run.
+        """
+        client = self._ready()
+        script = self._scripts[name]
+        keyed = [(self.keys.group(group), args) for group, args in calls]
+
+        def execute(todo: Sequence[tuple[str, Sequence[Any]]]) -> list[Any]:
+            pipe = client.pipeline(transaction=False)
+            for key, args in todo:
+                pipe.evalsha(script.sha, 1, key, self.key_prefix, *args)
+            return pipe.execute(raise_on_error=False)
+
+        results = execute(keyed)
+        missing = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
+        if missing:
+            client.script_load(script.script)
+            for i, result in zip(missing, execute([keyed[i] for i in missing]), strict=True):
+                results[i] = result
+        for result in results:
+            if isinstance(result, Exception):
+                raise result
+        return results
+
+    def _every(self, name: str, args: Sequence[Any]) -> list[Any]:
+        """Run a script in every slot group with the same ``args``; return the answers."""
+        return self._each(name, ((group, args) for group in range(GROUPS)))
 
     # Writing ----------------------------------------------------------------
     @staticmethod
@@ -274,11 +359,19 @@ class RedisBackend(BaseBackend):
         # Groups can name a user twice; the database makes them distinct.
         return Recipients(queryset=queryset.order_by().distinct())
 
-    def _reserve(self, name: str, count: int) -> int:
-        """Take ``count`` ids of the ``name`` counter; return the first."""
-        first = int(self._run("reserve", [ts(timezone.now()), name, count, self._floor(name)]))
-        self._saw(name, first + count - 1)
-        return first
+    def _reserve(self, messages: int, entries: int) -> tuple[int, int]:
+        """Take content and entry ids in one call; return the first of each (0 for none)."""
+        now = ts(timezone.now())
+        floors = [self._floor("message"), self._floor("entry")]
+        self._ready()
+        keys = [self.keys.counter("message"), self.keys.counter("entry")]
+        script = self._scripts["reserve"]
+        mid, first = script(keys=keys, args=[self.key_prefix, now, messages, entries, *floors])
+        if messages:
+            self._saw("message", int(mid) + messages - 1)
+        if entries:
+            self._saw("entry", int(first) + entries - 1)
+        return int(mid or 0), int(first or 0)
 
     def _floor(self, name: str) -> int:
         """Return the highest id of the ``name`` counter this process has seen."""
@@ -296,17 +389,19 @@ class RedisBackend(BaseBackend):
 
     def _send(self, message: NewMessage, recipients: Recipients) -> SentMessage:
         """
-        Store the content once, then give recipients entries a chunk at a time.
+        Store the content, then give recipients entries a chunk at a time.
 
         Each chunk's ids are reserved just before it is written, so the
         recipients are read as the send goes, never all held in memory.
         """
+        with self._errors():
+            mid, _ = self._reserve(1, 0)
         chunks = (
-            (self._reserve("entry", len(chunk)), chunk)
+            (self._reserve(0, len(chunk))[1], chunk)
             for chunk in self._distinct(recipients).iter_ids(self.chunk_size)
         )
-        mid, count = self._write_send(message, "", chunks)
-        return SentMessage(id=int(mid), recipient_count=count)
+        count = self._write_send(message, mid, chunks)
+        return SentMessage(id=mid, recipient_count=count)
 
     def _reserve_send(self, message: NewMessage, recipients: Recipients):
         """
@@ -322,8 +417,9 @@ class RedisBackend(BaseBackend):
             # fan-out script skips them again when it writes.
             ids = list(self.unmuted(Recipients(ids=ids), message.thread).ids)
         with self._errors():
-            mid = self._reserve("message", 1)
-            first = self._reserve("entry", len(ids)) if ids else 0
+            mid, first = self._reserve(1, len(ids))
+        # Sorted by group, each group's entries take consecutive ids: few scripts.
+        ids.sort(key=group_of)
         chunks = [
             (first + start, ids[start : start + self.chunk_size])
             for start in range(0, len(ids), self.chunk_size)
@@ -331,109 +427,112 @@ class RedisBackend(BaseBackend):
         sent = SentMessage(id=mid, recipient_count=len(ids))
         return sent, lambda: self._write_send(message, mid, chunks)
 
-    def _write_send(self, message: NewMessage, mid: Any, chunks) -> tuple[Any, int]:
+    def _write_send(self, message: NewMessage, mid: int, chunks) -> int:
         """
-        Write a send's content, then its ``(first id, user ids)`` chunks; return the content id.
+        Write a send's ``(first id, user ids)`` chunks; return how many entries were written.
 
-        Each chunk is atomic. If the send fails part way (the recipients query
-        raises, Redis goes away), the entries written so far and the content
+        Each chunk is split by slot group, each part taking consecutive ids
+        from the chunk's first, and written by one script per group, all in
+        one pipeline; each group's script writes the group's copy of the
+        content with its first entries. A send that reaches nobody stores its
+        content in the group its id falls in, for purge to collect.
+
+        Each script is atomic. If the send fails part way (the recipients query
+        raises, Redis goes away), the entries written so far and the copies
         are taken back, as far as Redis still answers; after a timeout they are
         left for ``purge()``, so the caller waits one socket timeout, not two.
         """
         created = message.created or timezone.now()
         expires = "" if message.expires is None else ts(message.expires)
-        with self._errors():
-            mid = self._run(
-                "create",
-                [
-                    ts(timezone.now()),
-                    mid,
-                    self._floor("message"),
-                    *content_fields(message, created),
-                ],
-            )
-            self._saw("message", mid)
-        written: list[tuple[int, int]] = []
+        content = content_fields(message, created)
+        fields = [message.thread or "", len(content) // 2, *content]
+        written: list[tuple[int, int, int]] = []
         count = 0
         try:
             with self._errors():
                 for first, chunk in chunks:
+                    parts = _by_group(first, chunk)
                     # The ids are reserved: a failure knows which to take back.
-                    written.append((first, len(chunk)))
-                    count += self._run(
-                        "fanout",
-                        [
-                            ts(timezone.now()),
-                            mid,
-                            ts(created),
-                            expires,
-                            first,
-                            message.thread or "",
-                            *map(str, chunk),
-                        ],
+                    written += [(group, start, len(users)) for group, start, users in parts]
+                    now = ts(timezone.now())
+                    args = [now, mid, ts(created), expires]
+                    count += sum(
+                        self._each(
+                            "fanout",
+                            ((g, [*args, start, *fields, *users]) for g, start, users in parts),
+                        )
                     )
-                self._run("finish", [ts(timezone.now()), mid])
+                groups = {group for group, _, _ in written}
+                if not groups:
+                    groups = {group_of(mid)}
+                    self._run("create", group_of(mid), [ts(timezone.now()), mid, *content])
+                self._each("finish", ((group, [ts(timezone.now()), mid]) for group in groups))
         except BaseException as exc:
             if not isinstance(exc.__cause__, redis.TimeoutError):
                 # Redis that stopped answering would make the caller wait a second
                 # socket timeout for nothing; purge takes the send back instead.
                 self._withdraw(mid, written)
             raise
-        return mid, count
+        return count
 
-    def _withdraw(self, mid: Any, written: Sequence[tuple[int, int]]) -> None:
+    def _withdraw(self, mid: Any, written: Sequence[tuple[int, int, int]]) -> None:
         """Take back a failed send, as far as Redis still answers."""
-        # The original error is the one worth raising. The content stays
+        # The original error is the one worth raising. The copies stay
         # flagged as sending, and once send_timeout has passed, purge takes
-        # back the entries it reached and the content.
-        with suppress(redis.RedisError):
+        # back the entries the send reached and the copies.
+        with suppress(redis.RedisError, RedisClusterException):
             self._take_back(mid, written)
 
-    def _take_back(self, mid: Any, written: Sequence[tuple[int, int]]) -> None:
-        """Remove the entries of a send's ``(first id, count)`` ranges, then its content."""
+    def _take_back(self, mid: Any, written: Sequence[tuple[int, int, int]]) -> None:
+        """Remove the entries of a send's ``(group, first id, count)`` ranges, then its copies."""
         now = ts(timezone.now())
-        for first, size in written:
-            self._run("withdraw", [now, mid, first, size])
-        self._run("drop_message", [now, mid])
+        self._each("withdraw", ((group, [now, mid, first, size]) for group, first, size in written))
+        groups = {group for group, _, _ in written} | {group_of(mid)}
+        self._each("drop_message", ((group, [now, mid]) for group in groups))
 
-    def _stale_sends(self, oldest_live_send: str) -> list[str]:
-        """Return the contents of sends begun before ``oldest_live_send`` and never finished."""
-        return self._members(self.keys.shared("sending"), "-inf", f"({oldest_live_send}")
-
-    def _purge_stale_sends(self, oldest_live_send: str) -> int:
+    def _purge_stale_sends(self, oldest_live_send: str) -> set[str]:
         """
         Take back every send cut off mid-way (Redis went away, the process died).
 
-        Its content's ``ranges`` name the entry ids it reserved chunk by chunk,
-        so the entries it reached go too: none is left half-delivered.
+        Each group's copy of its content names, in ``ranges``, the entry ids
+        the send reserved in that group, so the entries it reached go too:
+        none is left half-delivered. Return the contents whose copies went.
         """
-        client = self.get_client()
-        stale = self._stale_sends(oldest_live_send)
-        for mid in stale:
-            ranges = str(client.hget(self.keys.content(mid), "ranges") or "")
-            written = [
-                (int(first), int(size))
-                for first, _, size in (item.partition(":") for item in ranges.split(","))
-                if size
-            ]
-            self._take_back(mid, written)
-        return len(stale)
+        client = self._ready()
+        stale: set[str] = set()
+        for group in range(GROUPS):
+            key = self.keys.index(group, "sending")
+            for mid in self._members(key, "-inf", f"({oldest_live_send}"):
+                ranges = str(client.hget(self.keys.content(group, mid), "ranges") or "")
+                written = [
+                    (group, int(first), int(size))
+                    for first, _, size in (item.partition(":") for item in ranges.split(","))
+                    if size
+                ]
+                now = ts(timezone.now())
+                self._each("withdraw", ((group, [now, mid, f, n]) for _, f, n in written))
+                self._run("drop_message", group, [now, mid])
+                stale.add(mid)
+        return stale
 
     def _add(self, message: NewMessage, user_id: Any) -> StoredMessage:
-        return self._write_add(message, user_id, "", "")
+        with self._errors():
+            mid, entry_id = self._reserve(1, 1)
+        return self._write_add(message, user_id, mid, entry_id)
 
     def _reserve_add(self, message: NewMessage, user_id: Any):
         message = _dated(message)
         with self._errors():
-            mid, entry_id = self._reserve("message", 1), self._reserve("entry", 1)
+            mid, entry_id = self._reserve(1, 1)
         stored = self._added(message, user_id, mid, entry_id)
         return stored, lambda: self._write_add(message, user_id, mid, entry_id)
 
-    def _write_add(self, message: NewMessage, user_id: Any, mid: Any, entry_id: Any):
+    def _write_add(self, message: NewMessage, user_id: Any, mid: int, entry_id: int):
         created = message.created or timezone.now()
         with self._errors():
-            mid, entry_id = self._run(
+            self._run(
                 "add",
+                group_of(user_id),
                 [
                     ts(timezone.now()),
                     ts(created),
@@ -441,13 +540,9 @@ class RedisBackend(BaseBackend):
                     str(user_id),
                     mid,
                     entry_id,
-                    self._floor("message"),
-                    self._floor("entry"),
                     *content_fields(message, created),
                 ],
             )
-        self._saw("message", mid)
-        self._saw("entry", entry_id)
         return self._added(message, user_id, mid, entry_id)
 
     @staticmethod
@@ -477,7 +572,6 @@ class RedisBackend(BaseBackend):
     def _scan(self, user_id: Any, query: InboxQuery, now: datetime) -> list[StoredMessage]:
         """Run the listing script; the state ``claim`` also marks what it reads read."""
         state, limit = query.state, query.limit
-        zset = _STATE_ZSETS[state]
         cursor = "+inf" if query.after is None else f"({int(query.after)}"
         args = [
             ts(now),
@@ -496,7 +590,7 @@ class RedisBackend(BaseBackend):
         with self._errors():
             while len(rows) < limit and cursor:
                 args[3], args[4] = cursor, limit - len(rows)
-                cursor, found = self._run("list", args, keys=[self.keys.user(user_id, zset)])
+                cursor, found = self._run("list", group_of(user_id), args)
                 rows += found
         return [decode_entry(user_id, row) for row in rows]
 
@@ -511,7 +605,9 @@ class RedisBackend(BaseBackend):
 
     def _get(self, user_id: Any, entry_id: Any) -> StoredMessage | None:
         with self._errors():
-            row = self._run("get", [ts(timezone.now()), str(user_id), str(entry_id)])
+            row = self._run(
+                "get", group_of(user_id), [ts(timezone.now()), str(user_id), str(entry_id)]
+            )
         return decode_entry(user_id, row) if row else None
 
     def _count(self, user_id: Any) -> int:
@@ -519,14 +615,10 @@ class RedisBackend(BaseBackend):
         Return the unread count: the unread set's size less its expired members.
 
         Both are O(log n), so a user with thousands of unread entries costs no
-        more than one with three; MULTI reads both at the same instant.
+        more than one with three; one script reads both at the same instant.
         """
         with self._errors():
-            pipe = self.get_client().pipeline(transaction=True)
-            pipe.zcard(self.keys.user(user_id, "unread"))
-            pipe.zcount(self.keys.user(user_id, "unread_exp"), "-inf", ts(timezone.now()))
-            total, expired = pipe.execute()
-        return total - expired
+            return int(self._run("count", group_of(user_id), [ts(timezone.now()), str(user_id)]))
 
     def _counts(self, user_id: Any) -> dict[str, int]:
         """
@@ -536,7 +628,7 @@ class RedisBackend(BaseBackend):
         the user's entries: fine for a page a user opens, which is all this is for.
         """
         with self._errors():
-            counts = self._run("counts", [ts(timezone.now()), str(user_id)])
+            counts = self._run("counts", group_of(user_id), [ts(timezone.now()), str(user_id)])
         return dict(zip(("unread", "all", "archived", "saved"), map(int, counts), strict=True))
 
     def state(self, user_id: Any) -> InboxState:
@@ -549,7 +641,7 @@ class RedisBackend(BaseBackend):
         """
         with self._errors():
             unread, top, changes, when, last, last_archived, expired, unseen = self._run(
-                "state", [ts(timezone.now()), str(user_id)]
+                "state", group_of(user_id), [ts(timezone.now()), str(user_id)]
             )
         key = f"{changes}|{last}|{last_archived}|{expired}"
         return InboxState(
@@ -563,7 +655,7 @@ class RedisBackend(BaseBackend):
     # Changing state ---------------------------------------------------------
     def muted_threads(self, user_id: Any) -> list[str]:
         with self._errors():
-            threads: set[str] = self.get_client().smembers(self.keys.user(user_id, "muted"))  # type: ignore[assignment]
+            threads: set[str] = self._ready().smembers(self.keys.user(user_id, "muted"))
         return sorted(threads)
 
     def unmuted(self, recipients: Recipients, thread: str) -> Recipients:
@@ -571,7 +663,7 @@ class RedisBackend(BaseBackend):
         kept: list[Any] = []
         with self._errors():
             for chunk in self._distinct(recipients).iter_ids(self.chunk_size):
-                pipe = self.get_client().pipeline(transaction=False)
+                pipe = self._ready().pipeline(transaction=False)
                 for pk in chunk:
                     pipe.sismember(self.keys.user(pk, "muted"), thread)
                 kept += [pk for pk, muted in zip(chunk, pipe.execute(), strict=True) if not muted]
@@ -580,11 +672,11 @@ class RedisBackend(BaseBackend):
     def _mute(self, user_id: Any, thread: str, muted: bool) -> bool:
         args = [ts(timezone.now()), str(user_id), thread, "1" if muted else ""]
         with self._errors():
-            return bool(self._run("mute", args))
+            return bool(self._run("mute", group_of(user_id), args))
 
     def _unseen_count(self, user_id: Any) -> int:
         with self._errors():
-            return int(self._run("unseen", [ts(timezone.now()), str(user_id)]))
+            return int(self._run("unseen", group_of(user_id), [ts(timezone.now()), str(user_id)]))
 
     def _mark_seen(self, user_id: Any, before: Any, now: datetime) -> list[Any]:
         """Stamp as seen the unseen entries up to the watermark, as mark_all_read() reads."""
@@ -600,12 +692,12 @@ class RedisBackend(BaseBackend):
 
     def _entries(self, user_id: Any, thread: str) -> list[StoredMessage]:
         """Return the user's entries (of ``thread``, if given), oldest first, folded ones too."""
-        now, rows = ts(timezone.now()), []
+        now, rows, group = ts(timezone.now()), [], group_of(user_id)
         with self._errors():
-            ids = self._run("export", [now, str(user_id), thread])
+            ids = self._run("export", group, [now, str(user_id), thread])
             for start in range(0, len(ids), self.scan_batch):
                 chunk = ids[start : start + self.scan_batch]
-                rows += self._run("export", [now, str(user_id), thread, *chunk])
+                rows += self._run("export", group, [now, str(user_id), thread, *chunk])
         return [decode_entry(user_id, row) for row in rows]
 
     def _change(self, user_id: Any, change: Change) -> Outcome:
@@ -624,7 +716,7 @@ class RedisBackend(BaseBackend):
         flags = ["1" if change.strict else "", "1" if change.dry_run else ""]
         args = [ts(change.now), str(user_id), change.action, arg, *flags]
         with self._errors():
-            status, result = self._run("change", [*args, *given])
+            status, result = self._run("change", group_of(user_id), [*args, *given])
         if status == "missing":
             return Outcome([], missing=[given[pk] for pk in result])
         if status == "unread":
@@ -649,15 +741,16 @@ class RedisBackend(BaseBackend):
         with self._errors():
             if isinstance(before, datetime):
                 created_before = ts(before)
-                highest = self.get_client().get(self.keys.shared("ids:entry")) or "0"
+                highest = self._ready().get(self.keys.counter("entry")) or "0"
             elif before is not None:
                 highest = str(int(before))
             else:
-                highest = self.get_client().get(self.keys.shared("ids:entry")) or "0"
+                highest = self._ready().get(self.keys.counter("entry")) or "0"
             cursor = "-inf"
             while True:
                 scanned, last, ids = self._run(
                     "mark_all",
+                    group_of(user_id),
                     [
                         now,
                         str(user_id),
@@ -676,6 +769,21 @@ class RedisBackend(BaseBackend):
         return sorted((int(pk) for pk in changed), reverse=True)
 
     # Housekeeping -----------------------------------------------------------
+    def _drain(self, name: str, args: Sequence[Any]) -> list[list[Any]]:
+        """
+        Run a batch script in every group until each says it scanned less than a batch.
+
+        Each round is one pipeline across the groups still busy; return every answer.
+        """
+        busy, answers = list(range(GROUPS)), []
+        while busy:
+            found = self._each(name, ((group, args) for group in busy))
+            answers += found
+            busy = [
+                g for g, answer in zip(busy, found, strict=True) if answer[0] >= self.scan_batch
+            ]
+        return answers
+
     def purge(
         self,
         *,
@@ -685,11 +793,12 @@ class RedisBackend(BaseBackend):
     ) -> dict[str, int]:
         """
         Remove expired entries, read ones older than ``read_before``, then
-        contents left without entries.
+        contents left without entries, group by group.
 
         Each script removes at most ``scan_batch`` entries, so purging millions
-        never blocks Redis for long. A dry run reads what a purge would remove
-        and removes nothing.
+        never blocks Redis for long. A content counts once, when its last
+        group's copy goes. A dry run reads what a purge would remove and
+        removes nothing.
         """
         now = ts(timezone.now())
         counts = {"expired": 0, "read": 0, "messages": 0}
@@ -697,35 +806,44 @@ class RedisBackend(BaseBackend):
             if dry_run:
                 return self._dry_run(now, expired, read_before)
             if expired:
-                while True:
-                    scanned, removed = self._run("purge_expired", [now, self.scan_batch])
+                for _, removed in self._drain("purge_expired", [now, self.scan_batch]):
                     counts["expired"] += removed
-                    if scanned < self.scan_batch:
-                        break
             if read_before is not None:
-                while True:
-                    scanned, read, gone = self._run(
-                        "purge_read",
-                        [now, ts(read_before), self.scan_batch, "1" if expired else ""],
-                    )
+                args = [now, ts(read_before), self.scan_batch, "1" if expired else ""]
+                for _, read, gone in self._drain("purge_read", args):
                     counts["read"] += read
                     counts["expired"] += gone
-                    if scanned < self.scan_batch:
-                        break
             oldest_live_send = repr(float(now) - self.send_timeout)
-            counts["messages"] += self._purge_stale_sends(oldest_live_send)
-            client = self.get_client()
-            batch: list[str] = []
-            for mid in client.sscan_iter(self.keys.shared("orphans"), count=self.scan_batch):
-                batch.append(mid)
-                if len(batch) >= self.scan_batch:
-                    counts["messages"] += self._run(
-                        "purge_orphans", [now, oldest_live_send, *batch]
-                    )
-                    batch = []
-            if batch:
-                counts["messages"] += self._run("purge_orphans", [now, oldest_live_send, *batch])
+            dropped = self._purge_stale_sends(oldest_live_send)
+            client = self._ready()
+            batches = []
+            for group in range(GROUPS):
+                orphans = list(client.sscan_iter(self.keys.index(group, "orphans"), count=1000))
+                for start in range(0, len(orphans), self.scan_batch):
+                    batches.append((group, orphans[start : start + self.scan_batch]))
+            for removed in self._each(
+                "purge_orphans", ((g, [now, oldest_live_send, *mids]) for g, mids in batches)
+            ):
+                dropped.update(removed)
+            counts["messages"] = len(dropped - self._copied(dropped))
         return counts
+
+    def _copied(self, mids: Iterable[str]) -> set[str]:
+        """Return those of the contents that some group still holds a copy of."""
+        mids = list(mids)
+        pipe = self._ready().pipeline(transaction=False)
+        for mid in mids:
+            for group in range(GROUPS):
+                pipe.exists(self.keys.content(group, mid))
+        found = pipe.execute()
+        return {mid for i, mid in enumerate(mids) if any(found[i * GROUPS : (i + 1) * GROUPS])}
+
+    def _copies(self, mid: Any) -> list[int]:
+        """Return the groups holding a copy of the content: those with some of its entries."""
+        pipe = self._ready().pipeline(transaction=False)
+        for group in range(GROUPS):
+            pipe.exists(self.keys.content(group, mid))
+        return [group for group, found in enumerate(pipe.execute()) if found]
 
     # Email ------------------------------------------------------------------
     def _stored_any(self, row: Sequence[Any]) -> StoredMessage:
@@ -738,58 +856,80 @@ class RedisBackend(BaseBackend):
     ) -> list[StoredMessage]:
         """
         Return the message's entries not emailed yet, read from the id ranges
-        its send reserved (kept in the content hash as ``ranges``).
+        its send reserved in each group (kept in the group's copy as ``ranges``),
+        merged in id order.
         """
-        cursor = "" if after is None else str(int(after))
-        rows: list[Any] = []
+        start = "0" if after is None else str(int(after))
         with self._errors():
-            while len(rows) < limit:
-                cursor, found = self._run(
-                    "unmailed_for_message",
-                    [
-                        ts(timezone.now()),
-                        str(message_id),
-                        cursor,
-                        limit - len(rows),
-                        self.scan_batch,
-                    ],
-                )
-                rows += found
-                if not cursor:
-                    break
+            groups = self._copies(message_id)
+            # Each group's batch is a share of the limit; a group whose batch
+            # runs out before the merge is done reads on from its cursor.
+            want = max(16, limit // max(len(groups), 1) + 1)
+
+            def fetch(todo: Sequence[tuple[int, str]]) -> list[tuple[str, list[Any]]]:
+                now = ts(timezone.now())
+                calls = [(g, [now, message_id, c, want, self.scan_batch]) for g, c in todo]
+                return [(c, rows) for c, rows in self._each("unmailed_for_message", calls)]
+
+            rows = _merge(fetch, [(g, start) for g in groups], lambda row: int(row[0]), limit)
         return [self._stored_any(row) for row in rows]
 
     def unmailed_due(
         self, created_before: datetime, *, limit: int = 500, offset: int = 0
     ) -> list[StoredMessage]:
-        """Read the ``unmailed`` index (unread entries not emailed, by creation time)."""
+        """
+        Read the groups' ``unmailed`` indexes (unread entries not emailed, by
+        creation time), merged oldest first: ``offset`` counts index members
+        across the groups, as on one index.
+        """
         rows: list[Any] = []
+        cutoff = ts(created_before)
         with self._errors():
+            client = self._ready()
             while len(rows) < limit:
                 want = min(self.scan_batch, limit - len(rows))
-                scanned, found = self._run(
-                    "unmailed_due", [ts(timezone.now()), ts(created_before), offset, want]
+                pipe = client.pipeline(transaction=False)
+                for group in range(GROUPS):
+                    key = self.keys.index(group, "unmailed")
+                    pipe.zrangebyscore(key, "-inf", cutoff, 0, offset + want, withscores=True)
+                members = heapq.merge(
+                    *(
+                        [(score, member, group) for member, score in found]
+                        for group, found in enumerate(pipe.execute())
+                    )
                 )
-                rows += found
-                offset += scanned
-                if scanned < want:
+                page = list(members)[offset : offset + want]
+                by_group: dict[int, list[str]] = defaultdict(list)
+                for _, member, group in page:
+                    by_group[group].append(member)
+                now = ts(timezone.now())
+                found = self._each(
+                    "unmailed_due", ((g, [now, *ids]) for g, ids in by_group.items())
+                )
+                order = {member: i for i, (_, member, _) in enumerate(page)}
+                rows += sorted((row for part in found for row in part), key=lambda r: order[r[0]])
+                offset += len(page)
+                if len(page) < want:
                     break
         return [self._stored_any(row) for row in rows]
 
     def claim_email(self, ids: Sequence[Any], when: datetime) -> list[Any]:
+        """Claim in every group: each entry is in one, and the others find nothing."""
         if not ids:
             return []
         with self._errors():
-            claimed = self._run("claim_email", [ts(when), *map(str, ids)])
-        return [int(pk) for pk in claimed]
+            found = self._every("claim_email", [ts(when), *map(str, ids)])
+        claimed = {pk for part in found for pk in part}
+        return [int(pk) for pk in map(str, ids) if pk in claimed]
 
     def release_email(self, ids: Sequence[Any], when: datetime) -> list[Any]:
         if not ids:
             return []
         now = ts(timezone.now())
         with self._errors():
-            released = self._run("release_email", [now, ts(when), *map(str, ids)])
-        return [int(pk) for pk in released]
+            found = self._every("release_email", [now, ts(when), *map(str, ids)])
+        released = {pk for part in found for pk in part}
+        return [int(pk) for pk in map(str, ids) if pk in released]
 
     def forget_user(self, user_id: Any) -> int:
         """Delete the user's entries one bounded script at a time, as purge() does."""
@@ -797,7 +937,9 @@ class RedisBackend(BaseBackend):
         now = ts(timezone.now())
         with self._errors():
             while True:
-                scanned, gone = self._run("forget_user", [now, str(user_id), self.scan_batch])
+                scanned, gone = self._run(
+                    "forget_user", group_of(user_id), [now, str(user_id), self.scan_batch]
+                )
                 removed += gone
                 if scanned == 0:
                     return removed
@@ -805,61 +947,85 @@ class RedisBackend(BaseBackend):
     def _members(self, key: str, low: str, high: str) -> list[str]:
         """Return a sorted set's members scored from ``low`` to ``high``, in batches."""
         found: list[Any] = []  # redis-py types its replies loosely
-        client, offset = self.get_client(), 0
+        client, offset = self._ready(), 0
         while batch := client.zrangebyscore(key, low, high, start=offset, num=self.scan_batch):
             found += batch
             offset += len(batch)
         return found
 
     def _dry_run(self, now: str, expired: bool, read_before: datetime | None) -> dict[str, int]:
-        client = self.get_client()
+        """Count, group by group, what purge() would remove; change nothing."""
+        counts = {"expired": 0, "read": 0}
+        oldest_live_send = float(now) - self.send_timeout
+        dropped: dict[str, set[int]] = defaultdict(set)
+        for group in range(GROUPS):
+            doomed_expired, doomed_read, gone = self._dry_run_group(
+                group, now, expired, read_before, oldest_live_send
+            )
+            counts["expired"] += doomed_expired
+            counts["read"] += doomed_read
+            for mid in gone:
+                dropped[mid].add(group)
+        # A content goes when every group holding a copy loses it.
+        messages = sum(1 for mid, groups in dropped.items() if set(self._copies(mid)) <= groups)
+        return {**counts, "messages": messages}
+
+    def _dry_run_group(
+        self,
+        group: int,
+        now: str,
+        expired: bool,
+        read_before: datetime | None,
+        oldest_live_send: float,
+    ) -> tuple[int, int, set[str]]:
+        """Return what purge() would remove in one group: expired and read entries, copies."""
+        client = self._ready()
         doomed_expired = (
-            set(self._members(self.keys.shared("expiring"), "-inf", now)) if expired else set()
+            set(self._members(self.keys.index(group, "expiring"), "-inf", now))
+            if expired
+            else set()
         )
         doomed_read: set[str] = set()
         if read_before is not None:
             doomed_read = set(
-                self._members(self.keys.shared("read"), "-inf", f"({ts(read_before)}")
+                self._members(self.keys.index(group, "read"), "-inf", f"({ts(read_before)}")
             )
             doomed_read -= doomed_expired
         doomed = sorted(doomed_expired | doomed_read)
-        # Contents that would lose their last entry, and those that have none already.
+        # Copies that would lose their last entry, and those that have none already.
         losing: Counter[str] = Counter()
         for start in range(0, len(doomed), self.scan_batch):
             chunk = doomed[start : start + self.scan_batch]
             pipe = client.pipeline(transaction=False)
             for entry_id in chunk:
-                pipe.hmget(self.keys.entry(entry_id), "m", "u")
+                pipe.hmget(self.keys.entry(group, entry_id), "m", "u")
             rows = pipe.execute()
             losing.update(mid for mid, _ in rows if mid is not None)
-            losing.update(self._history_contents(list(zip(chunk, rows, strict=True))))
-        oldest_live_send = float(now) - self.send_timeout
-        stale = set(self._stale_sends(repr(oldest_live_send)))
-        orphans = client.sscan_iter(self.keys.shared("orphans"), count=self.scan_batch)
+            losing.update(self._history_contents(group, list(zip(chunk, rows, strict=True))))
+        stale = set(
+            self._members(self.keys.index(group, "sending"), "-inf", f"({oldest_live_send!r}")
+        )
+        orphans = client.sscan_iter(self.keys.index(group, "orphans"), count=self.scan_batch)
         candidates = [mid for mid in dict.fromkeys([*losing, *orphans]) if mid not in stale]
-        messages = 0
+        gone = set(stale)
         for start in range(0, len(candidates), self.scan_batch):
             chunk = candidates[start : start + self.scan_batch]
             pipe = client.pipeline(transaction=False)
             for mid in chunk:
-                pipe.hmget(self.keys.content(mid), "refs", "sending")
+                pipe.hmget(self.keys.content(group, mid), "refs", "sending")
             for mid, (refs, sending) in zip(chunk, pipe.execute(), strict=True):
                 if refs is None or int(refs) > losing[mid]:
                     continue
                 if sending is None or float(sending) < oldest_live_send:
-                    messages += 1
-        return {
-            "expired": len(doomed_expired),
-            "read": len(doomed_read),
-            "messages": messages + len(stale),
-        }
+                    gone.add(mid)
+        return len(doomed_expired), len(doomed_read), gone
 
-    def _history_contents(self, rows: Sequence[tuple[str, Sequence[Any]]]) -> list[str]:
+    def _history_contents(self, group: int, rows: Sequence[tuple[str, Sequence[Any]]]) -> list[str]:
         """Return the contents of the folded entries that go with ``(row id, (content, user))``."""
-        client = self.get_client()
+        client = self._ready()
         pipe = client.pipeline(transaction=False)
         for _, (mid, _user) in rows:
-            pipe.hget(self.keys.content(mid or ""), "thread")
+            pipe.hget(self.keys.content(group, mid or ""), "thread")
         threads = pipe.execute()
         pipe = client.pipeline(transaction=False)
         rows_of_threads = []
@@ -880,36 +1046,82 @@ class RedisBackend(BaseBackend):
         ]
         pipe = client.pipeline(transaction=False)
         for old in folded:
-            pipe.hget(self.keys.entry(old), "m")
+            pipe.hget(self.keys.entry(group, old), "m")
         return [mid for mid in pipe.execute() if mid is not None]
 
     # Live delivery ----------------------------------------------------------
     #: Users per script: a broadcast to a process's 10,000 streams is one round trip.
     deliveries_chunk = 10_000
 
+    def _by_user_group(self, items: Iterable[tuple[Any, list[str]]]) -> list[tuple[int, list[str]]]:
+        """
+        Gather per-user arguments ``(user id, args)`` by slot group, in chunks
+        of ``deliveries_chunk`` users: one script call each.
+        """
+        groups: dict[int, list[list[str]]] = defaultdict(list)
+        for user_id, args in items:
+            groups[group_of(user_id)].append(args)
+        return [
+            (group, [arg for args in users[start : start + self.deliveries_chunk] for arg in args])
+            for group, users in groups.items()
+            for start in range(0, len(users), self.deliveries_chunk)
+        ]
+
     def deliveries(self, message_id: Any, user_ids: Sequence[Any]) -> list[tuple[Any, int]]:
-        """Read the users' entries of one message and their counts in one script per chunk."""
-        users = [str(user_id) for user_id in user_ids]
+        """Read the users' entries of one message and their counts: one script per group."""
+        calls = self._by_user_group((user_id, [str(user_id)]) for user_id in user_ids)
         found: list[tuple[Any, int]] = []
         with self._errors():
-            for start in range(0, len(users), self.deliveries_chunk):
-                chunk = users[start : start + self.deliveries_chunk]
-                rows, content = self._run(
-                    "deliveries", [ts(timezone.now()), str(message_id), *chunk]
-                )
-                for entry_id, entry, unread in rows:
-                    found.append((self._stored_any([entry_id, entry, content]), int(unread)))
+            now = ts(timezone.now())
+            answers = self._each(
+                "deliveries", ((g, [now, str(message_id), *users]) for g, users in calls)
+            )
+        for rows, content in answers:
+            for entry_id, entry, unread in rows:
+                found.append((self._stored_any([entry_id, entry, content]), int(unread)))
         return found
 
     def replaced(self, entries: Sequence[StoredMessage]) -> dict[Any, Any]:
-        """Read the rows the entries folded, from their thread histories: one script a chunk."""
+        """Read the rows the entries folded, from their thread histories: one script per group."""
         users = {entry.id: entry.user_id for entry in entries}
-        args = [str(arg) for e in entries for arg in (e.user_id, e.thread or "", e.id)]
+        calls = self._by_user_group(
+            (e.user_id, [str(e.user_id), e.thread or "", str(e.id)]) for e in entries
+        )
         found: dict[Any, Any] = {}
-        step = 3 * self.deliveries_chunk
         with self._errors():
-            for start in range(0, len(args), step):
-                rows = self._run("replaced", [ts(timezone.now()), *args[start : start + step]])
-                for entry_id, *row in rows:
-                    found[int(entry_id)] = decode_entry(users[int(entry_id)], row)
+            now = ts(timezone.now())
+            answers = self._each("replaced", ((g, [now, *args]) for g, args in calls))
+        for rows in answers:
+            for entry_id, *row in rows:
+                found[int(entry_id)] = decode_entry(users[int(entry_id)], row)
         return found
+
+
+def _merge(
+    fetch: Callable[[Sequence[tuple[int, str]]], list[tuple[str, list[Any]]]],
+    cursors: Sequence[tuple[int, str]],
+    key: Callable[[Any], Any],
+    limit: int,
+) -> list[Any]:
+    """
+    Merge the groups' sorted batches into the first ``limit`` rows by ``key``.
+
+    ``fetch([(group, cursor), ...])`` returns each group's next ``(cursor,
+    rows)``, rows in ``key`` order, cursor ``""`` once the group has no more.
+    A row is taken only while every group that may still hold a smaller one
+    has a batch in hand, so the answer is exact however the groups interleave.
+    """
+    pending: dict[int, tuple[str, list[Any]]] = {group: (cursor, []) for group, cursor in cursors}
+    merged: list[Any] = []
+    while len(merged) < limit and pending:
+        empty = [(group, state[0]) for group, state in pending.items() if not state[1]]
+        for (group, _), (cursor, rows) in zip(empty, fetch(empty) if empty else [], strict=True):
+            pending[group] = (cursor, list(rows))
+        for group in [g for g, (cursor, rows) in pending.items() if not cursor and not rows]:
+            del pending[group]
+        while len(merged) < limit and pending and all(rows for _, rows in pending.values()):
+            group = min(pending, key=lambda g: key(pending[g][1][0]))
+            merged.append(pending[group][1].pop(0))
+            if not pending[group][1] and not pending[group][0]:
+                del pending[group]
+    return merged

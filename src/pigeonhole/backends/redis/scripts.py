@@ -28,6 +28,7 @@ NAMES = (
     "list",
     "get",
     "state",
+    "count",
     "counts",
     "change",
     "mark_all",

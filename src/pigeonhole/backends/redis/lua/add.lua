@@ -1,13 +1,11 @@
--- ARGV: prefix, now, created, expires|'', user, content id|'', entry id|'',
--- content id floor, entry id floor, then content field/value pairs. One
--- message for one user: the content and its single entry together, under the
--- ids reserved for them, or new ones.
+-- ARGV: prefix, now, created, expires|'', user, content id, entry id, then
+-- content field/value pairs. One message for one user: the content and its
+-- single entry together, under the ids reserved for them.
 local x = ARGV[4] ~= '' and ARGV[4] or false
-local mid = ARGV[6] ~= '' and ARGV[6] or next_ids('message', 1, ARGV[8])
+local mid, id = ARGV[6], ARGV[7]
 local fields = {}
-for i = 10, #ARGV do fields[#fields + 1] = ARGV[i] end
+for i = 8, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('HSET', mkey(mid), 'refs', 1, unpack(fields))
-local id = ARGV[7] ~= '' and ARGV[7] or next_ids('entry', 1, ARGV[9])
 if x then
   redis.call('HSET', ekey(id), 'u', ARGV[5], 'm', mid, 'c', ARGV[3], 'x', x)
 else

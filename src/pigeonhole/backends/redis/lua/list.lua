@@ -1,8 +1,12 @@
--- KEYS: the zset of the state. ARGV: prefix, now, user, state, cursor, limit,
+-- ARGV: prefix, now, user, state, cursor, limit,
 -- budget, since|'', before|'', tag|'', reason|'', levels... Walk the zset newest first
 -- from the cursor, skipping what the filters refuse, until ``limit`` rows or
 -- ``budget`` members scanned; return the cursor to go on from ('' at the end).
 local uid, state, cursor = ARGV[3], ARGV[4], ARGV[5]
+-- The user's sorted set each state walks ("claim": unread, marked read as read).
+local zset = ukey(uid, ({
+  unread = 'unread', claim = 'unread', read = 'all', all = 'all', archived = 'archived', saved = 'saved',
+})[state])
 local limit, budget = tonumber(ARGV[6]), tonumber(ARGV[7])
 local since = ARGV[8] ~= '' and tonumber(ARGV[8]) or false
 local before = ARGV[9] ~= '' and tonumber(ARGV[9]) or false
@@ -43,7 +47,7 @@ end
 local rows, scanned = {}, 0
 while #rows < limit and scanned < budget do
   local want = math.min(budget - scanned, math.max(limit - #rows, 10))
-  local ids = redis.call('ZREVRANGEBYSCORE', KEYS[1], cursor, '-inf', 'LIMIT', 0, want)
+  local ids = redis.call('ZREVRANGEBYSCORE', zset, cursor, '-inf', 'LIMIT', 0, want)
   for _, id in ipairs(ids) do
     scanned = scanned + 1
     cursor = '(' .. id

@@ -1,30 +1,13 @@
 -- Every script starts with these helpers, after the key helpers of keys.py
--- (ukey, ekey, mkey, gkey, and P, the key prefix, ARGV[1]). ARGV[2] is "now"
--- (epoch seconds as Python wrote them) in every script.
+-- (ukey, ekey, mkey, gkey, and G, the slot group's base name, KEYS[1]).
+-- ARGV[1] is the key prefix and ARGV[2] "now" (epoch seconds as Python wrote
+-- them) in every script.
 --
 -- Timestamps are only ever copied from ARGV into Redis as the strings Python
 -- wrote, never computed here: Lua prints numbers with 14 significant digits,
 -- which would drop the microseconds of an epoch time.
 local NOW_S = ARGV[2]
 local NOW = tonumber(NOW_S)
-
--- Hand out ``n`` ids of the counter ``name`` and return the first, as a string
--- (Lua would print a number this large as 1.2e+15). Ids only grow, even across
--- a Redis that lost its data (a restart without persistence, a failover to a
--- replica that lagged): the counter never falls below the clock, milliseconds
--- since 2020 times 1024 read from Redis's own TIME, nor below ``floor``, the
--- highest id the caller's process has seen. At 1024 ids a millisecond, ids
--- stay below 2^53 (exact in Lua's and JavaScript's doubles) until 2298.
-local function next_ids(name, n, floor)
-  if redis.replicate_commands then redis.replicate_commands() end  -- Redis < 5: TIME in a write
-  local key = gkey('ids:' .. name)
-  local t = redis.call('TIME')
-  local ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  local last = math.max(
-    tonumber(redis.call('GET', key) or '0'), (ms - 1577836800000) * 1024, tonumber(floor) or 0)
-  redis.call('SET', key, string.format('%d', last + n))
-  return string.format('%d', last + 1)
-end
 
 local function visible(x) return (not x) or tonumber(x) > NOW end
 
@@ -208,4 +191,16 @@ local function fold(id, uid, thread, sender)
   redis.call('HSET', ekey(id), 'k', count, 'f', table.concat(senders, '\n'))
   if o[4] then redis.call('HSET', ekey(id), 's', o[4]) end
   return o[4]
+end
+
+-- Write the group's copy of a send's content, unless the send's first chunk
+-- in this group did already: flagged as sending (with its start time, in the
+-- ``sending`` index too) so purge leaves it alone while recipients are added,
+-- and takes the send back should it never finish; it is an orphan until its
+-- first entry arrives. ``fields`` are the content's field/value pairs.
+local function copy_content(mid, fields)
+  if redis.call('EXISTS', mkey(mid)) == 1 then return end
+  redis.call('HSET', mkey(mid), 'refs', 0, 'sending', NOW_S, unpack(fields))
+  redis.call('SADD', gkey('orphans'), mid)
+  redis.call('ZADD', gkey('sending'), NOW_S, mid)
 end
