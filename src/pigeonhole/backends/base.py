@@ -346,21 +346,15 @@ class BaseBackend:
 
     # Reading ----------------------------------------------------------------
     def list(
-        self,
-        user_id: Any,
-        *,
-        state: str = "unread",
-        levels: Sequence[int] | None = None,
-        tag: str | None = None,
-        since: datetime | None = None,
-        before: datetime | None = None,
-        limit: int = 50,
-        after: Any = None,
-        reason: str | None = None,
+        self, user_id: Any, query: InboxQuery | None = None, **filters: Any
     ) -> list[StoredMessage]:
-        """Return the user's entries, newest first, keyset-paged by ``after``."""
-        query = InboxQuery(state, levels, tag, since, before, limit, after, reason)
-        return self._list(user_id, query)
+        """
+        Return the user's entries, newest first, keyset-paged by ``after``.
+
+        Pass an ``InboxQuery``, or its fields as keywords (``state="all"``,
+        ``limit=10``): one value names the filters, for every store.
+        """
+        return self._list(user_id, query or InboxQuery(**filters))
 
     def claim_unread(self, user_id: Any, *, limit: int = 50) -> builtins.list[StoredMessage]:
         """

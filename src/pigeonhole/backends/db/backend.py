@@ -20,7 +20,7 @@ from django.db import connections, router, transaction
 from django.db.models import Count, Exists, F, Max, OuterRef, Q
 from django.utils import timezone
 
-from ...message import NewMessage, StoredMessage
+from ...message import CONTENT_FIELDS, STATE_FIELDS, NewMessage, StoredMessage
 from ...models import InboxEntry, Message, Mute
 from ..base import BaseBackend, Change, InboxQuery, InboxState, Outcome, Recipients
 from . import sql
@@ -28,7 +28,7 @@ from . import sql
 __all__ = ["DatabaseBackend"]
 
 _COLUMNS = sql.COLUMNS
-_NAMES = sql.ENTRY_FIELDS + sql.MESSAGE_FIELDS
+_NAMES = STATE_FIELDS + CONTENT_FIELDS
 
 
 def _row_to_stored(row: Sequence[Any]) -> StoredMessage:
@@ -57,6 +57,14 @@ _OWNED_COLUMNS = ("read_at", "archived_at", "saved_at")
 
 #: Unread entries not seen yet: what the unseen count counts.
 _UNSEEN = Q(seen_at__isnull=True, read_at__isnull=True, archived_at__isnull=True)
+
+
+#: ``{content field: its column's default}`` for the columns that take no NULL.
+_NOT_NULL: dict[str, Any] = {
+    field.attname: field.get_default()
+    for field in Message._meta.concrete_fields
+    if field.attname in CONTENT_FIELDS and not field.null
+}
 
 
 def _message_fields() -> list[Any]:
@@ -145,27 +153,17 @@ class DatabaseBackend(BaseBackend):
     # Writing ----------------------------------------------------------------
     @staticmethod
     def _new_content(message: NewMessage, now: datetime) -> Message:
-        """Return the unsaved ``Message`` row for ``message``: one place maps the fields."""
-        return Message(
-            level=message.level,
-            message=message.message,
-            subject=message.subject,
-            extra_tags=message.extra_tags,
-            url=message.url,
-            data=message.data,
-            safe=message.safe,
-            from_user_id=message.from_user_id,
-            target_content_type_id=message.target_content_type_id,
-            target_object_id=message.target_object_id,
-            in_reply_to_id=message.in_reply_to_id,
-            close_timeout=message.close_timeout,
-            email=message.email,
-            category=message.category,
-            thread=message.thread or "",
-            reason=message.reason,
-            created=now,
-            expires=message.expires,
-        )
+        """
+        Return the unsaved ``Message`` row for ``message``.
+
+        A column that takes no NULL keeps its default ("" for text) where the
+        dataclass says None: a message outside any thread has ``thread = ""``.
+        """
+        values = message.content_values()
+        for name, default in _NOT_NULL.items():
+            if values[name] is None:
+                values[name] = default
+        return Message(**values, created=now, expires=message.expires)
 
     def _create_message(self, alias: str, message: NewMessage, now: datetime) -> Message:
         content = self._new_content(message, now)

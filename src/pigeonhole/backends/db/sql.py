@@ -23,42 +23,12 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import BooleanField
 from django.db.models.expressions import RawSQL
 
+from ...message import CONTENT_FIELDS, STATE_FIELDS
 from ...models import InboxEntry, Message, Mute
 
-# Columns read for a StoredMessage, in one query joining entry and content.
-ENTRY_FIELDS = (
-    "id",
-    "message_id",
-    "user_id",
-    "created",
-    "read_at",
-    "archived_at",
-    "emailed_at",
-    "expires",
-    "seen_at",
-    "saved_at",
-    "thread",
-    "count",
-    "senders",
-)
-MESSAGE_FIELDS = (
-    "level",
-    "message",
-    "extra_tags",
-    "subject",
-    "url",
-    "data",
-    "safe",
-    "from_user_id",
-    "target_content_type_id",
-    "target_object_id",
-    "in_reply_to_id",
-    "close_timeout",
-    "category",
-    "email",
-    "reason",
-)
-COLUMNS = ENTRY_FIELDS + tuple(f"message__{name}" for name in MESSAGE_FIELDS)
+#: Columns read for a StoredMessage, in one query joining entry and content: the
+#: entry's own fields, then the content's, named as the dataclass names them.
+COLUMNS = STATE_FIELDS + tuple(f"message__{name}" for name in CONTENT_FIELDS)
 
 #: Longest ``InboxEntry.senders``: room for three ids of up to 50 characters.
 SENDERS_LENGTH = 160
@@ -391,9 +361,9 @@ def claim(connection) -> str:
     e = "e" if postgres else table
     # Re-checked on the row itself: a concurrent claim that got there first wins it.
     where = f"{e}.{entry['id']} IN ({newest}) AND {e}.{entry['read_at']} IS NULL"
-    returning = ", ".join(f"{e}.{entry[name]}" for name in ENTRY_FIELDS)
+    returning = ", ".join(f"{e}.{entry[name]}" for name in STATE_FIELDS)
     if postgres:
-        joined = ", ".join(f"m.{content[name]}" for name in MESSAGE_FIELDS)
+        joined = ", ".join(f"m.{content[name]}" for name in CONTENT_FIELDS)
         return (
             f"UPDATE {table} AS e SET {entry['read_at']} = %s "
             f"FROM {quote(Message._meta.db_table)} AS m "
@@ -403,7 +373,7 @@ def claim(connection) -> str:
     joined = ", ".join(
         f"(SELECT m.{content[name]} FROM {quote(Message._meta.db_table)} AS m "
         f"WHERE m.{content['id']} = {e}.{entry['message']})"
-        for name in MESSAGE_FIELDS
+        for name in CONTENT_FIELDS
     )
     return (
         f"UPDATE {table} SET {entry['read_at']} = %s WHERE {where} RETURNING {returning}, {joined}"
