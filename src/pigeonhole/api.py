@@ -8,20 +8,21 @@ Each change is announced by a signal once the transaction commits.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
 from django.contrib.messages.api import MessageFailure
+from django.dispatch import Signal
 from django.http import HttpRequest
 
 from . import constants, signals
-from .backends.base import Recipients, SentMessage
+from .backends.base import BaseBackend, Recipients, SentMessage
 from .conf import get_backend, pigeonhole_settings
 from .exceptions import InvalidMessage, MessageNotFound, PersistenceUnavailable
-from .message import StoredMessage
+from .message import NewMessage, StoredMessage, UserId
 from .validation import (
     build_message,
     check_datetime,
@@ -123,7 +124,7 @@ def add_message(
     )
 
 
-def _shortcut(level: int, name: str):
+def _shortcut(level: int, name: str) -> Callable[..., Any]:
     def shortcut(
         request: HttpRequest,
         message: Any,
@@ -198,7 +199,7 @@ def send(
     return _send(new, resolve_recipients(to))
 
 
-def _send(new, recipients: Recipients) -> Any:
+def _send(new: NewMessage, recipients: Recipients) -> Any:
     from .categories import inbox_recipients
     from .tasks import schedule_delivery
 
@@ -247,7 +248,7 @@ def store_for_user(user: Any, level: int, message: Any, **options: Any) -> Store
     return stored
 
 
-def _changer(user: Any) -> tuple[Any, Any]:
+def _changer(user: Any) -> tuple[BaseBackend, UserId]:
     if user is None or not getattr(user, "is_authenticated", False):
         raise PersistenceUnavailable(
             "Anonymous users have no stored messages; check user.is_authenticated first."
@@ -255,16 +256,16 @@ def _changer(user: Any) -> tuple[Any, Any]:
     return get_backend(), user_id(user)
 
 
-def _announce(backend, signal, user: Any, ids: list[Any]) -> None:
+def _announce(backend: BaseBackend, signal: Signal, user: Any, ids: list[int]) -> None:
     if ids:
         backend.on_commit(lambda: signal.send(sender=type(backend), user=user, ids=ids))
 
 
-def _announce_thread(backend, signal, user: Any, thread: str) -> None:
+def _announce_thread(backend: BaseBackend, signal: Signal, user: Any, thread: str) -> None:
     backend.on_commit(lambda: signal.send(sender=type(backend), user=user, thread=thread))
 
 
-def _change(user: Any, entries: Any, action: str, signal: Any, strict: bool) -> int:
+def _change(user: Any, entries: Any, action: str, signal: Signal, strict: bool) -> int:
     """Apply one state change of the store's to the user's entries, announce it, count it."""
     backend, uid = _changer(user)
     changed = getattr(backend, action)(uid, entry_ids(entries), strict=strict)
@@ -288,7 +289,7 @@ def apply_read(
     return changed
 
 
-def _after_read(backend, user: Any, uid: Any, changed: list[Any]) -> None:
+def _after_read(backend: BaseBackend, user: Any, uid: UserId, changed: list[int]) -> None:
     _announce(backend, signals.message_read, user, changed)
     if pigeonhole_settings.DELETE_READ and changed:
         try:

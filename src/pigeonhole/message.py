@@ -124,7 +124,8 @@ class StoredMessage(Content, Message):
     is_persistent: ClassVar[bool] = True
 
     id: int
-    message_id: int | None = None
+    #: 0 for an entry no store has written, such as a page's placeholder.
+    message_id: int = 0
     user_id: UserId = None
     created: datetime | None = None
     read_at: datetime | None = None
