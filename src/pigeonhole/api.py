@@ -18,6 +18,8 @@ from django.contrib.messages.api import MessageFailure
 from django.dispatch import Signal
 from django.http import HttpRequest
 
+import pigeonhole
+
 from . import constants, signals
 from .backends.base import BaseBackend, Recipients, SentMessage
 from .conf import get_backend, pigeonhole_settings
@@ -35,55 +37,9 @@ from .validation import (
     user_id,
 )
 
-__all__ = [
-    "aarchive",
-    "abadge_count",
-    "add_message",
-    "adelete",
-    "aexport_user",
-    "ainbox",
-    "amark_all_read",
-    "amark_read",
-    "amark_seen",
-    "amark_unread",
-    "amute",
-    "amuted_threads",
-    "archive",
-    "areply",
-    "asave",
-    "asend",
-    "athread_messages",
-    "aunarchive",
-    "aunmute",
-    "aunread_count",
-    "aunsave",
-    "aunseen_count",
-    "badge_count",
-    "debug",
-    "delete",
-    "error",
-    "export_user",
-    "inbox",
-    "inbox_counts",
-    "info",
-    "mark_all_read",
-    "mark_read",
-    "mark_seen",
-    "mark_unread",
-    "mute",
-    "muted_threads",
-    "reply",
-    "save",
-    "send",
-    "success",
-    "thread_messages",
-    "unarchive",
-    "unmute",
-    "unread_count",
-    "unsave",
-    "unseen_count",
-    "warning",
-]
+#: The public functions: those ``pigeonhole.__all__`` names, which ``import
+#: pigeonhole`` offers without loading this module until one is used.
+__all__ = [name for name in pigeonhole.__all__ if name.islower()]
 
 
 def add_message(

@@ -42,8 +42,25 @@ def level_tag_for(level: int) -> str:
     return tags.get(level) or tags.get(base_level(level), "")
 
 
-def _join_tags(*parts: str) -> str:
-    return " ".join(part for part in parts if part)
+class _Tagged:
+    """
+    ``level_tag`` and ``tags`` of a message that lasts beyond one request.
+
+    ``tags`` adds ``kind_tag`` (``persistent``, ``sticky``) to Django's, so a
+    template can style such messages apart.
+    """
+
+    level: int
+    extra_tags: str
+    kind_tag: ClassVar[str]
+
+    @property
+    def level_tag(self) -> str:
+        return level_tag_for(self.level)
+
+    @property
+    def tags(self) -> str:
+        return " ".join(part for part in (self.extra_tags, self.level_tag, self.kind_tag) if part)
 
 
 #: A JSON value, as ``data`` holds it.
@@ -107,7 +124,7 @@ class NewMessage(Content):
 
 
 @dataclass(kw_only=True, eq=False, repr=False)
-class StoredMessage(Content, Message):
+class StoredMessage(_Tagged, Content, Message):
     """
     One message as one recipient sees it: the content plus that recipient's state.
 
@@ -122,6 +139,7 @@ class StoredMessage(Content, Message):
     """
 
     is_persistent: ClassVar[bool] = True
+    kind_tag: ClassVar[str] = PERSISTENT_TAG
 
     id: int
     #: 0 for an entry no store has written, such as a page's placeholder.
@@ -196,14 +214,6 @@ class StoredMessage(Content, Message):
     def is_saved(self) -> bool:
         return self.saved_at is not None
 
-    @property
-    def level_tag(self) -> str:
-        return level_tag_for(self.level)
-
-    @property
-    def tags(self) -> str:
-        return _join_tags(self.extra_tags, self.level_tag, PERSISTENT_TAG)
-
     def __eq__(self, other: object) -> bool:
         if isinstance(other, StoredMessage):
             return self.id == other.id
@@ -223,7 +233,7 @@ STATE_FIELDS: tuple[str, ...] = tuple(
 
 
 @dataclass
-class StickyMessage(Message):
+class StickyMessage(_Tagged, Message):
     """
     A message kept in the session until the user closes it.
 
@@ -240,6 +250,7 @@ class StickyMessage(Message):
     id: str = field(default="", compare=False)
 
     is_persistent = False
+    kind_tag: ClassVar[str] = STICKY_TAG
 
     def __post_init__(self) -> None:
         if self.safe:
@@ -251,14 +262,6 @@ class StickyMessage(Message):
     def content_id(level: int, message: str, extra_tags: str) -> str:
         digest = hashlib.sha256(f"{level}\x00{extra_tags}\x00{message}".encode()).hexdigest()
         return "s" + digest[:15]
-
-    @property
-    def level_tag(self) -> str:
-        return level_tag_for(self.level)
-
-    @property
-    def tags(self) -> str:
-        return _join_tags(self.extra_tags, self.level_tag, STICKY_TAG)
 
     def _prepare(self) -> None:
         self.message = str(self.message) if not self.safe else self.message

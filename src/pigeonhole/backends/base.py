@@ -34,6 +34,7 @@ __all__ = [
     "InboxQuery",
     "InboxState",
     "Outcome",
+    "Purge",
     "Recipients",
     "SentMessage",
 ]
@@ -171,6 +172,20 @@ class Change:
     strict: bool = True
     allow_unread: bool = False
     expires: datetime | None = None
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class Purge:
+    """
+    What one ``purge()`` removes, as the base class hands it to ``_purge()``.
+
+    Expired entries if ``expired``; read ones older than ``read_before`` if
+    given; with ``dry_run`` only counted.
+    """
+
+    expired: bool = True
+    read_before: datetime | None = None
     dry_run: bool = False
 
 
@@ -685,7 +700,10 @@ class BaseBackend:
         kind (``expired``, ``read``, ``messages``) so commands can say what
         they did, or would do with ``dry_run``.
         """
-        raise NotImplementedError("subclasses of BaseBackend must provide a purge() method")
+        return self._purge(Purge(expired, read_before, dry_run))
+
+    def _purge(self, purge: Purge) -> dict[str, int]:
+        raise NotImplementedError("subclasses of BaseBackend must provide a _purge() method")
 
     # Email ------------------------------------------------------------------
     def unmailed_for_message(

@@ -29,6 +29,7 @@ from ..base import (
     InboxQuery,
     InboxState,
     Outcome,
+    Purge,
     Recipients,
     Watermark,
 )
@@ -728,13 +729,8 @@ class DatabaseBackend(BaseBackend):
         return changed
 
     # Housekeeping -----------------------------------------------------------
-    def purge(
-        self,
-        *,
-        expired: bool = True,
-        read_before: datetime | None = None,
-        dry_run: bool = False,
-    ) -> dict[str, int]:
+    def _purge(self, purge: Purge) -> dict[str, int]:
+        expired, read_before, dry_run = purge.expired, purge.read_before, purge.dry_run
         alias = self.db_for_write()
         now = timezone.now()
         entries = InboxEntry.objects.using(alias)
