@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Self
 
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.messages.storage.base import Message
 from django.contrib.messages.storage.cookie import CookieStorage
 from django.contrib.messages.storage.fallback import FallbackStorage
@@ -80,15 +81,15 @@ class PersistentStorageMixin(_StorageBase):
     def __init__(self, request: HttpRequest, *args: Any, **kwargs: Any) -> None:
         super().__init__(request, *args, **kwargs)
         self._persistent: list[StoredMessage] | None = None
-        self._shown: list[Any] = []
+        self._shown: list[int] = []
         # Ids marked read when the display loop loaded them, and whether it may.
-        self._claimed: list[Any] = []
+        self._claimed: list[int] = []
         self._may_claim = True
 
     # Who the messages belong to ---------------------------------------------
-    def get_user(self) -> Any:
+    def get_user(self) -> AbstractBaseUser | None:
         """Return the logged-in user, or None: only they have stored messages."""
-        user = getattr(self.request, "user", None)
+        user: AbstractBaseUser | None = getattr(self.request, "user", None)
         if user is not None and user.is_authenticated:
             return user
         return None
@@ -227,7 +228,7 @@ class PersistentStorageMixin(_StorageBase):
         """
         return self.request.session.get(self.empty_session_key) if self._notes_kept() else None
 
-    def _inbox_versions(self, user: Any) -> tuple[str, str] | None:
+    def _inbox_versions(self, user: AbstractBaseUser) -> tuple[str, str] | None:
         """
         Return the user's inbox versions when a note may be checked or renewed.
 
@@ -238,7 +239,7 @@ class PersistentStorageMixin(_StorageBase):
             return None
         return versions.read(user.pk)
 
-    def _known_empty(self, user: Any, seen: tuple[str, str]) -> bool:
+    def _known_empty(self, user: AbstractBaseUser, seen: tuple[str, str]) -> bool:
         note = self._empty_note()
         return (
             isinstance(note, list)
@@ -248,7 +249,7 @@ class PersistentStorageMixin(_StorageBase):
             and time.time() < note[3]
         )
 
-    def _remember_empty(self, user: Any, seen: tuple[str, str] | None) -> None:
+    def _remember_empty(self, user: AbstractBaseUser, seen: tuple[str, str] | None) -> None:
         """
         Note that the inbox was empty at ``seen``.
 
@@ -284,7 +285,7 @@ class PersistentStorageMixin(_StorageBase):
     def __getitem__(self, index: int) -> Message:
         return self._everything()[index]
 
-    def __contains__(self, item: Any) -> bool:
+    def __contains__(self, item: object) -> bool:
         """Match a message, its text, or (given an int) its level."""
         everything = self._everything()
         if isinstance(item, int) and not isinstance(item, bool):
@@ -369,10 +370,10 @@ class PersistentStorageMixin(_StorageBase):
     def get_persistent_unread(self) -> list[StoredMessage]:
         return list(self._load_persistent())
 
-    def get_nonpersistent(self) -> list[Any]:
+    def get_nonpersistent(self) -> list[Message]:
         return [*self.get_sticky(), *self._transient()]
 
-    def consume_nonpersistent(self) -> list[Any]:
+    def consume_nonpersistent(self) -> list[Message]:
         """
         Return sticky, then transient messages, the transient ones displayed.
 
@@ -465,7 +466,7 @@ class PersistentStorage(PersistentStorageMixin, FallbackStorage):
         super().__init__(request, *args, **kwargs)
 
 
-def request_badge_count(request: Any) -> int:
+def request_badge_count(request: HttpRequest) -> int:
     """
     Return what the request's user's badge shows: see ``PIGEONHOLE["BADGE"]``.
 
@@ -482,7 +483,7 @@ def request_badge_count(request: Any) -> int:
         return 0
 
 
-def request_unread_count(request: Any) -> int:
+def request_unread_count(request: HttpRequest) -> int:
     """
     Return the unread count of the request's user, for a badge on every page.
 
