@@ -29,8 +29,9 @@ from ...models import InboxEntry, Message, Mute
 
 _S = TypeVar("_S")
 
-#: A model field, whatever Python and database types it holds.
-AnyField: TypeAlias = Field[Any, Any]
+#: A model field, whatever Python and database types it holds. A string: Django's
+#: Field takes no type arguments at run time.
+AnyField: TypeAlias = "Field[Any, Any]"
 
 #: Columns read for a StoredMessage, in one query joining entry and content: the
 #: entry's own fields, then the content's, named as the dataclass names them.
