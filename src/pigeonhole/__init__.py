@@ -89,6 +89,8 @@ if TYPE_CHECKING:
 __version__ = "0.1.0.dev0"
 
 
+#: The levels, then the API's functions: ``pigeonhole.api.__all__`` is the
+#: lower-case part, so a new public function is named here once.
 __all__ = [
     "DEBUG",
     "ERROR",

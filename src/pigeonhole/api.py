@@ -8,20 +8,23 @@ Each change is announced by a signal once the transaction commits.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
 from django.contrib.messages.api import MessageFailure
+from django.dispatch import Signal
 from django.http import HttpRequest
 
+import pigeonhole
+
 from . import constants, signals
-from .backends.base import Recipients, SentMessage
+from .backends.base import BaseBackend, Recipients, SentMessage
 from .conf import get_backend, pigeonhole_settings
 from .exceptions import InvalidMessage, MessageNotFound, PersistenceUnavailable
-from .message import StoredMessage
+from .message import NewMessage, StoredMessage, UserId
 from .validation import (
     build_message,
     check_datetime,
@@ -34,55 +37,9 @@ from .validation import (
     user_id,
 )
 
-__all__ = [
-    "aarchive",
-    "abadge_count",
-    "add_message",
-    "adelete",
-    "aexport_user",
-    "ainbox",
-    "amark_all_read",
-    "amark_read",
-    "amark_seen",
-    "amark_unread",
-    "amute",
-    "amuted_threads",
-    "archive",
-    "areply",
-    "asave",
-    "asend",
-    "athread_messages",
-    "aunarchive",
-    "aunmute",
-    "aunread_count",
-    "aunsave",
-    "aunseen_count",
-    "badge_count",
-    "debug",
-    "delete",
-    "error",
-    "export_user",
-    "inbox",
-    "inbox_counts",
-    "info",
-    "mark_all_read",
-    "mark_read",
-    "mark_seen",
-    "mark_unread",
-    "mute",
-    "muted_threads",
-    "reply",
-    "save",
-    "send",
-    "success",
-    "thread_messages",
-    "unarchive",
-    "unmute",
-    "unread_count",
-    "unsave",
-    "unseen_count",
-    "warning",
-]
+#: The public functions: those ``pigeonhole.__all__`` names, which ``import
+#: pigeonhole`` offers without loading this module until one is used.
+__all__ = [name for name in pigeonhole.__all__ if name.islower()]
 
 
 def add_message(
@@ -123,7 +80,7 @@ def add_message(
     )
 
 
-def _shortcut(level: int, name: str):
+def _shortcut(level: int, name: str) -> Callable[..., Any]:
     def shortcut(
         request: HttpRequest,
         message: Any,
@@ -146,7 +103,7 @@ error = _shortcut(constants.PERSISTENT_ERROR, "error")
 
 
 def send(
-    to: Any,
+    to: object,
     message: Any,
     *,
     level: int = constants.INFO,
@@ -160,7 +117,7 @@ def send(
     email: bool | None = None,
     close_timeout: int | None = None,
     category: str | None = None,
-    thread: Any = None,
+    thread: object = None,
     reason: str | None = None,
 ) -> Any:
     """
@@ -198,7 +155,7 @@ def send(
     return _send(new, resolve_recipients(to))
 
 
-def _send(new, recipients: Recipients) -> Any:
+def _send(new: NewMessage, recipients: Recipients) -> Any:
     from .categories import inbox_recipients
     from .tasks import schedule_delivery
 
@@ -216,7 +173,7 @@ def _send(new, recipients: Recipients) -> Any:
     return sent
 
 
-def store_for_user(user: Any, level: int, message: Any, **options: Any) -> StoredMessage | None:
+def store_for_user(user: object, level: int, message: Any, **options: Any) -> StoredMessage | None:
     """
     Store one message for one user and return their entry.
 
@@ -247,7 +204,7 @@ def store_for_user(user: Any, level: int, message: Any, **options: Any) -> Store
     return stored
 
 
-def _changer(user: Any) -> tuple[Any, Any]:
+def _changer(user: object) -> tuple[BaseBackend, UserId]:
     if user is None or not getattr(user, "is_authenticated", False):
         raise PersistenceUnavailable(
             "Anonymous users have no stored messages; check user.is_authenticated first."
@@ -255,16 +212,16 @@ def _changer(user: Any) -> tuple[Any, Any]:
     return get_backend(), user_id(user)
 
 
-def _announce(backend, signal, user: Any, ids: list[Any]) -> None:
+def _announce(backend: BaseBackend, signal: Signal, user: object, ids: list[int]) -> None:
     if ids:
         backend.on_commit(lambda: signal.send(sender=type(backend), user=user, ids=ids))
 
 
-def _announce_thread(backend, signal, user: Any, thread: str) -> None:
+def _announce_thread(backend: BaseBackend, signal: Signal, user: object, thread: str) -> None:
     backend.on_commit(lambda: signal.send(sender=type(backend), user=user, thread=thread))
 
 
-def _change(user: Any, entries: Any, action: str, signal: Any, strict: bool) -> int:
+def _change(user: object, entries: object, action: str, signal: Signal, strict: bool) -> int:
     """Apply one state change of the store's to the user's entries, announce it, count it."""
     backend, uid = _changer(user)
     changed = getattr(backend, action)(uid, entry_ids(entries), strict=strict)
@@ -273,7 +230,7 @@ def _change(user: Any, entries: Any, action: str, signal: Any, strict: bool) -> 
 
 
 def apply_read(
-    user: Any, ids: Sequence[Any], *, strict: bool = True, claimed: Sequence[Any] = ()
+    user: object, ids: Sequence[Any], *, strict: bool = True, claimed: Sequence[Any] = ()
 ) -> list[Any]:
     """
     Mark entries read, or delete them when ``DELETE_READ`` keeps no history.
@@ -288,7 +245,7 @@ def apply_read(
     return changed
 
 
-def _after_read(backend, user: Any, uid: Any, changed: list[Any]) -> None:
+def _after_read(backend: BaseBackend, user: object, uid: UserId, changed: list[int]) -> None:
     _announce(backend, signals.message_read, user, changed)
     if pigeonhole_settings.DELETE_READ and changed:
         try:
@@ -300,7 +257,7 @@ def _after_read(backend, user: Any, uid: Any, changed: list[Any]) -> None:
         _announce(backend, signals.message_deleted, user, gone)
 
 
-def mark_read(user: Any, entries: Any, *, strict: bool = True) -> int:
+def mark_read(user: object, entries: object, *, strict: bool = True) -> int:
     """
     Mark entries read; return how many were unread.
 
@@ -313,12 +270,12 @@ def mark_read(user: Any, entries: Any, *, strict: bool = True) -> int:
     return len(apply_read(user, entry_ids(entries), strict=strict))
 
 
-def mark_unread(user: Any, entries: Any, *, strict: bool = True) -> int:
+def mark_unread(user: object, entries: object, *, strict: bool = True) -> int:
     """Mark entries unread again, for "remind me later"; return how many were read."""
     return _change(user, entries, "mark_unread", signals.message_unread, strict)
 
 
-def mark_all_read(user: Any, *, before: Any = None) -> int:
+def mark_all_read(user: object, *, before: object = None) -> int:
     """
     Mark every unread message read, up to ``before`` if given.
 
@@ -335,7 +292,7 @@ def mark_all_read(user: Any, *, before: Any = None) -> int:
     return len(changed)
 
 
-def mark_seen(user: Any, *, before: Any = None) -> int:
+def mark_seen(user: object, *, before: object = None) -> int:
     """
     Mark every unseen message seen, up to ``before`` if given; return how many.
 
@@ -353,7 +310,7 @@ def mark_seen(user: Any, *, before: Any = None) -> int:
     return len(changed)
 
 
-def save(user: Any, entries: Any, *, strict: bool = True) -> int:
+def save(user: object, entries: object, *, strict: bool = True) -> int:
     """
     Save entries for later; return how many were not saved yet.
 
@@ -364,12 +321,12 @@ def save(user: Any, entries: Any, *, strict: bool = True) -> int:
     return _change(user, entries, "save", signals.message_saved, strict)
 
 
-def unsave(user: Any, entries: Any, *, strict: bool = True) -> int:
+def unsave(user: object, entries: object, *, strict: bool = True) -> int:
     """Unsave entries; return how many were saved."""
     return _change(user, entries, "unsave", signals.message_unsaved, strict)
 
 
-def _thread_of(thread: Any) -> str:
+def _thread_of(thread: object) -> str:
     if isinstance(thread, StoredMessage):
         if thread.thread is None:
             raise InvalidMessage(f"Message {thread.id} is in no thread; only threads can be muted.")
@@ -380,7 +337,7 @@ def _thread_of(thread: Any) -> str:
     return key
 
 
-def mute(user: Any, thread: Any) -> bool:
+def mute(user: object, thread: object) -> bool:
     """
     Stop telling the user about a thread: no entry, no email, no live event.
 
@@ -396,7 +353,7 @@ def mute(user: Any, thread: Any) -> bool:
     return changed
 
 
-def unmute(user: Any, thread: Any) -> bool:
+def unmute(user: object, thread: object) -> bool:
     """Tell the user about a thread again; return False if it was not muted."""
     backend, uid = _changer(user)
     key = _thread_of(thread)
@@ -406,14 +363,14 @@ def unmute(user: Any, thread: Any) -> bool:
     return changed
 
 
-def muted_threads(user: Any) -> list[str]:
+def muted_threads(user: object) -> list[str]:
     """Return the keys of the threads the user muted, sorted; [] for anonymous users."""
     if user is None or not getattr(user, "is_authenticated", False):
         return []
     return get_backend().muted_threads(user_id(user))
 
 
-def thread_messages(user: Any, entry: Any) -> list[StoredMessage]:
+def thread_messages(user: object, entry: object) -> list[StoredMessage]:
     """
     Return the messages of the entry's thread that the user received, oldest first.
 
@@ -424,7 +381,7 @@ def thread_messages(user: Any, entry: Any) -> list[StoredMessage]:
     return backend.thread_messages(uid, entry_id(entry))
 
 
-def archive(user: Any, entries: Any, *, strict: bool = True) -> int:
+def archive(user: object, entries: object, *, strict: bool = True) -> int:
     """
     Move entries out of the inbox without losing them; return how many moved.
 
@@ -434,12 +391,12 @@ def archive(user: Any, entries: Any, *, strict: bool = True) -> int:
     return _change(user, entries, "archive", signals.message_archived, strict)
 
 
-def unarchive(user: Any, entries: Any, *, strict: bool = True) -> int:
+def unarchive(user: object, entries: object, *, strict: bool = True) -> int:
     """Bring archived entries back to the inbox; return how many came back."""
     return _change(user, entries, "unarchive", signals.message_unarchived, strict)
 
 
-def delete(user: Any, entries: Any, *, strict: bool = True) -> int:
+def delete(user: object, entries: object, *, strict: bool = True) -> int:
     """
     Delete entries from the user's inbox.
 
@@ -458,7 +415,7 @@ def delete(user: Any, entries: Any, *, strict: bool = True) -> int:
     return len(changed)
 
 
-def reply(user: Any, entry: Any, message: Any, **options: Any) -> Any:
+def reply(user: object, entry: object, message: Any, **options: Any) -> Any:
     """
     Answer a message: it goes to the original's sender, from ``user``.
 
@@ -485,28 +442,28 @@ def reply(user: Any, entry: Any, message: Any, **options: Any) -> Any:
     return _send(new, resolve_recipients(sender))
 
 
-def unread_count(user: Any) -> int:
+def unread_count(user: object) -> int:
     """Return the user's unread count; 0 for anonymous users, so templates need no check."""
     if user is None or not getattr(user, "is_authenticated", False):
         return 0
     return get_backend().count(user_id(user))
 
 
-def unseen_count(user: Any) -> int:
+def unseen_count(user: object) -> int:
     """Return how many unread messages the user has not seen yet; 0 for anonymous users."""
     if user is None or not getattr(user, "is_authenticated", False):
         return 0
     return get_backend().unseen_count(user_id(user))
 
 
-def badge_count(user: Any) -> int:
+def badge_count(user: object) -> int:
     """Return what badges show: ``unread_count()``, or ``unseen_count()`` if ``BADGE`` says so."""
     if pigeonhole_settings.BADGE == "unseen":
         return unseen_count(user)
     return unread_count(user)
 
 
-def inbox_counts(user: Any) -> dict[str, int]:
+def inbox_counts(user: object) -> dict[str, int]:
     """
     Return how many messages each tab of an inbox shows: ``unread``, ``all``,
     ``archived`` and ``saved``.
@@ -520,7 +477,7 @@ def inbox_counts(user: Any) -> dict[str, int]:
 
 
 def inbox(
-    user: Any,
+    user: object,
     *,
     state: str = "unread",
     level: int | None = None,
@@ -528,7 +485,7 @@ def inbox(
     since: datetime | None = None,
     before: datetime | None = None,
     limit: int = 50,
-    after: Any = None,
+    after: object = None,
     reason: str | None = None,
 ) -> list[StoredMessage]:
     """
@@ -557,7 +514,7 @@ def inbox(
     )
 
 
-def export_user(user: Any) -> dict[str, Any]:
+def export_user(user: object) -> dict[str, Any]:
     """
     Return everything stored for ``user`` as one JSON-serialisable document.
 

@@ -47,10 +47,11 @@ from asgiref.sync import SyncToAsync, sync_to_async
 from django.db import connections
 
 from . import constants
+from .backends.base import BaseBackend
 from .brokers.base import SYNC, Subscription, WakeUp
 from .conf import get_backend, pigeonhole_settings
 from .exceptions import MessageNotFound
-from .message import StoredMessage
+from .message import StoredMessage, UserId
 from .representation import message_to_dict, senders_for
 from .sse import comment, encode_event, retry, to_json
 
@@ -136,9 +137,9 @@ class Snapshot:
 
     entries: list[StoredMessage]
     count: int
-    senders: dict[Any, dict[str, Any]]
+    senders: dict[UserId, dict[str, Any]]
     #: ``{entry id: the thread row it replaced}`` for the entries newer than ``latest``.
-    replaced: dict[Any, Any] = field(default_factory=dict)
+    replaced: dict[int, StoredMessage] = field(default_factory=dict)
     #: The unseen count, read only where badges show it (``BADGE = "unseen"``).
     unseen: int | None = None
 
@@ -197,7 +198,7 @@ def process_stream_limit(setting: int | None) -> int | None:
     return room if setting is None else min(setting, room)
 
 
-def read_snapshot(user_id: Any, latest: int, limit: int) -> Snapshot:
+def read_snapshot(user_id: UserId, latest: int, limit: int) -> Snapshot:
     """Read the newest ``limit`` entries, the unread count, and the senders of new entries."""
     backend = get_backend()
     entries = backend.list(user_id, state="all", limit=limit)
@@ -207,7 +208,9 @@ def read_snapshot(user_id: Any, latest: int, limit: int) -> Snapshot:
     return Snapshot(entries, count, senders_for(new), replaced_rows(backend, new), unseen)
 
 
-def replaced_rows(backend: Any, entries: Sequence[StoredMessage]) -> dict[Any, Any]:
+def replaced_rows(
+    backend: BaseBackend, entries: Sequence[StoredMessage]
+) -> dict[int, StoredMessage]:
     """
     Return ``{entry id: the thread row it replaced}`` for new ``entries``.
 
@@ -222,7 +225,7 @@ def replaced_rows(backend: Any, entries: Sequence[StoredMessage]) -> dict[Any, A
         return backend.replaced(threaded)
     except NotImplementedError:
         pass
-    found = {}
+    found: dict[int, StoredMessage] = {}
     for entry in threaded:
         try:
             history = backend.thread_messages(entry.user_id, entry.id)
@@ -234,7 +237,9 @@ def replaced_rows(backend: Any, entries: Sequence[StoredMessage]) -> dict[Any, A
     return found
 
 
-def event_data(entry: StoredMessage, senders: Any, replaced: dict[Any, Any]) -> dict[str, Any]:
+def event_data(
+    entry: StoredMessage, senders: Any, replaced: dict[int, StoredMessage]
+) -> dict[str, Any]:
     """Return a ``message`` event's data: the message, and the row it replaces if any."""
     data = message_to_dict(entry, senders)
     if entry.id in replaced:
@@ -323,7 +328,7 @@ READERS = 4
 READ_BATCH = 50
 
 
-def _read_batch(requests: Sequence[tuple[Any, int, int]]) -> list[Snapshot | BaseException]:
+def _read_batch(requests: Sequence[tuple[UserId, int, int]]) -> list[Snapshot | BaseException]:
     # Streams read briefly and then wait, holding nothing: the connection goes
     # once the batch is read.
     results: list[Snapshot | BaseException] = []
@@ -356,7 +361,7 @@ class SnapshotReads:
     )
 
     def __init__(self) -> None:
-        self.waiting: deque[tuple[tuple[Any, int, int], asyncio.Future[Snapshot]]] = deque()
+        self.waiting: deque[tuple[tuple[UserId, int, int], asyncio.Future[Snapshot]]] = deque()
         self.readers: set[asyncio.Task[None]] = set()
 
     @classmethod
@@ -367,7 +372,7 @@ class SnapshotReads:
             reads = cls._by_loop[loop] = cls()
         return reads
 
-    async def read(self, user_id: Any, latest: int, limit: int) -> Snapshot:
+    async def read(self, user_id: UserId, latest: int, limit: int) -> Snapshot:
         future: asyncio.Future[Snapshot] = asyncio.get_running_loop().create_future()
         self.waiting.append(((user_id, latest, limit), future))
         if len(self.readers) < READERS:
@@ -378,7 +383,7 @@ class SnapshotReads:
 
     async def _drain(self) -> None:
         while self.waiting:
-            batch: list[tuple[tuple[Any, int, int], asyncio.Future[Snapshot]]] = []
+            batch: list[tuple[tuple[UserId, int, int], asyncio.Future[Snapshot]]] = []
             while self.waiting and len(batch) < READ_BATCH:
                 request, future = self.waiting.popleft()
                 if not future.done():  # a stream that left while waiting is not read
@@ -524,7 +529,7 @@ class EventStream:
 
     def __init__(
         self,
-        user_id: Any,
+        user_id: UserId,
         subscription: Subscription,
         *,
         cursor: Cursor | None = None,

@@ -9,9 +9,9 @@ and event sees. It subclasses Django's ``Message`` so code that renders
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar, TypeAlias
 
 from django.contrib.messages.storage import base as contrib_base
 from django.contrib.messages.storage.base import Message
@@ -19,7 +19,15 @@ from django.utils.safestring import mark_safe
 
 from .constants import PERSISTENT_TAG, STICKY_TAG, base_level
 
-__all__ = ["NewMessage", "StickyMessage", "StoredMessage", "level_tag_for"]
+__all__ = [
+    "CONTENT_FIELDS",
+    "STATE_FIELDS",
+    "Content",
+    "NewMessage",
+    "StickyMessage",
+    "StoredMessage",
+    "level_tag_for",
+]
 
 
 def level_tag_for(level: int) -> str:
@@ -34,17 +42,45 @@ def level_tag_for(level: int) -> str:
     return tags.get(level) or tags.get(base_level(level), "")
 
 
-def _join_tags(*parts: str) -> str:
-    return " ".join(part for part in parts if part)
-
-
-@dataclass(frozen=True, slots=True)
-class NewMessage:
+class _Tagged:
     """
-    A validated message on its way to a backend.
+    ``level_tag`` and ``tags`` of a message that lasts beyond one request.
 
-    ``api`` builds it once from the caller's arguments, so every backend
-    receives the same clean values and never has to validate.
+    ``tags`` adds ``kind_tag`` (``persistent``, ``sticky``) to Django's, so a
+    template can style such messages apart.
+    """
+
+    level: int
+    extra_tags: str
+    kind_tag: ClassVar[str]
+
+    @property
+    def level_tag(self) -> str:
+        return level_tag_for(self.level)
+
+    @property
+    def tags(self) -> str:
+        return " ".join(part for part in (self.extra_tags, self.level_tag, self.kind_tag) if part)
+
+
+#: A JSON value, as ``data`` holds it.
+JSON: TypeAlias = Any
+
+#: A user's primary key: an int, a string or a UUID, as ``AUTH_USER_MODEL`` defines it.
+UserId: TypeAlias = Any
+
+
+@dataclass
+class Content:
+    """
+    What a message says: written once, however many people receive it.
+
+    These are the columns of the ``Message`` model that every reader sees, and
+    the fields of the Redis content hash. This dataclass is the one list of
+    them: the stores' field lists and codecs are derived from it, so adding a
+    field touches the model, its migration and this class. The time the
+    message was sent and its expiry belong to each entry (``StoredMessage``)
+    and to ``NewMessage``.
     """
 
     level: int
@@ -52,102 +88,91 @@ class NewMessage:
     subject: str = ""
     extra_tags: str = ""
     url: str = ""
-    data: Any = None
+    data: JSON = None
     safe: bool = False
-    from_user_id: Any = None
+    from_user_id: UserId = None
     target_content_type_id: int | None = None
     target_object_id: str = ""
     in_reply_to_id: int | None = None
     close_timeout: int | None = None
     email: bool | None = None
-    expires: datetime | None = None
-    created: datetime | None = None
     category: str | None = None
     thread: str | None = None
     reason: str = ""
 
+    def content_values(self) -> dict[str, Any]:
+        """Return the content fields' values by name, as the constructors take them."""
+        return {name: getattr(self, name) for name in CONTENT_FIELDS}
 
-class StoredMessage(Message):
+
+#: The names of ``Content``'s fields, in their order.
+CONTENT_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Content))
+
+
+@dataclass
+class NewMessage(Content):
+    """
+    A validated message on its way to a backend: its content, when it expires
+    and when it was sent.
+
+    ``api`` builds it once from the caller's arguments, so every backend
+    receives the same clean values and never has to validate.
+    """
+
+    expires: datetime | None = None
+    created: datetime | None = None
+
+
+@dataclass(kw_only=True, eq=False, repr=False)
+class StoredMessage(_Tagged, Content, Message):
     """
     One message as one recipient sees it: the content plus that recipient's state.
 
     ``id`` is the inbox entry's id, the id a user sees everywhere. ``message_id``
     is the shared content's id, for code that follows replies or targets.
+    ``created`` and ``expires`` are the entry's: an entry can be made to expire
+    on its own.
 
     In a thread, the entry is the thread's row and shows its newest message:
     ``count`` is how many messages arrived since the user last read it and
     ``senders`` up to three of their most recent distinct senders' ids.
     """
 
-    is_persistent = True
+    is_persistent: ClassVar[bool] = True
+    kind_tag: ClassVar[str] = PERSISTENT_TAG
 
-    def __init__(
-        self,
-        *,
-        id: int,
-        level: int,
-        message: str,
-        extra_tags: str = "",
-        subject: str = "",
-        url: str = "",
-        data: Any = None,
-        safe: bool = False,
-        from_user_id: Any = None,
-        message_id: Any = None,
-        user_id: Any = None,
-        target_content_type_id: int | None = None,
-        target_object_id: str = "",
-        in_reply_to_id: Any = None,
-        close_timeout: int | None = None,
-        created: datetime | None = None,
-        read_at: datetime | None = None,
-        archived_at: datetime | None = None,
-        emailed_at: datetime | None = None,
-        expires: datetime | None = None,
-        category: str | None = None,
-        email: bool | None = None,
-        thread: str | None = None,
-        reason: str = "",
-        seen_at: datetime | None = None,
-        saved_at: datetime | None = None,
-        count: int = 1,
-        senders: Any = (),
-    ) -> None:
-        super().__init__(level, mark_safe(message) if safe else message, extra_tags or "")
-        self.id = id
-        self.subject = subject
-        self.url = url
-        self.data = data
-        self.safe = safe
-        self.from_user_id = from_user_id
-        self.message_id = message_id
-        self.user_id = user_id
-        self.target_content_type_id = target_content_type_id
-        self.target_object_id = target_object_id
-        self.in_reply_to_id = in_reply_to_id
-        self.close_timeout = close_timeout
-        self.created = created
-        self.read_at = read_at
-        self.archived_at = archived_at
-        self.emailed_at = emailed_at
-        self.expires = expires
-        self.category = category
-        self.email = email
-        self.thread = thread or None
-        self.reason = reason or ""
-        self.seen_at = seen_at
-        self.saved_at = saved_at
-        self.count = count
-        self.senders = list(senders)
+    id: int
+    #: 0 for an entry no store has written, such as a page's placeholder.
+    message_id: int = 0
+    user_id: UserId = None
+    created: datetime | None = None
+    read_at: datetime | None = None
+    archived_at: datetime | None = None
+    emailed_at: datetime | None = None
+    expires: datetime | None = None
+    seen_at: datetime | None = None
+    saved_at: datetime | None = None
+    count: int = 1
+    senders: list[UserId] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        # Stores give back what they keep: "" for a thread or a reason that
+        # is absent, None for extra tags; readers see one form of each.
+        if self.safe:
+            self.message = mark_safe(self.message)
+        self.extra_tags = self.extra_tags or ""
+        self.thread = self.thread or None
+        self.reason = self.reason or ""
+        self.senders = list(self.senders)
 
     @classmethod
     def from_new(
         cls,
         new: NewMessage,
         *,
-        id: Any,
-        message_id: Any,
-        user_id: Any,
+        id: int,
+        message_id: int,
+        user_id: UserId,
         created: datetime | None,
         expires: datetime | None,
     ) -> StoredMessage:
@@ -158,27 +183,12 @@ class StoredMessage(Message):
         the result equals what a later read returns.
         """
         return cls(
+            **new.content_values(),
             id=id,
             message_id=message_id,
             user_id=user_id,
             created=created,
             expires=expires,
-            level=new.level,
-            message=new.message,
-            extra_tags=new.extra_tags,
-            subject=new.subject,
-            url=new.url,
-            data=new.data,
-            safe=new.safe,
-            from_user_id=new.from_user_id,
-            target_content_type_id=new.target_content_type_id,
-            target_object_id=new.target_object_id,
-            in_reply_to_id=new.in_reply_to_id,
-            close_timeout=new.close_timeout,
-            category=new.category,
-            email=new.email,
-            thread=new.thread,
-            reason=new.reason,
             senders=[new.from_user_id] if new.from_user_id is not None else [],
         )
 
@@ -204,14 +214,6 @@ class StoredMessage(Message):
     def is_saved(self) -> bool:
         return self.saved_at is not None
 
-    @property
-    def level_tag(self) -> str:
-        return level_tag_for(self.level)
-
-    @property
-    def tags(self) -> str:
-        return _join_tags(self.extra_tags, self.level_tag, PERSISTENT_TAG)
-
     def __eq__(self, other: object) -> bool:
         if isinstance(other, StoredMessage):
             return self.id == other.id
@@ -224,8 +226,14 @@ class StoredMessage(Message):
         return f"StoredMessage(id={self.id!r}, level={self.level!r}, message={self.message!r})"
 
 
+#: The names of the entry's own fields of ``StoredMessage``, those beyond its content.
+STATE_FIELDS: tuple[str, ...] = tuple(
+    f.name for f in fields(StoredMessage) if f.name not in CONTENT_FIELDS
+)
+
+
 @dataclass
-class StickyMessage(Message):
+class StickyMessage(_Tagged, Message):
     """
     A message kept in the session until the user closes it.
 
@@ -242,6 +250,7 @@ class StickyMessage(Message):
     id: str = field(default="", compare=False)
 
     is_persistent = False
+    kind_tag: ClassVar[str] = STICKY_TAG
 
     def __post_init__(self) -> None:
         if self.safe:
@@ -253,14 +262,6 @@ class StickyMessage(Message):
     def content_id(level: int, message: str, extra_tags: str) -> str:
         digest = hashlib.sha256(f"{level}\x00{extra_tags}\x00{message}".encode()).hexdigest()
         return "s" + digest[:15]
-
-    @property
-    def level_tag(self) -> str:
-        return level_tag_for(self.level)
-
-    @property
-    def tags(self) -> str:
-        return _join_tags(self.extra_tags, self.level_tag, STICKY_TAG)
 
     def _prepare(self) -> None:
         self.message = str(self.message) if not self.safe else self.message

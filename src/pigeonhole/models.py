@@ -9,6 +9,8 @@ ones, inserted by the database itself from a ``SELECT`` of the recipients.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.conf import settings
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
@@ -94,8 +96,8 @@ class Message(models.Model):
         return level_tag_for(self.level)
 
 
-class InboxEntryQuerySet(models.QuerySet):
-    def visible(self, now=None):
+class InboxEntryQuerySet(models.QuerySet["InboxEntry"]):
+    def visible(self, now: datetime | None = None) -> InboxEntryQuerySet:
         """
         Exclude expired entries, invisible everywhere until purged, and folded ones.
 
@@ -105,10 +107,10 @@ class InboxEntryQuerySet(models.QuerySet):
         now = now or timezone.now()
         return self.filter(Q(expires__isnull=True) | Q(expires__gt=now), folded=False)
 
-    def unread(self):
+    def unread(self) -> InboxEntryQuerySet:
         return self.filter(read_at__isnull=True, archived_at__isnull=True)
 
-    def for_level(self, level: int):
+    def for_level(self, level: int) -> InboxEntryQuerySet:
         return self.filter(message__level__in=level_variants(level))
 
 

@@ -10,13 +10,19 @@ never looks at them costs no query.
 
 from __future__ import annotations
 
+import enum
 import logging
 import time
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Iterator
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal, Self
 
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.messages.storage.base import Message
 from django.contrib.messages.storage.cookie import CookieStorage
 from django.contrib.messages.storage.fallback import FallbackStorage
 from django.core.exceptions import ImproperlyConfigured
+from django.http import HttpRequest, HttpResponseBase
 
 from . import api, versions
 from .conf import get_backend, pigeonhole_settings
@@ -39,8 +45,13 @@ if TYPE_CHECKING:  # the mixin goes before a contrib.messages storage, which it 
 else:
     _StorageBase = object
 
-#: What storing for another user returns when they turned the category's inbox off.
-_OPTED_OUT: Any = object()
+
+class _Outcome(enum.Enum):
+    #: What storing for another user returns when they turned the category's inbox off.
+    OPTED_OUT = "opted out"
+
+
+_OPTED_OUT = _Outcome.OPTED_OUT
 
 
 class PersistentStorageMixin(_StorageBase):
@@ -60,25 +71,25 @@ class PersistentStorageMixin(_StorageBase):
     #: Session key noting the inbox versions at which the user had nothing unread.
     empty_session_key = "_pigeonhole_empty"
     if TYPE_CHECKING:  # set by the contrib.messages storage the mixin goes before
-        _loaded_messages: list[Any]
-        _queued_messages: list[Any]
+        _loaded_messages: list[Message]
+        _queued_messages: list[Message]
 
     #: Seconds that note is trusted. A version renewal lost to a cache outage
     #: can only hide a message this long.
     empty_hint_seconds = 300
 
-    def __init__(self, request, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, request: HttpRequest, *args: Any, **kwargs: Any) -> None:
         super().__init__(request, *args, **kwargs)
         self._persistent: list[StoredMessage] | None = None
-        self._shown: list[Any] = []
+        self._shown: list[int] = []
         # Ids marked read when the display loop loaded them, and whether it may.
-        self._claimed: list[Any] = []
+        self._claimed: list[int] = []
         self._may_claim = True
 
     # Who the messages belong to ---------------------------------------------
-    def get_user(self) -> Any:
+    def get_user(self) -> AbstractBaseUser | None:
         """Return the logged-in user, or None: only they have stored messages."""
-        user = getattr(self.request, "user", None)
+        user: AbstractBaseUser | None = getattr(self.request, "user", None)
         if user is not None and user.is_authenticated:
             return user
         return None
@@ -150,7 +161,7 @@ class PersistentStorageMixin(_StorageBase):
         extra_tags: Any,
         fail_silently: bool,
         options: dict[str, Any],
-    ) -> Any:
+    ) -> StoredMessage | Literal[_Outcome.OPTED_OUT] | None:
         try:
             stored = api.store_for_user(recipient, level, message, extra_tags=extra_tags, **options)
         except BackendUnavailable:
@@ -217,7 +228,7 @@ class PersistentStorageMixin(_StorageBase):
         """
         return self.request.session.get(self.empty_session_key) if self._notes_kept() else None
 
-    def _inbox_versions(self, user: Any) -> tuple[str, str] | None:
+    def _inbox_versions(self, user: AbstractBaseUser) -> tuple[str, str] | None:
         """
         Return the user's inbox versions when a note may be checked or renewed.
 
@@ -228,7 +239,7 @@ class PersistentStorageMixin(_StorageBase):
             return None
         return versions.read(user.pk)
 
-    def _known_empty(self, user: Any, seen: tuple[str, str]) -> bool:
+    def _known_empty(self, user: AbstractBaseUser, seen: tuple[str, str]) -> bool:
         note = self._empty_note()
         return (
             isinstance(note, list)
@@ -238,7 +249,7 @@ class PersistentStorageMixin(_StorageBase):
             and time.time() < note[3]
         )
 
-    def _remember_empty(self, user: Any, seen: tuple[str, str] | None) -> None:
+    def _remember_empty(self, user: AbstractBaseUser, seen: tuple[str, str] | None) -> None:
         """
         Note that the inbox was empty at ``seen``.
 
@@ -254,13 +265,13 @@ class PersistentStorageMixin(_StorageBase):
         expires = int(time.time()) + self.empty_hint_seconds
         self.request.session[self.empty_session_key] = [str(user.pk), *seen, expires]
 
-    def _transient(self) -> list[Any]:
+    def _transient(self) -> list[Message]:
         return [*self._loaded_messages, *self._queued_messages]
 
-    def _everything(self) -> list[Any]:
+    def _everything(self) -> list[Message]:
         return [*self.get_sticky(), *self._load_persistent(), *self._transient()]
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Message]:
         transient = list(super().__iter__())
         persistent = self._load_persistent(display=True)
         self._shown = [message.id for message in persistent]
@@ -271,10 +282,10 @@ class PersistentStorageMixin(_StorageBase):
         persistent = self._load_persistent(display=True)
         return super().__len__() + len(self.get_sticky()) + len(persistent)
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: int) -> Message:
         return self._everything()[index]
 
-    def __contains__(self, item: Any) -> bool:
+    def __contains__(self, item: object) -> bool:
         """Match a message, its text, or (given an int) its level."""
         everything = self._everything()
         if isinstance(item, int) and not isinstance(item, bool):
@@ -284,7 +295,7 @@ class PersistentStorageMixin(_StorageBase):
         return item in everything
 
     # Marking read -------------------------------------------------------------
-    def update(self, response):
+    def update(self, response: HttpResponseBase) -> list[Message] | None:
         unstored = super().update(response)
         if self.used and pigeonhole_settings.READ_ON_DISPLAY:
             self.mark_shown_read()
@@ -326,12 +337,17 @@ class PersistentStorageMixin(_StorageBase):
         except BackendUnavailable:
             logger.exception("Could not keep displayed messages unread.")
 
-    def __enter__(self):
+    def __enter__(self) -> Self:
         # The block marks what it displayed on the way out, and only then.
         self._may_claim = False
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> Literal[False]:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> Literal[False]:
         self._may_claim = True
         if exc_type is None:
             self.mark_shown_read()
@@ -354,10 +370,10 @@ class PersistentStorageMixin(_StorageBase):
     def get_persistent_unread(self) -> list[StoredMessage]:
         return list(self._load_persistent())
 
-    def get_nonpersistent(self) -> list[Any]:
+    def get_nonpersistent(self) -> list[Message]:
         return [*self.get_sticky(), *self._transient()]
 
-    def consume_nonpersistent(self) -> list[Any]:
+    def consume_nonpersistent(self) -> list[Message]:
         """
         Return sticky, then transient messages, the transient ones displayed.
 
@@ -442,7 +458,7 @@ class PersistentStorageMixin(_StorageBase):
 class PersistentStorage(PersistentStorageMixin, FallbackStorage):
     """Django's ``FallbackStorage`` plus stored and sticky messages."""
 
-    def __init__(self, request, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, request: HttpRequest, *args: Any, **kwargs: Any) -> None:
         # Without sessions (a token-only API) flash messages go by cookie alone; stored ones
         # need none, and adding a sticky one says what is missing.
         if not hasattr(request, "session"):
@@ -450,7 +466,7 @@ class PersistentStorage(PersistentStorageMixin, FallbackStorage):
         super().__init__(request, *args, **kwargs)
 
 
-def request_badge_count(request: Any) -> int:
+def request_badge_count(request: HttpRequest) -> int:
     """
     Return what the request's user's badge shows: see ``PIGEONHOLE["BADGE"]``.
 
@@ -467,7 +483,7 @@ def request_badge_count(request: Any) -> int:
         return 0
 
 
-def request_unread_count(request: Any) -> int:
+def request_unread_count(request: HttpRequest) -> int:
     """
     Return the unread count of the request's user, for a badge on every page.
 

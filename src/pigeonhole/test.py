@@ -153,29 +153,17 @@ class PigeonholeTestMixin:
             self._pigeonhole_fail(error, msg)
 
     def assertSent(
-        self,
-        user: Any,
-        text: Any,
-        *,
-        level: int | None = None,
-        subject: str | None = None,
-        msg: str | None = None,
+        self, user: Any, text: Any, *, msg: str | None = None, **match: Any
     ) -> StoredMessage:
+        """Assert as ``assert_sent()`` does (``level=``, ``subject=``); return the message."""
         try:
-            return assert_sent(user, text, level=level, subject=subject)
+            return assert_sent(user, text, **match)
         except AssertionError as error:
             self._pigeonhole_fail(error, msg)
 
-    def assertNotSent(
-        self,
-        user: Any,
-        text: Any,
-        *,
-        level: int | None = None,
-        subject: str | None = None,
-        msg: str | None = None,
-    ) -> None:
+    def assertNotSent(self, user: Any, text: Any, *, msg: str | None = None, **match: Any) -> None:
+        """Assert as ``assert_not_sent()`` does (``level=``, ``subject=``)."""
         try:
-            assert_not_sent(user, text, level=level, subject=subject)
+            assert_not_sent(user, text, **match)
         except AssertionError as error:
             self._pigeonhole_fail(error, msg)

@@ -24,7 +24,7 @@ from django.utils.safestring import SafeData
 from .backends.base import STATES, Recipients
 from .conf import pigeonhole_settings
 from .exceptions import InvalidMessage
-from .message import NewMessage, StoredMessage
+from .message import NewMessage, StoredMessage, UserId
 
 __all__ = [
     "build_message",
@@ -290,7 +290,7 @@ def _check_category(category: object) -> str | None:
     return category
 
 
-def user_id(user: Any, role: str = "user", *, model: Any = None) -> Any:
+def user_id(user: object, role: str = "user", *, model: type[Model] | None = None) -> UserId:
     """
     Return the pk of a saved, authenticated user, or explain what is wrong.
 
@@ -312,22 +312,22 @@ def user_id(user: Any, role: str = "user", *, model: Any = None) -> Any:
 
 
 def build_message(
-    level: Any,
-    message: Any,
+    level: object,
+    message: object,
     *,
-    subject: Any = "",
-    extra_tags: Any = "",
-    url: Any = "",
-    data: Any = None,
-    from_user: Any = None,
-    target: Any = None,
-    in_reply_to: Any = None,
-    close_timeout: Any = None,
-    email: Any = None,
-    expires: Any = None,
-    category: Any = None,
-    thread: Any = None,
-    reason: Any = None,
+    subject: object = "",
+    extra_tags: object = "",
+    url: object = "",
+    data: object = None,
+    from_user: object = None,
+    target: object = None,
+    in_reply_to: int | None = None,
+    close_timeout: object = None,
+    email: object = None,
+    expires: object = None,
+    category: object = None,
+    thread: object = None,
+    reason: object = None,
 ) -> NewMessage:
     """Validate everything a message carries and return it ready to store."""
     now = timezone.now()
@@ -370,7 +370,7 @@ THREAD_MAX = 200
 _REASON = re.compile(r"[a-z0-9_-]{1,32}")
 
 
-def thread_key(thread: Any, target: Any = None) -> str | None:
+def thread_key(thread: object, target: object = None) -> str | None:
     """
     Return the key of a thread: a string, a model instance or ``True`` for ``target``.
 
@@ -395,7 +395,7 @@ def thread_key(thread: Any, target: Any = None) -> str | None:
     return check_storable(thread, "thread")
 
 
-def check_reason(reason: Any) -> str:
+def check_reason(reason: object) -> str:
     """Return ``reason`` if it is a short slug such as ``"mention"``; "" for none."""
     if reason is None or reason == "":
         return ""
@@ -407,7 +407,7 @@ def check_reason(reason: Any) -> str:
     return reason
 
 
-def resolve_recipients(to: Any) -> Recipients:
+def resolve_recipients(to: object) -> Recipients:
     """
     Turn a user, users, a QuerySet or Group(s) into ``Recipients``.
 
@@ -452,7 +452,7 @@ def resolve_recipients(to: Any) -> Recipients:
     return Recipients(ids=list(ids))
 
 
-def entry_id(value: Any) -> Any:
+def entry_id(value: object) -> int:
     if isinstance(value, StoredMessage):
         return value.id
     if isinstance(value, str) and value.isdigit():
@@ -465,7 +465,7 @@ def entry_id(value: Any) -> Any:
     return value
 
 
-def entry_ids(entries: Any) -> list[Any]:
+def entry_ids(entries: object) -> list[int]:
     """Accept one id, one StoredMessage, or an iterable of either."""
     if isinstance(entries, int | str | StoredMessage):
         return [entry_id(entries)]
@@ -475,7 +475,13 @@ def entry_ids(entries: Any) -> list[Any]:
 
 
 def check_inbox_args(
-    state: Any, limit: Any, after: Any, level: Any, tag: Any, since: Any, before: Any
+    state: object,
+    limit: object,
+    after: object,
+    level: object,
+    tag: object,
+    since: object,
+    before: object,
 ) -> tuple[datetime | None, datetime | None]:
     """Check ``inbox()``'s arguments; return ``since`` and ``before`` in UTC."""
     if state not in STATES:

@@ -5,6 +5,7 @@ Each backend's test module subclasses ``BackendContract`` and provides a
 ``backend`` fixture; nothing here knows which store it is talking to.
 """
 
+import dataclasses
 from datetime import timedelta
 
 import pytest
@@ -13,7 +14,7 @@ from django.utils import timezone
 
 from pigeonhole.backends.base import Recipients
 from pigeonhole.exceptions import InvalidMessage, MessageNotFound
-from pigeonhole.message import NewMessage, StoredMessage
+from pigeonhole.message import Content, NewMessage, StoredMessage
 
 from ..timing import wait_until
 
@@ -44,6 +45,20 @@ def every_field(users, **fields):
         email=True,
         **fields,
     )
+
+
+def full_content(users, original_id, **fields):
+    """
+    A message with every field of ``Content`` set to something other than its default.
+
+    It fails when a field is added to ``Content`` and not here, so the round
+    trip below covers every field of every store.
+    """
+    fields = {"category": "billing", "thread": "order:1", "reason": "mention", **fields}
+    message = every_field(users, in_reply_to_id=original_id, **fields)
+    unset = [f.name for f in dataclasses.fields(Content) if getattr(message, f.name) == f.default]
+    assert not unset, f"full_content() leaves {unset} at their defaults; set them here"
+    return message
 
 
 def texts(entries):
@@ -325,6 +340,20 @@ class BackendContract:
             expires,
         )
         assert (entry.user_id, entry.read_at, entry.archived_at) == (uid, None, None)
+
+    def test_every_content_field_comes_back_as_written(self, backend, users):
+        uid = users[0].pk
+        original = backend.send(new("original"), Recipients(ids=[users[1].pk]))
+        sent = full_content(users, original.id)
+        added = full_content(users, original.id, thread="order:2")
+        entry = backend.add(added, uid)
+        assert entry.content_values() == added.content_values()
+        backend.send(sent, Recipients(ids=[uid]))
+        assert [listed.content_values() for listed in backend.list(uid)] == [
+            sent.content_values(),
+            added.content_values(),
+        ]
+        assert backend.get(uid, entry.id).content_values() == added.content_values()
 
     def test_claim_unread_returns_what_list_shows_and_marks_it_read(self, backend, users):
         uid = users[0].pk

@@ -25,6 +25,7 @@ from pigeonhole.backends.base import (
     InboxQuery,
     InboxState,
     Outcome,
+    Purge,
     Recipients,
     SentMessage,
 )
@@ -286,13 +287,13 @@ class MemoryBackend(BaseBackend):
             old.id for row in rows for old in self._history(row.user_id, row.thread)
         } & self.folded
 
-    def purge(self, *, expired=True, read_before=None, dry_run=False) -> dict[str, int]:
+    def _purge(self, purge: Purge) -> dict[str, int]:
         with self.lock:
-            gone, read = self._doomed(expired, read_before)
+            gone, read = self._doomed(purge.expired, purge.read_before)
             doomed = gone | read | self._history_of(gone | read)
             kept = {e.message_id for pk, e in self.entries.items() if pk not in doomed}
             orphans = set(self.contents) - kept
-            if not dry_run:
+            if not purge.dry_run:
                 for pk in doomed:
                     del self.entries[pk]
                     self.folded.discard(pk)

@@ -20,12 +20,13 @@ from datetime import datetime
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db.models import Model, QuerySet
 from django.utils import timezone
 
 from .. import versions
 from ..conf import pigeonhole_settings
 from ..exceptions import InvalidMessage, MessageNotFound
-from ..message import NewMessage, StoredMessage
+from ..message import NewMessage, StoredMessage, UserId
 
 __all__ = [
     "BaseBackend",
@@ -33,6 +34,7 @@ __all__ = [
     "InboxQuery",
     "InboxState",
     "Outcome",
+    "Purge",
     "Recipients",
     "SentMessage",
 ]
@@ -47,7 +49,10 @@ MAKES_UNREAD = frozenset({"unread", "unarchive"})
 
 #: Entry ids, as the state changes take and return them. ``BaseBackend.list``
 #: shadows the builtin in the class body, so its methods say ``Ids`` instead.
-Ids = list[Any]
+Ids = list[int]
+
+#: A watermark of ``mark_all_read()`` and ``mark_seen()``: an entry id or a time, inclusive.
+Watermark = int | datetime | None
 
 
 @dataclass(frozen=True)
@@ -61,16 +66,16 @@ class Recipients:
     otherwise.
     """
 
-    queryset: Any = None
-    ids: Sequence[Any] = ()
+    queryset: QuerySet[Model] | None = None
+    ids: Sequence[UserId] = ()
 
-    def iter_ids(self, chunk_size: int = 2000) -> Iterable[list[Any]]:
+    def iter_ids(self, chunk_size: int = 2000) -> Iterable[list[UserId]]:
         """Yield recipient ids in chunks, for backends that cannot join the users table."""
         if self.queryset is None:
             for start in range(0, len(self.ids), chunk_size):
                 yield list(self.ids[start : start + chunk_size])
             return
-        chunk: list[Any] = []
+        chunk: list[UserId] = []
         for pk in self.queryset.values_list("pk", flat=True).iterator(chunk_size=chunk_size):
             chunk.append(pk)
             if len(chunk) >= chunk_size:
@@ -89,7 +94,7 @@ class SentMessage:
     carries the same two attributes.
     """
 
-    id: Any
+    id: int
     recipient_count: int
 
 
@@ -134,7 +139,7 @@ class InboxQuery:
     since: datetime | None = None
     before: datetime | None = None
     limit: int = 50
-    after: Any = None
+    after: int | None = None
     reason: str | None = None
 
     @property
@@ -162,11 +167,25 @@ class Change:
     """
 
     action: str
-    ids: Sequence[Any]
+    ids: Sequence[int]
     now: datetime
     strict: bool = True
     allow_unread: bool = False
     expires: datetime | None = None
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class Purge:
+    """
+    What one ``purge()`` removes, as the base class hands it to ``_purge()``.
+
+    Expired entries if ``expired``; read ones older than ``read_before`` if
+    given; with ``dry_run`` only counted.
+    """
+
+    expired: bool = True
+    read_before: datetime | None = None
     dry_run: bool = False
 
 
@@ -183,10 +202,10 @@ class Outcome:
     then raises ``MessageNotFound`` or ``InvalidMessage``.
     """
 
-    changed: list[Any]
-    missing: Collection[Any] = ()
-    unread: Sequence[Any] = ()
-    saved: Sequence[Any] = ()
+    changed: list[int]
+    missing: Collection[int] = ()
+    unread: Sequence[int] = ()
+    saved: Sequence[int] = ()
 
 
 class BaseBackend:
@@ -213,7 +232,7 @@ class BaseBackend:
     def __init__(self, **options: Any) -> None:
         self.options = options
 
-    def on_commit(self, func) -> None:
+    def on_commit(self, func: Callable[[], object]) -> None:
         """
         Run ``func`` once the change it reports is durable.
 
@@ -255,7 +274,7 @@ class BaseBackend:
         """Return whether writes made now wait for a commit: outside the database, in one."""
         return not self.joins_transaction and self.in_transaction()
 
-    def changed(self, user_ids: Iterable[Any] = (), *, everyone: bool = False) -> None:
+    def changed(self, user_ids: Iterable[UserId] = (), *, everyone: bool = False) -> None:
         """
         Renew the inbox versions of users who may have new unread messages.
 
@@ -298,7 +317,7 @@ class BaseBackend:
         self.changed_for(recipients)
         return sent
 
-    def add(self, message: NewMessage, user_id: Any) -> StoredMessage | None:
+    def add(self, message: NewMessage, user_id: UserId) -> StoredMessage | None:
         """
         Store ``message`` for one user and return their entry.
 
@@ -319,12 +338,12 @@ class BaseBackend:
     def _send(self, message: NewMessage, recipients: Recipients) -> Any:
         raise NotImplementedError("subclasses of BaseBackend must provide a _send() method")
 
-    def _add(self, message: NewMessage, user_id: Any) -> StoredMessage:
+    def _add(self, message: NewMessage, user_id: UserId) -> StoredMessage:
         raise NotImplementedError("subclasses of BaseBackend must provide an _add() method")
 
     def _reserve_send(
         self, message: NewMessage, recipients: Recipients
-    ) -> tuple[Any, Callable[[], Any]]:
+    ) -> tuple[Any, Callable[[], object]]:
         """
         Reserve the ids of a send and return its record and the function that writes it.
 
@@ -336,8 +355,8 @@ class BaseBackend:
         )
 
     def _reserve_add(
-        self, message: NewMessage, user_id: Any
-    ) -> tuple[StoredMessage, Callable[[], Any]]:
+        self, message: NewMessage, user_id: UserId
+    ) -> tuple[StoredMessage, Callable[[], object]]:
         """Reserve the ids of an add; return the entry and the function that writes it."""
         raise NotImplementedError(
             "subclasses of BaseBackend that do not join the database transaction "
@@ -346,23 +365,17 @@ class BaseBackend:
 
     # Reading ----------------------------------------------------------------
     def list(
-        self,
-        user_id: Any,
-        *,
-        state: str = "unread",
-        levels: Sequence[int] | None = None,
-        tag: str | None = None,
-        since: datetime | None = None,
-        before: datetime | None = None,
-        limit: int = 50,
-        after: Any = None,
-        reason: str | None = None,
+        self, user_id: UserId, query: InboxQuery | None = None, **filters: Any
     ) -> list[StoredMessage]:
-        """Return the user's entries, newest first, keyset-paged by ``after``."""
-        query = InboxQuery(state, levels, tag, since, before, limit, after, reason)
-        return self._list(user_id, query)
+        """
+        Return the user's entries, newest first, keyset-paged by ``after``.
 
-    def claim_unread(self, user_id: Any, *, limit: int = 50) -> builtins.list[StoredMessage]:
+        Pass an ``InboxQuery``, or its fields as keywords (``state="all"``,
+        ``limit=10``): one value names the filters, for every store.
+        """
+        return self._list(user_id, query or InboxQuery(**filters))
+
+    def claim_unread(self, user_id: UserId, *, limit: int = 50) -> builtins.list[StoredMessage]:
         """
         Return the user's newest unread entries, as ``list()`` does, and mark them read.
 
@@ -376,7 +389,7 @@ class BaseBackend:
         return self._claim_unread(user_id, limit, timezone.now())
 
     def _claim_unread(
-        self, user_id: Any, limit: int, now: datetime
+        self, user_id: UserId, limit: int, now: datetime
     ) -> builtins.list[StoredMessage]:
         """List, then mark read leniently: two steps, for stores without one to do both."""
         listed = self._list(user_id, InboxQuery("unread", limit=limit))
@@ -386,18 +399,18 @@ class BaseBackend:
         claimed = set(self._change(user_id, change).changed)
         return [entry for entry in listed if entry.id in claimed]
 
-    def get(self, user_id: Any, entry_id: Any) -> StoredMessage:
+    def get(self, user_id: UserId, entry_id: int) -> StoredMessage:
         """Return one entry of this user's, or raise ``MessageNotFound``."""
         entry = self._get(user_id, entry_id)
         if entry is None:
             raise MessageNotFound(entry_id)
         return entry
 
-    def count(self, user_id: Any) -> int:
+    def count(self, user_id: UserId) -> int:
         """Return how many unread, unarchived, unexpired entries the user has."""
         return self._count(user_id)
 
-    def counts(self, user_id: Any) -> dict[str, int]:
+    def counts(self, user_id: UserId) -> dict[str, int]:
         """
         Return how many visible entries the user has in each tab of an inbox page.
 
@@ -407,7 +420,7 @@ class BaseBackend:
         """
         return self._counts(user_id)
 
-    def state(self, user_id: Any) -> InboxState:
+    def state(self, user_id: UserId) -> InboxState:
         """
         Return the user's ``InboxState`` in a fixed, small number of queries.
 
@@ -422,7 +435,7 @@ class BaseBackend:
             unseen=self.unseen_count(user_id),
         )
 
-    def thread_messages(self, user_id: Any, entry_id: Any) -> builtins.list[StoredMessage]:
+    def thread_messages(self, user_id: UserId, entry_id: int) -> builtins.list[StoredMessage]:
         """
         Return the messages of the entry's thread this user received, oldest first.
 
@@ -435,11 +448,11 @@ class BaseBackend:
             return [entry]
         return self._thread_messages(user_id, entry)
 
-    def unseen_count(self, user_id: Any) -> int:
+    def unseen_count(self, user_id: UserId) -> int:
         """Return how many unread, unarchived, visible entries the user has not seen yet."""
         return self._unseen_count(user_id)
 
-    def export_entries(self, user_id: Any) -> builtins.list[StoredMessage]:
+    def export_entries(self, user_id: UserId) -> builtins.list[StoredMessage]:
         """
         Return every entry stored for the user, oldest first, for a data export.
 
@@ -448,37 +461,39 @@ class BaseBackend:
         """
         return self._export_entries(user_id)
 
-    def _list(self, user_id: Any, query: InboxQuery) -> builtins.list[StoredMessage]:
+    def _list(self, user_id: UserId, query: InboxQuery) -> builtins.list[StoredMessage]:
         raise NotImplementedError("subclasses of BaseBackend must provide a _list() method")
 
-    def _thread_messages(self, user_id: Any, entry: StoredMessage) -> builtins.list[StoredMessage]:
+    def _thread_messages(
+        self, user_id: UserId, entry: StoredMessage
+    ) -> builtins.list[StoredMessage]:
         """Return the user's entries of ``entry.thread``, folded ones included, oldest first."""
         raise NotImplementedError(
             "subclasses of BaseBackend must provide a _thread_messages() method"
         )
 
-    def _unseen_count(self, user_id: Any) -> int:
+    def _unseen_count(self, user_id: UserId) -> int:
         raise NotImplementedError(
             "subclasses of BaseBackend must provide an _unseen_count() method"
         )
 
-    def _export_entries(self, user_id: Any) -> builtins.list[StoredMessage]:
+    def _export_entries(self, user_id: UserId) -> builtins.list[StoredMessage]:
         raise NotImplementedError(
             "subclasses of BaseBackend must provide an _export_entries() method"
         )
 
-    def _get(self, user_id: Any, entry_id: Any) -> StoredMessage | None:
+    def _get(self, user_id: UserId, entry_id: int) -> StoredMessage | None:
         """Return the user's visible entry ``entry_id``, or None."""
         raise NotImplementedError("subclasses of BaseBackend must provide a _get() method")
 
-    def _count(self, user_id: Any) -> int:
+    def _count(self, user_id: UserId) -> int:
         raise NotImplementedError("subclasses of BaseBackend must provide a _count() method")
 
-    def _counts(self, user_id: Any) -> dict[str, int]:
+    def _counts(self, user_id: UserId) -> dict[str, int]:
         raise NotImplementedError("subclasses of BaseBackend must provide a _counts() method")
 
     # Changing state ---------------------------------------------------------
-    def mark_read(self, user_id: Any, ids: Sequence[Any], *, strict: bool = True) -> Ids:
+    def mark_read(self, user_id: UserId, ids: Sequence[int], *, strict: bool = True) -> Ids:
         """
         Mark entries read and return the ids that were unread.
 
@@ -489,11 +504,11 @@ class BaseBackend:
         """
         return self._apply("read", user_id, ids, strict=strict)
 
-    def mark_unread(self, user_id: Any, ids: Sequence[Any], *, strict: bool = True) -> Ids:
+    def mark_unread(self, user_id: UserId, ids: Sequence[int], *, strict: bool = True) -> Ids:
         """Mark entries unread again and return the ids that were read."""
         return self._apply("unread", user_id, ids, strict=strict)
 
-    def mark_all_read(self, user_id: Any, *, before: Any = None) -> Ids:
+    def mark_all_read(self, user_id: UserId, *, before: Watermark = None) -> Ids:
         """
         Mark read every unread, unarchived entry up to a watermark; return their ids.
 
@@ -517,7 +532,7 @@ class BaseBackend:
         self.on_commit(write)
         return changed
 
-    def mark_seen(self, user_id: Any, *, before: Any = None) -> Ids:
+    def mark_seen(self, user_id: UserId, *, before: Watermark = None) -> Ids:
         """
         Mark seen every unseen, unread, unarchived entry up to a watermark; return their ids.
 
@@ -526,7 +541,7 @@ class BaseBackend:
         """
         return self._mark_seen(user_id, before, timezone.now())
 
-    def save(self, user_id: Any, ids: Sequence[Any], *, strict: bool = True) -> Ids:
+    def save(self, user_id: UserId, ids: Sequence[int], *, strict: bool = True) -> Ids:
         """
         Save entries and return those that were not saved.
 
@@ -535,22 +550,22 @@ class BaseBackend:
         """
         return self._apply("save", user_id, ids, strict=strict)
 
-    def unsave(self, user_id: Any, ids: Sequence[Any], *, strict: bool = True) -> Ids:
+    def unsave(self, user_id: UserId, ids: Sequence[int], *, strict: bool = True) -> Ids:
         """Unsave entries and return those that were saved."""
         return self._apply("unsave", user_id, ids, strict=strict)
 
-    def archive(self, user_id: Any, ids: Sequence[Any], *, strict: bool = True) -> Ids:
+    def archive(self, user_id: UserId, ids: Sequence[int], *, strict: bool = True) -> Ids:
         """Move entries out of the inbox, keeping their read state; return those moved."""
         return self._apply("archive", user_id, ids, strict=strict)
 
-    def unarchive(self, user_id: Any, ids: Sequence[Any], *, strict: bool = True) -> Ids:
+    def unarchive(self, user_id: UserId, ids: Sequence[int], *, strict: bool = True) -> Ids:
         """Bring archived entries back to the inbox; return those brought back."""
         return self._apply("unarchive", user_id, ids, strict=strict)
 
     def delete(
         self,
-        user_id: Any,
-        ids: Sequence[Any],
+        user_id: UserId,
+        ids: Sequence[int],
         *,
         allow_unread: bool = False,
         strict: bool = True,
@@ -567,8 +582,8 @@ class BaseBackend:
     def _apply(
         self,
         action: str,
-        user_id: Any,
-        ids: Sequence[Any],
+        user_id: UserId,
+        ids: Sequence[int],
         *,
         strict: bool = True,
         allow_unread: bool = False,
@@ -620,7 +635,7 @@ class BaseBackend:
             self.changed([user_id])
         return changed
 
-    def _change(self, user_id: Any, change: Change) -> Outcome:
+    def _change(self, user_id: UserId, change: Change) -> Outcome:
         """
         Apply ``change`` to the user's visible entries among ``change.ids``, atomically.
 
@@ -629,22 +644,22 @@ class BaseBackend:
         raise NotImplementedError("subclasses of BaseBackend must provide a _change() method")
 
     def _mark_all_read(
-        self, user_id: Any, before: Any, now: datetime, *, dry_run: bool = False
+        self, user_id: UserId, before: Watermark, now: datetime, *, dry_run: bool = False
     ) -> Ids:
         """Mark read the user's unread entries up to the watermark (or only find them)."""
         raise NotImplementedError(
             "subclasses of BaseBackend must provide a _mark_all_read() method"
         )
 
-    def _mark_seen(self, user_id: Any, before: Any, now: datetime) -> Ids:
+    def _mark_seen(self, user_id: UserId, before: Watermark, now: datetime) -> Ids:
         raise NotImplementedError("subclasses of BaseBackend must provide a _mark_seen() method")
 
     # Muting -----------------------------------------------------------------
-    def mute(self, user_id: Any, thread: str) -> bool:
+    def mute(self, user_id: UserId, thread: str) -> bool:
         """Stop giving the user entries in ``thread``; return False if it was muted already."""
         return self._mute(user_id, thread, True)
 
-    def unmute(self, user_id: Any, thread: str) -> bool:
+    def unmute(self, user_id: UserId, thread: str) -> bool:
         """Give the user entries in ``thread`` again; return False if it was not muted."""
         return self._mute(user_id, thread, False)
 
@@ -658,15 +673,15 @@ class BaseBackend:
         ids = [pk for chunk in recipients.iter_ids() for pk in chunk]
         return Recipients(ids=[pk for pk in ids if thread not in self.muted_threads(pk)])
 
-    def muted_threads(self, user_id: Any) -> builtins.list[str]:
+    def muted_threads(self, user_id: UserId) -> builtins.list[str]:
         """Return the keys of the threads the user muted, sorted."""
         raise NotImplementedError("subclasses of BaseBackend must provide a muted_threads() method")
 
-    def _mute(self, user_id: Any, thread: str, muted: bool) -> bool:
+    def _mute(self, user_id: UserId, thread: str, muted: bool) -> bool:
         raise NotImplementedError("subclasses of BaseBackend must provide a _mute() method")
 
     # Housekeeping -----------------------------------------------------------
-    def expire(self, user_id: Any, ids: Sequence[Any], when: datetime | None = None) -> Ids:
+    def expire(self, user_id: UserId, ids: Sequence[int], when: datetime | None = None) -> Ids:
         """Make entries expire at ``when`` (now by default): invisible from then on."""
         return self._apply("expire", user_id, ids, expires=when)
 
@@ -685,11 +700,14 @@ class BaseBackend:
         kind (``expired``, ``read``, ``messages``) so commands can say what
         they did, or would do with ``dry_run``.
         """
-        raise NotImplementedError("subclasses of BaseBackend must provide a purge() method")
+        return self._purge(Purge(expired, read_before, dry_run))
+
+    def _purge(self, purge: Purge) -> dict[str, int]:
+        raise NotImplementedError("subclasses of BaseBackend must provide a _purge() method")
 
     # Email ------------------------------------------------------------------
     def unmailed_for_message(
-        self, message_id: Any, *, after: Any = None, limit: int = 500
+        self, message_id: int, *, after: int | None = None, limit: int = 500
     ) -> builtins.list[StoredMessage]:
         """
         Return the message's visible entries not yet emailed, in id order.
@@ -714,7 +732,7 @@ class BaseBackend:
         """
         raise NotImplementedError("subclasses of BaseBackend must provide an unmailed_due() method")
 
-    def claim_email(self, ids: Sequence[Any], when: datetime) -> Ids:
+    def claim_email(self, ids: Sequence[int], when: datetime) -> Ids:
         """
         Set ``emailed_at = when`` on those entries not emailed yet; return their ids.
 
@@ -724,7 +742,7 @@ class BaseBackend:
         """
         raise NotImplementedError("subclasses of BaseBackend must provide a claim_email() method")
 
-    def release_email(self, ids: Sequence[Any], when: datetime) -> Ids:
+    def release_email(self, ids: Sequence[int], when: datetime) -> Ids:
         """
         Undo the claims made at ``when`` on ``ids``; return the ids released.
 
@@ -737,7 +755,7 @@ class BaseBackend:
     #: foreign key with ``ON DELETE CASCADE``), so :meth:`forget_user` need not run.
     forgets_with_user = False
 
-    def forget_user(self, user_id: Any) -> int:
+    def forget_user(self, user_id: UserId) -> int:
         """
         Delete every entry of a user who has been deleted; return how many.
 
@@ -749,8 +767,8 @@ class BaseBackend:
 
     # Live delivery ----------------------------------------------------------
     def deliveries(
-        self, message_id: Any, user_ids: Sequence[Any]
-    ) -> builtins.list[tuple[Any, int]]:
+        self, message_id: int, user_ids: Sequence[UserId]
+    ) -> builtins.list[tuple[StoredMessage, int]]:
         """
         Return ``(entry, unread count)`` for each of ``user_ids`` with a visible entry
         of message ``message_id``, in as few round trips as the store allows.
@@ -762,7 +780,7 @@ class BaseBackend:
         """
         raise NotImplementedError("subclasses of BaseBackend may provide a deliveries() method")
 
-    def replaced(self, entries: Sequence[StoredMessage]) -> dict[Any, Any]:
+    def replaced(self, entries: Sequence[StoredMessage]) -> dict[int, StoredMessage]:
         """
         Return ``{entry id: the row it replaced}`` for new thread rows.
 

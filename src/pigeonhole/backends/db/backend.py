@@ -10,25 +10,42 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeAlias, TypeVar
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connections, router, transaction
-from django.db.models import Count, Exists, F, Max, OuterRef, Q
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import Count, Exists, F, Max, Model, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from ...message import NewMessage, StoredMessage
-from ...models import InboxEntry, Message, Mute
-from ..base import BaseBackend, Change, InboxQuery, InboxState, Outcome, Recipients
+from ...message import CONTENT_FIELDS, STATE_FIELDS, NewMessage, StoredMessage, UserId
+from ...models import InboxEntry, InboxEntryQuerySet, Message, Mute
+from ..base import (
+    BaseBackend,
+    Change,
+    InboxQuery,
+    InboxState,
+    Outcome,
+    Purge,
+    Recipients,
+    Watermark,
+)
 from . import sql
 
 __all__ = ["DatabaseBackend"]
 
 _COLUMNS = sql.COLUMNS
-_NAMES = sql.ENTRY_FIELDS + sql.MESSAGE_FIELDS
+_T = TypeVar("_T")
+
+#: The users a send reaches, as a query the database runs itself.
+UserQuerySet: TypeAlias = QuerySet[Model]
+
+#: ``{entry id: (read_at, archived_at, saved_at)}``, what ``_owned()`` returns.
+Owned: TypeAlias = dict[int, tuple[datetime | None, ...]]
+_NAMES = STATE_FIELDS + CONTENT_FIELDS
 
 
 def _row_to_stored(row: Sequence[Any]) -> StoredMessage:
@@ -37,7 +54,7 @@ def _row_to_stored(row: Sequence[Any]) -> StoredMessage:
     return StoredMessage(**values)
 
 
-def _senders(stored: str) -> list[Any]:
+def _senders(stored: str) -> list[UserId]:
     """Return the user ids in a ``senders`` column (",id,id,"), the newest three."""
     pk = get_user_model()._meta.pk
     return [pk.to_python(token) for token in (stored or "").split(",") if token][:3]
@@ -59,12 +76,20 @@ _OWNED_COLUMNS = ("read_at", "archived_at", "saved_at")
 _UNSEEN = Q(seen_at__isnull=True, read_at__isnull=True, archived_at__isnull=True)
 
 
+#: ``{content field: its column's default}`` for the columns that take no NULL.
+_NOT_NULL: dict[str, Any] = {
+    field.attname: field.get_default()
+    for field in Message._meta.concrete_fields
+    if field.attname in CONTENT_FIELDS and not field.null
+}
+
+
 def _message_fields() -> list[Any]:
     """Every concrete field of ``Message`` but its primary key, as an insert writes them."""
     return [f for f in Message._meta.concrete_fields if not f.primary_key]
 
 
-def _chunks(values: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+def _chunks(values: Sequence[_T], size: int) -> Iterable[Sequence[_T]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
 
@@ -72,7 +97,7 @@ def _chunks(values: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
 class _Refused(Exception):
     """Raised inside a change's transaction to roll it back; carries the ids refused."""
 
-    def __init__(self, ids: Any) -> None:
+    def __init__(self, ids: Collection[int]) -> None:
         super().__init__(ids)
         self.ids = ids
 
@@ -106,7 +131,7 @@ class DatabaseBackend(BaseBackend):
         self._statements = sql.Statements()
 
     # Helpers ----------------------------------------------------------------
-    def on_commit(self, func) -> None:
+    def on_commit(self, func: Callable[[], object]) -> None:
         transaction.on_commit(func, using=self.db_for_write())
 
     def in_transaction(self) -> bool:
@@ -118,7 +143,7 @@ class DatabaseBackend(BaseBackend):
     def db_for_read(self) -> str:
         return self.using or router.db_for_read(InboxEntry)
 
-    def get_queryset(self, user_id: Any, *, write: bool = False):
+    def get_queryset(self, user_id: UserId, *, write: bool = False) -> InboxEntryQuerySet:
         """Return this user's visible entries; every read and write starts here."""
         alias = self.db_for_write() if write else self.db_for_read()
         return InboxEntry.objects.using(alias).filter(user_id=user_id).visible()
@@ -127,17 +152,17 @@ class DatabaseBackend(BaseBackend):
         limit = connections[alias].features.max_query_params or 100_000
         return max(1, min(self.batch_size, limit - 10))
 
-    def _owned(self, user_id: Any, ids: Sequence[Any]) -> dict[Any, tuple[Any, ...]]:
+    def _owned(self, user_id: UserId, ids: Sequence[int]) -> Owned:
         """Return ``{id: (read_at, archived_at, saved_at)}`` for the user's visible ``ids``."""
         qs = self.get_queryset(user_id, write=True)
         alias = self.db_for_write()
-        found: dict[Any, tuple[Any, ...]] = {}
+        found: Owned = {}
         for chunk in _chunks(ids, self._id_batch_size(alias)):
             for pk, *state in qs.filter(id__in=chunk).values_list("id", *_OWNED_COLUMNS):
                 found[pk] = tuple(state)
         return found
 
-    def _update(self, ids: Sequence[Any], **values: Any) -> None:
+    def _update(self, ids: Sequence[int], **values: Any) -> None:
         alias = self.db_for_write()
         for chunk in _chunks(ids, self._id_batch_size(alias)):
             InboxEntry.objects.using(alias).filter(id__in=chunk).update(**values)
@@ -145,27 +170,17 @@ class DatabaseBackend(BaseBackend):
     # Writing ----------------------------------------------------------------
     @staticmethod
     def _new_content(message: NewMessage, now: datetime) -> Message:
-        """Return the unsaved ``Message`` row for ``message``: one place maps the fields."""
-        return Message(
-            level=message.level,
-            message=message.message,
-            subject=message.subject,
-            extra_tags=message.extra_tags,
-            url=message.url,
-            data=message.data,
-            safe=message.safe,
-            from_user_id=message.from_user_id,
-            target_content_type_id=message.target_content_type_id,
-            target_object_id=message.target_object_id,
-            in_reply_to_id=message.in_reply_to_id,
-            close_timeout=message.close_timeout,
-            email=message.email,
-            category=message.category,
-            thread=message.thread or "",
-            reason=message.reason,
-            created=now,
-            expires=message.expires,
-        )
+        """
+        Return the unsaved ``Message`` row for ``message``.
+
+        A column that takes no NULL keeps its default ("" for text) where the
+        dataclass says None: a message outside any thread has ``thread = ""``.
+        """
+        values = message.content_values()
+        for name, default in _NOT_NULL.items():
+            if values[name] is None:
+                values[name] = default
+        return Message(**values, created=now, expires=message.expires)
 
     def _create_message(self, alias: str, message: NewMessage, now: datetime) -> Message:
         content = self._new_content(message, now)
@@ -190,7 +205,7 @@ class DatabaseBackend(BaseBackend):
         return content
 
     @staticmethod
-    def folds_in_insert(connection: Any) -> bool:
+    def folds_in_insert(connection: BaseDatabaseWrapper) -> bool:
         """Whether the database can fold a thread's old rows inside the insert (a DML ``WITH``)."""
         return sql.folds_in_insert(connection)
 
@@ -207,7 +222,7 @@ class DatabaseBackend(BaseBackend):
             return self.batch_size  # one parameter per batch, see _users_with_ids()
         return self._id_batch_size(alias)
 
-    def _users_with_ids(self, alias: str, ids: Sequence[Any]):
+    def _users_with_ids(self, alias: str, ids: Sequence[UserId]) -> UserQuerySet:
         """Return the users among ``ids``, through the default manager as a list send always did."""
         users = get_user_model()._default_manager.using(alias)
         connection = connections[alias]
@@ -217,7 +232,9 @@ class DatabaseBackend(BaseBackend):
             return users.filter(pk__in=ids)
         return users.filter(sql.ids_condition(connection, users.model, ids))
 
-    def _insert_select(self, alias: str, content: Message, users, now: datetime) -> int:
+    def _insert_select(
+        self, alias: str, content: Message, users: UserQuerySet, now: datetime
+    ) -> int:
         """
         Copy recipients into the inbox table with one statement.
 
@@ -242,9 +259,9 @@ class DatabaseBackend(BaseBackend):
             )
         with connection.cursor() as cursor:
             cursor.execute(statement, params)
-            return max(cursor.rowcount, 0)
+            return max(int(cursor.rowcount), 0)
 
-    def _insert(self, alias: str, model: Any, values: dict[str, Any]) -> Any:
+    def _insert(self, alias: str, model: type[Model], values: dict[str, Any]) -> int:
         """
         Insert one row and return its primary key, with SQL built once per model.
 
@@ -258,14 +275,14 @@ class DatabaseBackend(BaseBackend):
         with connection.cursor() as cursor:
             cursor.execute(statement, sql.prepare(fields, values.values(), connection))
             if returning:
-                return cursor.fetchone()[0]
-            return connection.ops.last_insert_id(
-                cursor, model._meta.db_table, model._meta.pk.column
+                return int(cursor.fetchone()[0])
+            return int(
+                connection.ops.last_insert_id(cursor, model._meta.db_table, model._meta.pk.column)
             )
 
     def _insert_both(
         self, alias: str, content: dict[str, Any], entry: dict[str, Any]
-    ) -> tuple[Any, Any]:
+    ) -> tuple[int, int]:
         """Insert a content row and its one entry in one statement (``sql.insert_both()``)."""
         connection = connections[alias]
         statement, fields, targets = self._statements.get_or_build(
@@ -277,7 +294,7 @@ class DatabaseBackend(BaseBackend):
             message_id, entry_id = cursor.fetchone()
         return message_id, entry_id
 
-    def _add(self, message: NewMessage, user_id: Any) -> StoredMessage:
+    def _add(self, message: NewMessage, user_id: UserId) -> StoredMessage:
         if message.thread is not None:
             # A thread row carries state over from the row it replaces: the
             # send's statements do that, and the entry is read back.
@@ -317,7 +334,7 @@ class DatabaseBackend(BaseBackend):
         return stored
 
     # Reading ----------------------------------------------------------------
-    def _list(self, user_id: Any, query: InboxQuery) -> list[StoredMessage]:
+    def _list(self, user_id: UserId, query: InboxQuery) -> list[StoredMessage]:
         if query.plain and self.uses_plain_sql:
             return self._list_plain(user_id, query.state, query.limit)
         qs = self.get_queryset(user_id)
@@ -343,7 +360,7 @@ class DatabaseBackend(BaseBackend):
         rows = qs.order_by("-id").values_list(*_COLUMNS)[: query.limit]
         return [_row_to_stored(row) for row in rows]
 
-    def _list_plain(self, user_id: Any, state: str, limit: int) -> list[StoredMessage]:
+    def _list_plain(self, user_id: UserId, state: str, limit: int) -> list[StoredMessage]:
         """Run an unfiltered listing (every page's unread messages) from cached SQL."""
         rows = self._run_prepared(
             ("list", state, limit),
@@ -354,7 +371,7 @@ class DatabaseBackend(BaseBackend):
         )
         return [_row_to_stored(row) for row in rows]
 
-    def _run_prepared(self, name: tuple[Any, ...], build: Any, user_id: Any) -> list[Any]:
+    def _run_prepared(self, name: tuple[Any, ...], build: Any, user_id: UserId) -> list[Any]:
         """Run ``build(visible entries of a user)`` from SQL compiled once per database and name."""
         connection = connections[self.db_for_read()]
         prepared = self._statements.get_or_build(
@@ -363,7 +380,7 @@ class DatabaseBackend(BaseBackend):
         )
         return sql.run_prepared(connection, prepared, user_id, timezone.now())
 
-    def _claim_unread(self, user_id: Any, limit: int, now: datetime) -> list[StoredMessage]:
+    def _claim_unread(self, user_id: UserId, limit: int, now: datetime) -> list[StoredMessage]:
         """
         Mark the newest unread entries read and read them back, in one statement.
 
@@ -394,11 +411,11 @@ class DatabaseBackend(BaseBackend):
         entries.sort(key=lambda entry: entry.id, reverse=True)
         return entries
 
-    def _get(self, user_id: Any, entry_id: Any) -> StoredMessage | None:
+    def _get(self, user_id: UserId, entry_id: int) -> StoredMessage | None:
         row = self.get_queryset(user_id).filter(id=entry_id).values_list(*_COLUMNS).first()
         return None if row is None else _row_to_stored(row)
 
-    def _count(self, user_id: Any) -> int:
+    def _count(self, user_id: UserId) -> int:
         if not self.uses_plain_sql:
             return self.get_queryset(user_id).filter(**_STATE_FILTERS["unread"]).count()
         # Grouped by the one user filtered on: one row, or none when there is nothing.
@@ -414,7 +431,7 @@ class DatabaseBackend(BaseBackend):
         )
         return rows[0][0] if rows else 0
 
-    def _counts(self, user_id: Any) -> dict[str, int]:
+    def _counts(self, user_id: UserId) -> dict[str, int]:
         """Count the three tabs in one aggregate query."""
         return self.get_queryset(user_id).aggregate(
             unread=Count("id", filter=Q(**_STATE_FILTERS["unread"])),
@@ -423,16 +440,16 @@ class DatabaseBackend(BaseBackend):
             saved=Count("id", filter=Q(**_STATE_FILTERS["saved"])),
         )
 
-    def _unseen_count(self, user_id: Any) -> int:
+    def _unseen_count(self, user_id: UserId) -> int:
         return self.get_queryset(user_id).filter(_UNSEEN).count()
 
-    def _thread_messages(self, user_id: Any, entry: StoredMessage) -> list[StoredMessage]:
+    def _thread_messages(self, user_id: UserId, entry: StoredMessage) -> list[StoredMessage]:
         qs = InboxEntry.objects.using(self.db_for_read()).filter(
             user_id=user_id, thread=entry.thread
         )
         return [_row_to_stored(row) for row in qs.order_by("id").values_list(*_COLUMNS)]
 
-    def _export_entries(self, user_id: Any) -> list[StoredMessage]:
+    def _export_entries(self, user_id: UserId) -> list[StoredMessage]:
         qs = InboxEntry.objects.using(self.db_for_read()).filter(user_id=user_id)
         return [_row_to_stored(row) for row in qs.order_by("id").values_list(*_COLUMNS)]
 
@@ -443,16 +460,16 @@ class DatabaseBackend(BaseBackend):
             muted = mutes.values("user_id")
             return Recipients(queryset=recipients.queryset.exclude(pk__in=muted))
         ids = list(recipients.ids)
-        muted_ids: set[Any] = set()
+        muted_ids: set[UserId] = set()
         for chunk in _chunks(ids, self._id_batch_size(self.db_for_read())):
             muted_ids.update(mutes.filter(user_id__in=chunk).values_list("user_id", flat=True))
         return Recipients(ids=[pk for pk in ids if pk not in muted_ids])
 
-    def muted_threads(self, user_id: Any) -> list[str]:
+    def muted_threads(self, user_id: UserId) -> list[str]:
         mutes = Mute.objects.using(self.db_for_read()).filter(user_id=user_id)
         return list(mutes.order_by("thread").values_list("thread", flat=True))
 
-    def _mute(self, user_id: Any, thread: str, muted: bool) -> bool:
+    def _mute(self, user_id: UserId, thread: str, muted: bool) -> bool:
         alias = self.db_for_write()
         mutes = Mute.objects.using(alias)
         if not muted:
@@ -461,7 +478,7 @@ class DatabaseBackend(BaseBackend):
             _, created = mutes.get_or_create(user_id=user_id, thread=thread)
         return created
 
-    def state(self, user_id: Any) -> InboxState:
+    def state(self, user_id: UserId) -> InboxState:
         """
         Return the inbox in brief with one aggregate query.
 
@@ -524,7 +541,7 @@ class DatabaseBackend(BaseBackend):
         "unsave": ("saved_at", False),
     }
 
-    def _change(self, user_id: Any, change: Change) -> Outcome:
+    def _change(self, user_id: UserId, change: Change) -> Outcome:
         """
         Apply ``change`` to those of the ids that are the user's, in one transaction.
 
@@ -561,7 +578,7 @@ class DatabaseBackend(BaseBackend):
             return False
         return self._CHANGES[action][1] or sql.has_update_returning(connections[alias])
 
-    def _change_in_place(self, alias: str, user_id: Any, change: Change) -> Outcome:
+    def _change_in_place(self, alias: str, user_id: UserId, change: Change) -> Outcome:
         """
         Set or clear the change's column with one ``UPDATE`` per few thousand ids.
 
@@ -579,7 +596,7 @@ class DatabaseBackend(BaseBackend):
         ops = connection.ops
         value = ops.adapt_datetimefield_value(change.now) if stamps else None
         now = ops.adapt_datetimefield_value(change.now)
-        changed: list[Any] = []
+        changed: list[int] = []
         try:
             with transaction.atomic(using=alias), connection.cursor() as cursor:
                 count = 0
@@ -602,7 +619,7 @@ class DatabaseBackend(BaseBackend):
             return Outcome([], missing=refused.ids)
         return Outcome(sorted(changed, reverse=True))
 
-    def _delete(self, alias: str, user_id: Any, change: Change, owned: dict) -> Outcome:
+    def _delete(self, alias: str, user_id: UserId, change: Change, owned: Owned) -> Outcome:
         """Delete the owned entries but saved ones, and the history of the threads they end."""
         unread = [pk for pk, (read_at, *_) in owned.items() if read_at is None]
         if unread and not change.allow_unread:
@@ -621,7 +638,7 @@ class DatabaseBackend(BaseBackend):
                 entries.filter(user_id=user_id, thread__in=threads, folded=True).delete()
         return Outcome(changed, saved=saved)
 
-    def _mark_read_lenient(self, user_id: Any, ids: list[Any], now: datetime) -> list[Any]:
+    def _mark_read_lenient(self, user_id: UserId, ids: list[int], now: datetime) -> list[int]:
         """
         Mark those of ``ids`` that are the user's and unread, in one statement.
 
@@ -637,7 +654,7 @@ class DatabaseBackend(BaseBackend):
         connection = connections[alias]
         returning = sql.has_update_returning(connection)
         stamp = connection.ops.adapt_datetimefield_value(now)
-        changed: list[Any] = []
+        changed: list[int] = []
         updated = 0
         with connection.cursor() as cursor:
             for chunk in _chunks(ids, self._id_batch_size(alias)):
@@ -663,7 +680,7 @@ class DatabaseBackend(BaseBackend):
             lambda: sql.set_column(connections[alias], column, stamps, size, returning),
         )
 
-    def _mark_read_lenient_orm(self, user_id: Any, ids: list[Any], now: datetime) -> list[Any]:
+    def _mark_read_lenient_orm(self, user_id: UserId, ids: list[int], now: datetime) -> list[int]:
         """The same through the ORM, for subclasses that narrow ``get_queryset()``."""
         alias = self.db_for_write()
         unread = self.get_queryset(user_id, write=True).filter(read_at__isnull=True)
@@ -679,16 +696,22 @@ class DatabaseBackend(BaseBackend):
     joins_transaction = True
 
     def _mark_all_read(
-        self, user_id: Any, before: Any, now: datetime, *, dry_run: bool = False
-    ) -> list[Any]:
+        self, user_id: UserId, before: Watermark, now: datetime, *, dry_run: bool = False
+    ) -> list[int]:
         return self._stamp_up_to(user_id, before, "read_at", now, dry_run=dry_run)
 
-    def _mark_seen(self, user_id: Any, before: Any, now: datetime) -> list[Any]:
+    def _mark_seen(self, user_id: UserId, before: Watermark, now: datetime) -> list[int]:
         return self._stamp_up_to(user_id, before, "seen_at", now)
 
     def _stamp_up_to(
-        self, user_id: Any, before: Any, column: str, now: datetime, *, dry_run: bool = False
-    ) -> list[Any]:
+        self,
+        user_id: UserId,
+        before: Watermark,
+        column: str,
+        now: datetime,
+        *,
+        dry_run: bool = False,
+    ) -> list[int]:
         """Stamp ``column`` on the unread, unarchived entries where it is empty, to a watermark."""
         qs = self.get_queryset(user_id, write=True).filter(
             **{"read_at__isnull": True, "archived_at__isnull": True, f"{column}__isnull": True}
@@ -706,13 +729,8 @@ class DatabaseBackend(BaseBackend):
         return changed
 
     # Housekeeping -----------------------------------------------------------
-    def purge(
-        self,
-        *,
-        expired: bool = True,
-        read_before: datetime | None = None,
-        dry_run: bool = False,
-    ) -> dict[str, int]:
+    def _purge(self, purge: Purge) -> dict[str, int]:
+        expired, read_before, dry_run = purge.expired, purge.read_before, purge.dry_run
         alias = self.db_for_write()
         now = timezone.now()
         entries = InboxEntry.objects.using(alias)
@@ -751,12 +769,12 @@ class DatabaseBackend(BaseBackend):
         return counts
 
     # Email ------------------------------------------------------------------
-    def _entries(self, *, write: bool = False):
+    def _entries(self, *, write: bool = False) -> InboxEntryQuerySet:
         alias = self.db_for_write() if write else self.db_for_read()
         return InboxEntry.objects.using(alias).visible()
 
     def unmailed_for_message(
-        self, message_id: Any, *, after: Any = None, limit: int = 500
+        self, message_id: int, *, after: int | None = None, limit: int = 500
     ) -> list[StoredMessage]:
         qs = self._entries().filter(message_id=message_id, emailed_at__isnull=True)
         if after is not None:
@@ -775,7 +793,7 @@ class DatabaseBackend(BaseBackend):
         rows = qs.order_by("created", "id").values_list(*_COLUMNS)[offset : offset + limit]
         return [_row_to_stored(row) for row in rows]
 
-    def claim_email(self, ids: Sequence[Any], when: datetime) -> list[Any]:
+    def claim_email(self, ids: Sequence[int], when: datetime) -> list[int]:
         """
         Stamp the entries in one ``UPDATE ... RETURNING`` where the database has it.
 
@@ -789,7 +807,7 @@ class DatabaseBackend(BaseBackend):
             return []
         alias = self.db_for_write()
         connection = connections[alias]
-        claimed: list[Any] = []
+        claimed: list[int] = []
         for chunk in _chunks(ids, self._id_batch_size(alias)):
             qs = self._entries(write=True).filter(id__in=chunk, emailed_at__isnull=True)
             if sql.has_update_returning(connection):
@@ -803,7 +821,9 @@ class DatabaseBackend(BaseBackend):
                     claimed += free
         return claimed
 
-    def _update_returning(self, alias: str, qs, column: str, value: Any) -> list[Any]:
+    def _update_returning(
+        self, alias: str, qs: InboxEntryQuerySet, column: str, value: datetime | None
+    ) -> list[int]:
         connection = connections[alias]
         where_sql, where_params = qs.query.get_compiler(using=alias).compile(qs.query.where)
         with connection.cursor() as cursor:
@@ -813,9 +833,9 @@ class DatabaseBackend(BaseBackend):
             )
             return [row[0] for row in cursor.fetchall()]
 
-    def release_email(self, ids: Sequence[Any], when: datetime) -> list[Any]:
+    def release_email(self, ids: Sequence[int], when: datetime) -> list[int]:
         alias = self.db_for_write()
-        released: list[Any] = []
+        released: list[int] = []
         with transaction.atomic(using=alias):
             for chunk in _chunks(list(ids), self._id_batch_size(alias)):
                 qs = InboxEntry.objects.using(alias).filter(id__in=chunk, emailed_at=when)
@@ -827,12 +847,14 @@ class DatabaseBackend(BaseBackend):
     # ``InboxEntry.user`` cascades: deleting a user through Django deletes their entries.
     forgets_with_user = True
 
-    def forget_user(self, user_id: Any) -> int:
+    def forget_user(self, user_id: UserId) -> int:
         alias = self.db_for_write()
         return InboxEntry.objects.using(alias).filter(user_id=user_id).delete()[0]
 
     # Live delivery ----------------------------------------------------------
-    def deliveries(self, message_id: Any, user_ids: Sequence[Any]) -> list[tuple[Any, int]]:
+    def deliveries(
+        self, message_id: int, user_ids: Sequence[UserId]
+    ) -> list[tuple[StoredMessage, int]]:
         """
         Read the users' entries of one message and their unread counts in one query.
 
@@ -859,7 +881,7 @@ class DatabaseBackend(BaseBackend):
             .annotate(n=Count("id"))
             .values("n")
         )
-        found: list[tuple[Any, int]] = []
+        found: list[tuple[StoredMessage, int]] = []
         for chunk in _chunks(list(user_ids), size):
             rows = (
                 entries.filter(message_id=message_id, user_id__in=chunk)
@@ -870,13 +892,13 @@ class DatabaseBackend(BaseBackend):
         return found
 
     # Live delivery: a thread's moved row ----------------------------------
-    def replaced(self, entries: Sequence[StoredMessage]) -> dict[Any, Any]:
+    def replaced(self, entries: Sequence[StoredMessage]) -> dict[int, StoredMessage]:
         """Read the rows the entries folded: two queries per thread and 500 users."""
         alias = self.db_for_read()
-        threads: dict[str | None, dict[Any, Any]] = {}
+        threads: dict[str | None, dict[UserId, int]] = {}
         for entry in entries:
             threads.setdefault(entry.thread, {})[entry.user_id] = entry.id
-        found: dict[Any, Any] = {}
+        found: dict[int, StoredMessage] = {}
         for thread, newest in threads.items():
             for chunk in _chunks(list(newest), 500):
                 rows = (

@@ -14,51 +14,28 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeAlias, TypeVar
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db.models import BooleanField
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import BooleanField, Field, Model
 from django.db.models.expressions import RawSQL
 
+from ...message import CONTENT_FIELDS, STATE_FIELDS
 from ...models import InboxEntry, Message, Mute
 
-# Columns read for a StoredMessage, in one query joining entry and content.
-ENTRY_FIELDS = (
-    "id",
-    "message_id",
-    "user_id",
-    "created",
-    "read_at",
-    "archived_at",
-    "emailed_at",
-    "expires",
-    "seen_at",
-    "saved_at",
-    "thread",
-    "count",
-    "senders",
-)
-MESSAGE_FIELDS = (
-    "level",
-    "message",
-    "extra_tags",
-    "subject",
-    "url",
-    "data",
-    "safe",
-    "from_user_id",
-    "target_content_type_id",
-    "target_object_id",
-    "in_reply_to_id",
-    "close_timeout",
-    "category",
-    "email",
-    "reason",
-)
-COLUMNS = ENTRY_FIELDS + tuple(f"message__{name}" for name in MESSAGE_FIELDS)
+_S = TypeVar("_S")
+
+#: A model field, whatever Python and database types it holds. A string: Django's
+#: Field takes no type arguments at run time.
+AnyField: TypeAlias = "Field[Any, Any]"
+
+#: Columns read for a StoredMessage, in one query joining entry and content: the
+#: entry's own fields, then the content's, named as the dataclass names them.
+COLUMNS = STATE_FIELDS + tuple(f"message__{name}" for name in CONTENT_FIELDS)
 
 #: Longest ``InboxEntry.senders``: room for three ids of up to 50 characters.
 SENDERS_LENGTH = 160
@@ -68,7 +45,7 @@ LIST_USER = -918_273_645
 LIST_NOW = datetime(1901, 2, 3, 4, 5, 6, 789, tzinfo=UTC)
 
 
-class Statements(dict):
+class Statements(dict[tuple[Hashable, ...], Any]):
     """
     SQL built once per database and shape, keyed by a tuple naming both.
 
@@ -76,14 +53,14 @@ class Statements(dict):
     so the request path's statements are built on first use and kept.
     """
 
-    def get_or_build(self, key: tuple[Any, ...], build: Callable[[], Any]) -> Any:
-        statement = self.get(key)
+    def get_or_build(self, key: tuple[Hashable, ...], build: Callable[[], _S]) -> _S:
+        statement: _S | None = self.get(key)
         if statement is None:
             statement = self[key] = build()
         return statement
 
 
-def columns(connection, model) -> dict[str, str]:
+def columns(connection: BaseDatabaseWrapper, model: type[Model]) -> dict[str, str]:
     """Return ``{field name or attname: quoted column}`` of ``model`` on ``connection``."""
     quote = connection.ops.quote_name
     names: dict[str, str] = {}
@@ -92,7 +69,7 @@ def columns(connection, model) -> dict[str, str]:
     return names
 
 
-def fields(model: Any, names: Iterable[str]) -> list[Any]:
+def fields(model: type[Model], names: Iterable[str]) -> list[AnyField]:
     """Return the concrete fields of ``model`` named ``names``, in that order."""
     by_name = {}
     for field in model._meta.concrete_fields:
@@ -100,7 +77,9 @@ def fields(model: Any, names: Iterable[str]) -> list[Any]:
     return [by_name[name] for name in names]
 
 
-def prepare(fields: Sequence[Any], values: Iterable[Any], connection) -> list[Any]:
+def prepare(
+    fields: Sequence[AnyField], values: Iterable[object], connection: BaseDatabaseWrapper
+) -> list[Any]:
     """
     Return ``values`` as each field's ``get_db_prep_save()`` gives them, as ``save()`` does.
 
@@ -113,7 +92,7 @@ def prepare(fields: Sequence[Any], values: Iterable[Any], connection) -> list[An
     ]
 
 
-def has_update_returning(connection) -> bool:
+def has_update_returning(connection: BaseDatabaseWrapper) -> bool:
     """Whether the database updates and reads back the rows in one statement."""
     if connection.vendor == "postgresql":
         return True
@@ -122,17 +101,19 @@ def has_update_returning(connection) -> bool:
     return False  # MariaDB has RETURNING for INSERT and DELETE, not UPDATE
 
 
-def folds_in_insert(connection) -> bool:
+def folds_in_insert(connection: BaseDatabaseWrapper) -> bool:
     """Whether the database can fold a thread's old rows inside the insert (a DML ``WITH``)."""
     return connection.vendor == "postgresql"
 
 
-def takes_id_array(connection) -> bool:
+def takes_id_array(connection: BaseDatabaseWrapper) -> bool:
     """Whether ``ids_condition()`` passes a list of ids as one parameter on this database."""
     return connection.vendor in ("postgresql", "sqlite")
 
 
-def ids_condition(connection, model: Any, ids: Sequence[Any]) -> RawSQL:
+def ids_condition(
+    connection: BaseDatabaseWrapper, model: type[Model], ids: Sequence[object]
+) -> RawSQL:
     """
     Return ``model``'s primary key among ``ids`` as one parameter, for ``takes_id_array()``.
 
@@ -155,7 +136,11 @@ def ids_condition(connection, model: Any, ids: Sequence[Any]) -> RawSQL:
 
 
 def fan_out(
-    connection, message_id: Any, created: datetime, expires: Any, select: tuple[str, Sequence[Any]]
+    connection: BaseDatabaseWrapper,
+    message_id: int,
+    created: datetime,
+    expires: datetime | None,
+    select: tuple[str, Sequence[Any]],
 ) -> tuple[str, list[Any]]:
     """Return the ``INSERT ... SELECT`` giving every user ``select`` reads an entry."""
     ops = connection.ops
@@ -176,7 +161,7 @@ def fan_out(
 
 
 def threaded_fan_out(
-    connection,
+    connection: BaseDatabaseWrapper,
     content: Message,
     created: datetime,
     select: tuple[str, Sequence[Any]],
@@ -202,8 +187,10 @@ def threaded_fan_out(
     mutes = ops.quote_name(Mute._meta.db_table)
     select_sql, select_params = select
 
-    def column(name: str, model: Any = InboxEntry) -> str:
-        return ops.quote_name(model._meta.get_field(name).column)
+    quoted = {InboxEntry: columns(connection, InboxEntry), Mute: columns(connection, Mute)}
+
+    def column(name: str, model: type[Model] = InboxEntry) -> str:
+        return quoted[model][name]
 
     def concat(*parts: str) -> str:
         if connection.vendor == "mysql":
@@ -265,7 +252,9 @@ def threaded_fan_out(
     return sql, params
 
 
-def fold(connection, message_id: Any, thread: str) -> tuple[tuple[str, tuple[Any, ...]], ...]:
+def fold(
+    connection: BaseDatabaseWrapper, message_id: Any, thread: str
+) -> tuple[tuple[str, tuple[Any, ...]], ...]:
     """
     Return the two ``UPDATE``s that make a threaded message's new entries their thread's rows.
 
@@ -291,7 +280,9 @@ def fold(connection, message_id: Any, thread: str) -> tuple[tuple[str, tuple[Any
     )
 
 
-def insert(connection, model: Any, names: Iterable[str]) -> tuple[str, list[Any], bool]:
+def insert(
+    connection: BaseDatabaseWrapper, model: type[Model], names: Iterable[str]
+) -> tuple[str, list[AnyField], bool]:
     """
     Return a one-row insert into ``model``'s ``names``, its fields, and whether it returns the id.
 
@@ -311,8 +302,8 @@ def insert(connection, model: Any, names: Iterable[str]) -> tuple[str, list[Any]
 
 
 def insert_both(
-    connection, content: Iterable[str], entry: Iterable[str]
-) -> tuple[str, list[Any], list[Any]]:
+    connection: BaseDatabaseWrapper, content: Iterable[str], entry: Iterable[str]
+) -> tuple[str, list[AnyField], list[AnyField]]:
     """
     Return the insert of a content row and its one entry, and the fields of each.
 
@@ -338,7 +329,9 @@ def insert_both(
     return sql, content_fields, targets
 
 
-def set_column(connection, column: str, stamps: bool, size: int, returning: bool) -> str:
+def set_column(
+    connection: BaseDatabaseWrapper, column: str, stamps: bool, size: int, returning: bool
+) -> str:
     """
     Return the ``UPDATE`` that stamps (or clears) ``column`` on ``size`` ids of a user.
 
@@ -359,7 +352,7 @@ def set_column(connection, column: str, stamps: bool, size: int, returning: bool
     return sql
 
 
-def update_returning(connection, column: str, where_sql: str) -> str:
+def update_returning(connection: BaseDatabaseWrapper, column: str, where_sql: str) -> str:
     """Return an ``UPDATE`` setting ``column`` where ``where_sql`` holds, returning the ids."""
     names = columns(connection, InboxEntry)
     return (
@@ -368,7 +361,7 @@ def update_returning(connection, column: str, where_sql: str) -> str:
     )
 
 
-def claim(connection) -> str:
+def claim(connection: BaseDatabaseWrapper) -> str:
     """
     Return the ``UPDATE ... RETURNING`` that marks a user's newest unread entries read.
 
@@ -391,9 +384,9 @@ def claim(connection) -> str:
     e = "e" if postgres else table
     # Re-checked on the row itself: a concurrent claim that got there first wins it.
     where = f"{e}.{entry['id']} IN ({newest}) AND {e}.{entry['read_at']} IS NULL"
-    returning = ", ".join(f"{e}.{entry[name]}" for name in ENTRY_FIELDS)
+    returning = ", ".join(f"{e}.{entry[name]}" for name in STATE_FIELDS)
     if postgres:
-        joined = ", ".join(f"m.{content[name]}" for name in MESSAGE_FIELDS)
+        joined = ", ".join(f"m.{content[name]}" for name in CONTENT_FIELDS)
         return (
             f"UPDATE {table} AS e SET {entry['read_at']} = %s "
             f"FROM {quote(Message._meta.db_table)} AS m "
@@ -403,14 +396,14 @@ def claim(connection) -> str:
     joined = ", ".join(
         f"(SELECT m.{content[name]} FROM {quote(Message._meta.db_table)} AS m "
         f"WHERE m.{content['id']} = {e}.{entry['message']})"
-        for name in MESSAGE_FIELDS
+        for name in CONTENT_FIELDS
     )
     return (
         f"UPDATE {table} SET {entry['read_at']} = %s WHERE {where} RETURNING {returning}, {joined}"
     )
 
 
-def converters(connection) -> tuple[Any, list[Any]]:
+def converters(connection: BaseDatabaseWrapper) -> tuple[Any, list[Any]]:
     """Return the compiler and converters that turn raw ``COLUMNS`` rows into values."""
     qs = InboxEntry.objects.using(connection.alias).values_list(*COLUMNS)
     compiler = qs.query.get_compiler(using=connection.alias)
@@ -429,7 +422,7 @@ class Prepared(NamedTuple):
     converters: Any
 
 
-def prepare_query(connection, build: Callable[[Any], Any]) -> Prepared:
+def prepare_query(connection: BaseDatabaseWrapper, build: Callable[[Any], Any]) -> Prepared:
     """
     Compile ``build(visible entries of a user)`` with stand-in values, noting their positions.
 
@@ -451,14 +444,16 @@ def prepare_query(connection, build: Callable[[Any], Any]) -> Prepared:
     return Prepared(sql, list(params), users[0], nows[0], compiler, found)
 
 
-def run_prepared(connection, prepared: Prepared, user_id: Any, now: datetime) -> list[Any]:
+def run_prepared(
+    connection: BaseDatabaseWrapper, prepared: Prepared, user_id: Any, now: datetime
+) -> list[Any]:
     """Run a prepared query for ``user_id`` at ``now``; return its rows, converted."""
     params = list(prepared.params)
     params[prepared.user_at] = user_id
     params[prepared.now_at] = connection.ops.adapt_datetimefield_value(now)
     with connection.cursor() as cursor:
         cursor.execute(prepared.sql, params)
-        rows = cursor.fetchall()
+        rows: list[Any] = cursor.fetchall()
     if prepared.converters:
         rows = list(prepared.compiler.apply_converters(rows, prepared.converters))
     return rows

@@ -8,18 +8,28 @@ Empty content fields are left out of the hash: absent means empty.
 
 from __future__ import annotations
 
+import enum
 import json
 from collections.abc import Sequence
+from dataclasses import MISSING, fields
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, get_type_hints
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
 
-from ...message import NewMessage, StoredMessage
+from ...message import Content, NewMessage, StoredMessage
 
-__all__ = ["ENTRY_FIELDS", "content_fields", "decode_entry", "dt", "ts"]
+__all__ = [
+    "CONTENT_KINDS",
+    "ENTRY_FIELDS",
+    "content_fields",
+    "decode_content",
+    "decode_entry",
+    "dt",
+    "ts",
+]
 
 #: Fields of an entry hash, in the order every script reads them: user, content
 #: (message) id, created, read, archived, emailed, expires, seen, saved, folded
@@ -54,41 +64,74 @@ def dumps(value: Any) -> str:
     return json.dumps(value, cls=DjangoJSONEncoder, separators=(",", ":"))
 
 
+class Kind(enum.Enum):
+    """How a content field is written into the hash, from its type in ``Content``."""
+
+    #: Text, written as it is; absent when empty, so a plain message costs little.
+    TEXT = "text"
+    #: True as ``"1"``; absent when False.
+    FLAG = "flag"
+    #: Anything else as JSON; absent when None.
+    JSON = "json"
+
+
+def kind_of(hint: object) -> Kind:
+    """Return the ``Kind`` of a content field annotated ``hint``."""
+    if hint is str or hint == str | None:
+        return Kind.TEXT
+    if hint is bool:
+        return Kind.FLAG
+    return Kind.JSON
+
+
+#: ``{content field: its Kind}``, derived from ``Content``: a field added there
+#: is written and read back here with no change to this module.
+CONTENT_KINDS: dict[str, Kind] = {
+    name: kind_of(hint) for name, hint in get_type_hints(Content).items()
+}
+
+#: What an absent field reads as: the field's default, else empty text or None.
+_ABSENT: dict[str, Any] = {
+    f.name: (
+        f.default
+        if f.default is not MISSING
+        else ("" if CONTENT_KINDS[f.name] is Kind.TEXT else None)
+    )
+    for f in fields(Content)
+}
+
+
 def content_fields(message: NewMessage, created: datetime) -> list[str]:
     """
     Return the content hash as field/value pairs, leaving out empty fields.
 
     Absent means empty, so a plain message costs only the fields it uses.
     """
-    fields: dict[str, str] = {"level": str(int(message.level)), "created": ts(created)}
-    for name in (
-        "message",
-        "subject",
-        "extra_tags",
-        "url",
-        "target_object_id",
-        "category",
-        "thread",
-        "reason",
-    ):
-        if value := getattr(message, name):
-            fields[name] = str(value)
-    if message.safe:
-        fields["safe"] = "1"
-    for name in (
-        "data",
-        "from_user_id",
-        "target_content_type_id",
-        "in_reply_to_id",
-        "close_timeout",
-        "email",
-    ):
+    hashed: dict[str, str] = {"created": ts(created)}
+    for name, kind in CONTENT_KINDS.items():
         value = getattr(message, name)
-        if value is not None:
-            fields[name] = dumps(value)
+        if kind is Kind.JSON:
+            if value is not None:
+                hashed[name] = dumps(value)
+        elif value:
+            hashed[name] = "1" if kind is Kind.FLAG else str(value)
     if message.expires is not None:
-        fields["expires"] = ts(message.expires)
-    return [item for pair in fields.items() for item in pair]
+        hashed["expires"] = ts(message.expires)
+    return [item for pair in hashed.items() for item in pair]
+
+
+def decode_content(content: dict[str, str]) -> dict[str, Any]:
+    """Return the content fields of a content hash, as ``StoredMessage`` takes them."""
+    values: dict[str, Any] = {}
+    for name, kind in CONTENT_KINDS.items():
+        raw = content.get(name)
+        if raw is None:
+            values[name] = _ABSENT[name]
+        elif kind is Kind.TEXT:
+            values[name] = raw
+        else:
+            values[name] = raw == "1" if kind is Kind.FLAG else json.loads(raw)
+    return values
 
 
 def _load(content: dict[str, str], name: str) -> Any:
@@ -110,35 +153,20 @@ def _senders(raw: str | None, content: dict[str, str]) -> list[Any]:
 def decode_entry(user_id: Any, row: Sequence[Any]) -> StoredMessage:
     """Return the ``StoredMessage`` of a script's row: the entry id, its fields, its content's."""
     entry_id, entry, flat = row
-    fields = dict(zip(ENTRY_FIELDS, entry, strict=True))
+    state = dict(zip(ENTRY_FIELDS, entry, strict=True))
     content = dict(zip(flat[::2], flat[1::2], strict=True))
     return StoredMessage(
+        **decode_content(content),
         id=int(entry_id),
-        message_id=int(fields["m"]),
+        message_id=int(state["m"]),
         user_id=user_id,
-        created=dt(fields["c"]),
-        read_at=dt(fields["r"]),
-        archived_at=dt(fields["a"]),
-        emailed_at=dt(fields["e"]),
-        expires=dt(fields["x"]),
-        level=int(content["level"]),
-        message=content.get("message", ""),
-        extra_tags=content.get("extra_tags", ""),
-        subject=content.get("subject", ""),
-        url=content.get("url", ""),
-        data=_load(content, "data"),
-        safe=content.get("safe") == "1",
-        from_user_id=_load(content, "from_user_id"),
-        target_content_type_id=_load(content, "target_content_type_id"),
-        target_object_id=content.get("target_object_id", ""),
-        in_reply_to_id=_load(content, "in_reply_to_id"),
-        close_timeout=_load(content, "close_timeout"),
-        category=content.get("category"),
-        email=_load(content, "email"),
-        thread=content.get("thread"),
-        reason=content.get("reason", ""),
-        count=int(fields["k"] or 1),
-        senders=_senders(fields["f"], content),
-        seen_at=dt(fields["n"]),
-        saved_at=dt(fields["s"]),
+        created=dt(state["c"]),
+        read_at=dt(state["r"]),
+        archived_at=dt(state["a"]),
+        emailed_at=dt(state["e"]),
+        expires=dt(state["x"]),
+        count=int(state["k"] or 1),
+        senders=_senders(state["f"], content),
+        seen_at=dt(state["n"]),
+        saved_at=dt(state["s"]),
     )
