@@ -140,7 +140,7 @@ def count_queries(client, level: int, samples: int = 20) -> dict[str, float]:
     from django.db import connection
 
     import pigeonhole
-    from pigeonhole.api import store_for_user
+    from pigeonhole.service import store_for_user
 
     post, get, ack = QueryCounter(), QueryCounter(), QueryCounter()
     for _ in range(samples):

@@ -407,6 +407,44 @@ class TestInbox:
             pigeonhole.inbox(user, **kwargs)
 
 
+class TestReadingOne:
+    def test_get_returns_one_of_the_users_messages_by_id_or_message(self, user):
+        pigeonhole.send(user, "Hello", subject="Hi")
+        entry = pigeonhole.inbox(user)[0]
+        assert pigeonhole.get(user, entry.id) == entry
+        assert pigeonhole.get(user, entry).subject == "Hi"
+        assert async_to_sync(pigeonhole.aget)(user, entry.id) == entry
+
+    def test_get_of_another_users_message_raises_or_with_strict_false_returns_none(
+        self, user, other_user
+    ):
+        pigeonhole.send(user, "mine")
+        entry = pigeonhole.inbox(user)[0]
+        with pytest.raises(MessageNotFound):
+            pigeonhole.get(other_user, entry.id)
+        assert pigeonhole.get(other_user, entry.id, strict=False) is None
+        assert pigeonhole.get(user, entry.id, strict=False) == entry
+
+    def test_get_refuses_anonymous_users_and_ids_that_are_not_ids(self, user):
+        with pytest.raises(PersistenceUnavailable):
+            pigeonhole.get(AnonymousUser(), 1)
+        with pytest.raises(InvalidMessage):
+            pigeonhole.get(user, "x")
+
+    def test_inbox_state_holds_the_unread_count_and_highest_unread_level(self, user):
+        pigeonhole.send(user, "info", level=pigeonhole.INFO)
+        pigeonhole.send(user, "warning", level=pigeonhole.WARNING)
+        pigeonhole.send(user, "error", level=pigeonhole.ERROR)
+        pigeonhole.mark_read(user, pigeonhole.inbox(user)[0])
+        state = pigeonhole.inbox_state(user)
+        assert (state.unread, state.max_level) == (2, pigeonhole.WARNING)
+        assert async_to_sync(pigeonhole.ainbox_state)(user) == state
+
+    def test_inbox_state_of_an_anonymous_user_is_empty_and_unversioned(self):
+        state = pigeonhole.inbox_state(AnonymousUser())
+        assert (state.unread, state.unseen, state.max_level, state.version) == (0, 0, None, None)
+
+
 class TestChangingState:
     def test_mark_read_and_unread_return_how_many_changed(self, user):
         pigeonhole.send(user, "a")

@@ -27,7 +27,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 import pigeonhole
-from pigeonhole import tasks
+from pigeonhole import service, tasks
 from pigeonhole.checks import check_email
 from pigeonhole.conf import get_backend
 from pigeonhole.exceptions import InvalidMessage
@@ -235,10 +235,7 @@ def test_inbox_preference_keeps_messages_out(store, on_commit, user, other_user,
     assert sent.recipient_count == 1
     assert pigeonhole.inbox(user) == []
     assert [e.message for e in pigeonhole.inbox(other_user)] == ["More news", "News"]
-    assert (
-        pigeonhole.api.store_for_user(user, pigeonhole.PERSISTENT_INFO, "x", category="news")
-        is None
-    )
+    assert service.store_for_user(user, pigeonhole.PERSISTENT_INFO, "x", category="news") is None
 
 
 def test_unknown_category_is_refused(store, user):

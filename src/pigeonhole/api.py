@@ -8,9 +8,9 @@ Each change is announced by a signal once the transaction commits.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, overload
 
 from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
@@ -20,11 +20,19 @@ from django.http import HttpRequest
 
 import pigeonhole
 
-from . import constants, signals
-from .backends.base import BaseBackend, Recipients, SentMessage
-from .conf import get_backend, pigeonhole_settings
-from .exceptions import InvalidMessage, MessageNotFound, PersistenceUnavailable
-from .message import NewMessage, StoredMessage, UserId
+from . import constants, service, signals
+from .conf import pigeonhole_settings
+from .exceptions import InvalidMessage
+from .message import StoredMessage
+from .service import (  # the reads that need no checking
+    apply_read,
+    export_user,
+    inbox_counts,  # noqa: F401  (public: in __all__ through pigeonhole.__all__)
+    inbox_state,
+    muted_threads,
+    unread_count,
+    unseen_count,
+)
 from .validation import (
     build_message,
     check_datetime,
@@ -34,7 +42,6 @@ from .validation import (
     entry_ids,
     resolve_recipients,
     thread_key,
-    user_id,
 )
 
 #: The public functions: those ``pigeonhole.__all__`` names, which ``import
@@ -103,7 +110,7 @@ error = _shortcut(constants.PERSISTENT_ERROR, "error")
 
 
 def send(
-    to: object,
+    to: Any,
     message: Any,
     *,
     level: int = constants.INFO,
@@ -117,7 +124,7 @@ def send(
     email: bool | None = None,
     close_timeout: int | None = None,
     category: str | None = None,
-    thread: object = None,
+    thread: Any = None,
     reason: str | None = None,
 ) -> Any:
     """
@@ -152,109 +159,21 @@ def send(
         thread=thread,
         reason=reason,
     )
-    return _send(new, resolve_recipients(to))
+    return service.send(new, resolve_recipients(to))
 
 
-def _send(new: NewMessage, recipients: Recipients) -> Any:
-    from .categories import inbox_recipients
-    from .tasks import schedule_delivery
-
-    backend = get_backend()
-    if new.category:
-        recipients = inbox_recipients(recipients, new.category)
-    sent = backend.send(new, recipients)
-    if new.thread is not None:
-        # Those who muted the thread got nothing: listeners must not hear of them.
-        recipients = backend.unmuted(recipients, new.thread)
-    schedule_delivery(backend, new, sent.id)
-    backend.on_commit(
-        lambda: signals.message_sent.send(sender=type(backend), message=sent, recipients=recipients)
-    )
-    return sent
-
-
-def store_for_user(user: object, level: int, message: Any, **options: Any) -> StoredMessage | None:
-    """
-    Store one message for one user and return their entry.
-
-    The request path and ``add_message`` go through here: one content row,
-    one entry, and the entry comes back for display without another query.
-    Return None if the user turned the message's category inbox off.
-    """
-    from .categories import enabled_users
-    from .tasks import schedule_delivery
-
-    new = build_message(level, message, **options)
-    uid = user_id(user, "user")
-    if new.category and uid not in enabled_users([uid], new.category, "inbox"):
-        return None
-    backend = get_backend()
-    stored = backend.add(new, uid)
-    if stored is None:  # the user muted the message's thread
-        return None
-    schedule_delivery(backend, new, stored.message_id)
-    # Listeners get the content record, as from send(), not this user's entry.
-    record = getattr(stored, "record", None) or SentMessage(id=stored.message_id, recipient_count=1)
-    record.recipient_count = 1
-    backend.on_commit(
-        lambda: signals.message_sent.send(
-            sender=type(backend), message=record, recipients=Recipients(ids=[uid])
-        )
-    )
-    return stored
-
-
-def _changer(user: object) -> tuple[BaseBackend, UserId]:
-    if user is None or not getattr(user, "is_authenticated", False):
-        raise PersistenceUnavailable(
-            "Anonymous users have no stored messages; check user.is_authenticated first."
-        )
-    return get_backend(), user_id(user)
-
-
-def _announce(backend: BaseBackend, signal: Signal, user: object, ids: list[int]) -> None:
-    if ids:
-        backend.on_commit(lambda: signal.send(sender=type(backend), user=user, ids=ids))
-
-
-def _announce_thread(backend: BaseBackend, signal: Signal, user: object, thread: str) -> None:
-    backend.on_commit(lambda: signal.send(sender=type(backend), user=user, thread=thread))
-
-
-def _change(user: object, entries: object, action: str, signal: Signal, strict: bool) -> int:
+def _change(
+    user: object, entries: object, action: str, signal: Signal, strict: bool, **options: Any
+) -> int:
     """Apply one state change of the store's to the user's entries, announce it, count it."""
-    backend, uid = _changer(user)
-    changed = getattr(backend, action)(uid, entry_ids(entries), strict=strict)
-    _announce(backend, signal, user, changed)
-    return len(changed)
+    return len(service.change(user, entry_ids(entries), action, signal, strict=strict, **options))
 
 
-def apply_read(
-    user: object, ids: Sequence[Any], *, strict: bool = True, claimed: Sequence[Any] = ()
-) -> list[Any]:
-    """
-    Mark entries read, or delete them when ``DELETE_READ`` keeps no history.
-
-    Shared by ``mark_read`` and the storage, so both honour the setting.
-    ``claimed`` are ids the storage has already marked read with
-    ``claim_unread()``: they are announced (and deleted) with the rest.
-    """
-    backend, uid = _changer(user)
-    changed = [*claimed, *backend.mark_read(uid, ids, strict=strict)]
-    _after_read(backend, user, uid, changed)
-    return changed
-
-
-def _after_read(backend: BaseBackend, user: object, uid: UserId, changed: list[int]) -> None:
-    _announce(backend, signals.message_read, user, changed)
-    if pigeonhole_settings.DELETE_READ and changed:
-        try:
-            gone = backend.delete(uid, changed, allow_unread=True)
-        except MessageNotFound as exc:
-            # A concurrent request removed some first; delete the rest.
-            remaining = [pk for pk in changed if pk not in set(exc.ids)]
-            gone = backend.delete(uid, remaining, allow_unread=True) if remaining else []
-        _announce(backend, signals.message_deleted, user, gone)
+def _watermark(before: object) -> Any:
+    """Return ``before`` checked: a datetime in UTC, an entry id, or None."""
+    if isinstance(before, datetime):
+        return check_datetime(before, "before")
+    return None if before is None else entry_id(before)
 
 
 def mark_read(user: object, entries: object, *, strict: bool = True) -> int:
@@ -282,14 +201,7 @@ def mark_all_read(user: object, *, before: object = None) -> int:
     ``before`` is an entry id or a datetime, both inclusive: pass the newest id
     the user has seen, and anything that arrived since stays unread.
     """
-    backend, uid = _changer(user)
-    if isinstance(before, datetime):
-        before = check_datetime(before, "before")
-    elif before is not None:
-        before = entry_id(before)
-    changed = backend.mark_all_read(uid, before=before)
-    _after_read(backend, user, uid, changed)
-    return len(changed)
+    return len(service.mark_all_read(user, before=_watermark(before)))
 
 
 def mark_seen(user: object, *, before: object = None) -> int:
@@ -300,14 +212,7 @@ def mark_seen(user: object, *, before: object = None) -> int:
     user has been shown the messages, which stay unread. ``before`` works as
     in ``mark_all_read()``.
     """
-    backend, uid = _changer(user)
-    if isinstance(before, datetime):
-        before = check_datetime(before, "before")
-    elif before is not None:
-        before = entry_id(before)
-    changed = backend.mark_seen(uid, before=before)
-    _announce(backend, signals.message_seen, user, changed)
-    return len(changed)
+    return len(service.mark_seen(user, before=_watermark(before)))
 
 
 def save(user: object, entries: object, *, strict: bool = True) -> int:
@@ -345,29 +250,28 @@ def mute(user: object, thread: object) -> bool:
     thread. Return False if the thread was muted already. What the user
     already has stays.
     """
-    backend, uid = _changer(user)
-    key = _thread_of(thread)
-    changed = backend.mute(uid, key)
-    if changed:
-        _announce_thread(backend, signals.thread_muted, user, key)
-    return changed
+    return service.change_thread(user, _thread_of(thread), "mute", signals.thread_muted)
 
 
 def unmute(user: object, thread: object) -> bool:
     """Tell the user about a thread again; return False if it was not muted."""
-    backend, uid = _changer(user)
-    key = _thread_of(thread)
-    changed = backend.unmute(uid, key)
-    if changed:
-        _announce_thread(backend, signals.thread_unmuted, user, key)
-    return changed
+    return service.change_thread(user, _thread_of(thread), "unmute", signals.thread_unmuted)
 
 
-def muted_threads(user: object) -> list[str]:
-    """Return the keys of the threads the user muted, sorted; [] for anonymous users."""
-    if user is None or not getattr(user, "is_authenticated", False):
-        return []
-    return get_backend().muted_threads(user_id(user))
+@overload
+def get(user: object, entry: object, *, strict: Literal[True] = ...) -> StoredMessage: ...
+@overload
+def get(user: object, entry: object, *, strict: bool) -> StoredMessage | None: ...
+def get(user: object, entry: object, *, strict: bool = True) -> StoredMessage | None:
+    """
+    Return one of the user's messages: an entry id or a ``StoredMessage``.
+
+    An id that is not one of the user's messages raises ``MessageNotFound``,
+    as for changes; with ``strict=False`` it returns None instead, for a caller
+    that expects the entry may be gone (``DELETE_READ`` deletes what is read).
+    Anonymous users raise ``PersistenceUnavailable``.
+    """
+    return service.get(user, entry_id(entry), strict=strict)
 
 
 def thread_messages(user: object, entry: object) -> list[StoredMessage]:
@@ -377,8 +281,7 @@ def thread_messages(user: object, entry: object) -> list[StoredMessage]:
     The entry is the thread's inbox row; a message outside any thread is
     returned alone. An id that is not the user's raises ``MessageNotFound``.
     """
-    backend, uid = _changer(user)
-    return backend.thread_messages(uid, entry_id(entry))
+    return service.thread_messages(user, entry_id(entry))
 
 
 def archive(user: object, entries: object, *, strict: bool = True) -> int:
@@ -404,15 +307,14 @@ def delete(user: object, entries: object, *, strict: bool = True) -> int:
     nothing is deleted, with ``strict`` or without: a message nobody has seen
     should not vanish by accident.
     """
-    backend, uid = _changer(user)
-    changed = backend.delete(
-        uid,
-        entry_ids(entries),
+    return _change(
+        user,
+        entries,
+        "delete",
+        signals.message_deleted,
+        strict,
         allow_unread=pigeonhole_settings.ALLOW_DELETE_UNREAD,
-        strict=strict,
     )
-    _announce(backend, signals.message_deleted, user, changed)
-    return len(changed)
 
 
 def reply(user: object, entry: object, message: Any, **options: Any) -> Any:
@@ -422,8 +324,7 @@ def reply(user: object, entry: object, message: Any, **options: Any) -> Any:
     The reply links to the original (``in_reply_to``) and, unless a subject is
     given, takes the original's subject with "Re: " in front.
     """
-    backend, uid = _changer(user)
-    original = backend.get(uid, entry_id(entry))
+    original = get(user, entry)
     if original.from_user_id is None:
         raise InvalidMessage(
             f"Message {original.id} has no sender to reply to; only messages sent with "
@@ -439,21 +340,7 @@ def reply(user: object, entry: object, message: Any, **options: Any) -> Any:
         raise InvalidMessage(f"The sender of message {original.id} no longer exists.")
     level = options.pop("level", constants.INFO)
     new = build_message(level, message, from_user=user, in_reply_to=original.message_id, **options)
-    return _send(new, resolve_recipients(sender))
-
-
-def unread_count(user: object) -> int:
-    """Return the user's unread count; 0 for anonymous users, so templates need no check."""
-    if user is None or not getattr(user, "is_authenticated", False):
-        return 0
-    return get_backend().count(user_id(user))
-
-
-def unseen_count(user: object) -> int:
-    """Return how many unread messages the user has not seen yet; 0 for anonymous users."""
-    if user is None or not getattr(user, "is_authenticated", False):
-        return 0
-    return get_backend().unseen_count(user_id(user))
+    return service.send(new, resolve_recipients(sender))
 
 
 def badge_count(user: object) -> int:
@@ -463,21 +350,8 @@ def badge_count(user: object) -> int:
     return unread_count(user)
 
 
-def inbox_counts(user: object) -> dict[str, int]:
-    """
-    Return how many messages each tab of an inbox shows: ``unread``, ``all``,
-    ``archived`` and ``saved``.
-
-    One query (or one Redis script) that looks at all of the user's entries: for
-    an inbox page, not for every request; a badge wants ``unread_count()``.
-    """
-    if user is None or not getattr(user, "is_authenticated", False):
-        return {"unread": 0, "all": 0, "archived": 0, "saved": 0}
-    return get_backend().counts(user_id(user))
-
-
 def inbox(
-    user: object,
+    user: Any,
     *,
     state: str = "unread",
     level: int | None = None,
@@ -485,7 +359,7 @@ def inbox(
     since: datetime | None = None,
     before: datetime | None = None,
     limit: int = 50,
-    after: object = None,
+    after: Any = None,
     reason: str | None = None,
 ) -> list[StoredMessage]:
     """
@@ -499,10 +373,8 @@ def inbox(
     since, before = check_inbox_args(state, limit, after, level, tag, since, before)
     if reason is not None:
         reason = check_reason(reason) or None
-    if user is None or not getattr(user, "is_authenticated", False):
-        return []
-    return get_backend().list(
-        user_id(user),
+    return service.inbox(
+        user,
         state=state,
         levels=constants.level_variants(level) if level is not None else None,
         tag=tag,
@@ -512,19 +384,6 @@ def inbox(
         after=None if after is None else entry_id(after),
         reason=reason,
     )
-
-
-def export_user(user: object) -> dict[str, Any]:
-    """
-    Return everything stored for ``user`` as one JSON-serialisable document.
-
-    Every entry (a thread's history and expired entries not yet purged
-    included) with its message and states, the user's preferences and muted
-    threads: what a personal-data request asks for.
-    """
-    from .export import export_document
-
-    return export_document(get_backend(), user)
 
 
 # Async twins: the same functions, run in the thread that owns the connection.
@@ -548,3 +407,5 @@ aunmute = sync_to_async(unmute)
 amuted_threads = sync_to_async(muted_threads)
 athread_messages = sync_to_async(thread_messages)
 aexport_user = sync_to_async(export_user)
+aget = sync_to_async(get)
+ainbox_state = sync_to_async(inbox_state)

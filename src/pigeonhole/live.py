@@ -46,10 +46,10 @@ from typing import Any
 from asgiref.sync import SyncToAsync, sync_to_async
 from django.db import connections
 
-from . import constants
+from . import constants, service
 from .backends.base import BaseBackend
 from .brokers.base import SYNC, Subscription, WakeUp
-from .conf import get_backend, pigeonhole_settings
+from .conf import pigeonhole_settings
 from .exceptions import MessageNotFound
 from .message import StoredMessage, UserId
 from .representation import message_to_dict, senders_for
@@ -200,7 +200,7 @@ def process_stream_limit(setting: int | None) -> int | None:
 
 def read_snapshot(user_id: UserId, latest: int, limit: int) -> Snapshot:
     """Read the newest ``limit`` entries, the unread count, and the senders of new entries."""
-    backend = get_backend()
+    backend = service.store()
     entries = backend.list(user_id, state="all", limit=limit)
     count = backend.count(user_id)
     new = [entry for entry in entries if entry.id > latest]
@@ -249,7 +249,7 @@ def event_data(
 
 def _read_sent(batch: Sequence[tuple[Any, Sequence[str]]]) -> list[dict[str, WakeUp]]:
     try:
-        backend = get_backend()
+        backend = service.store()
         results = []
         for message_id, user_ids in batch:
             found = backend.deliveries(message_id, user_ids)

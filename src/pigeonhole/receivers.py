@@ -11,7 +11,7 @@ from typing import Any
 
 from django.db import transaction
 
-from .conf import get_backend
+from . import service
 from .exceptions import BackendUnavailable
 
 __all__ = ["forget_deleted_user"]
@@ -27,7 +27,7 @@ def forget_deleted_user(sender: Any, instance: Any, using: str, **kwargs: Any) -
     user, and their messages, in place. If the store is down the entries stay
     behind, logged with the call that removes them later.
     """
-    backend = get_backend()
+    backend = service.store()
     if backend.forgets_with_user:
         return
     user_id = instance.pk

@@ -24,8 +24,8 @@ from django.contrib.messages.storage.fallback import FallbackStorage
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponseBase
 
-from . import api, versions
-from .conf import get_backend, pigeonhole_settings
+from . import service, versions
+from .conf import pigeonhole_settings
 from .constants import base_level
 from .exceptions import BackendUnavailable, InvalidMessage, PersistenceUnavailable
 from .message import StickyMessage, StoredMessage
@@ -90,9 +90,7 @@ class PersistentStorageMixin(_StorageBase):
     def get_user(self) -> AbstractBaseUser | None:
         """Return the logged-in user, or None: only they have stored messages."""
         user: AbstractBaseUser | None = getattr(self.request, "user", None)
-        if user is not None and user.is_authenticated:
-            return user
-        return None
+        return None if service.is_anonymous(user) else user
 
     # Adding -------------------------------------------------------------------
     def add(  # type: ignore[override]  # returns what it stored; Django's add() returns None
@@ -163,7 +161,9 @@ class PersistentStorageMixin(_StorageBase):
         options: dict[str, Any],
     ) -> StoredMessage | Literal[_Outcome.OPTED_OUT] | None:
         try:
-            stored = api.store_for_user(recipient, level, message, extra_tags=extra_tags, **options)
+            stored = service.store_for_user(
+                recipient, level, message, extra_tags=extra_tags, **options
+            )
         except BackendUnavailable:
             if not fail_silently:
                 raise
@@ -196,12 +196,11 @@ class PersistentStorageMixin(_StorageBase):
                 if seen is not None and self._known_empty(user, seen):
                     return self._persistent
                 try:
-                    backend = get_backend()
                     if display and self._may_claim and pigeonhole_settings.READ_ON_DISPLAY:
-                        newest = backend.claim_unread(user.pk, limit=self.display_limit)
+                        newest = service.claim_unread(user, limit=self.display_limit)
                         self._claimed = [message.id for message in newest]
                     else:
-                        newest = backend.list(user.pk, state="unread", limit=self.display_limit)
+                        newest = service.inbox(user, state="unread", limit=self.display_limit)
                 except BackendUnavailable:
                     # The page still renders, with its transient messages.
                     logger.exception("Could not read stored messages.")
@@ -216,7 +215,7 @@ class PersistentStorageMixin(_StorageBase):
         return (
             pigeonhole_settings.CACHE is not None
             and getattr(self.request, "session", None) is not None
-            and getattr(get_backend(), "tracks_versions", False)
+            and service.tracks_versions()
         )
 
     def _empty_note(self) -> Any:
@@ -316,7 +315,7 @@ class PersistentStorageMixin(_StorageBase):
         taken = set(claimed)
         rest = [pk for pk in ids if pk not in taken]
         try:
-            return len(api.apply_read(user, rest, strict=False, claimed=claimed))
+            return len(service.apply_read(user, rest, strict=False, claimed=claimed))
         except BackendUnavailable:
             logger.exception("Could not mark displayed messages read.")
             return 0
@@ -333,7 +332,7 @@ class PersistentStorageMixin(_StorageBase):
         if not claimed or user is None:
             return
         try:
-            get_backend().mark_unread(user.pk, claimed, strict=False)
+            service.release_claimed(user, claimed)
         except BackendUnavailable:
             logger.exception("Could not keep displayed messages unread.")
 
@@ -365,7 +364,7 @@ class PersistentStorageMixin(_StorageBase):
         user = self.get_user()
         if user is None:
             return []
-        return get_backend().list(user.pk, state="all", limit=self.display_limit)[::-1]
+        return service.inbox(user, state="all", limit=self.display_limit)[::-1]
 
     def get_persistent_unread(self) -> list[StoredMessage]:
         return list(self._load_persistent())
@@ -393,7 +392,7 @@ class PersistentStorageMixin(_StorageBase):
         if seen is not None and self._known_empty(user, seen):
             return 0
         # Claimed messages are unread for this request until its response.
-        return get_backend().count(user.pk) + len(self._claimed)
+        return service.unread_count(user) + len(self._claimed)
 
     def count_unread(self) -> int:
         return self.count_persistent_unread() + len(self.get_nonpersistent())
@@ -476,7 +475,7 @@ def request_badge_count(request: HttpRequest) -> int:
     """
     try:
         if pigeonhole_settings.BADGE == "unseen":
-            return api.unseen_count(getattr(request, "user", None))
+            return service.unseen_count(getattr(request, "user", None))
         return request_unread_count(request)
     except BackendUnavailable:
         logger.exception("Could not read the badge count; showing 0.")
@@ -494,4 +493,4 @@ def request_unread_count(request: HttpRequest) -> int:
     storage = getattr(request, "_messages", None)
     if isinstance(storage, PersistentStorageMixin):
         return storage.count_persistent_unread()
-    return api.unread_count(getattr(request, "user", None))
+    return service.unread_count(getattr(request, "user", None))

@@ -22,9 +22,9 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.mail import get_connection
 from django.utils import timezone
 
-from . import mail
+from . import mail, service
 from .categories import OTHER, enabled_users, get_category, opted_out
-from .conf import get_backend, pigeonhole_settings
+from .conf import pigeonhole_settings
 from .message import NewMessage, StoredMessage
 
 if find_spec("django.tasks"):
@@ -174,7 +174,7 @@ def deliver(message_id: Any, attempt: int = 1) -> int:
     goes out, and a claimed entry is never emailed again. Raise
     ``DeliveryFailed`` after scheduling a retry if some emails failed.
     """
-    backend = get_backend()
+    backend = service.store()
     sent = 0
     failed: list[Any] = []
     after = None
@@ -257,7 +257,7 @@ def send_digests(*, now: datetime | None = None, delay: timedelta | None = None)
     included, so no later run looks at them again and no concurrent run lists
     them twice.
     """
-    backend = get_backend()
+    backend = service.store()
     now = now or timezone.now()
     if delay is None:
         delay = timedelta(minutes=pigeonhole_settings.DIGEST_DELAY_MINUTES)

@@ -13,7 +13,8 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 import pigeonhole
-from pigeonhole.backends.base import Recipients
+from pigeonhole.backends.base import BaseBackend, Recipients
+from pigeonhole.backends.db import DatabaseBackend
 from pigeonhole.brokers import publish
 from pigeonhole.brokers.base import SYNC
 from pigeonhole.conf import get_broker
@@ -96,6 +97,30 @@ def test_state_changes_carry_their_entry_ids(user):
         await in_thread(pigeonhole.delete, user, entry.id)
         assert await next_wakeups(subscription) == [("deleted", (entry.id,))]
         subscription.close()
+
+    run(scenario())
+
+
+class OneReadPerStream(DatabaseBackend):
+    """A store that cannot read many users' new entries at once, as one from elsewhere may be."""
+
+    deliveries = BaseBackend.deliveries
+
+
+def test_a_store_without_deliveries_wakes_each_stream_to_read_for_itself(user, settings):
+    """The store that sent the message, the signal's sender, says how streams learn of it."""
+    settings.PIGEONHOLE = {
+        **settings.PIGEONHOLE,
+        "BACKEND": "tests.brokers.test_publish.OneReadPerStream",
+    }
+
+    async def scenario():
+        mine = get_broker().subscribe(user.pk)
+        assert await next_wakeups(mine) == [(SYNC, ())]
+        await in_thread(pigeonhole.send, user, "Hello")
+        # No entry rides along: the stream reads the store itself.
+        assert await next_wakeups(mine) == [("message", ())]
+        mine.close()
 
     run(scenario())
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from .. import constants, signals
 from ..backends.base import BaseBackend
-from ..conf import get_backend, get_broker
+from ..conf import get_broker
 from .base import Sent, WakeUp
 
 __all__ = ["connect", "publish_change", "publish_sent", "publish_thread_change"]
@@ -49,7 +49,8 @@ def publish_sent(sender: Any, message: Any, recipients: Any, **kwargs: Any) -> N
     # recipients query altogether when there are none, as on every WSGI server.
     if getattr(broker, "local_only", False) and not broker.subscriber_count():
         return
-    if type(get_backend()).deliveries is BaseBackend.deliveries:
+    # The sender is the class of the store that kept the message.
+    if getattr(sender, "deliveries", BaseBackend.deliveries) is BaseBackend.deliveries:
         # A store that cannot read many users' entries at once: each stream reads.
         broker.publish(_wakeups_for(recipients))
         return

@@ -21,7 +21,7 @@ from rest_framework.utils.urls import replace_query_param
 
 from .. import api
 from ..backends.base import InboxState
-from ..conf import get_backend, pigeonhole_settings
+from ..conf import pigeonhole_settings
 from ..exceptions import BackendUnavailable, InvalidMessage, MessageNotFound
 from ..representation import count_to_dict, senders_for
 from . import serializers
@@ -91,7 +91,7 @@ class MessageViewSet(viewsets.ViewSet):
             raise exceptions.ValidationError({"id": exc.detail}) from exc
 
     def get_state(self) -> InboxState:
-        return get_backend().state(self.request.user.pk)
+        return api.inbox_state(self.request.user)
 
     def render(self, entries: list[Any]) -> list[dict[str, Any]]:
         context = {"senders": senders_for(entries)}
@@ -136,9 +136,8 @@ class MessageViewSet(viewsets.ViewSet):
         return Response(serializers.ChangedSerializer(data).data)
 
     def entry_response(self, entry_id: int) -> Response:
-        try:
-            entry = get_backend().get(self.request.user.pk, entry_id)
-        except MessageNotFound:
+        entry = api.get(self.request.user, entry_id, strict=False)
+        if entry is None:
             # DELETE_READ removed it as it was read.
             return Response(status=status.HTTP_204_NO_CONTENT)
         return Response(self.render([entry])[0])
@@ -182,7 +181,7 @@ class MessageViewSet(viewsets.ViewSet):
         """Return one message."""
         entry_id = self.entry_id()
         try:
-            entry = get_backend().get(request.user.pk, entry_id)
+            entry = api.get(request.user, entry_id)
         except MessageNotFound:
             raise _not_found(entry_id) from None
         return Response(self.render([entry])[0])
@@ -253,7 +252,7 @@ class MessageViewSet(viewsets.ViewSet):
     def set_muted(self, func: Any) -> Response:
         entry_id = self.entry_id()
         try:
-            entry = get_backend().get(self.request.user.pk, entry_id)
+            entry = api.get(self.request.user, entry_id)
         except MessageNotFound:
             raise _not_found(entry_id) from None
         func(self.request.user, entry)

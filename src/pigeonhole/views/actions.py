@@ -32,7 +32,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from .. import api
 from ..brokers.base import ProcessAtCapacity, TooManySubscriptions
-from ..conf import get_backend, get_broker, pigeonhole_settings
+from ..conf import get_broker, pigeonhole_settings
 from ..exceptions import BackendUnavailable, InvalidMessage, MessageNotFound
 from ..live import (
     WINDOW,
@@ -166,7 +166,7 @@ def mute_view(request: HttpRequest, entry_id: int, muted: bool) -> HttpResponse:
     if (denied := _login_required(request)) is not None:
         return denied
     try:
-        entry = get_backend().get(request.user.pk, entry_id)
+        entry = api.get(request.user, entry_id)
         changed = (api.mute if muted else api.unmute)(request.user, entry)
     except MessageNotFound:
         return _error(request, 404, f"No message {entry_id} in your inbox.")
@@ -335,12 +335,9 @@ def count(request: HttpRequest) -> HttpResponse:
     """
     if not request.user.is_authenticated:
         return JsonResponse({"error": "Log in to receive messages."}, status=401)
-    backend = get_backend()
     try:
-        state = backend.state(request.user.pk)
-        newest = Snapshot(
-            backend.list(request.user.pk, state="all", limit=WINDOW), state.unread, {}
-        )
+        state = api.inbox_state(request.user)
+        newest = Snapshot(api.inbox(request.user, state="all", limit=WINDOW), state.unread, {})
     except BackendUnavailable as exc:
         return store_unavailable(request, exc, page=False)
     cursor = newest.cursor()

@@ -15,7 +15,6 @@ from __future__ import annotations
 from typing import Any
 
 from ... import api
-from ...conf import get_backend
 from ...exceptions import InvalidMessage, MessageNotFound
 from ...message import StoredMessage, level_tag_for
 from ...rest_framework.drf import (
@@ -129,7 +128,7 @@ class MessagesViewSet(viewsets.GenericViewSet):
     @document(parameters=[ID], responses={200: MessageSerializer, **_NOT_FOUND})
     def retrieve(self, request: Request, pk: str | None = None) -> Response:
         try:
-            message = get_backend().get(request.user.pk, self.entry_id())
+            message = api.get(request.user, self.entry_id())
         except MessageNotFound:
             raise exceptions.NotFound() from None
         return Response(message_to_dict(message))
@@ -150,7 +149,7 @@ class MessagesViewSet(viewsets.GenericViewSet):
     @action(detail=False, methods=["get"])
     def peek(self, request: Request) -> Response:
         """Return the unread count and highest unread level without reading anything."""
-        state = get_backend().state(request.user.pk)
+        state = api.inbox_state(request.user)
         max_level = state.max_level
         return Response(
             {
@@ -177,9 +176,8 @@ class MessagesViewSet(viewsets.GenericViewSet):
             api.mark_read(request.user, entry_id)
         except MessageNotFound:
             raise exceptions.NotFound() from None
-        try:
-            message = get_backend().get(request.user.pk, entry_id)
-        except MessageNotFound:
+        message = api.get(request.user, entry_id, strict=False)
+        if message is None:
             # Marked read and deleted at once, as DELETE_READ asks.
             return Response(status=status.HTTP_204_NO_CONTENT)
         return Response(message_to_dict(message))

@@ -14,6 +14,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 
 from ... import api as pigeonhole_api
+from ... import service
 from ...validation import build_message, check_datetime, resolve_recipients
 
 __all__ = ["add_message_for", "broadcast_message", "mark_all_read", "mark_read"]
@@ -37,7 +38,7 @@ def add_message_for(
     new = build_message(level, message_text, extra_tags=extra_tags, url=url or "")
     if date is not None:
         new = dataclasses.replace(new, created=check_datetime(date, "date"))
-    return pigeonhole_api._send(new, resolve_recipients(users))
+    return service.send(new, resolve_recipients(users))
 
 
 def broadcast_message(

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from ... import api
-from ...conf import get_backend
 from ...exceptions import MessageNotFound
 from ...message import StoredMessage
 from ...rest_framework.drf import (
@@ -68,7 +67,7 @@ class InboxViewSet(viewsets.ViewSet):
         if not request.user.is_authenticated or entry_id is None:
             return _not_found(pk)
         try:
-            message = get_backend().get(request.user.pk, entry_id)
+            message = api.get(request.user, entry_id)
         except MessageNotFound:
             return _not_found(pk)
         return Response(_as_dict(message))

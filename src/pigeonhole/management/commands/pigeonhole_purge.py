@@ -15,7 +15,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 from django.utils.translation import ngettext
 
-from ...conf import get_backend, pigeonhole_settings
+from ... import service
+from ...conf import pigeonhole_settings
 
 
 def describe(counts: dict[str, int], read_days: int | None) -> str:
@@ -88,7 +89,7 @@ class Command(BaseCommand):
                 )
         read_before = None if read_days is None else timezone.now() - timedelta(days=read_days)
         dry_run = options["dry_run"]
-        counts = get_backend().purge(expired=expired, read_before=read_before, dry_run=dry_run)
+        counts = service.store().purge(expired=expired, read_before=read_before, dry_run=dry_run)
         if not expired:
             counts.pop("expired", None)
         verb = "Would delete" if dry_run else "Deleted"
