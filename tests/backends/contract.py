@@ -885,6 +885,23 @@ class InboxContract:
         assert (again.count, texts(backend.thread_messages(uid, again.id))) == (1, ["c"])
         assert backend.purge()["messages"] == 2
 
+    @pytest.mark.parametrize("expired", [True, False])
+    def test_dry_run_counts_the_contents_a_purged_rows_history_takes(self, backend, users, expired):
+        one, two = users[0].pk, users[1].pk
+        backend.add(new("a1", thread="a"), one)  # folds into a2: only a2's row keeps it
+        backend.send(new("a2", thread="a"), Recipients(ids=[one, two]))
+        backend.add(new("b1", thread="b"), one)  # folds into b2, which stays unread
+        backend.add(new("b2", thread="b"), one)
+        [_, a2] = backend.list(one)
+        backend.mark_read(one, [a2.id])
+        read_before = timezone.now() + timedelta(seconds=1)
+        dry = backend.purge(expired=expired, read_before=read_before, dry_run=True)
+        # a2's row goes and takes a1 with it; a2 itself stays, the other recipient's.
+        assert dry == {"expired": 0, "read": 1, "messages": 1}
+        assert backend.purge(expired=expired, read_before=read_before) == dry
+        assert texts(backend.list(one, state="all")) == ["b2"]
+        assert texts(backend.list(two)) == ["a2"]
+
     # Reasons ---------------------------------------------------------------
     def test_reason_is_stored_and_filters_the_inbox(self, backend, uid):
         backend.add(new("mentioned", reason="mention"), uid)

@@ -737,31 +737,33 @@ class DatabaseBackend(BaseBackend):
         messages = Message.objects.using(alias)
         counts = {"expired": 0, "read": 0, "messages": 0}
         rows = entries.filter(folded=False, saved_at__isnull=True)
+        doomed: dict[str, QuerySet[InboxEntry]] = {}
+        if expired:
+            doomed["expired"] = rows.filter(expires__lte=now)
+        if read_before is not None:
+            read = rows.filter(read_at__lt=read_before)
+            doomed["read"] = read.exclude(expires__lte=now) if expired else read
+        # The rows a purge keeps: once the doomed ones are deleted, all that are left.
+        staying = entries.filter(folded=False)
         with transaction.atomic(using=alias):
-            if expired:
-                doomed = rows.filter(expires__lte=now)
-                counts["expired"] = doomed.count() if dry_run else doomed.delete()[0]
-            if read_before is not None:
-                doomed = rows.filter(read_at__lt=read_before)
-                if expired:
-                    doomed = doomed.exclude(expires__lte=now)
-                counts["read"] = doomed.count() if dry_run else doomed.delete()[0]
-            # A thread's history goes with its row.
-            heads = entries.filter(
-                folded=False, user_id=OuterRef("user_id"), thread=OuterRef("thread")
-            )
+            for kind, qs in doomed.items():
+                if dry_run:
+                    counts[kind] = qs.count()
+                    staying = staying.exclude(pk__in=qs.values("pk"))
+                else:
+                    counts[kind] = qs.delete()[0]
+            # A thread's history stays with its row, and goes with it.
+            heads = staying.filter(user_id=OuterRef("user_id"), thread=OuterRef("thread"))
+            history = entries.filter(folded=True)
             if dry_run:
                 # Messages that would be left with no entry at all.
-                kept = entries.exclude(folded=False, saved_at__isnull=True, expires__lte=now)
-                if not expired:
-                    kept = entries
-                if read_before is not None:
-                    kept = kept.exclude(
-                        folded=False, saved_at__isnull=True, read_at__lt=read_before
-                    )
-                counts["messages"] = messages.exclude(id__in=kept.values("message_id")).count()
+                counts["messages"] = (
+                    messages.exclude(id__in=staying.values("message_id"))
+                    .exclude(id__in=history.filter(Exists(heads)).values("message_id"))
+                    .count()
+                )
             else:
-                entries.filter(folded=True).exclude(Exists(heads)).delete()
+                history.exclude(Exists(heads)).delete()
                 orphans = list(messages.filter(entries__isnull=True).values_list("id", flat=True))
                 for chunk in _chunks(orphans, self._id_batch_size(alias)):
                     messages.filter(id__in=chunk).delete()
