@@ -24,6 +24,8 @@ import redis.sentinel
 from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 
+from ... import versions
+from ...conf import pigeonhole_settings
 from ...exceptions import BackendUnavailable
 from ...message import NewMessage, StoredMessage
 from ..base import BaseBackend, Change, InboxQuery, InboxState, Outcome, Recipients, SentMessage
@@ -432,7 +434,7 @@ class RedisBackend(BaseBackend):
     def _write_add(self, message: NewMessage, user_id: Any, mid: Any, entry_id: Any):
         created = message.created or timezone.now()
         with self._errors():
-            mid, entry_id = self._run(
+            mid, entry_id, noted = self._run(
                 "add",
                 [
                     ts(timezone.now()),
@@ -448,7 +450,9 @@ class RedisBackend(BaseBackend):
             )
         self._saw("message", mid)
         self._saw("entry", entry_id)
-        return self._added(message, user_id, mid, entry_id)
+        stored = self._added(message, user_id, mid, entry_id)
+        stored.noted = bool(noted)  # type: ignore[attr-defined]  # see BaseBackend._add()
+        return stored
 
     @staticmethod
     def _added(message: NewMessage, user_id: Any, mid: Any, entry_id: Any) -> StoredMessage:
@@ -490,6 +494,7 @@ class RedisBackend(BaseBackend):
             "" if query.before is None else ts(query.before),
             query.tag or "",
             query.reason or "",
+            self._noted_ttl(query),
             *(str(int(level)) for level in query.levels or ()),
         ]
         rows: list[Any] = []
@@ -499,6 +504,18 @@ class RedisBackend(BaseBackend):
                 cursor, found = self._run("list", args, keys=[self.keys.user(user_id, zset)])
                 rows += found
         return [decode_entry(user_id, row) for row in rows]
+
+    @staticmethod
+    def _noted_ttl(query: InboxQuery) -> int | str:
+        """
+        Return how long an empty listing flags the inbox as possibly noted, or ''.
+
+        Only an unfiltered unread listing (or claim) can lead a page to note an
+        empty inbox; the flag tells the next add to renew the user's version,
+        and outlives any note, as the version itself does.
+        """
+        noting = query.state in ("unread", "claim") and query.plain
+        return versions.TIMEOUT if noting and pigeonhole_settings.CACHE else ""
 
     def _claim_unread(self, user_id: Any, limit: int, now: datetime) -> list[StoredMessage]:
         """
