@@ -248,6 +248,48 @@ class TestArrivalsShowOnTheNextPage:
         assert shown(alice.get("/show/")) == ['<li class="info persistent">For Bob</li>']
 
 
+class TestRenewalOnlyWhereANoteMayExist:
+    """
+    A store that sees its empty listings renews a user's version only after one.
+
+    The Redis store flags an inbox whose unread listing came back empty (the
+    only kind of page that takes a note) in the listing's own script, and its
+    add clears the flag in the add's script: a message stored for a user whose
+    pages keep showing messages costs no cache write. The database store keeps
+    no such flag and renews on every add.
+    """
+
+    @pytest.fixture
+    def renewals(self, monkeypatch):
+        calls = []
+        bump = versions.bump
+        monkeypatch.setattr(versions, "bump", lambda *a, **k: calls.append(a) or bump(*a, **k))
+        return calls
+
+    def test_message_for_a_user_whose_pages_show_messages_renews_nothing(
+        self, alice, user, renewals, store
+    ):
+        if store == "db":
+            pytest.skip("the database store has no flag to tell; it renews on every add")
+        for text in ("one", "two", "three"):
+            response = alice.post("/add/persistent/", {"messages": [text]}, follow=True)
+            assert shown(response) == [f'<li class="info persistent">{text}</li>']
+        assert renewals == []
+
+    def test_the_first_message_after_an_empty_page_renews_and_shows(
+        self, alice, user, renewals, reads
+    ):
+        for text in ("one", "two"):
+            settle(alice)
+            before = len(renewals)
+            response = alice.post("/add/persistent/", {"messages": [text]}, follow=True)
+            assert shown(response) == [f'<li class="info persistent">{text}</li>']
+            assert len(renewals) > before
+        pages = len(reads)
+        assert shown(alice.get("/show/")) == []
+        assert len(reads) == pages + 1  # the note of before the message no longer holds
+
+
 @pytest.mark.django_db(transaction=True)
 def test_send_from_another_process_shows_on_the_next_page(alice, user, settings):
     """A worker or a shell renews the token in the shared cache; this process sees it."""

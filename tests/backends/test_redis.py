@@ -23,7 +23,7 @@ from django.utils import timezone
 from redis.crc import key_slot
 
 import pigeonhole
-from pigeonhole import signals
+from pigeonhole import signals, versions
 from pigeonhole.backends.base import Recipients
 from pigeonhole.backends.redis import RedisBackend
 from pigeonhole.backends.redis.backend import _redacted
@@ -133,6 +133,30 @@ class TestRedisLayout:
         assert texts(backend.claim_unread(uid, limit=100)) == ["m2", "m1", "m0"]
         assert calls == ["list"]
         assert backend.count(uid) == 0 and backend.claim_unread(uid) == []
+
+    def test_an_add_after_an_empty_unread_listing_says_a_page_may_have_noted_it(
+        self, backend, uid, settings
+    ):
+        settings.PIGEONHOLE = {**settings.PIGEONHOLE, "CACHE": "default"}
+        assert backend.add(new("first"), uid).noted is False  # no listing yet
+        assert texts(backend.claim_unread(uid)) == ["first"]
+        assert backend.add(new("after a page that showed one"), uid).noted is False
+        assert backend.list(uid, state="unread", tag="none") == []  # filtered: no note
+        assert backend.add(new("after a filtered listing"), uid).noted is False
+        backend.claim_unread(uid)
+        for empty in (lambda: backend.claim_unread(uid), lambda: backend.list(uid)):
+            assert empty() == []
+            ttl = backend.get_client().ttl(backend.keys.user(uid, "noted"))
+            assert 0 < ttl <= versions.TIMEOUT
+            stored = backend.add(new("after an empty page"), uid)
+            assert stored.noted is True
+            assert backend.add(new("the next one"), uid).noted is False  # the flag is taken
+            backend.claim_unread(uid)
+
+    def test_without_the_cache_an_empty_listing_flags_nothing(self, backend, uid):
+        assert backend.claim_unread(uid) == []
+        assert not backend.get_client().exists(backend.keys.user(uid, "noted"))
+        assert backend.add(new("first"), uid).noted is False
 
     def test_every_key_of_one_user_shares_a_hash_slot(self, backend, users):
         uid, other = users[0].pk, users[1].pk

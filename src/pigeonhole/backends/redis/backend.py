@@ -30,6 +30,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 from redis.exceptions import NoScriptError, RedisClusterException
 
+from ... import versions
+from ...conf import pigeonhole_settings
 from ...exceptions import BackendUnavailable
 from ...message import NewMessage, StoredMessage
 from ..base import BaseBackend, Change, InboxQuery, InboxState, Outcome, Recipients, SentMessage
@@ -530,7 +532,7 @@ class RedisBackend(BaseBackend):
     def _write_add(self, message: NewMessage, user_id: Any, mid: int, entry_id: int):
         created = message.created or timezone.now()
         with self._errors():
-            self._run(
+            _, _, noted = self._run(
                 "add",
                 group_of(user_id),
                 [
@@ -543,7 +545,9 @@ class RedisBackend(BaseBackend):
                     *content_fields(message, created),
                 ],
             )
-        return self._added(message, user_id, mid, entry_id)
+        stored = self._added(message, user_id, mid, entry_id)
+        stored.noted = bool(noted)  # type: ignore[attr-defined]  # see BaseBackend._add()
+        return stored
 
     @staticmethod
     def _added(message: NewMessage, user_id: Any, mid: Any, entry_id: Any) -> StoredMessage:
@@ -584,6 +588,7 @@ class RedisBackend(BaseBackend):
             "" if query.before is None else ts(query.before),
             query.tag or "",
             query.reason or "",
+            self._noted_ttl(query),
             *(str(int(level)) for level in query.levels or ()),
         ]
         rows: list[Any] = []
@@ -593,6 +598,18 @@ class RedisBackend(BaseBackend):
                 cursor, found = self._run("list", group_of(user_id), args)
                 rows += found
         return [decode_entry(user_id, row) for row in rows]
+
+    @staticmethod
+    def _noted_ttl(query: InboxQuery) -> int | str:
+        """
+        Return how long an empty listing flags the inbox as possibly noted, or ''.
+
+        Only an unfiltered unread listing (or claim) can lead a page to note an
+        empty inbox; the flag tells the next add to renew the user's version,
+        and outlives any note, as the version itself does.
+        """
+        noting = query.state in ("unread", "claim") and query.plain
+        return versions.TIMEOUT if noting and pigeonhole_settings.CACHE else ""
 
     def _claim_unread(self, user_id: Any, limit: int, now: datetime) -> list[StoredMessage]:
         """

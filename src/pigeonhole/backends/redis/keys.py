@@ -58,7 +58,8 @@ class Keys:
         """
         One of a user's keys: the sorted sets ``all``, ``unread``, ``archived``,
         ``unread_exp``, ``seen`` and ``saved``, the hashes ``v`` (change
-        counter) and ``threads`` (thread key to row id), the set ``muted``.
+        counter) and ``threads`` (thread key to row id), the set ``muted``,
+        and the flag ``noted`` (an empty unread listing since the last add).
         """
         return f"{self.of(user_id)}:u:{user_id}:{name}"
 

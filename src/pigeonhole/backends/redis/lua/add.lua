@@ -1,6 +1,8 @@
 -- ARGV: prefix, now, created, expires|'', user, content id, entry id, then
 -- content field/value pairs. One message for one user: the content and its
--- single entry together, under the ids reserved for them.
+-- single entry together, under the ids reserved for them. Returns the ids and
+-- whether a listing flagged the inbox ``noted`` since the last add (see
+-- list.lua), taking the flag.
 local x = ARGV[4] ~= '' and ARGV[4] or false
 local mid, id = ARGV[6], ARGV[7]
 local fields = {}
@@ -16,4 +18,4 @@ local saved = m[1] and fold(id, ARGV[5], m[1], m[2])
 index_new(id, ARGV[5], x, ARGV[3])
 if saved then reindex(id, ARGV[5], false, false, x) end
 redis.call('HSET', mkey(mid), 'ranges', id .. ':1')
-return {mid, id}
+return {mid, id, redis.call('DEL', ukey(ARGV[5], 'noted'))}

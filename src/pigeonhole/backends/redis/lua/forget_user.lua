@@ -10,5 +10,5 @@ for _, name in ipairs({'all', 'archived'}) do
   end
   if #ids > 0 then return {#ids, removed} end
 end
-for _, name in ipairs({'unread', 'unread_exp', 'seen', 'saved', 'threads'}) do redis.call('DEL', ukey(ARGV[3], name)) end
+for _, name in ipairs({'unread', 'unread_exp', 'seen', 'saved', 'threads', 'noted'}) do redis.call('DEL', ukey(ARGV[3], name)) end
 return {0, removed}

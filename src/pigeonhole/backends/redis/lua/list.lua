@@ -1,7 +1,10 @@
--- ARGV: prefix, now, user, state, cursor, limit,
--- budget, since|'', before|'', tag|'', reason|'', levels... Walk the zset newest first
--- from the cursor, skipping what the filters refuse, until ``limit`` rows or
--- ``budget`` members scanned; return the cursor to go on from ('' at the end).
+-- ARGV: prefix, now, user, state, cursor, limit, budget, since|'', before|'',
+-- tag|'', reason|'', noted ttl|'', levels... Walk the zset newest first from the
+-- cursor, skipping what the filters refuse, until ``limit`` rows or ``budget``
+-- members scanned; return the cursor to go on from ('' at the end). With a ttl,
+-- a listing that finds nothing flags the inbox ``noted`` for that many seconds:
+-- a page may note it empty, so the next add must renew the user's version
+-- (see add.lua).
 local uid, state, cursor = ARGV[3], ARGV[4], ARGV[5]
 -- The user's sorted set each state walks ("claim": unread, marked read as read).
 local zset = ukey(uid, ({
@@ -12,10 +15,11 @@ local since = ARGV[8] ~= '' and tonumber(ARGV[8]) or false
 local before = ARGV[9] ~= '' and tonumber(ARGV[9]) or false
 local tag = ARGV[10] ~= '' and (' ' .. ARGV[10] .. ' ') or false
 local reason = ARGV[11] ~= '' and ARGV[11] or false
+local noted_ttl = ARGV[12] ~= '' and ARGV[12] or false
 local levels = false
-if #ARGV > 11 then
+if #ARGV > 12 then
   levels = {}
-  for i = 12, #ARGV do levels[ARGV[i]] = true end
+  for i = 13, #ARGV do levels[ARGV[i]] = true end
 end
 -- "claim" is the unread state, each row marked read as it is read: the request
 -- path's claim in one step. Its rows carry the entry as it was (unread).
@@ -72,4 +76,5 @@ while #rows < limit and scanned < budget do
     break
   end
 end
+if noted_ttl and #rows == 0 then redis.call('SET', ukey(uid, 'noted'), 1, 'EX', noted_ttl) end
 return {cursor, rows}
