@@ -98,7 +98,7 @@ def test(session: nox.Session, django: str, db: str) -> None:
         if problem:
             rows.append(row(db, "skipped", problem))
             session.skip(problem)
-        env = suite_env(django_version, db, rows)
+        env = suite_env(python_version, django_version, db, rows)
         report = Path(session.create_tmp()) / "report.xml"
         report.unlink(missing_ok=True)  # a run that dies early must not count the last one
         started = time.monotonic()
@@ -236,13 +236,15 @@ def redis_problem() -> str | None:
     return f"unexpected PING reply {reply.decode(errors='replace').strip()!r}"
 
 
-def suite_env(django_version: str, db: str, rows: list[dict[str, Any]]) -> dict[str, str | None]:
+def suite_env(
+    python_version: str, django_version: str, db: str, rows: list[dict[str, Any]]
+) -> dict[str, str | None]:
     """
     Return the variables the suite reads, and add a row for each optional part to ``rows``.
 
     Each is set here or removed, never inherited, so the summary says what the tests saw.
     """
-    tests, why = django_tests_dir(django_version)
+    tests, why = django_tests_dir(django_version, python_version)
     if tests:
         rows.append(row("django-suite", "ready", f"Django {django_version} messages_tests"))
     else:
@@ -259,14 +261,15 @@ def suite_env(django_version: str, db: str, rows: list[dict[str, Any]]) -> dict[
 # --------------------------------------------------------------------------- Django's own tests
 
 
-def django_tests_dir(version: str) -> tuple[Path | None, str]:
+def django_tests_dir(version: str, python_version: str) -> tuple[Path | None, str]:
     """
     Return a directory holding ``messages_tests`` from this Django release's source.
 
     Django's own contrib.messages tests are not in the wheel, so the sdist is downloaded once
     per version into ``.cache/django-src/<version>/`` and only ``tests/messages_tests`` is
-    unpacked. pip does the download, so its configuration (an index mirror) applies. The
-    second value says why there is no directory when the first is None.
+    unpacked. The pip nox runs with downloads it, so pip's configuration (an index mirror)
+    applies, told the session's Python version because each Django release names the Pythons
+    it supports. The second value says why there is no directory when the first is None.
     """
     base = CACHE / "django-src" / version
     tests = base / "tests"
@@ -277,7 +280,8 @@ def django_tests_dir(version: str) -> tuple[Path | None, str]:
         download = Path(tmp) / "download"
         command = [
             sys.executable, "-m", "pip", "download", "--quiet", "--no-binary", ":all:",
-            "--no-deps", f"django=={version}", "--dest", str(download),
+            "--no-deps", "--python-version", python_version, f"django=={version}",
+            "--dest", str(download),
         ]  # fmt: skip
         code = subprocess.call(command)
         sdists = sorted(download.glob("*.tar.gz")) if download.is_dir() else []
