@@ -30,7 +30,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 if sys.version_info < (3, 11):  # noqa: UP036 - the point is a clear message on old Pythons
@@ -136,7 +136,8 @@ def interpreter(spec: str | None) -> tuple[str, Path]:
         path = Path(spec).expanduser().absolute()
     elif spec and re.fullmatch(r"\d+\.\d+(\.\d+)?", spec):
         found = PYENV_VERSIONS.glob(f"{spec}*") if PYENV_VERSIONS.is_dir() else []
-        builds = [p / "bin" / "python" for p in found if re.fullmatch(rf"{spec}(\.\d+)?", p.name)]
+        pattern = re.compile(rf"{re.escape(spec)}(\.\d+)?")
+        builds = [p / "bin" / "python" for p in found if pattern.fullmatch(p.name)]
         builds.sort(key=lambda p: tuple(map(int, p.parent.parent.name.split("."))))
         path = next((p for p in reversed(builds) if p.is_file()), None)
         path = path or shutil.which("python" + ".".join(spec.split(".")[:2]))
@@ -157,10 +158,9 @@ def interpreter_path(version: str, path: Path, folder: Path = TOOLS / "interpret
     a directory holding one link, ``python3.13``, to the chosen build goes first.
     """
     folder.mkdir(parents=True, exist_ok=True)
-    link = folder / f"python{version}"
-    if link.is_symlink() or link.exists():
-        link.unlink()
+    link = folder / f".python{version}-{os.getpid()}"
     link.symlink_to(path)
+    os.replace(link, folder / f"python{version}")  # atomic: another run may be reading it
     return os.pathsep.join([str(folder), os.environ.get("PATH", os.defpath)])
 
 
@@ -174,7 +174,7 @@ class Row:
     backend: str
     result: str  # passed, failed, skipped, up, ready
     detail: str
-    counts: Mapping[str, int] | None = field(default=None, compare=False)
+    counts: Mapping[str, int] | None = None
 
     @property
     def skipped(self) -> bool:
@@ -214,7 +214,7 @@ def collect(report: Path, results: Path) -> tuple[list[Row], str]:
 
 
 def summary(rows: Sequence[Row], where: str) -> None:
-    print(f"\n===== summary ({where}) " + "=" * 20)
+    print(f"\n===== summary ({where or 'no session recorded its versions'}) " + "=" * 20)
     width = max(len(row.backend) for row in rows)
     for row in rows:
         print(f"  {row.backend:<{width}}  {row.result:<7}  {row.detail}")
@@ -252,8 +252,9 @@ def pick(
     Name the test sessions for one Python, one Django series and each database, in order.
 
     Without ``django``, the oldest series the matrix pairs with this Python; without
-    ``dbs``, every database.
+    ``dbs`` (or with ``all``), every database.
     """
+    dbs = [] if list(dbs) == ["all"] else dbs
     mine = [s for s in listed if s.python == python]
     if not mine:
         pythons = ", ".join(sorted({s.python for s in listed}))

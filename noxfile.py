@@ -89,9 +89,7 @@ MySQLdb.connect(host=host, port=int(port), user=user, password="", connect_timeo
 def test(session: nox.Session, django: str, db: str) -> None:
     """Run the test suite on one database; arguments after -- go to pytest."""
     install(session, django)
-    versions = session.run("python", "-c", VERSIONS, silent=True)
-    python_version, django_version = str(versions).split()
-    where = f"Python {python_version}, Django {django_version}"
+    python_version, django_version = str(session.run("python", "-c", VERSIONS, silent=True)).split()
     rows: list[dict[str, Any]] = []
     try:
         problem = database_problem(session, db)
@@ -99,30 +97,28 @@ def test(session: nox.Session, django: str, db: str) -> None:
             rows.append(row(db, "skipped", problem))
             session.skip(problem)
         env = suite_env(python_version, django_version, db, rows)
-        report = Path(session.create_tmp()) / "report.xml"
-        report.unlink(missing_ok=True)  # a run that dies early must not count the last one
-        started = time.monotonic()
-        code = 0
-        try:
-            session.run("python", "-m", "pytest", f"--junitxml={report}", *session.posargs, env=env)
-        except CommandFailed as exc:
-            code = exc.return_code or 1
-            raise
-        finally:
-            counts = junit_counts(report)
-            took = detail(code, time.monotonic() - started, counts)
-            rows.append(row(db, "failed" if code else "passed", took, counts))
+        run_pytest(session, db, env, rows)
     finally:
-        record(session, where, rows)
+        record(session, f"Python {python_version}, Django {django_version}", rows)
 
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """Check style and types without changing files: `ruff format .` is left to the author."""
+    """
+    Check style and types without changing files: `ruff format .` is left to the author.
+
+    Each check runs even when one before it failed, so one run shows every problem.
+    """
     install(session)
-    session.run("ruff", "check", ".")
-    session.run("ruff", "format", "--check", ".")
-    session.run("mypy")  # the modules [tool.mypy] in pyproject.toml lists, with django-stubs
+    checks = [("ruff", "check", "."), ("ruff", "format", "--check", "."), ("mypy",)]
+    failed = []
+    for check in checks:  # mypy checks the modules [tool.mypy] in pyproject.toml lists
+        try:
+            session.run(*check)
+        except CommandFailed:
+            failed.append(" ".join(check))
+    if failed:
+        session.error(f"failed: {'; '.join(failed)}")
 
 
 @nox.session
@@ -161,6 +157,25 @@ def demo(session: nox.Session) -> None:
         "python", "-m", "uvicorn", "demo.asgi:application", "--host", "127.0.0.1",
         "--port", port, "--workers", "1", "--lifespan", "off", env=env,
     )  # fmt: skip
+
+
+def run_pytest(
+    session: nox.Session, db: str, env: dict[str, str | None], rows: list[dict[str, Any]]
+) -> None:
+    """Run pytest with a JUnit report, and add the database's row, counted from the report."""
+    report = Path(session.create_tmp()) / "report.xml"
+    report.unlink(missing_ok=True)  # a run that dies early must not count the last one
+    started = time.monotonic()
+    code = 0
+    try:
+        session.run("python", "-m", "pytest", f"--junitxml={report}", *session.posargs, env=env)
+    except CommandFailed as exc:
+        code = exc.return_code or 1
+        raise
+    finally:
+        counts = junit_counts(report)
+        took = detail(code, time.monotonic() - started, counts)
+        rows.append(row(db, "failed" if code else "passed", took, counts))
 
 
 def install(session: nox.Session, django: str = DEFAULT_DJANGO) -> None:

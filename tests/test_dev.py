@@ -122,6 +122,7 @@ def test_dev_py_names_one_session_per_database_in_order(dev, sessions):
         '"sqlite")', '"postgres")', '"mariadb")'
     ]  # fmt: skip
     assert 'django="5.2"' in dev.pick(sessions, "3.13", None, ["sqlite"])[0]
+    assert dev.pick(sessions, "3.11", None, ["all"]) == dev.pick(sessions, "3.11", None, [])
 
 
 def test_dev_py_names_the_fix_for_a_pair_or_database_outside_the_matrix(dev, sessions):
