@@ -262,8 +262,10 @@ def pick(
     series = sorted({s.django for s in mine}, key=lambda v: tuple(map(int, v.split("."))))
     django = django or series[0]
     if django not in series:
+        others = sorted({s.python for s in listed if s.django == django})
+        fix = f"; add --python {' or '.join(others)}" if others else ""
         raise DevError(
-            f"noxfile.py pairs Python {python} with Django {', '.join(series)}, not {django}"
+            f"noxfile.py pairs Python {python} with Django {', '.join(series)}, not {django}{fix}"
         )
     names = {s.db: s.name for s in mine if s.django == django}
     unknown = [db for db in dbs if db not in names]

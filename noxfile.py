@@ -88,7 +88,7 @@ MySQLdb.connect(host=host, port=int(port), user=user, password="", connect_timeo
 )
 def test(session: nox.Session, django: str, db: str) -> None:
     """Run the test suite on one database; arguments after -- go to pytest."""
-    install(session, django)
+    install(session, django=django)
     python_version, django_version = str(session.run("python", "-c", VERSIONS, silent=True)).split()
     rows: list[dict[str, Any]] = []
     try:
@@ -145,7 +145,7 @@ def demo(session: nox.Session) -> None:
     streams its updates; one process keeps the in-memory broker, and a message sent in one tab
     reaches the others at once. ``-- 8001`` picks another port.
     """
-    session.install("-e", ".[demo]")
+    install(session, "demo")
     port = session.posargs[0] if session.posargs else "8000"
     url = f"http://127.0.0.1:{port}/"
     env = {"DEMO_SITE_URL": url.rstrip("/")}
@@ -178,9 +178,16 @@ def run_pytest(
         rows.append(row(db, "failed" if code else "passed", took, counts))
 
 
-def install(session: nox.Session, django: str = DEFAULT_DJANGO) -> None:
-    """Install the project in editable mode with its ``dev`` extra and one Django series."""
-    session.install("-e", ".[dev]", f"django~={django}.0")
+def install(session: nox.Session, extra: str = "dev", django: str = DEFAULT_DJANGO) -> None:
+    """
+    Install the project in editable mode with ``extra`` and one Django series.
+
+    The requirements go through a file: uv rebuilds a project named on its command line on
+    every run (seconds each time), one named in a file only when its pyproject.toml changed.
+    """
+    requirements = Path(session.create_tmp()) / "requirements.txt"
+    requirements.write_text(f"-e {ROOT}[{extra}]\ndjango~={django}.0\n")
+    session.install("-r", str(requirements))
 
 
 # --------------------------------------------------------------------------- probes

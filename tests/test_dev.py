@@ -126,8 +126,10 @@ def test_dev_py_names_one_session_per_database_in_order(dev, sessions):
 
 
 def test_dev_py_names_the_fix_for_a_pair_or_database_outside_the_matrix(dev, sessions):
-    with pytest.raises(dev.DevError, match=r"pairs Python 3.11 with Django 5.2, not 6.1"):
+    with pytest.raises(dev.DevError, match=r"Django 5.2, not 6.1; add --python 3.12 or 3.13$"):
         dev.pick(sessions, "3.11", "6.1", [])
+    with pytest.raises(dev.DevError, match=r"Django 5.2, 6.0, 6.1, not 4.2$"):
+        dev.pick(sessions, "3.12", "4.2", [])
     with pytest.raises(dev.DevError, match=r"tests Python 3.11, 3.12, 3.13, not 3.9"):
         dev.pick(sessions, "3.9", None, [])
     with pytest.raises(dev.DevError, match=r"unknown database oracle; choose from sqlite,"):
