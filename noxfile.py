@@ -44,7 +44,7 @@ DJANGO_PYTHONS = {
     "6.1": ("3.12", "3.13"),
 }
 DATABASES = ("sqlite", "postgres", "mariadb")
-#: The pair that lint, docs and bench use, and that the type stubs match.
+#: The Django series that lint, docs, bench and demo install, and that the type stubs match.
 DEFAULT_DJANGO = "5.2"
 
 # The same variables tests/settings.py reads, so the probe asks the server the tests will use.
