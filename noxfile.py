@@ -163,7 +163,7 @@ def run_pytest(
     session: nox.Session, db: str, env: dict[str, str | None], rows: list[dict[str, Any]]
 ) -> None:
     """Run pytest with a JUnit report, and add the database's row, counted from the report."""
-    report = Path(session.create_tmp()) / "report.xml"
+    report = own_file(session, "report.xml")
     report.unlink(missing_ok=True)  # a run that dies early must not count the last one
     started = time.monotonic()
     code = 0
@@ -178,6 +178,16 @@ def run_pytest(
         rows.append(row(db, "failed" if code else "passed", took, counts))
 
 
+def own_file(session: nox.Session, name: str) -> Path:
+    """
+    Return the path of a file of the session's own, in its environment's folder.
+
+    Not in ``session.create_tmp()``: that also points ``TMPDIR`` at ``.nox/<session>/tmp``,
+    and a Unix socket under so deep a folder (Chromium's) outgrows the 108 bytes allowed.
+    """
+    return Path(session.virtualenv.location) / name
+
+
 def install(session: nox.Session, extra: str = "dev", django: str = DEFAULT_DJANGO) -> None:
     """
     Install the project in editable mode with ``extra`` and one Django series.
@@ -185,7 +195,7 @@ def install(session: nox.Session, extra: str = "dev", django: str = DEFAULT_DJAN
     The requirements go through a file: uv rebuilds a project named on its command line on
     every run (seconds each time), one named in a file only when its pyproject.toml changed.
     """
-    requirements = Path(session.create_tmp()) / "requirements.txt"
+    requirements = own_file(session, "requirements.txt")
     requirements.write_text(f"-e {ROOT}[{extra}]\ndjango~={django}.0\n")
     session.install("-r", str(requirements))
 

@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -203,6 +204,14 @@ def test_the_summary_reads_what_each_session_recorded(dev, noxfile, tmp_path, ca
     out = capsys.readouterr().out
     assert "Skipped backends: postgres (nothing answers)" in out
     assert "Total: 2 passed, 0 failed, 1 skipped" in out
+
+
+def test_a_session_leaves_the_temporary_folder_alone():
+    """
+    nox's ``create_tmp()`` points TMPDIR into ``.nox/<session>/tmp``: too deep for the Unix
+    sockets the suite's servers and Chromium make there (108 bytes at most).
+    """
+    assert f"{os.sep}.nox{os.sep}" not in tempfile.gettempdir()
 
 
 def test_ci_fails_a_run_where_a_database_was_skipped(dev):
