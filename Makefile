@@ -1,4 +1,4 @@
-# Shortcuts for dev.py, which does the real work (and needs only Python 3.11+ and git).
+# Shortcuts for dev.py, which runs noxfile.py's sessions (and needs only Python 3.11+ and git).
 # Pass options through ARGS, e.g.:
 #   make test ARGS="--python 3.13 --django 6.1 --db sqlite -- -k inbox"
 #   make demo ARGS="--port 8001"

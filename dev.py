@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """The one entry point for working on django-pigeonhole: tests, demo, lint, docs, benchmarks.
 
-It uses only the standard library, so a fresh checkout needs nothing but Python 3.11+ and git:
-everything else goes into a virtual environment that this script creates and keeps current.
+It uses only the standard library, so a fresh checkout needs nothing but Python 3.11+ and git.
+The tasks themselves are nox sessions (``noxfile.py`` declares them and the test matrix); on its
+first run this script installs nox and uv into ``.venv-nox/`` and then runs the sessions a
+command names:
 
     python3 dev.py test [--python 3.13] [--django 6.1] [--db sqlite,postgres] [-- -k inbox]
     python3 dev.py demo [--port 8000]
@@ -10,586 +12,220 @@ everything else goes into a virtual environment that this script creates and kee
     python3 dev.py docs
     python3 dev.py bench [benchmark args]
 
-`test` runs the suite once per database, because the backends must behave the same on each of
-them; a database that cannot be reached is reported as skipped, and with ``CI=true`` a skipped
-backend fails the run, so that CI never goes green by testing less than it claims.
+What nox cannot do alone stays here: finding pyenv's interpreters, and the summary of a test
+run. ``test`` runs one session per database, because the backends must behave the same on each;
+a database that cannot be reached is reported as skipped, and with ``CI=true`` a skipped backend
+fails the run, so that CI never goes green by testing less than it claims.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import re
 import shlex
 import shutil
-import socket
 import subprocess
 import sys
-import tarfile
 import tempfile
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
-from xml.etree import ElementTree
+from pathlib import Path
 
 if sys.version_info < (3, 11):  # noqa: UP036 - the point is a clear message on old Pythons
     sys.exit("dev.py needs Python 3.11 or newer.")
 
 ROOT = Path(__file__).resolve().parent
-CACHE = ROOT / ".cache"
+TOOLS = ROOT / ".venv-nox"
+TOOLS_REQUIREMENTS = ("nox==2026.10.20", "uv==0.13.9")
 PYENV_VERSIONS = Path.home() / ".pyenv" / "versions"
-
-DATABASES = ("sqlite", "postgres", "mariadb")
-DEFAULT_DJANGO = "5.2"
-STAMP_NAME = "pigeonhole-dev-stamp.json"
-
-# The same variables tests/settings.py reads, so the probe asks the server the tests will use.
-PG_HOST = os.environ.get("PIGEONHOLE_PG_HOST", "127.0.0.1")
-PG_PORT = int(os.environ.get("PIGEONHOLE_PG_PORT", "5432"))
-PG_USER = os.environ.get("PIGEONHOLE_PG_USER", "postgres")
-MARIADB_HOST = os.environ.get("PIGEONHOLE_MARIADB_HOST", "127.0.0.1")
-MARIADB_PORT = int(os.environ.get("PIGEONHOLE_MARIADB_PORT", "3306"))
-MARIADB_USER = os.environ.get("PIGEONHOLE_MARIADB_USER", "root")
-REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
-REDIS_URL = f"redis://{REDIS_HOST}:{REDIS_PORT}/15"
-
-MARIADB_FIX = "apt-get install libmariadb-dev pkg-config"
-MANAGED_ENV = ("PIGEONHOLE_TEST_DB", "PIGEONHOLE_DJANGO_TESTS", "PIGEONHOLE_TEST_REDIS_URL")
-PYTEST_NO_TESTS = 5
+RESULTS_ENV = "PIGEONHOLE_DEV_RESULTS"  # where noxfile.py's test sessions record their rows
 
 
 class DevError(Exception):
     """A problem the developer can fix; printed without a traceback."""
 
 
-# --------------------------------------------------------------------------- running commands
-
-
-def shown(arg: str | os.PathLike[str], cwd: Path = ROOT) -> str:
-    """Print repository paths relative to ``cwd``, so echoed commands are short and pasteable."""
-    text = os.fspath(arg)
-    if text == str(ROOT) or text.startswith(f"{ROOT}{os.sep}"):
-        return os.path.relpath(text, cwd)
-    return text
-
-
-def echo(cmd: Sequence[str | os.PathLike[str]], env: Mapping[str, str], cwd: Path) -> None:
-    """Show each command before it runs: a failure is then easy to reproduce by hand."""
-    parts = [f"{key}={shlex.quote(value)}" for key, value in env.items()]
-    parts += [shlex.quote(shown(arg, cwd)) for arg in cmd]
-    where = "" if cwd == ROOT else f"(cd {shown(cwd)} && "
-    print(f"$ {where}{' '.join(parts)}{')' if where else ''}", flush=True)
-
-
-def run(
-    cmd: Sequence[str | os.PathLike[str]],
-    *,
-    env: Mapping[str, str] | None = None,
-    cwd: Path = ROOT,
-    check: bool = True,
-    unset: Sequence[str] = (),
-) -> int:
-    """
-    Run a command in the foreground, echoing it; with ``check`` a failure stops dev.py.
-
-    ``unset`` names inherited variables the command must not see: those ``env`` alone decides.
-    """
+def run(cmd: Sequence[str | os.PathLike[str]], env: Mapping[str, str] | None = None) -> int:
+    """Run a command in the foreground, echoing it, so a failure is easy to rerun by hand."""
     extra = dict(env or {})
-    echo(cmd, extra, cwd)
-    inherited = {key: value for key, value in os.environ.items() if key not in unset}
+    words = [f"{key}={value}" for key, value in extra.items() if key != "PATH"] + list(cmd)
+    print("$ " + shlex.join(os.fspath(word) for word in words).replace(f"{ROOT}/", ""), flush=True)
     try:
-        code = subprocess.call(list(cmd), cwd=cwd, env={**inherited, **extra})
+        return subprocess.call(list(cmd), cwd=ROOT, env={**os.environ, **extra})
     except FileNotFoundError as exc:
-        raise DevError(f"cannot run {shown(cmd[0])}: {exc.strerror}") from exc
-    if check and code:
-        command = " ".join(shlex.quote(shown(arg)) for arg in cmd)
-        raise DevError(f"command failed with exit code {code}: {command}")
-    return code
+        raise DevError(f"cannot run {cmd[0]}: {exc.strerror}") from exc
 
 
-def output(cmd: Sequence[str | os.PathLike[str]]) -> str:
-    """Capture a short answer from a helper command (versions, probes); not echoed."""
-    try:
-        result = subprocess.run(
-            list(cmd), cwd=ROOT, capture_output=True, text=True, check=False, timeout=120
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise DevError(f"cannot run {shown(cmd[0])}: {exc}") from exc
+# --------------------------------------------------------------------------- nox and uv
+
+
+def tools() -> Path:
+    """
+    Return the Python of ``.venv-nox``, creating it with nox and uv from PyPI when needed.
+
+    A stamp file holds the pinned requirements, so later runs start at once and a new pin
+    reinstalls. Made with the standard library's venv, so it has pip, which the test sessions
+    use to fetch Django's source distribution.
+    """
+    python = TOOLS / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    stamp = TOOLS / "dev-requirements.txt"
+    wanted = "\n".join(TOOLS_REQUIREMENTS) + "\n"
+    if python.is_file() and stamp.is_file() and stamp.read_text() == wanted:
+        return python
+    if not python.is_file():
+        shutil.rmtree(TOOLS, ignore_errors=True)
+        if run([sys.executable, "-m", "venv", TOOLS]):
+            raise DevError(f"could not create {TOOLS.name} with {sys.executable} -m venv")
+    stamp.unlink(missing_ok=True)  # a failed install must not look complete next time
+    if run([python, "-m", "pip", "install", "--quiet", *TOOLS_REQUIREMENTS]):
+        raise DevError(f"could not install {' and '.join(TOOLS_REQUIREMENTS)} from PyPI")
+    stamp.write_text(wanted)
+    return python
+
+
+def nox(args: Sequence[str], env: Mapping[str, str] | None = None) -> int:
+    return run([tools(), "-m", "nox", *args], env)
+
+
+@dataclass(frozen=True)
+class SuiteSession:
+    """A test session of noxfile.py: one Python, one Django series, one database."""
+
+    name: str
+    python: str
+    django: str
+    db: str
+
+
+def suite_sessions(text: str) -> list[SuiteSession]:
+    """Read the test sessions from ``nox --list --json``'s output."""
+    return [
+        SuiteSession(s["session"], s["python"], s["call_spec"]["django"], s["call_spec"]["db"])
+        for s in json.loads(text)
+        if s["name"] == "test"
+    ]
+
+
+def listing() -> str:
+    """Return ``nox --list --json``: every session of noxfile.py, with its parameters."""
+    result = subprocess.run(
+        [tools(), "-m", "nox", "--list", "--json"],
+        cwd=ROOT, capture_output=True, text=True, check=False,
+    )  # fmt: skip
     if result.returncode:
-        raise DevError((result.stderr or result.stdout).strip() or f"{cmd[0]} failed")
-    return result.stdout.strip()
+        raise DevError(f"nox --list failed: {result.stderr.strip() or result.stdout.strip()}")
+    return result.stdout
 
 
 # --------------------------------------------------------------------------- interpreters
 
 
-@dataclass(frozen=True)
-class Interpreter:
-    """A Python interpreter found on this machine and the version it reported."""
+def interpreter(spec: str | None) -> tuple[str, Path]:
+    """
+    Turn ``--python`` into a version such as ``3.13`` and the interpreter to run it.
 
-    path: Path
-    version: tuple[int, int, int]
-
-    @property
-    def short(self) -> str:
-        return f"{self.version[0]}.{self.version[1]}"
-
-    @property
-    def full(self) -> str:
-        return ".".join(map(str, self.version))
-
-
-def _version_key(path: Path) -> tuple[int, ...]:
-    return tuple(int(part) for part in path.name.split("."))
-
-
-def resolve_python(spec: str | None) -> Interpreter:
-    """Turn ``--python`` into an interpreter.
-
-    A path is used as given; a version such as ``3.13`` prefers pyenv's newest matching build
+    A path is used as given; a version prefers pyenv's newest matching build
     (``~/.pyenv/versions/3.13.*``), because distributions rarely ship several Pythons side by
-    side, and falls back to ``python3.13`` on PATH.
+    side, and falls back to ``python3.13`` on PATH. Without ``--python``, the Python running
+    this script.
     """
-    if spec is None:
-        path: Path | None = Path(sys.executable)
-    elif os.sep in spec or spec.startswith("."):
-        path = Path(spec).expanduser().absolute()  # commands run from the repository root
-    elif re.fullmatch(r"\d+\.\d+(\.\d+)?", spec):
-        path = None
-        if spec.count(".") == 2:
-            builds = [PYENV_VERSIONS / spec]
-        else:
-            pattern = re.compile(rf"{re.escape(spec)}\.\d+")
-            found = PYENV_VERSIONS.glob(f"{spec}.*") if PYENV_VERSIONS.is_dir() else []
-            builds = sorted((p for p in found if pattern.fullmatch(p.name)), key=_version_key)
-        for build in reversed(builds):
-            if (build / "bin" / "python").is_file():
-                path = build / "bin" / "python"
-                break
-        if path is None:
-            major_minor = ".".join(spec.split(".")[:2])
-            on_path = shutil.which(f"python{major_minor}")
-            path = Path(on_path) if on_path else None
-    else:
-        on_path = shutil.which(spec)
-        path = Path(on_path) if on_path else None
-    if path is None or not path.is_file():
-        raise DevError(
-            f"no Python interpreter found for --python {spec!r} "
-            f"(looked in {PYENV_VERSIONS} and on PATH)"
-        )
-    reported = output([path, "-c", "import sys; print(*sys.version_info[:3])"])
-    major, minor, micro = (int(part) for part in reported.split())
-    return Interpreter(path, (major, minor, micro))
+    path: str | Path | None = sys.executable
+    if spec and (os.sep in spec or spec.startswith(".")):
+        path = Path(spec).expanduser().absolute()
+    elif spec and re.fullmatch(r"\d+\.\d+(\.\d+)?", spec):
+        found = PYENV_VERSIONS.glob(f"{spec}*") if PYENV_VERSIONS.is_dir() else []
+        pattern = re.compile(rf"{re.escape(spec)}(\.\d+)?")
+        builds = [p / "bin" / "python" for p in found if pattern.fullmatch(p.name)]
+        builds.sort(key=lambda p: tuple(map(int, p.parent.parent.name.split("."))))
+        path = next((p for p in reversed(builds) if p.is_file()), None)
+        path = path or shutil.which("python" + ".".join(spec.split(".")[:2]))
+    elif spec:
+        path = shutil.which(spec)
+    if path is None or not Path(path).is_file():
+        raise DevError(f"no Python found for --python {spec} (looked in {PYENV_VERSIONS}, PATH)")
+    probe = [path, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"]
+    version = subprocess.run(probe, capture_output=True, text=True, check=True).stdout.strip()
+    return version, Path(path)
 
 
-# --------------------------------------------------------------------------- virtual environments
-
-
-def django_requirement(spec: str) -> tuple[str, str]:
-    """Turn ``--django`` into a pip requirement and a short label for the venv's name.
-
-    ``6.1`` means the 6.1 series (``django~=6.1.0``), ``6.1.3`` that exact release, and
-    anything starting with an operator (``>=6.0``) is passed to pip as written.
+def interpreter_path(version: str, path: Path, folder: Path = TOOLS / "interpreters") -> str:
     """
-    spec = spec.strip()
-    if re.fullmatch(r"\d+\.\d+", spec):
-        return f"django~={spec}.0", spec
-    if re.fullmatch(r"\d+\.\d+\.\d+\w*", spec):
-        return f"django=={spec}", spec
-    if re.match(r"[<>=!~]", spec):
-        return f"django{spec}", re.sub(r"[^\w.]+", "_", spec).strip("_")
-    raise DevError(f"--django {spec!r}: use a series (6.1), a release (6.1.3) or a pip spec")
+    Return a PATH on which nox finds ``path`` as ``python<version>``.
 
-
-@dataclass(frozen=True)
-class Venv:
-    """A virtual environment made by this script, with the project installed in it."""
-
-    path: Path
-    interpreter: Interpreter
-
-    @property
-    def python(self) -> Path:
-        return self.bin("python")
-
-    def bin(self, name: str) -> Path:
-        if os.name == "nt":
-            return self.path / "Scripts" / f"{name}.exe"
-        return self.path / "bin" / name
-
-    def pip(self, *args: str, check: bool = True) -> int:
-        return run([self.python, "-m", "pip", *args], check=check)
-
-    def has_module(self, module: str) -> bool:
-        probe = [self.python, "-c", "import importlib, sys; importlib.import_module(sys.argv[1])"]
-        return subprocess.call([*probe, module], stderr=subprocess.DEVNULL) == 0
-
-    def django_version(self) -> str:
-        return output([self.python, "-c", "import django; print(django.__version__)"])
-
-
-def file_hash(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def bootstrap(
-    python_spec: str | None = None,
-    django_spec: str = DEFAULT_DJANGO,
-    *,
-    extra: str = "dev",
-    name: str | None = None,
-) -> Venv:
-    """Create or reuse the venv for this interpreter and Django, installing ``-e .[extra]``.
-
-    The install is skipped when a stamp file says the venv was made from the same
-    interpreter, the same Django requirement, extra and pyproject.toml, so repeated runs
-    start at once; any change there reinstalls, and a different interpreter rebuilds the venv.
-    ``name`` gives the venv its own directory, as the demo's small ``.venv-demo`` has.
+    nox looks interpreters up by name; pyenv's shims answer only for the active version, so
+    a directory holding one link, ``python3.13``, to the chosen build goes first.
     """
-    interpreter = resolve_python(python_spec)
-    requirement, label = django_requirement(django_spec)
-    series = re.match(r"\d+", label)
-    if series and int(series.group()) >= 6 and interpreter.version < (3, 12, 0):
-        raise DevError(f"Django {label} needs Python 3.12 or newer; add --python 3.12 or 3.13")
-
-    default_python = interpreter.path.resolve() == Path(sys.executable).resolve()
-    if name:
-        path = ROOT / name
-    elif default_python and django_spec == DEFAULT_DJANGO:
-        path = ROOT / ".venv"
-    else:
-        path = ROOT / f".venv-py{interpreter.short}-django{label}"
-    venv = Venv(path, interpreter)
-
-    wanted = {
-        "python": str(interpreter.path.resolve()),
-        "python_version": interpreter.full,
-        "django": requirement,
-        "extra": extra,
-        "pyproject_sha256": file_hash(ROOT / "pyproject.toml"),
-    }
-    stamp = path / STAMP_NAME
-    try:
-        current = json.loads(stamp.read_text())
-    except (OSError, ValueError):
-        current = None
-    if current == wanted and venv.python.is_file():
-        print(f"Using {shown(path)} (Python {interpreter.full}, {requirement}; up to date)")
-        return venv
-
-    stale_interpreter = current is not None and current.get("python") != wanted["python"]
-    if path.exists() and (stale_interpreter or not venv.python.is_file()):
-        print(f"Rebuilding {shown(path)}: it was made by another interpreter or is broken")
-        shutil.rmtree(path)
-    if not path.exists():
-        run([interpreter.path, "-m", "venv", path])
-    stamp.unlink(missing_ok=True)  # a failed install must not look complete next time
-    venv.pip("install", "--quiet", "-e", f".[{extra}]", requirement)
-    stamp.write_text(json.dumps(wanted, indent=2) + "\n")
-    return venv
+    folder.mkdir(parents=True, exist_ok=True)
+    link = folder / f".python{version}-{os.getpid()}"
+    link.symlink_to(path)
+    os.replace(link, folder / f"python{version}")  # atomic: another run may be reading it
+    return os.pathsep.join([str(folder), os.environ.get("PATH", os.defpath)])
 
 
-# --------------------------------------------------------------------------- Django's own tests
-
-
-def django_tests_dir(venv: Venv, version: str) -> tuple[Path | None, str]:
-    """Return a directory holding ``messages_tests`` from this Django release's source.
-
-    Django's own contrib.messages tests are not in the wheel, so the sdist is downloaded once
-    per version into ``.cache/django-src/<version>/`` and only ``tests/messages_tests`` is
-    unpacked. The second value says why there is no directory when the first is None.
-    """
-    base = CACHE / "django-src" / version
-    tests = base / "tests"
-    if (tests / "messages_tests" / "__init__.py").is_file():
-        return tests, ""
-    CACHE.mkdir(exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
-        download = Path(tmp) / "download"
-        code = run(
-            [
-                venv.python, "-m", "pip", "download", "--quiet", "--no-binary", ":all:",
-                "--no-deps", f"django=={version}", "--dest", download,
-            ],
-            check=False,
-        )  # fmt: skip
-        sdists = sorted(download.glob("*.tar.gz")) if download.is_dir() else []
-        if code or not sdists:
-            return None, f"could not download Django {version}'s source distribution"
-        unpacked = Path(tmp) / "unpacked"
-        count = _extract_messages_tests(sdists[0], unpacked)
-        if not count:
-            return None, f"no tests/messages_tests in {sdists[0].name}"
-        if tests.exists():
-            shutil.rmtree(tests)
-        base.mkdir(parents=True, exist_ok=True)
-        os.replace(unpacked / "tests", tests)  # whole or nothing: no half-filled cache
-    print(f"Unpacked {count} files of Django {version}'s messages_tests into {shown(tests)}")
-    return tests, ""
-
-
-def _extract_messages_tests(sdist: Path, dest: Path) -> int:
-    """Copy ``<top>/tests/messages_tests/**`` from the tarball to ``dest/tests/messages_tests``.
-
-    Regular files are written one by one under a checked relative path, so nothing in the
-    archive (links, absolute names, ``..``) can write outside ``dest``.
-    """
-    count = 0
-    with tarfile.open(sdist) as archive:
-        for member in archive:
-            parts = PurePosixPath(member.name).parts
-            if len(parts) < 4 or parts[1:3] != ("tests", "messages_tests") or not member.isfile():
-                continue
-            relative = parts[1:]
-            if any(part in ("", ".", "..") for part in relative):
-                continue
-            source = archive.extractfile(member)
-            if source is None:
-                continue
-            target = dest.joinpath(*relative)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with source, target.open("wb") as sink:
-                shutil.copyfileobj(source, sink)
-            count += 1
-    return count
-
-
-# --------------------------------------------------------------------------- service probes
-
-
-@dataclass(frozen=True)
-class Probe:
-    """Whether a server answered, and if not, a reason a person can act on."""
-
-    up: bool
-    reason: str = ""
-
-
-def port_problem(host: str, port: int, timeout: float = 2.0) -> str | None:
-    """A plain TCP connect: cheap, and tells "not running" apart from "driver trouble"."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return None
-    except OSError as exc:
-        return f"nothing answers on {host}:{port} ({exc.strerror or exc})"
-
-
-def driver_problem(venv: Venv, script: str, *args: str) -> str | None:
-    """Connect with the real driver in the venv, as the tests will; return its error if any."""
-    try:
-        result = subprocess.run(
-            [venv.python, "-c", script, *args],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        return "the driver's connect timed out"
-    if result.returncode == 0:
-        return None
-    lines = (result.stderr or result.stdout).strip().splitlines()
-    return lines[-1] if lines else f"driver check exited with {result.returncode}"
-
-
-PG_CONNECT = """
-import sys, psycopg
-host, port, user = sys.argv[1:4]
-psycopg.connect(host=host, port=port, user=user, dbname="test", connect_timeout=10).close()
-"""
-
-MARIADB_CONNECT = """
-import sys, MySQLdb
-host, port, user = sys.argv[1:4]
-MySQLdb.connect(host=host, port=int(port), user=user, password="", connect_timeout=10).close()
-"""
-
-
-def probe_sqlite(venv: Venv) -> Probe:
-    return Probe(True)
-
-
-def probe_postgres(venv: Venv) -> Probe:
-    problem = port_problem(PG_HOST, PG_PORT) or driver_problem(
-        venv, PG_CONNECT, PG_HOST, str(PG_PORT), PG_USER
-    )
-    return Probe(problem is None, problem or "")
-
-
-def probe_mariadb(venv: Venv) -> Probe:
-    """Check the server, then make sure mysqlclient is there (it compiles against libmariadb)."""
-    problem = port_problem(MARIADB_HOST, MARIADB_PORT)
-    if problem:
-        return Probe(False, problem)
-    if not venv.has_module("MySQLdb"):
-        print("MariaDB needs the mysqlclient driver; installing it into the venv")
-        if venv.pip("install", "--quiet", "mysqlclient", check=False):
-            print(
-                "\nmysqlclient failed to build. It needs the MariaDB client headers and "
-                f"pkg-config; on Debian or Ubuntu:\n    {MARIADB_FIX}\n",
-                file=sys.stderr,
-            )
-            return Probe(False, f"mysqlclient failed to build (fix: {MARIADB_FIX})")
-    problem = driver_problem(venv, MARIADB_CONNECT, MARIADB_HOST, str(MARIADB_PORT), MARIADB_USER)
-    return Probe(problem is None, problem or "")
-
-
-def probe_redis() -> Probe:
-    """Send a RESP PING over a plain socket: no driver needed to know the server is usable."""
-    try:
-        with socket.create_connection((REDIS_HOST, REDIS_PORT), timeout=2.0) as conn:
-            conn.sendall(b"PING\r\n")
-            reply = conn.recv(64)
-    except OSError as exc:
-        return Probe(False, f"nothing answers on {REDIS_HOST}:{REDIS_PORT} ({exc.strerror or exc})")
-    if reply.startswith(b"+PONG"):
-        return Probe(True)
-    return Probe(False, f"unexpected PING reply {reply.decode(errors='replace').strip()!r}")
-
-
-PROBES: dict[str, Callable[[Venv], Probe]] = {
-    "sqlite": probe_sqlite,
-    "postgres": probe_postgres,
-    "mariadb": probe_mariadb,
-}
-
-
-# --------------------------------------------------------------------------- pytest runs
-
-
-@dataclass(frozen=True)
-class PytestRun:
-    """What one pytest run reported: its exit code and counts, from its JUnit XML report."""
-
-    code: int
-    seconds: float
-    counts: Mapping[str, int] | None  # passed, failed, skipped; None without a report
-
-    @property
-    def detail(self) -> str:
-        took = f"({self.seconds:.1f}s)"
-        if self.code == PYTEST_NO_TESTS:
-            return f"no tests collected (pytest exit 5) {took}"
-        if self.counts is None:
-            return f"pytest exit code {self.code}, no report {took}"
-        return f"{', '.join(f'{n} {word}' for word, n in self.counts.items())} {took}"
-
-
-def junit_counts(report: Path) -> dict[str, int] | None:
-    """
-    Count passed, failed and skipped tests in a pytest ``--junitxml`` report.
-
-    Each ``<testcase>`` is one test, as pytest's closing line counts them (the suite's
-    ``tests`` attribute adds subtests). Errors count as failures, expected failures as
-    skipped. None when there is no readable report: pytest stopped before writing it.
-    """
-    try:
-        root = ElementTree.parse(report).getroot()
-    except (OSError, ElementTree.ParseError):
-        return None
-    counts = {"passed": 0, "failed": 0, "skipped": 0}
-    for case in root.iter("testcase"):
-        outcomes = {child.tag for child in case}
-        if outcomes & {"failure", "error"}:
-            counts["failed"] += 1
-        elif "skipped" in outcomes:
-            counts["skipped"] += 1
-        else:
-            counts["passed"] += 1
-    return counts
-
-
-def run_pytest(venv: Venv, env: Mapping[str, str], args: Sequence[str]) -> PytestRun:
-    """Run pytest in the foreground; its report, not its output, gives the counts."""
-    with tempfile.TemporaryDirectory(prefix="pigeonhole-dev-") as tmp:
-        report = Path(tmp) / "report.xml"
-        started = time.monotonic()
-        # Variables this script manages come only from it, so the summary matches what tests saw.
-        cmd = [venv.python, "-m", "pytest", f"--junitxml={report}", *args]
-        code = run(cmd, env=env, check=False, unset=MANAGED_ENV)
-        return PytestRun(code, time.monotonic() - started, junit_counts(report))
+# --------------------------------------------------------------------------- test summary
 
 
 @dataclass(frozen=True)
 class Row:
-    """One line of the closing summary."""
+    """One line of the closing summary, as a test session of noxfile.py recorded it."""
 
     backend: str
     result: str  # passed, failed, skipped, up, ready
     detail: str
+    counts: Mapping[str, int] | None = None
 
     @property
     def skipped(self) -> bool:
         return self.result == "skipped"
 
 
-def split_dbs(value: str) -> list[str]:
-    names = [name.strip().lower() for name in value.split(",") if name.strip()]
-    if names == ["all"]:
-        return list(DATABASES)
-    unknown = sorted(set(names) - set(DATABASES))
-    if unknown or not names:
-        raise argparse.ArgumentTypeError(
-            f"unknown database {', '.join(unknown) or '(none)'}; choose from {','.join(DATABASES)}"
-        )
-    return list(dict.fromkeys(names))
+def collect(report: Path, results: Path) -> tuple[list[Row], str]:
+    """
+    Read the rows the sessions recorded, in the order nox ran them, and where they ran.
 
-
-def cmd_test(args: argparse.Namespace, pytest_args: list[str]) -> int:
-    """Run the suite once per requested database and summarise; see the module docstring."""
-    ci = os.environ.get("CI", "").strip().lower() == "true"
-    venv = bootstrap(args.python, args.django)
-    version = venv.django_version()
+    A session that stopped before it recorded its database's row (its install failed, say)
+    gets one failed row with nox's reason; the optional parts (Django's suite, Redis) are shown
+    once.
+    """
+    try:
+        ran = json.loads(report.read_text())["sessions"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise DevError(f"nox wrote no report ({exc}); see its output above") from exc
+    recorded = {}
+    for path in results.glob("*.json"):
+        entry = json.loads(path.read_text())
+        recorded[entry["session"]] = entry
+    parts: dict[str, Row] = {}
     rows: list[Row] = []
-    env: dict[str, str] = {}
+    where = ""
+    for session in ran:
+        db = session["args"].get("db", session["name"])
+        entry = recorded.get(session["signatures"][0], {"where": "", "rows": []})
+        where = where or entry["where"]
+        mine = [Row(**item) for item in entry["rows"]]
+        for row in mine:
+            if row.backend != db:
+                parts.setdefault(row.backend, row)
+        own = [row for row in mine if row.backend == db]
+        rows += own or [Row(db, "failed", session.get("reason") or session["result"])]
+    return [*parts.values(), *rows], where
 
-    tests, why = django_tests_dir(venv, version)
-    if tests:
-        env["PIGEONHOLE_DJANGO_TESTS"] = str(tests)
-        rows.append(Row("django-suite", "ready", f"Django {version} messages_tests"))
-    else:
-        rows.append(Row("django-suite", "skipped", why))
 
-    redis = probe_redis()
-    if redis.up:
-        env["PIGEONHOLE_TEST_REDIS_URL"] = REDIS_URL
-        rows.append(Row("redis", "up", REDIS_URL))
-    else:
-        rows.append(Row("redis", "skipped", redis.reason))
-
-    totals = {"passed": 0, "failed": 0, "skipped": 0}
-    for db in args.db:
-        print(f"\n===== {db} " + "=" * 60, flush=True)
-        probe = PROBES[db](venv)
-        if not probe.up:
-            print(f"Skipping {db}: {probe.reason}")
-            rows.append(Row(db, "skipped", probe.reason))
-            continue
-        outcome = run_pytest(venv, {"PIGEONHOLE_TEST_DB": db, **env}, pytest_args)
-        for word, number in (outcome.counts or {}).items():
-            totals[word] += number
-        rows.append(Row(db, "passed" if outcome.code == 0 else "failed", outcome.detail))
-
-    where = f"Python {venv.interpreter.full}, Django {version}, {shown(venv.path)}"
-    print(f"\n===== summary ({where}) " + "=" * 20)
+def summary(rows: Sequence[Row], where: str) -> None:
+    print(f"\n===== summary ({where or 'no session recorded its versions'}) " + "=" * 20)
     width = max(len(row.backend) for row in rows)
     for row in rows:
         print(f"  {row.backend:<{width}}  {row.result:<7}  {row.detail}")
     skipped = [row for row in rows if row.skipped]
     if skipped:
         print("Skipped backends: " + "; ".join(f"{r.backend} ({r.detail})" for r in skipped))
-    passed, failed_count, skipped_count = totals["passed"], totals["failed"], totals["skipped"]
-    print(f"Total: {passed} passed, {failed_count} failed, {skipped_count} skipped")
-
-    problem = verdict(rows, ci=ci)
-    if problem:
-        print(f"FAILED: {problem}")
-        return 1
-    return 0
+    totals = {"passed": 0, "failed": 0, "skipped": 0}
+    for row in rows:
+        for word, number in (row.counts or {}).items():
+            totals[word] += number
+    print("Total: " + ", ".join(f"{number} {word}" for word, number in totals.items()))
 
 
 def verdict(rows: Sequence[Row], *, ci: bool) -> str | None:
@@ -606,61 +242,55 @@ def verdict(rows: Sequence[Row], *, ci: bool) -> str | None:
     return None
 
 
-# --------------------------------------------------------------------------- other commands
+# --------------------------------------------------------------------------- commands
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
+def pick(
+    listed: Sequence[SuiteSession], python: str, django: str | None, dbs: Sequence[str]
+) -> list[str]:
     """
-    Migrate, create the demo users (printed by demo_setup) and serve the example site.
+    Name the test sessions for one Python, one Django series and each database, in order.
 
-    The demo gets its own small venv, ``.venv-demo`` with the package and uvicorn (the
-    ``demo`` extra): a first look should not wait for the test and docs toolchain. uvicorn
-    serves the site under ASGI, so the inbox streams its updates; one process keeps the
-    in-memory broker, and a message sent in one tab reaches the others at once.
+    Without ``django``, the oldest series the matrix pairs with this Python; without
+    ``dbs`` (or with ``all``), every database.
     """
-    venv = bootstrap(extra="demo", name=".venv-demo")
-    example = ROOT / "example"
-    url = f"http://127.0.0.1:{args.port}/"
-    env = {"DEMO_SITE_URL": url.rstrip("/")}
-    run([venv.python, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=example, env=env)
-    run([venv.python, "manage.py", "demo_setup", f"--url={url}"], cwd=example, env=env)
-    print(f"Serving the demo at {url} with uvicorn (ASGI); Ctrl+C stops it.", flush=True)
-    try:
-        return run(
-            [
-                venv.python, "-m", "uvicorn", "demo.asgi:application", "--host", "127.0.0.1",
-                "--port", str(args.port), "--workers", "1", "--lifespan", "off",
-            ],
-            cwd=example,
-            env=env,
-            check=False,
-        )  # fmt: skip
-    except KeyboardInterrupt:
-        return 0
+    dbs = [] if list(dbs) == ["all"] else dbs
+    mine = [s for s in listed if s.python == python]
+    if not mine:
+        pythons = ", ".join(sorted({s.python for s in listed}))
+        raise DevError(f"noxfile.py tests Python {pythons}, not {python}")
+    series = sorted({s.django for s in mine}, key=lambda v: tuple(map(int, v.split("."))))
+    django = django or series[0]
+    if django not in series:
+        others = sorted({s.python for s in listed if s.django == django})
+        fix = f"; add --python {' or '.join(others)}" if others else ""
+        raise DevError(
+            f"noxfile.py pairs Python {python} with Django {', '.join(series)}, not {django}{fix}"
+        )
+    names = {s.db: s.name for s in mine if s.django == django}
+    unknown = [db for db in dbs if db not in names]
+    if unknown:
+        raise DevError(f"unknown database {', '.join(unknown)}; choose from {','.join(names)}")
+    # nox reads either quote; double ones echo without shell escapes.
+    return [names[db].replace("'", '"') for db in dbs or names]
 
 
-def cmd_lint(args: argparse.Namespace) -> int:
-    """
-    Check style and types without changing files: `ruff format .` is left to the author.
-
-    mypy checks the modules ``[tool.mypy]`` in pyproject.toml lists, with django-stubs.
-    """
-    venv = bootstrap()
-    check = run([venv.bin("ruff"), "check", "."], check=False)
-    fmt = run([venv.bin("ruff"), "format", "--check", "."], check=False)
-    types = run([venv.bin("mypy")], check=False)
-    return 1 if check or fmt or types else 0
-
-
-def cmd_docs(args: argparse.Namespace) -> int:
-    """Build the site with --strict, so a broken link or a missing page fails the build."""
-    venv = bootstrap()
-    return run([venv.bin("mkdocs"), "build", "--strict"], check=False)
-
-
-def cmd_bench(args: argparse.Namespace, extra: list[str]) -> int:
-    venv = bootstrap()
-    return run([venv.python, "benchmarks/run.py", *extra], check=False)
+def cmd_test(args: argparse.Namespace, pytest_args: list[str]) -> int:
+    """Run the suite once per requested database and summarise; see the module docstring."""
+    version, path = interpreter(args.python)
+    names = pick(suite_sessions(listing()), version, args.django, args.db)
+    with tempfile.TemporaryDirectory(prefix="pigeonhole-dev-") as tmp:
+        report, results = Path(tmp) / "nox.json", Path(tmp) / "results"
+        results.mkdir()
+        env = {"PATH": interpreter_path(version, path), RESULTS_ENV: str(results)}
+        nox(["--report", str(report), "--sessions", *names, "--", *pytest_args], env)
+        rows, where = collect(report, results)
+    summary(rows, where)
+    problem = verdict(rows, ci=os.environ.get("CI", "").strip().lower() == "true")
+    if problem:
+        print(f"FAILED: {problem}")
+        return 1
+    return 0
 
 
 def parser() -> argparse.ArgumentParser:
@@ -668,7 +298,6 @@ def parser() -> argparse.ArgumentParser:
         prog="dev.py", description="Develop django-pigeonhole: one command for each task."
     )
     sub = main.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
     test = sub.add_parser(
         "test",
         help="run the test suite against each database",
@@ -681,19 +310,16 @@ def parser() -> argparse.ArgumentParser:
     )
     test.add_argument(
         "--django",
-        default=DEFAULT_DJANGO,
-        metavar="SPEC",
-        help=f"Django series such as 6.1 (means ~=6.1.0), a release, or a pip spec "
-        f"(default {DEFAULT_DJANGO})",
+        metavar="SERIES",
+        help="Django series such as 6.1 (default: the oldest noxfile.py pairs with the Python)",
     )
     test.add_argument(
         "--db",
-        type=split_dbs,
-        default=list(DATABASES),
+        type=lambda value: [name.strip().lower() for name in value.split(",") if name.strip()],
+        default=[],
         metavar="LIST",
-        help=f"comma-separated databases (default: {','.join(DATABASES)})",
+        help="comma-separated databases (default: sqlite,postgres,mariadb)",
     )
-
     demo = sub.add_parser("demo", help="run the example site with demo users")
     demo.add_argument("--port", type=int, default=8000)
     sub.add_parser("lint", help="ruff check, ruff format --check and mypy")
@@ -714,15 +340,16 @@ def main(argv: list[str] | None = None) -> int:
     args, unknown = parser().parse_known_args(argv)
     try:
         if args.command == "bench":
-            return cmd_bench(args, unknown + passthrough)
+            return nox(["-s", "bench", "--", *unknown, *passthrough])
         if unknown:
             parser().error(f"unrecognized arguments: {' '.join(unknown)} (pytest's go after --)")
         if args.command == "test":
             return cmd_test(args, passthrough)
         if passthrough:
             parser().error(f"{args.command} takes no arguments after --")
-        commands = {"demo": cmd_demo, "lint": cmd_lint, "docs": cmd_docs}
-        return commands[args.command](args)
+        if args.command == "demo":
+            return nox(["-s", "demo", "--", str(args.port)])
+        return nox(["-s", args.command])
     except DevError as exc:
         print(f"dev.py: {exc}", file=sys.stderr)
         return 2

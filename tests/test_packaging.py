@@ -22,17 +22,20 @@ ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 
 
-def test_classifiers_name_every_django_series_ci_tests():
+def test_classifiers_name_every_python_and_django_the_matrix_tests():
     if not (ROOT / ".ci" / "run").is_file():
         pytest.skip("no .ci/run here (an unpacked sdist)")
     ci = (ROOT / ".ci" / "run").read_text()
-    dev = (ROOT / "dev.py").read_text()
-    series = set(re.findall(r"--django (\d+\.\d+)", ci))
-    series |= set(re.findall(r'^DEFAULT_DJANGO = "(\d+\.\d+)"', dev, flags=re.M))
-    assert "6.1" in series
+    matrix = (ROOT / "noxfile.py").read_text().split("DJANGO_PYTHONS = {", 1)[1].split("}")[0]
+    series = set(re.findall(r'^ +"(\d+\.\d+)": \(', matrix, flags=re.M))
+    assert {"5.2", "6.1"} <= series and set(re.findall(r"--django (\d+\.\d+)", ci)) <= series
+    pythons = set(re.findall(r'"(3\.\d+)"[,)]', matrix))
+    assert "3.11" in pythons
     classifiers = PYPROJECT["project"]["classifiers"]
     for version in series:
         assert f"Framework :: Django :: {version}" in classifiers
+    for version in pythons:
+        assert f"Programming Language :: Python :: {version}" in classifiers
 
 
 def tracked(*folders: str) -> set[str]:
