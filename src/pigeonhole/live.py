@@ -51,8 +51,8 @@ from .brokers.base import SYNC, Subscription, WakeUp
 from .conf import get_backend, pigeonhole_settings
 from .exceptions import MessageNotFound
 from .message import StoredMessage
-from .representation import message_to_dict, senders_for
-from .sse import comment, encode_event, retry, to_json
+from .representation import message_to_dict, recipient_fields, senders_for
+from .sse import Data, comment, encode_event, retry, to_json
 
 __all__ = [
     "WINDOW",
@@ -242,6 +242,31 @@ def event_data(entry: StoredMessage, senders: Any, replaced: dict[Any, Any]) -> 
     return data
 
 
+def message_data(
+    entries: Sequence[StoredMessage], senders: Any, replaced: dict[Any, Any]
+) -> list[Data]:
+    """
+    Return the ``data:`` lines of a ``message`` event for each of ``entries`` of one content.
+
+    The same as ``encode_data(event_data(entry, ...))`` for each, but entries
+    whose own fields render alike (every recipient of a fresh message) share
+    the encoding of all but their id, their JSON's first key: a broadcast is
+    encoded once per process, not once per recipient.
+    """
+    encoded: list[Data] = []
+    tails: dict[tuple[Any, ...], str] = {}
+    for entry in entries:
+        replaces = replaced[entry.id].id if entry.id in replaced else None
+        key = (*recipient_fields(entry), replaces)
+        tail = tails.get(key)
+        if tail is None:
+            data = event_data(entry, senders, replaced)
+            del data["id"]
+            tail = tails[key] = to_json(data)[1:]
+        encoded.append(Data(f'data: {{"id":{to_json(entry.id)},{tail}\n'))
+    return encoded
+
+
 def _read_sent(batch: Sequence[tuple[Any, Sequence[str]]]) -> list[dict[str, WakeUp]]:
     try:
         backend = get_backend()
@@ -257,12 +282,15 @@ def _read_sent(batch: Sequence[tuple[Any, Sequence[str]]]) -> list[dict[str, Wak
                 # Each stream of a threaded message works it out as it reads the store.
                 replaced = None
             wakeups = {}
-            for entry, unread in found:
-                user_id = str(entry.user_id)
-                if replaced is None:
+            if replaced is None:
+                for entry, _ in found:
+                    user_id = str(entry.user_id)
                     wakeups[user_id] = WakeUp(user_id, constants.EVENT_MESSAGE)
-                    continue
-                data = to_json(event_data(entry, senders, replaced))
+                results.append(wakeups)
+                continue
+            encoded = message_data([entry for entry, _ in found], senders, replaced)
+            for (entry, unread), data in zip(found, encoded, strict=True):
+                user_id = str(entry.user_id)
                 wakeups[user_id] = WakeUp(
                     user_id,
                     constants.EVENT_MESSAGE,
@@ -542,34 +570,61 @@ class EventStream:
         #: The ids and read state of the newest entries the client has, as the
         #: cursor's digest covers them; None until the store was first read.
         self.window: tuple[int, ...] | None = None
+        #: When the stream last wrote (the loop's clock), and its keep-alive timer.
+        self.written = 0.0
+        self.timer: asyncio.TimerHandle | None = None
 
     async def snapshot(self, latest: int) -> Snapshot:
         # Batched with the other streams' reads: see SnapshotReads.
         return await SnapshotReads.for_loop().read(self.user_id, latest, self.replay_limit + WINDOW)
 
-    async def __aiter__(self) -> AsyncIterator[str]:
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        """
+        Yield the stream's frames, encoded: each yield is one write to the client.
+
+        The frames of one update go out in one write: a broadcast to thousands
+        of streams costs a write each, not one per frame.
+        """
+        loop = asyncio.get_running_loop()
+        self.written = loop.time()
+        self.timer = loop.call_later(self.keepalive, self._tick)
         try:
             # Sent at once, so proxies and clients see a live stream, with the
             # reconnection delay browsers should use.
-            yield comment("pigeonhole") + retry(RETRY_MS)
+            yield (comment("pigeonhole") + retry(RETRY_MS)).encode()
             freeze_long_lived_objects(self.subscription.broker.subscriber_count())
             await release_request_thread()
             await self.connected()
-            # The frames of one update go out in one write: a broadcast to
-            # thousands of streams costs a write each, not one per frame.
             if frames := await self.start():
-                yield "".join(frames)
+                self.written = loop.time()
+                yield "".join(frames).encode()
             while True:
-                try:
-                    async with asyncio.timeout(self.keepalive):
-                        batch = await self.subscription.get()
-                except TimeoutError:
-                    yield comment("keep-alive")
+                batch = await self.subscription.get()
+                if not batch:  # nudged by _tick(): nothing was sent for a while
+                    frames = [comment("keep-alive")]
+                elif not (frames := await self.update(batch)):
                     continue
-                if frames := await self.update(batch):
-                    yield "".join(frames)
+                self.written = loop.time()
+                yield "".join(frames).encode()
         finally:
+            if self.timer is not None:
+                self.timer.cancel()
             self.subscription.close()
+
+    def _tick(self) -> None:
+        """
+        Ask for a keep-alive if nothing was sent for ``keepalive`` seconds; check again then.
+
+        One timer per stream, moved on only once per ``keepalive`` seconds: a
+        wake-up costs the stream no timer to arm and cancel, which for a
+        broadcast to thousands of streams is a heap operation each.
+        """
+        loop = asyncio.get_running_loop()
+        idle = loop.time() - self.written
+        if idle >= self.keepalive:
+            self.subscription.nudge()
+            idle = 0.0
+        self.timer = loop.call_later(self.keepalive - idle, self._tick)
 
     async def start(self) -> list[str]:
         """

@@ -61,8 +61,9 @@ class WakeUp:
     event: str
     ids: tuple[Any, ...] = ()
     count: int | None = None
-    #: The new entry itself (a ``StoredMessage``) and its public JSON, once
-    #: this process has read them for all its streams; never sent over the wire.
+    #: The new entry itself (a ``StoredMessage``) and its event's ``data:`` lines
+    #: (its public JSON, a ``pigeonhole.sse.Data``), once this process has read
+    #: them for all its streams; never sent over the wire.
     entry: Any = field(default=None, compare=False, repr=False)
     data: Any = field(default=None, compare=False, repr=False)
     #: The id of the thread row the new entry replaces, if any (never sent either).
@@ -112,7 +113,17 @@ class Subscription:
     future, not an ``asyncio.Queue`` (whose four deques cost kilobytes).
     """
 
-    __slots__ = ("broker", "closed", "items", "loop", "maxsize", "overflowed", "user_id", "waiter")
+    __slots__ = (
+        "broker",
+        "closed",
+        "items",
+        "loop",
+        "maxsize",
+        "nudged",
+        "overflowed",
+        "user_id",
+        "waiter",
+    )
 
     def __init__(self, broker: BaseBroker, user_id: Any, maxsize: int) -> None:
         self.broker = broker
@@ -122,6 +133,7 @@ class Subscription:
         self.items: list[WakeUp] = []
         self.waiter: asyncio.Future[None] | None = None
         self.overflowed = False
+        self.nudged = False
         self.closed = False
 
     def put(self, wakeup: WakeUp) -> None:
@@ -146,18 +158,30 @@ class Subscription:
         if self.waiter is not None and not self.waiter.done():
             self.waiter.set_result(None)
 
+    def nudge(self) -> None:
+        """Make the waiting ``get()`` return, with nothing if nothing came; on the loop only."""
+        self.nudged = True
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
     def empty(self) -> bool:
         """Return whether no wake-up is waiting."""
         return not self.items and not self.overflowed
 
     async def get(self) -> list[WakeUp]:
-        """Wait for the next wake-up, and return it with any others already queued."""
-        while not self.items and not self.overflowed:
+        """
+        Wait for the next wake-up, and return it with any others already queued.
+
+        Return an empty list if ``nudge()`` came first: the stream's keep-alive
+        timer does that, so that waiting for a wake-up costs no timer of its own.
+        """
+        while not self.items and not self.overflowed and not self.nudged:
             self.waiter = self.loop.create_future()
             try:
                 await self.waiter
             finally:
                 self.waiter = None
+        self.nudged = False
         batch, self.items = self.items, []
         if self.overflowed:
             self.overflowed = False
