@@ -32,6 +32,7 @@ and read state of its ``WINDOW`` newest entries), just as the store would.
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import hashlib
 import re
@@ -41,7 +42,7 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Any
+from typing import Any, NamedTuple
 
 from asgiref.sync import SyncToAsync, sync_to_async
 from django.db import connections
@@ -52,7 +53,7 @@ from .conf import get_backend, pigeonhole_settings
 from .exceptions import MessageNotFound
 from .message import StoredMessage
 from .representation import message_to_dict, recipient_fields, senders_for
-from .sse import Data, comment, encode_event, retry, to_json
+from .sse import Data, comment, encode_data, encode_event, retry, to_json
 
 __all__ = [
     "WINDOW",
@@ -97,9 +98,13 @@ _THREAD_EVENTS = (constants.EVENT_MUTED, constants.EVENT_UNMUTED)
 _CURSOR = re.compile(r"(\d{1,20})-([0-9a-f]{8})")
 
 
-@dataclass(frozen=True)
-class Cursor:
-    """Where a client stands: the newest entry it has, and the digest of its window."""
+class Cursor(NamedTuple):
+    """
+    Where a client stands: the newest entry it has, and the digest of its window.
+
+    A tuple, the cheapest value Python builds: a broadcast makes one for each
+    of thousands of streams.
+    """
 
     latest: int
     digest: str
@@ -126,7 +131,7 @@ def _window(entries: Iterable[StoredMessage]) -> tuple[int, ...]:
 
 
 def _digest(window: tuple[int, ...]) -> str:
-    text = ",".join(f"{abs(n)}{'r' if n < 0 else 'u'}" for n in window)
+    text = ",".join([f"{n}u" if n >= 0 else f"{-n}r" for n in window])
     return hashlib.blake2s(text.encode(), digest_size=4).hexdigest()
 
 
@@ -489,6 +494,46 @@ def freeze_long_lived_objects(open_streams: int) -> None:
         gc.freeze()
 
 
+def hold_collections(streams: int) -> bool:
+    """
+    Stop garbage collections for a broadcast to ``streams`` streams; return whether they were.
+
+    A broadcast reads thousands of entries and wakes thousands of streams,
+    each of which leaves a few new objects behind (what it waits with next).
+    Left alone, the collector would walk every unfrozen object two or three
+    times in the middle of it, while streams not yet written wait. So for a
+    broadcast (``FreezePolicy.FIRST`` streams or more) nothing is collected
+    until :func:`collect_soon`, called once the streams were woken, runs after
+    them. A site that disabled the collector keeps it disabled.
+    """
+    if streams < FreezePolicy.FIRST or not gc.isenabled():
+        return False
+    gc.disable()
+    return True
+
+
+def collect_soon() -> None:
+    """
+    Collect once the streams woken so far have run, freeze what they keep, and resume collections.
+
+    The woken streams run in the loop's next iteration, before a callback
+    scheduled now. What they keep is left out of later collections, as the
+    streams themselves are (``FreezePolicy``).
+    """
+    try:
+        asyncio.get_running_loop().call_soon(_collect_and_freeze)
+    except RuntimeError:  # no loop left to run it: collect now
+        _collect_and_freeze()
+
+
+def _collect_and_freeze() -> None:
+    try:
+        gc.collect()
+        gc.freeze()
+    finally:
+        gc.enable()
+
+
 def request_thread_executors() -> tuple[Any, Any] | None:
     """
     Return where asgiref keeps this request's thread: its executor map, and the key in it.
@@ -600,12 +645,13 @@ class EventStream:
                 yield "".join(frames).encode()
             while True:
                 batch = await self.subscription.get()
-                if not batch:  # nudged by _tick(): nothing was sent for a while
-                    frames = [comment("keep-alive")]
-                elif not (frames := await self.update(batch)):
-                    continue
-                self.written = loop.time()
-                yield "".join(frames).encode()
+                # An empty batch: nudged by _tick(), as nothing was sent for a while.
+                frames = await self.update(batch) if batch else [comment("keep-alive")]
+                if frames:
+                    self.written = loop.time()
+                    yield "".join(frames).encode()
+                # Nothing of this update is kept while the stream waits for the next.
+                del batch, frames
         finally:
             if self.timer is not None:
                 self.timer.cancel()
@@ -738,7 +784,15 @@ class EventStream:
         if not force and (unread, unseen) == (self.count, self.unseen):
             return []
         self.count, self.unseen = unread, unseen
-        data = {"unread": unread}
-        if unseen is not None:
-            data["unseen"] = unseen
-        return [encode_event(constants.EVENT_COUNT, data, id=str(self.cursor))]
+        return [
+            encode_event(constants.EVENT_COUNT, _count_data(unread, unseen), id=str(self.cursor))
+        ]
+
+
+@functools.lru_cache(maxsize=1024)
+def _count_data(unread: int, unseen: int | None) -> Data:
+    # Encoded once per count, not once per stream: a broadcast sends a count to each.
+    data = {"unread": unread}
+    if unseen is not None:
+        data["unseen"] = unseen
+    return encode_data(data)
