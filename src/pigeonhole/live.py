@@ -60,7 +60,7 @@ __all__ = [
     "Cursor",
     "EventStream",
     "Snapshot",
-    "SnapshotReads",
+    "StoreReads",
     "close_connections",
     "process_stream_limit",
     "read_sent",
@@ -356,14 +356,14 @@ READERS = 4
 READ_BATCH = 50
 
 
-def _read_batch(requests: Sequence[tuple[Any, int, int]]) -> list[Snapshot | BaseException]:
+def _read_batch(calls: Sequence[tuple[Any, tuple[Any, ...]]]) -> list[Any]:
     # Streams read briefly and then wait, holding nothing: the connection goes
     # once the batch is read.
-    results: list[Snapshot | BaseException] = []
+    results: list[Any] = []
     try:
-        for user_id, latest, limit in requests:
+        for function, args in calls:
             try:
-                results.append(read_snapshot(user_id, latest, limit))
+                results.append(function(*args))
             except Exception as exc:
                 results.append(exc)
     finally:
@@ -371,56 +371,63 @@ def _read_batch(requests: Sequence[tuple[Any, int, int]]) -> list[Snapshot | Bas
     return results
 
 
-class SnapshotReads:
+class StoreReads:
     """
-    The store reads of one event loop's streams, batched.
+    The store reads of one event loop's streams, batched: opening a stream and its snapshots.
 
     When a deploy drops every stream at once, thousands come back within
-    seconds, and each must read the store before it can resume. Run one by
-    one, each would open a database connection of its own. Here at most
-    ``READERS`` reads run at once, and a reader that finds others waiting
-    takes up to ``READ_BATCH`` of them on the same connection: the store sees
-    a few connections from the process, not a stampede. A stream that leaves
-    while it waits is not read at all.
+    seconds, and each must load its user and read the store before it can
+    resume. Run one by one, each would open a database connection of its own
+    (and Django's ASGI handler would load the user on a new connection for
+    each request). Here at most ``READERS`` reads run at once, and a reader
+    that finds others waiting takes up to ``READ_BATCH`` of them on the same
+    connection: the store sees a few connections from the process, not a
+    stampede. A stream that leaves while it waits is not read at all.
     """
 
-    _by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, SnapshotReads] = (
+    _by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, StoreReads] = (
         weakref.WeakKeyDictionary()
     )
 
     def __init__(self) -> None:
-        self.waiting: deque[tuple[tuple[Any, int, int], asyncio.Future[Snapshot]]] = deque()
+        self.waiting: deque[tuple[tuple[Any, tuple[Any, ...]], asyncio.Future[Any]]] = deque()
         self.readers: set[asyncio.Task[None]] = set()
 
     @classmethod
-    def for_loop(cls) -> SnapshotReads:
+    def for_loop(cls) -> StoreReads:
         loop = asyncio.get_running_loop()
         reads = cls._by_loop.get(loop)
         if reads is None:
             reads = cls._by_loop[loop] = cls()
         return reads
 
-    async def read(self, user_id: Any, latest: int, limit: int) -> Snapshot:
-        future: asyncio.Future[Snapshot] = asyncio.get_running_loop().create_future()
-        self.waiting.append(((user_id, latest, limit), future))
+    async def run(self, function: Any, *args: Any) -> Any:
+        """Return ``function(*args)``, called on a reader's thread with the others waiting."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.waiting.append(((function, args), future))
         if len(self.readers) < READERS:
             reader = asyncio.get_running_loop().create_task(self._drain())
             self.readers.add(reader)
             reader.add_done_callback(self.readers.discard)
         return await future
 
+    async def read(self, user_id: Any, latest: int, limit: int) -> Snapshot:
+        """Return ``read_snapshot(user_id, latest, limit)``."""
+        snapshot: Snapshot = await self.run(read_snapshot, user_id, latest, limit)
+        return snapshot
+
     async def _drain(self) -> None:
         while self.waiting:
-            batch: list[tuple[tuple[Any, int, int], asyncio.Future[Snapshot]]] = []
+            batch: list[tuple[tuple[Any, tuple[Any, ...]], asyncio.Future[Any]]] = []
             while self.waiting and len(batch) < READ_BATCH:
-                request, future = self.waiting.popleft()
+                call, future = self.waiting.popleft()
                 if not future.done():  # a stream that left while waiting is not read
-                    batch.append((request, future))
+                    batch.append((call, future))
             if not batch:
                 continue
             try:
                 results = await sync_to_async(_read_batch, thread_sensitive=False)(
-                    [request for request, _ in batch]
+                    [call for call, _ in batch]
                 )
             except BaseException:  # cancelled with the loop: the waiters go too
                 for _, future in batch:
@@ -620,8 +627,8 @@ class EventStream:
         self.timer: asyncio.TimerHandle | None = None
 
     async def snapshot(self, latest: int) -> Snapshot:
-        # Batched with the other streams' reads: see SnapshotReads.
-        return await SnapshotReads.for_loop().read(self.user_id, latest, self.replay_limit + WINDOW)
+        # Batched with the other streams' reads: see StoreReads.
+        return await StoreReads.for_loop().read(self.user_id, latest, self.replay_limit + WINDOW)
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         """

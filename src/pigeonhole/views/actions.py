@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from asgiref.sync import sync_to_async
+from django.contrib.auth import get_user
 from django.contrib.auth.views import redirect_to_login
 from django.contrib.messages import get_messages
 from django.core.handlers.asgi import ASGIRequest
@@ -39,7 +39,7 @@ from ..live import (
     Cursor,
     EventStream,
     Snapshot,
-    close_connections,
+    StoreReads,
     process_stream_limit,
 )
 from ..representation import count_to_dict
@@ -308,8 +308,11 @@ async def stream(request: HttpRequest) -> HttpResponse:
     connections, the answer is 204, which tells ``EventSource`` to stop
     retrying and the JavaScript client to poll ``pigeonhole:count`` instead.
     """
-    user = await request.auser()
-    await sync_to_async(close_connections)()
+    # The user is loaded with the other streams' store reads, a few connections
+    # for a reconnect storm of thousands (see live.StoreReads), not by
+    # request.auser() on a new connection of the request's own for each.
+    user = await StoreReads.for_loop().run(get_user, request)
+    request.user = user
     if not user.is_authenticated:
         return JsonResponse({"error": "Log in to receive messages."}, status=401)
     if not isinstance(request, ASGIRequest):
