@@ -447,21 +447,25 @@ class FreezePolicy:
     When to leave the process's long-lived objects out of garbage collections.
 
     A full collection walks every object the process tracks, and each open
-    stream keeps about 150 alive (its request, its response, the server's
+    stream keeps dozens alive (its request, its response, the server's
     connection): with thousands of streams one collection pauses the process
     for long enough to delay every event due meanwhile. Frozen objects
     (``gc.freeze()``) are left out. So the process collects and freezes what
     it holds:
 
-    - ``FREEZE`` when its first stream opens, then each time the open streams
-      reach twice the most it held when it last froze (from ``FIRST`` on): what
-      start-up loaded and the streams opened so far are left out, and the
-      collection walks only what is new since the last freeze;
+    - ``FREEZE`` when its first stream opens, then each time ``FIRST`` more
+      have opened: what start-up loaded and the streams opened so far are left
+      out, and a collection walks at most the objects of the ``FIRST`` streams
+      opened since (and whatever else is new), however many are open. Each
+      freeze's own collection walks only those, so opening ``n`` streams walks
+      each stream's objects about once;
     - ``RELEASE`` once as many streams closed as half the most it held at once
       (at least ``FIRST``): frozen objects are never collected, so the garbage
       of the closed streams is collected by unfreezing everything first. A
       reconnect storm that replaces every stream costs one such collection, as
       its first streams come back.
+
+    A broadcast freezes too, once its streams have written (``collect_soon()``).
     """
 
     FIRST = 256
@@ -469,22 +473,26 @@ class FreezePolicy:
 
     def __init__(self) -> None:
         self.most: int | None = None
-        #: Open streams at the last freeze or release, and streams opened since.
+        #: Open streams at the last release, and streams opened since.
         self.base = 0
         self.opened = 0
+        #: Streams opened since the last freeze or release.
+        self.unfrozen = 0
 
     def action(self, open_streams: int) -> str | None:
         """Note one more open stream (``open_streams`` with it); return what to do now."""
         self.opened += 1
+        self.unfrozen += 1
         closed = self.base + self.opened - open_streams
         action = None
-        if self.most is None or open_streams >= max(2 * self.most, self.FIRST):
-            self.most = max(open_streams, self.most or 0)
-            action = self.FREEZE
-        elif closed >= max(self.most // 2, self.FIRST):
+        if self.most is not None and closed >= max(self.most // 2, self.FIRST):
             action = self.RELEASE
-        if action is not None:
             self.base, self.opened = open_streams, 0
+        elif self.most is None or self.unfrozen >= self.FIRST:
+            action = self.FREEZE
+        self.most = max(open_streams, self.most or 0)
+        if action is not None:
+            self.unfrozen = 0
         return action
 
 
