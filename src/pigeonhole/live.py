@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any, NamedTuple
 
-from asgiref.sync import SyncToAsync, sync_to_async
+from asgiref.sync import SyncToAsync
 from django.db import connections
 
 from . import constants
@@ -356,18 +356,21 @@ READERS = 4
 READ_BATCH = 50
 
 
+#: The threads the readers run on, one each: a reader's database connection
+#: serves batch after batch while streams keep coming, and goes when none wait.
+_readers = [
+    ThreadPoolExecutor(max_workers=1, thread_name_prefix="pigeonhole-read") for _ in range(READERS)
+]
+
+
 def _read_batch(calls: Sequence[tuple[Any, tuple[Any, ...]]]) -> list[Any]:
-    # Streams read briefly and then wait, holding nothing: the connection goes
-    # once the batch is read.
     results: list[Any] = []
-    try:
-        for function, args in calls:
-            try:
-                results.append(function(*args))
-            except Exception as exc:
-                results.append(exc)
-    finally:
-        close_connections()
+    for function, args in calls:
+        try:
+            results.append(function(*args))
+        except Exception as exc:
+            close_connections()  # a broken connection is not kept for the next read
+            results.append(exc)
     return results
 
 
@@ -391,7 +394,8 @@ class StoreReads:
 
     def __init__(self) -> None:
         self.waiting: deque[tuple[tuple[Any, tuple[Any, ...]], asyncio.Future[Any]]] = deque()
-        self.readers: set[asyncio.Task[None]] = set()
+        #: The running readers, by the index of their thread in ``_readers``.
+        self.readers: dict[int, asyncio.Task[None]] = {}
 
     @classmethod
     def for_loop(cls) -> StoreReads:
@@ -406,9 +410,10 @@ class StoreReads:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self.waiting.append(((function, args), future))
         if len(self.readers) < READERS:
-            reader = asyncio.get_running_loop().create_task(self._drain())
-            self.readers.add(reader)
-            reader.add_done_callback(self.readers.discard)
+            slot = min(set(range(READERS)) - set(self.readers))
+            reader = asyncio.get_running_loop().create_task(self._drain(slot))
+            self.readers[slot] = reader
+            reader.add_done_callback(lambda _: self.readers.pop(slot, None))
         return await future
 
     async def read(self, user_id: Any, latest: int, limit: int) -> Snapshot:
@@ -416,30 +421,36 @@ class StoreReads:
         snapshot: Snapshot = await self.run(read_snapshot, user_id, latest, limit)
         return snapshot
 
-    async def _drain(self) -> None:
-        while self.waiting:
-            batch: list[tuple[tuple[Any, tuple[Any, ...]], asyncio.Future[Any]]] = []
-            while self.waiting and len(batch) < READ_BATCH:
-                call, future = self.waiting.popleft()
-                if not future.done():  # a stream that left while waiting is not read
-                    batch.append((call, future))
-            if not batch:
-                continue
-            try:
-                results = await sync_to_async(_read_batch, thread_sensitive=False)(
-                    [call for call, _ in batch]
-                )
-            except BaseException:  # cancelled with the loop: the waiters go too
-                for _, future in batch:
-                    future.cancel()
-                raise
-            for (_, future), result in zip(batch, results, strict=True):
-                if future.done():
+    async def _drain(self, slot: int) -> None:
+        loop = asyncio.get_running_loop()
+        thread = _readers[slot]
+        try:
+            while self.waiting:
+                batch: list[tuple[tuple[Any, tuple[Any, ...]], asyncio.Future[Any]]] = []
+                while self.waiting and len(batch) < READ_BATCH:
+                    call, future = self.waiting.popleft()
+                    if not future.done():  # a stream that left while waiting is not read
+                        batch.append((call, future))
+                if not batch:
                     continue
-                if isinstance(result, BaseException):
-                    future.set_exception(result)
-                else:
-                    future.set_result(result)
+                try:
+                    results = await loop.run_in_executor(
+                        thread, _read_batch, [call for call, _ in batch]
+                    )
+                except BaseException:  # cancelled with the loop: the waiters go too
+                    for _, future in batch:
+                        future.cancel()
+                    raise
+                for (_, future), result in zip(batch, results, strict=True):
+                    if future.done():
+                        continue
+                    if isinstance(result, BaseException):
+                        future.set_exception(result)
+                    else:
+                        future.set_result(result)
+        finally:
+            # Nobody waits: streams hold no connection between their reads.
+            thread.submit(close_connections)
 
 
 class FreezePolicy:
