@@ -132,18 +132,26 @@ def record_gc_pauses(at_least: float = 0.02) -> None:
 
     With thousands of streams, a full collection walks every object each of
     them keeps; the pauses it causes show in the latency's tail, so the report
-    names them beside it.
+    names them beside it. On a machine whose cores are busy with other work a
+    pause's wall time includes the time the process waited for a core, so the
+    CPU time of every collection is added up as well (``GC_CPU``), for the
+    counters to report.
     """
-    started = [0.0]
+    started = [0.0, 0.0]
 
     def callback(phase: str, info: dict[str, Any]) -> None:
         if phase == "start":
-            started[0] = time.perf_counter()
-        elif (took := time.perf_counter() - started[0]) >= at_least:
+            started[:] = time.perf_counter(), time.thread_time()
+            return
+        GC_CPU[0] += time.thread_time() - started[1]
+        if (took := time.perf_counter() - started[0]) >= at_least:
             print(f"gc-pause {took * 1000:.0f} {info['generation']}", file=sys.stderr, flush=True)
 
     gc.callbacks.append(callback)
 
+
+#: CPU seconds the server spent in garbage collections.
+GC_CPU = [0.0]
 
 #: The backend's reading methods: a call of one is a store read.
 STORE_READS = ("list", "count", "counts", "state", "get", "deliveries")
@@ -191,7 +199,9 @@ def count_store_reads() -> None:
     def report(signum: int, frame: Any) -> None:
         usage = resource.getrusage(resource.RUSAGE_SELF)
         cpu = usage.ru_utime + usage.ru_stime
-        figures = f"{counts['reads']} {counts['sql']} {cpu:.3f} {counts['connections']}"
+        figures = (
+            f"{counts['reads']} {counts['sql']} {cpu:.3f} {counts['connections']} {GC_CPU[0]:.3f}"
+        )
         print(f"counters {figures}", file=sys.stderr, flush=True)
 
     signal.signal(signal.SIGUSR1, report)
@@ -288,8 +298,11 @@ class Server:
         self.log.seek(0)
         return self.log.read().decode(errors="replace")[-3000:]
 
-    def counters(self) -> tuple[int, int, float, int]:
-        """The server's store reads, SQL statements, CPU seconds and connections opened so far."""
+    def counters(self) -> tuple[int, int, float, int, float]:
+        """
+        The server's store reads, SQL statements, CPU seconds, connections opened and
+        CPU seconds in garbage collections so far.
+        """
         assert self.process is not None
         before = len(self._lines("counters "))
         self.process.send_signal(signal.SIGUSR1)
@@ -298,8 +311,8 @@ class Server:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the server did not report its counters:\n{self.output()}")
             time.sleep(0.02)
-        _, reads, sql, cpu, opened = lines[-1].split()
-        return int(reads), int(sql), float(cpu), int(opened)
+        _, reads, sql, cpu, opened, gc_cpu = lines[-1].split()
+        return int(reads), int(sql), float(cpu), int(opened), float(gc_cpu)
 
     def _lines(self, prefix: str) -> list[str]:
         self.log.seek(0)
@@ -597,13 +610,15 @@ class Clock:
         busy = fields[0] + fields[1] + fields[2] + sum(fields[5:8])
         return busy / os.sysconf("SC_CLK_TCK")
 
-    def note(self, servers: list[Server], before: list[tuple[int, int, float, int]]) -> str:
+    def note(self, servers: list[Server], before: list[tuple[int, int, float, int, float]]) -> str:
         """Wall time beside the CPU time of the servers, of this client and of the machine."""
         wall = time.monotonic() - self.wall
         after = [server.counters() for server in servers]
         cpu = [a[2] - b[2] for a, b in zip(after, before, strict=True)]
+        gc_cpu = [a[4] - b[4] for a, b in zip(after, before, strict=True)]
         return (
-            f"wall {wall:.1f} s; CPU: servers {' + '.join(f'{c:.1f}' for c in cpu)} s, "
+            f"wall {wall:.1f} s; CPU: servers {' + '.join(f'{c:.2f}' for c in cpu)} s "
+            f"(garbage collections {' + '.join(f'{c:.2f}' for c in gc_cpu)} s), "
             f"client {self._client() - self.client:.1f} s, whole machine "
             f"{self._machine() - self.machine:.1f} s of {wall * (os.cpu_count() or 1):.1f}"
         )

@@ -49,17 +49,21 @@ def test_digest_ignores_newer_entries_and_older_than_the_window():
     assert window_digest(entries, 30) == before
 
 
-def test_streams_freeze_the_process_at_the_first_at_each_doubling_and_after_churn():
+def test_streams_freeze_the_process_at_the_first_then_every_few_and_release_after_churn():
     policy = FreezePolicy()
+    step = FreezePolicy.FIRST
     actions = {n: policy.action(n) for n in range(1, 1001)}
     frozen = [n for n, action in actions.items() if action == FreezePolicy.FREEZE]
-    assert frozen == [1, 256, 512]  # the first stream, then each doubling
+    # The first stream, then every FIRST more: a collection never walks more
+    # than the streams opened since the last freeze, however many are open.
+    assert frozen == [1, 1 + step, 1 + 2 * step, 1 + 3 * step]
     assert FreezePolicy.RELEASE not in actions.values()
     # A reconnect storm: every stream goes and comes back. The garbage of the old
-    # ones is released as the first comes back; no doubling freezes again.
+    # ones is released as the first comes back; then freezes go on as before.
     storm = [(n, a) for n in range(1, 1001) if (a := policy.action(n)) is not None]
-    assert storm == [(1, FreezePolicy.RELEASE)]
-    # Steady churn around 1,000 open: a release after every 256 (half the 512 held
-    # at the last freeze) closed since.
+    assert storm[0] == (1, FreezePolicy.RELEASE)
+    assert storm[1:] == [(n, FreezePolicy.FREEZE) for n in frozen[1:]]
+    # Steady churn around 1,000 open: a release after every 500 (half the most
+    # held) closed since, however many freezes came between.
     churn = [k for k in range(1, 1001) if policy.action(1000) == FreezePolicy.RELEASE]
-    assert churn == [256, 512, 768]
+    assert churn == [500, 1000]

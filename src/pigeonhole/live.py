@@ -32,6 +32,7 @@ and read state of its ``WINDOW`` newest entries), just as the store would.
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import hashlib
 import re
@@ -41,9 +42,9 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Any
+from typing import Any, NamedTuple
 
-from asgiref.sync import SyncToAsync, sync_to_async
+from asgiref.sync import SyncToAsync
 from django.db import connections
 
 from . import constants, service
@@ -52,15 +53,15 @@ from .brokers.base import SYNC, Subscription, WakeUp
 from .conf import pigeonhole_settings
 from .exceptions import MessageNotFound
 from .message import StoredMessage, UserId
-from .representation import message_to_dict, senders_for
-from .sse import comment, encode_event, retry, to_json
+from .representation import message_to_dict, recipient_fields, senders_for
+from .sse import Data, comment, encode_data, encode_event, retry, to_json
 
 __all__ = [
     "WINDOW",
     "Cursor",
     "EventStream",
     "Snapshot",
-    "SnapshotReads",
+    "StoreReads",
     "close_connections",
     "process_stream_limit",
     "read_sent",
@@ -98,9 +99,13 @@ _THREAD_EVENTS = (constants.EVENT_MUTED, constants.EVENT_UNMUTED)
 _CURSOR = re.compile(r"(\d{1,20})-([0-9a-f]{8})")
 
 
-@dataclass(frozen=True)
-class Cursor:
-    """Where a client stands: the newest entry it has, and the digest of its window."""
+class Cursor(NamedTuple):
+    """
+    Where a client stands: the newest entry it has, and the digest of its window.
+
+    A tuple, the cheapest value Python builds: a broadcast makes one for each
+    of thousands of streams.
+    """
 
     latest: int
     digest: str
@@ -127,7 +132,7 @@ def _window(entries: Iterable[StoredMessage]) -> tuple[int, ...]:
 
 
 def _digest(window: tuple[int, ...]) -> str:
-    text = ",".join(f"{abs(n)}{'r' if n < 0 else 'u'}" for n in window)
+    text = ",".join([f"{n}u" if n >= 0 else f"{-n}r" for n in window])
     return hashlib.blake2s(text.encode(), digest_size=4).hexdigest()
 
 
@@ -247,6 +252,31 @@ def event_data(
     return data
 
 
+def message_data(
+    entries: Sequence[StoredMessage], senders: Any, replaced: dict[Any, Any]
+) -> list[Data]:
+    """
+    Return the ``data:`` lines of a ``message`` event for each of ``entries`` of one content.
+
+    The same as ``encode_data(event_data(entry, ...))`` for each, but entries
+    whose own fields render alike (every recipient of a fresh message) share
+    the encoding of all but their id, their JSON's first key: a broadcast is
+    encoded once per process, not once per recipient.
+    """
+    encoded: list[Data] = []
+    tails: dict[tuple[Any, ...], str] = {}
+    for entry in entries:
+        replaces = replaced[entry.id].id if entry.id in replaced else None
+        key = (*recipient_fields(entry), replaces)
+        tail = tails.get(key)
+        if tail is None:
+            data = event_data(entry, senders, replaced)
+            del data["id"]
+            tail = tails[key] = to_json(data)[1:]
+        encoded.append(Data(f'data: {{"id":{to_json(entry.id)},{tail}\n'))
+    return encoded
+
+
 def _read_sent(batch: Sequence[tuple[Any, Sequence[str]]]) -> list[dict[str, WakeUp]]:
     try:
         backend = service.store()
@@ -262,12 +292,15 @@ def _read_sent(batch: Sequence[tuple[Any, Sequence[str]]]) -> list[dict[str, Wak
                 # Each stream of a threaded message works it out as it reads the store.
                 replaced = None
             wakeups = {}
-            for entry, unread in found:
-                user_id = str(entry.user_id)
-                if replaced is None:
+            if replaced is None:
+                for entry, _ in found:
+                    user_id = str(entry.user_id)
                     wakeups[user_id] = WakeUp(user_id, constants.EVENT_MESSAGE)
-                    continue
-                data = to_json(event_data(entry, senders, replaced))
+                results.append(wakeups)
+                continue
+            encoded = message_data([entry for entry, _ in found], senders, replaced)
+            for (entry, unread), data in zip(found, encoded, strict=True):
+                user_id = str(entry.user_id)
                 wakeups[user_id] = WakeUp(
                     user_id,
                     constants.EVENT_MESSAGE,
@@ -328,83 +361,101 @@ READERS = 4
 READ_BATCH = 50
 
 
-def _read_batch(requests: Sequence[tuple[UserId, int, int]]) -> list[Snapshot | BaseException]:
-    # Streams read briefly and then wait, holding nothing: the connection goes
-    # once the batch is read.
-    results: list[Snapshot | BaseException] = []
-    try:
-        for user_id, latest, limit in requests:
-            try:
-                results.append(read_snapshot(user_id, latest, limit))
-            except Exception as exc:
-                results.append(exc)
-    finally:
-        close_connections()
+#: The threads the readers run on, one each: a reader's database connection
+#: serves batch after batch while streams keep coming, and goes when none wait.
+_readers = [
+    ThreadPoolExecutor(max_workers=1, thread_name_prefix="pigeonhole-read") for _ in range(READERS)
+]
+
+
+def _read_batch(calls: Sequence[tuple[Any, tuple[Any, ...]]]) -> list[Any]:
+    results: list[Any] = []
+    for function, args in calls:
+        try:
+            results.append(function(*args))
+        except Exception as exc:
+            close_connections()  # a broken connection is not kept for the next read
+            results.append(exc)
     return results
 
 
-class SnapshotReads:
+class StoreReads:
     """
-    The store reads of one event loop's streams, batched.
+    The store reads of one event loop's streams, batched: opening a stream and its snapshots.
 
     When a deploy drops every stream at once, thousands come back within
-    seconds, and each must read the store before it can resume. Run one by
-    one, each would open a database connection of its own. Here at most
-    ``READERS`` reads run at once, and a reader that finds others waiting
-    takes up to ``READ_BATCH`` of them on the same connection: the store sees
-    a few connections from the process, not a stampede. A stream that leaves
-    while it waits is not read at all.
+    seconds, and each must load its user and read the store before it can
+    resume. Run one by one, each would open a database connection of its own
+    (and Django's ASGI handler would load the user on a new connection for
+    each request). Here at most ``READERS`` reads run at once, and a reader
+    that finds others waiting takes up to ``READ_BATCH`` of them on the same
+    connection: the store sees a few connections from the process, not a
+    stampede. A stream that leaves while it waits is not read at all.
     """
 
-    _by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, SnapshotReads] = (
+    _by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, StoreReads] = (
         weakref.WeakKeyDictionary()
     )
 
     def __init__(self) -> None:
-        self.waiting: deque[tuple[tuple[UserId, int, int], asyncio.Future[Snapshot]]] = deque()
-        self.readers: set[asyncio.Task[None]] = set()
+        self.waiting: deque[tuple[tuple[Any, tuple[Any, ...]], asyncio.Future[Any]]] = deque()
+        #: The running readers, by the index of their thread in ``_readers``.
+        self.readers: dict[int, asyncio.Task[None]] = {}
 
     @classmethod
-    def for_loop(cls) -> SnapshotReads:
+    def for_loop(cls) -> StoreReads:
         loop = asyncio.get_running_loop()
         reads = cls._by_loop.get(loop)
         if reads is None:
             reads = cls._by_loop[loop] = cls()
         return reads
 
-    async def read(self, user_id: UserId, latest: int, limit: int) -> Snapshot:
-        future: asyncio.Future[Snapshot] = asyncio.get_running_loop().create_future()
-        self.waiting.append(((user_id, latest, limit), future))
+    async def run(self, function: Any, *args: Any) -> Any:
+        """Return ``function(*args)``, called on a reader's thread with the others waiting."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.waiting.append(((function, args), future))
         if len(self.readers) < READERS:
-            reader = asyncio.get_running_loop().create_task(self._drain())
-            self.readers.add(reader)
-            reader.add_done_callback(self.readers.discard)
+            slot = min(set(range(READERS)) - set(self.readers))
+            reader = asyncio.get_running_loop().create_task(self._drain(slot))
+            self.readers[slot] = reader
+            reader.add_done_callback(lambda _: self.readers.pop(slot, None))
         return await future
 
-    async def _drain(self) -> None:
-        while self.waiting:
-            batch: list[tuple[tuple[UserId, int, int], asyncio.Future[Snapshot]]] = []
-            while self.waiting and len(batch) < READ_BATCH:
-                request, future = self.waiting.popleft()
-                if not future.done():  # a stream that left while waiting is not read
-                    batch.append((request, future))
-            if not batch:
-                continue
-            try:
-                results = await sync_to_async(_read_batch, thread_sensitive=False)(
-                    [request for request, _ in batch]
-                )
-            except BaseException:  # cancelled with the loop: the waiters go too
-                for _, future in batch:
-                    future.cancel()
-                raise
-            for (_, future), result in zip(batch, results, strict=True):
-                if future.done():
+    async def read(self, user_id: Any, latest: int, limit: int) -> Snapshot:
+        """Return ``read_snapshot(user_id, latest, limit)``."""
+        snapshot: Snapshot = await self.run(read_snapshot, user_id, latest, limit)
+        return snapshot
+
+    async def _drain(self, slot: int) -> None:
+        loop = asyncio.get_running_loop()
+        thread = _readers[slot]
+        try:
+            while self.waiting:
+                batch: list[tuple[tuple[Any, tuple[Any, ...]], asyncio.Future[Any]]] = []
+                while self.waiting and len(batch) < READ_BATCH:
+                    call, future = self.waiting.popleft()
+                    if not future.done():  # a stream that left while waiting is not read
+                        batch.append((call, future))
+                if not batch:
                     continue
-                if isinstance(result, BaseException):
-                    future.set_exception(result)
-                else:
-                    future.set_result(result)
+                try:
+                    results = await loop.run_in_executor(
+                        thread, _read_batch, [call for call, _ in batch]
+                    )
+                except BaseException:  # cancelled with the loop: the waiters go too
+                    for _, future in batch:
+                        future.cancel()
+                    raise
+                for (_, future), result in zip(batch, results, strict=True):
+                    if future.done():
+                        continue
+                    if isinstance(result, BaseException):
+                        future.set_exception(result)
+                    else:
+                        future.set_result(result)
+        finally:
+            # Nobody waits: streams hold no connection between their reads.
+            thread.submit(close_connections)
 
 
 class FreezePolicy:
@@ -412,21 +463,25 @@ class FreezePolicy:
     When to leave the process's long-lived objects out of garbage collections.
 
     A full collection walks every object the process tracks, and each open
-    stream keeps about 150 alive (its request, its response, the server's
+    stream keeps dozens alive (its request, its response, the server's
     connection): with thousands of streams one collection pauses the process
     for long enough to delay every event due meanwhile. Frozen objects
     (``gc.freeze()``) are left out. So the process collects and freezes what
     it holds:
 
-    - ``FREEZE`` when its first stream opens, then each time the open streams
-      reach twice the most it held when it last froze (from ``FIRST`` on): what
-      start-up loaded and the streams opened so far are left out, and the
-      collection walks only what is new since the last freeze;
+    - ``FREEZE`` when its first stream opens, then each time ``FIRST`` more
+      have opened: what start-up loaded and the streams opened so far are left
+      out, and a collection walks at most the objects of the ``FIRST`` streams
+      opened since (and whatever else is new), however many are open. Each
+      freeze's own collection walks only those, so opening ``n`` streams walks
+      each stream's objects about once;
     - ``RELEASE`` once as many streams closed as half the most it held at once
       (at least ``FIRST``): frozen objects are never collected, so the garbage
       of the closed streams is collected by unfreezing everything first. A
       reconnect storm that replaces every stream costs one such collection, as
       its first streams come back.
+
+    A broadcast freezes too, once its streams have written (``collect_soon()``).
     """
 
     FIRST = 256
@@ -434,22 +489,26 @@ class FreezePolicy:
 
     def __init__(self) -> None:
         self.most: int | None = None
-        #: Open streams at the last freeze or release, and streams opened since.
+        #: Open streams at the last release, and streams opened since.
         self.base = 0
         self.opened = 0
+        #: Streams opened since the last freeze or release.
+        self.unfrozen = 0
 
     def action(self, open_streams: int) -> str | None:
         """Note one more open stream (``open_streams`` with it); return what to do now."""
         self.opened += 1
+        self.unfrozen += 1
         closed = self.base + self.opened - open_streams
         action = None
-        if self.most is None or open_streams >= max(2 * self.most, self.FIRST):
-            self.most = max(open_streams, self.most or 0)
-            action = self.FREEZE
-        elif closed >= max(self.most // 2, self.FIRST):
+        if self.most is not None and closed >= max(self.most // 2, self.FIRST):
             action = self.RELEASE
-        if action is not None:
             self.base, self.opened = open_streams, 0
+        elif self.most is None or self.unfrozen >= self.FIRST:
+            action = self.FREEZE
+        self.most = max(open_streams, self.most or 0)
+        if action is not None:
+            self.unfrozen = 0
         return action
 
 
@@ -464,6 +523,46 @@ def freeze_long_lived_objects(open_streams: int) -> None:
     if action is not None:
         gc.collect()
         gc.freeze()
+
+
+def hold_collections(streams: int) -> bool:
+    """
+    Stop garbage collections for a broadcast to ``streams`` streams; return whether they were.
+
+    A broadcast reads thousands of entries and wakes thousands of streams,
+    each of which leaves a few new objects behind (what it waits with next).
+    Left alone, the collector would walk every unfrozen object two or three
+    times in the middle of it, while streams not yet written wait. So for a
+    broadcast (``FreezePolicy.FIRST`` streams or more) nothing is collected
+    until :func:`collect_soon`, called once the streams were woken, runs after
+    them. A site that disabled the collector keeps it disabled.
+    """
+    if streams < FreezePolicy.FIRST or not gc.isenabled():
+        return False
+    gc.disable()
+    return True
+
+
+def collect_soon() -> None:
+    """
+    Collect once the streams woken so far have run, freeze what they keep, and resume collections.
+
+    The woken streams run in the loop's next iteration, before a callback
+    scheduled now. What they keep is left out of later collections, as the
+    streams themselves are (``FreezePolicy``).
+    """
+    try:
+        asyncio.get_running_loop().call_soon(_collect_and_freeze)
+    except RuntimeError:  # no loop left to run it: collect now
+        _collect_and_freeze()
+
+
+def _collect_and_freeze() -> None:
+    try:
+        gc.collect()
+        gc.freeze()
+    finally:
+        gc.enable()
 
 
 def request_thread_executors() -> tuple[Any, Any] | None:
@@ -547,34 +646,62 @@ class EventStream:
         #: The ids and read state of the newest entries the client has, as the
         #: cursor's digest covers them; None until the store was first read.
         self.window: tuple[int, ...] | None = None
+        #: When the stream last wrote (the loop's clock), and its keep-alive timer.
+        self.written = 0.0
+        self.timer: asyncio.TimerHandle | None = None
 
     async def snapshot(self, latest: int) -> Snapshot:
-        # Batched with the other streams' reads: see SnapshotReads.
-        return await SnapshotReads.for_loop().read(self.user_id, latest, self.replay_limit + WINDOW)
+        # Batched with the other streams' reads: see StoreReads.
+        return await StoreReads.for_loop().read(self.user_id, latest, self.replay_limit + WINDOW)
 
-    async def __aiter__(self) -> AsyncIterator[str]:
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        """
+        Yield the stream's frames, encoded: each yield is one write to the client.
+
+        The frames of one update go out in one write: a broadcast to thousands
+        of streams costs a write each, not one per frame.
+        """
+        loop = asyncio.get_running_loop()
+        self.written = loop.time()
+        self.timer = loop.call_later(self.keepalive, self._tick)
         try:
             # Sent at once, so proxies and clients see a live stream, with the
             # reconnection delay browsers should use.
-            yield comment("pigeonhole") + retry(RETRY_MS)
+            yield (comment("pigeonhole") + retry(RETRY_MS)).encode()
             freeze_long_lived_objects(self.subscription.broker.subscriber_count())
             await release_request_thread()
             await self.connected()
-            # The frames of one update go out in one write: a broadcast to
-            # thousands of streams costs a write each, not one per frame.
             if frames := await self.start():
-                yield "".join(frames)
+                self.written = loop.time()
+                yield "".join(frames).encode()
             while True:
-                try:
-                    async with asyncio.timeout(self.keepalive):
-                        batch = await self.subscription.get()
-                except TimeoutError:
-                    yield comment("keep-alive")
-                    continue
-                if frames := await self.update(batch):
-                    yield "".join(frames)
+                batch = await self.subscription.get()
+                # An empty batch: nudged by _tick(), as nothing was sent for a while.
+                frames = await self.update(batch) if batch else [comment("keep-alive")]
+                if frames:
+                    self.written = loop.time()
+                    yield "".join(frames).encode()
+                # Nothing of this update is kept while the stream waits for the next.
+                del batch, frames
         finally:
+            if self.timer is not None:
+                self.timer.cancel()
             self.subscription.close()
+
+    def _tick(self) -> None:
+        """
+        Ask for a keep-alive if nothing was sent for ``keepalive`` seconds; check again then.
+
+        One timer per stream, moved on only once per ``keepalive`` seconds: a
+        wake-up costs the stream no timer to arm and cancel, which for a
+        broadcast to thousands of streams is a heap operation each.
+        """
+        loop = asyncio.get_running_loop()
+        idle = loop.time() - self.written
+        if idle >= self.keepalive:
+            self.subscription.nudge()
+            idle = 0.0
+        self.timer = loop.call_later(self.keepalive - idle, self._tick)
 
     async def start(self) -> list[str]:
         """
@@ -688,7 +815,15 @@ class EventStream:
         if not force and (unread, unseen) == (self.count, self.unseen):
             return []
         self.count, self.unseen = unread, unseen
-        data = {"unread": unread}
-        if unseen is not None:
-            data["unseen"] = unseen
-        return [encode_event(constants.EVENT_COUNT, data, id=str(self.cursor))]
+        return [
+            encode_event(constants.EVENT_COUNT, _count_data(unread, unseen), id=str(self.cursor))
+        ]
+
+
+@functools.lru_cache(maxsize=1024)
+def _count_data(unread: int, unseen: int | None) -> Data:
+    # Encoded once per count, not once per stream: a broadcast sends a count to each.
+    data = {"unread": unread}
+    if unseen is not None:
+        data["unseen"] = unseen
+    return encode_data(data)

@@ -24,6 +24,7 @@ __all__ = [
     "asenders_for",
     "count_to_dict",
     "message_to_dict",
+    "recipient_fields",
     "sender_to_dict",
     "senders_for",
 ]
@@ -127,6 +128,28 @@ def message_to_dict(
         "seen": message.seen,
         "saved_at": _iso(message.saved_at),
     }
+
+
+def recipient_fields(message: StoredMessage) -> tuple[Any, ...]:
+    """
+    Return what :func:`message_to_dict` renders of the recipient's own entry, but its id.
+
+    Entries of one content with the same fields here render the same JSON but
+    for their ``id``, so a message to thousands of users is encoded once per
+    process, not once per user (``pigeonhole.live.message_data()``). Whatever
+    ``message_to_dict()`` renders of an entry must be here.
+    """
+    return (
+        message.created,
+        message.read_at,
+        message.archived_at,
+        message.expires,
+        message.seen_at,
+        message.saved_at,
+        message.thread,
+        message.count,
+        tuple(message.senders),
+    )
 
 
 def count_to_dict(state: InboxState) -> dict[str, Any]:

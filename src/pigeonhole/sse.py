@@ -7,11 +7,13 @@ a server. See https://html.spec.whatwg.org/multipage/server-sent-events.html.
 
 from __future__ import annotations
 
-import json
-
 from django.core.serializers.json import DjangoJSONEncoder
 
-__all__ = ["comment", "encode_event", "retry", "to_json"]
+__all__ = ["Data", "comment", "encode_data", "encode_event", "retry", "to_json"]
+
+# One encoder for every call: json.dumps() with options builds a new one each time,
+# and a broadcast encodes a count for each of thousands of streams.
+_encode = DjangoJSONEncoder(separators=(",", ":")).encode
 
 
 def _field(name: str, value: str) -> str:
@@ -24,7 +26,32 @@ def _field(name: str, value: str) -> str:
 
 def to_json(data: object) -> str:
     """Return ``data`` as the compact, one-line JSON of an event's ``data`` field."""
-    return json.dumps(data, cls=DjangoJSONEncoder, separators=(",", ":"))
+    return _encode(data)
+
+
+class Data(str):
+    """
+    An event's ``data:`` lines, encoded once by :func:`encode_data`.
+
+    A message sent to thousands of streams is the same text in every frame
+    but for its ``id:``; ``encode_event()`` takes the lines as they are.
+    """
+
+    __slots__ = ()
+
+
+def encode_data(data: object) -> Data:
+    """
+    Return the ``data:`` lines of ``data``, as ``encode_event()`` writes them.
+
+    Data that is not a string is sent as compact JSON. A string is split
+    on line breaks into several ``data:`` lines, which the browser joins back
+    with ``\\n``.
+    """
+    if not isinstance(data, str):
+        data = to_json(data)
+    lines = data.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return Data("".join(f"data: {line}\n" for line in lines))
 
 
 def encode_event(
@@ -36,9 +63,8 @@ def encode_event(
     """
     Return one event frame: ``event``, ``id``, ``retry`` and ``data`` lines, then a blank line.
 
-    ``data`` that is not a string is sent as compact JSON. A string is split
-    on line breaks into several ``data:`` lines, which the browser joins back
-    with ``\\n``. ``retry`` is the reconnection delay in milliseconds.
+    ``data`` is encoded by :func:`encode_data`, unless it is already (a
+    ``Data``). ``retry`` is the reconnection delay in milliseconds.
     """
     lines = []
     if event is not None:
@@ -51,10 +77,7 @@ def encode_event(
         if isinstance(retry, bool) or not isinstance(retry, int) or retry < 0:
             raise ValueError(f"retry must be a number of milliseconds, got {retry!r}")
         lines.append(f"retry: {retry}\n")
-    if not isinstance(data, str):
-        data = to_json(data)
-    for line in data.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
-        lines.append(f"data: {line}\n")
+    lines.append(data if isinstance(data, Data) else encode_data(data))
     return "".join(lines) + "\n"
 
 

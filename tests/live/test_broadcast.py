@@ -17,6 +17,7 @@ from django.db.backends.signals import connection_created
 from django.db.backends.utils import CursorWrapper
 
 import pigeonhole
+from pigeonhole.conf import get_broker
 from pigeonhole.live import Cursor, EventStream, read_snapshot
 
 from .server import open_stream, session_cookies
@@ -184,6 +185,33 @@ def test_streams_reading_at_once_share_a_few_connections_and_each_get_their_own(
         assert 0 < len(opened) <= 4  # 60 reads: a few connections, not one each
 
 
+def test_streams_opening_at_once_load_their_users_on_a_few_connections(live, members):
+    """A reconnect storm: each request's user is loaded with the others, not on its own."""
+    _, users = members
+    cookies = [session_cookies(user) for user in users for _ in range(STREAMS_PER_USER)]
+    opened = []
+
+    def note(sender, connection, **kwargs):
+        opened.append(threading.get_ident())
+
+    started = threading.Barrier(len(cookies))
+
+    def open_one(cookie):
+        started.wait(timeout=30)
+        with open_stream(live, cookie) as reader:
+            return reader.next().data
+
+    connection_created.connect(note)
+    try:
+        with ThreadPoolExecutor(len(cookies)) as pool:
+            counts = list(pool.map(open_one, cookies))
+    finally:
+        connection_created.disconnect(note)
+    assert counts == [{"unread": 0}] * len(cookies)
+    # The user and the store are read on the process's few reading threads.
+    assert len(opened) <= 8, len(opened)
+
+
 def test_a_reconnect_storm_replays_every_stream_exactly_what_it_missed(live, members):
     """Every stream drops at once (a deploy) and comes back at once, while sends go on."""
     staff, users = members
@@ -195,6 +223,11 @@ def test_a_reconnect_storm_replays_every_stream_exactly_what_it_missed(live, mem
             event = reader.next()
             assert event.data["message"] == "n=0"
             cursors.append(event.id)
+    # Every stream is gone from the server too: on SQLite, a process's read of a
+    # message for a stream still closing would lock the table the next send writes.
+    deadline = time.monotonic() + 10
+    while get_broker().subscriber_count() and time.monotonic() < deadline:
+        time.sleep(0.02)
     for n in range(1, 4):  # while every stream is away
         pigeonhole.send(staff if n % 2 else users, f"n={n}")
     during = connection.vendor != "sqlite"  # SQLite's test database locks under a writer

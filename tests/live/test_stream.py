@@ -5,6 +5,7 @@ Messages are sent from the test's own thread, as a shell or a view in another
 request would send them; the stream hears of them through the broker.
 """
 
+import asyncio
 import gc
 import resource
 import threading
@@ -16,9 +17,12 @@ import pytest
 from django.db import transaction
 
 import pigeonhole
+from pigeonhole.brokers.base import WakeUp
+from pigeonhole.brokers.locmem import LocMemBroker
 from pigeonhole.conf import get_backend, get_broker
-from pigeonhole.live import FD_RESERVE, Cursor, process_stream_limit
+from pigeonhole.live import FD_RESERVE, Cursor, EventStream, process_stream_limit
 from pigeonhole.representation import message_to_dict, senders_for
+from pigeonhole.views.actions import EventStreamResponse
 
 from .server import open_stream, session_cookies
 
@@ -214,6 +218,49 @@ def test_idle_stream_sends_keep_alive_comments(live, cookies, settings):
         for line in reader.lines:
             if line.startswith(": keep-alive"):
                 break
+
+
+def test_an_idle_stream_sends_a_keep_alive_while_wake_ups_arm_no_timer_of_their_own():
+    async def frames():
+        broker = LocMemBroker()
+        subscription = broker.subscribe(1)
+        stream = EventStream(1, subscription, keepalive=0.2)
+        generator = aiter(stream)
+        try:
+            assert (await anext(generator)).startswith(b": pigeonhole\n")
+            timer = stream.timer
+            subscription.put(WakeUp(1, "read", (5,)))
+            # The wake-up is answered (here from the store, for want of a window),
+            # and the keep-alive timer set at the start still stands.
+            await asyncio.wait_for(anext(generator), 5)
+            assert stream.timer is timer
+            return await asyncio.wait_for(anext(generator), 5)
+        finally:
+            await generator.aclose()
+            await broker.aclose()
+
+    assert asyncio.run(frames()) == b": keep-alive\n\n"
+
+
+def test_the_frames_reach_the_asgi_handler_without_djangos_wrapping():
+    async def wrapped(content):
+        async for part in content:
+            yield part
+
+    async def check():
+        broker = LocMemBroker()
+        response = EventStreamResponse(EventStream(1, broker.subscribe(1)))
+        try:
+            assert aiter(response) is response.frames  # bytes, one write each
+            # A middleware that wrapped the content (as GZipMiddleware does)
+            # gets Django's iteration.
+            response.streaming_content = wrapped(response.streaming_content)
+            assert aiter(response) is not response.frames
+        finally:
+            await response.frames.aclose()
+            await broker.aclose()
+
+    asyncio.run(check())
 
 
 def test_the_first_stream_leaves_what_the_process_loaded_out_of_garbage_collections(live, cookies):

@@ -61,8 +61,9 @@ class WakeUp:
     event: str
     ids: tuple[Any, ...] = ()
     count: int | None = None
-    #: The new entry itself (a ``StoredMessage``) and its public JSON, once
-    #: this process has read them for all its streams; never sent over the wire.
+    #: The new entry itself (a ``StoredMessage``) and its event's ``data:`` lines
+    #: (its public JSON, a ``pigeonhole.sse.Data``), once this process has read
+    #: them for all its streams; never sent over the wire.
     entry: Any = field(default=None, compare=False, repr=False)
     data: Any = field(default=None, compare=False, repr=False)
     #: The id of the thread row the new entry replaces, if any (never sent either).
@@ -112,16 +113,28 @@ class Subscription:
     future, not an ``asyncio.Queue`` (whose four deques cost kilobytes).
     """
 
-    __slots__ = ("broker", "closed", "items", "loop", "maxsize", "overflowed", "user_id", "waiter")
+    __slots__ = (
+        "broker",
+        "closed",
+        "items",
+        "loop",
+        "maxsize",
+        "nudged",
+        "overflowed",
+        "user_id",
+        "waiter",
+    )
 
     def __init__(self, broker: BaseBroker, user_id: Any, maxsize: int) -> None:
         self.broker = broker
         self.user_id = str(user_id)
         self.loop = asyncio.get_running_loop()
         self.maxsize = maxsize
-        self.items: list[WakeUp] = []
+        # None while empty: an idle stream holds no list (thousands of them).
+        self.items: list[WakeUp] | None = None
         self.waiter: asyncio.Future[None] | None = None
         self.overflowed = False
+        self.nudged = False
         self.closed = False
 
     def put(self, wakeup: WakeUp) -> None:
@@ -139,26 +152,40 @@ class Subscription:
             self.close()
 
     def _put(self, wakeup: WakeUp) -> None:
-        if len(self.items) >= self.maxsize:
+        if self.items is None:
+            self.items = [wakeup]
+        elif len(self.items) >= self.maxsize:
             self.overflowed = True
         else:
             self.items.append(wakeup)
         if self.waiter is not None and not self.waiter.done():
             self.waiter.set_result(None)
 
+    def nudge(self) -> None:
+        """Make the waiting ``get()`` return, with nothing if nothing came; on the loop only."""
+        self.nudged = True
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
     def empty(self) -> bool:
         """Return whether no wake-up is waiting."""
-        return not self.items and not self.overflowed
+        return self.items is None and not self.overflowed
 
     async def get(self) -> list[WakeUp]:
-        """Wait for the next wake-up, and return it with any others already queued."""
-        while not self.items and not self.overflowed:
+        """
+        Wait for the next wake-up, and return it with any others already queued.
+
+        Return an empty list if ``nudge()`` came first: the stream's keep-alive
+        timer does that, so that waiting for a wake-up costs no timer of its own.
+        """
+        while self.items is None and not self.overflowed and not self.nudged:
             self.waiter = self.loop.create_future()
             try:
                 await self.waiter
             finally:
                 self.waiter = None
-        batch, self.items = self.items, []
+        self.nudged = False
+        batch, self.items = self.items or [], None
         if self.overflowed:
             self.overflowed = False
             return [WakeUp(self.user_id, SYNC)]
@@ -386,7 +413,8 @@ class BaseBroker:
         """
         from ..live import (
             SENT_READER_IDLE,
-            read_sent,
+            collect_soon,
+            hold_collections,
             release_sent_reader,
             release_sent_reader_soon,
         )
@@ -409,17 +437,29 @@ class BaseBroker:
                 batch = list(self._pending_sent)
                 self._pending_sent.clear()
                 released = False
+                held = hold_collections(sum(len(users) for _, users in batch))
                 try:
-                    results = await read_sent([(sent.message_id, users) for sent, users in batch])
-                except Exception:
-                    # The store did not answer: the streams concerned read for themselves.
-                    logger.exception("%r could not read new messages for its streams", self)
-                    results = [{user: WakeUp(user, SYNC) for user in users} for _, users in batch]
-                for wakeups in results:
-                    self._hand_out(wakeups)
+                    await self._read_and_hand_out(batch)
+                finally:
+                    if held:
+                        collect_soon()
         finally:
             if not released:  # cancelled with its loop: the connection goes all the same
                 release_sent_reader_soon()
+
+    async def _read_and_hand_out(self, batch: list[tuple[Sent, list[str]]]) -> None:
+        # A method of its own, so that the entries read are not kept alive, by
+        # the waiting _resolve(), until the next message comes.
+        from ..live import read_sent
+
+        try:
+            results = await read_sent([(sent.message_id, users) for sent, users in batch])
+        except Exception:
+            # The store did not answer: the streams concerned read for themselves.
+            logger.exception("%r could not read new messages for its streams", self)
+            results = [{user: WakeUp(user, SYNC) for user in users} for _, users in batch]
+        for wakeups in results:
+            self._hand_out(wakeups)
 
     def _hand_out(self, wakeups: dict[str, WakeUp]) -> None:
         with self._lock:

@@ -56,6 +56,8 @@ def _row_to_stored(row: Sequence[Any]) -> StoredMessage:
 
 def _senders(stored: str) -> list[UserId]:
     """Return the user ids in a ``senders`` column (",id,id,"), the newest three."""
+    if not stored:  # an unthreaded message: thousands of such rows in one read
+        return []
     pk = get_user_model()._meta.pk
     return [pk.to_python(token) for token in (stored or "").split(",") if token][:3]
 
@@ -861,8 +863,10 @@ class DatabaseBackend(BaseBackend):
         Read the users' entries of one message and their unread counts in one query.
 
         The count is a correlated subquery on the same index ``count()`` uses,
-        so thousands of users cost one statement, not one each. The ids go in
-        one ``IN`` list as long as the database takes that many parameters.
+        so thousands of users cost one statement, not one each. The ids go as
+        one parameter where the database takes an array (building an ``IN``
+        list of thousands with the ORM cost more than the query), else in one
+        ``IN`` list as long as the database takes that many parameters.
         """
         from django.db.models import OuterRef, Subquery
         from django.db.models.functions import Coalesce
@@ -870,7 +874,8 @@ class DatabaseBackend(BaseBackend):
         alias = self.db_for_read()
         connection = connections[alias]
         size = 30_000
-        if connection.vendor == "sqlite":
+        arrays = sql.takes_id_array(connection)
+        if connection.vendor == "sqlite" and not arrays:
             connection.ensure_connection()
             limit = connection.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
             size = min(size, limit - 10)
@@ -885,8 +890,12 @@ class DatabaseBackend(BaseBackend):
         )
         found: list[tuple[StoredMessage, int]] = []
         for chunk in _chunks(list(user_ids), size):
+            if arrays:
+                among = entries.filter(sql.ids_condition(connection, InboxEntry, chunk, "user"))
+            else:
+                among = entries.filter(user_id__in=chunk)
             rows = (
-                entries.filter(message_id=message_id, user_id__in=chunk)
+                among.filter(message_id=message_id)
                 .annotate(unread=Coalesce(Subquery(unread), 0))
                 .values_list(*_COLUMNS, "unread")
             )

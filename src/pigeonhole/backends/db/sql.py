@@ -112,20 +112,26 @@ def takes_id_array(connection: BaseDatabaseWrapper) -> bool:
 
 
 def ids_condition(
-    connection: BaseDatabaseWrapper, model: type[Model], ids: Sequence[object]
+    connection: BaseDatabaseWrapper,
+    model: type[Model],
+    ids: Sequence[object],
+    field_name: str | None = None,
 ) -> RawSQL:
     """
-    Return ``model``'s primary key among ``ids`` as one parameter, for ``takes_id_array()``.
+    Return ``model``'s primary key (or ``field_name``) among ``ids`` as one parameter.
 
-    PostgreSQL takes the ids as one array (``id = ANY(%s)``) and SQLite as one
-    JSON array (``json_each``, which JSONField already requires): an ``IN``
-    list of thousands of placeholders cost more to parse than the insert took,
-    and SQLite would need a statement per 999 of them.
+    For ``takes_id_array()`` databases. PostgreSQL takes the ids as one array
+    (``id = ANY(%s)``) and SQLite as one JSON array (``json_each``, which
+    JSONField already requires): an ``IN`` list of thousands of placeholders
+    cost more to parse than the insert took (and the ORM more to build than
+    either), and SQLite would need a statement per 999 of them.
     """
-    pk = model._meta.pk
+    field = model._meta.pk if field_name is None else model._meta.get_field(field_name)
+    if not isinstance(field, Field):  # a relation's reverse side has no column of its own
+        raise TypeError(f"{model.__name__}.{field_name} is not a concrete field")
     quote = connection.ops.quote_name
-    column = f"{quote(model._meta.db_table)}.{quote(pk.column)}"
-    values = [pk.get_db_prep_value(value, connection) for value in ids]
+    column = f"{quote(model._meta.db_table)}.{quote(field.column)}"
+    values = [field.get_db_prep_value(value, connection) for value in ids]
     if connection.vendor == "postgresql":
         return RawSQL(f"{column} = ANY(%s)", (values,), output_field=BooleanField())
     return RawSQL(
