@@ -26,7 +26,8 @@ import pigeonhole
 from pigeonhole import signals
 from pigeonhole.backends.base import Recipients
 from pigeonhole.backends.redis import RedisBackend
-from pigeonhole.backends.redis.backend import _redacted
+from pigeonhole.backends.redis.backend import _by_group, _redacted
+from pigeonhole.backends.redis.keys import group_of
 from pigeonhole.conf import get_backend
 from pigeonhole.exceptions import BackendUnavailable, MessageNotFound
 
@@ -167,6 +168,50 @@ class TestRedisLayout:
         ids = [backend.list(u.pk)[0].id for u in users]
         assert ids == sorted(ids) and len(set(ids)) == 3
         assert {backend.list(u.pk)[0].message_id for u in users} == {sent.id}
+
+    def test_a_send_chunk_written_twice_is_written_once_and_brings_back_no_deleted_entry(
+        self, backend, users
+    ):
+        ids = [u.pk for u in users]
+        message = new("once")
+        mid, first = backend._reserve(1, len(ids))
+        chunks = [(first, ids)]
+        assert backend._write_send(message, mid, chunks) == 3
+        [gone] = backend.list(ids[0])
+        backend.mark_read(ids[0], [gone.id])
+        backend.delete(ids[0], [gone.id])
+        assert backend._write_send(message, mid, chunks) == 0
+        assert [backend.count(pk) for pk in ids] == [0, 1, 1]
+        assert backend.list(ids[0], state="all") == []
+        check_indexes(backend)
+
+    def test_a_group_script_carries_a_whole_chunk_of_its_users_up_to_script_size(self):
+        parts = _by_group(100, list(range(1, 2001)), 10)
+        assert sum(len(users) for _, _, users in parts) == 2000
+        assert max(len(users) for _, _, users in parts) == 10
+        # Each part takes consecutive ids, and together they take each id once.
+        taken = sorted(i for _, start, users in parts for i in range(start, start + len(users)))
+        assert taken == list(range(100, 2100))
+        for group, _, users in parts:
+            assert {group_of(pk) for pk in users} == {group}
+
+    def test_state_sees_a_send_whose_ids_come_before_the_newest_entry(self, backend, uid):
+        """
+        A send adds entries without counting a change: a send reserved first
+        and written last (two transactions committing out of order) adds no
+        newest id, yet the version and the time still move.
+        """
+        early, late = new("reserved first"), new("reserved last")
+        early_mid, early_first = backend._reserve(1, 1)
+        late_mid, late_first = backend._reserve(1, 1)
+        backend._write_send(late, late_mid, [(late_first, [uid])])
+        before = backend.state(uid)
+        assert before.modified is not None and before.version is not None
+        backend._write_send(early, early_mid, [(early_first, [uid])])
+        after = backend.state(uid)
+        assert after.version != before.version
+        assert after.unread == 2 and after.modified >= before.modified
+        assert texts(backend.list(uid)) == ["reserved last", "reserved first"]
 
     def test_failed_send_takes_back_what_it_wrote(self, backend, users):
         backend.chunk_size = 1

@@ -77,8 +77,10 @@ end
 -- Index a new, unread entry: the short path of reindex() for fan-out.
 -- With ``shared``, the members of the two sets every entry joins (the digest queue
 -- and the expiry index) are collected there, for add_shared() to write in a few calls.
-local function index_new(id, uid, x, c, shared)
-  touch(uid)
+-- With ``untouched``, the user's change counter stays as it is: the caller
+-- adds an entry and nothing else, which state() sees in the size of ``all``.
+local function index_new(id, uid, x, c, shared, untouched)
+  if not untouched then touch(uid) end
   redis.call('ZADD', ukey(uid, 'all'), id, id)
   redis.call('ZADD', ukey(uid, 'unread'), id, id)
   if x then redis.call('ZADD', ukey(uid, 'unread_exp'), x, id) end
