@@ -10,9 +10,11 @@
 -- (and never brings back an entry its user deleted meanwhile).
 --
 -- This is the hot path of a send, so each recipient costs as few calls as the
--- layout allows: the entry's hash and its two sorted sets. A new entry of no
--- thread does not bump the user's change counter: it adds a member to
--- ``all``, which state() counts, so the version moves all the same.
+-- layout allows. A send of no thread and no expiry writes no entry hash: the
+-- part's users go in one list and its range in ``ranges`` (see plain()), and
+-- each recipient costs the two sorted sets it joins. Nor does such an entry
+-- bump the user's change counter: it adds a member to ``all``, which state()
+-- counts, so the version moves all the same.
 local mid, c = ARGV[3], ARGV[4]
 local x = ARGV[5] ~= '' and ARGV[5] or false
 local first = tonumber(ARGV[6])
@@ -27,11 +29,18 @@ copy_content(mid, fields)
 local sender = thread and redis.call('HGET', mkey(mid), 'from_user_id')
 local added, resaved = 0, {}
 local shared = {unmailed = {}, expiring = {}}
+local hashless = not thread and not x
+if hashless then
+  redis.call('ZADD', gkey('ranges'), ARGV[6], range .. ':' .. mid)
+  redis.call('RPUSH', gkey('ru:' .. ARGV[6]), unpack(ARGV, users, #ARGV))
+end
 for i = users, #ARGV do
   local id = string.format('%d', first + i - users)
   local uid = ARGV[i]
   if not (thread and redis.call('SISMEMBER', ukey(uid, 'muted'), thread) == 1) then
-    if x then
+    if hashless then
+      -- plain() finds the entry's fields.
+    elseif x then
       redis.call('HSET', ekey(id), 'u', uid, 'm', mid, 'c', c, 'x', x)
     else
       redis.call('HSET', ekey(id), 'u', uid, 'm', mid, 'c', c)

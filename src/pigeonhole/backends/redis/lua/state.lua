@@ -4,7 +4,7 @@
 local uid = ARGV[3]
 local unread, top, unseen = 0, false, 0
 for _, id in ipairs(redis.call('ZRANGE', ukey(uid, 'unread'), 0, -1)) do
-  local e = redis.call('HMGET', ekey(id), 'm', 'x', 'n')
+  local e = entry_fields(id, 'm', 'x', 'n')
   if visible(e[2]) then
     unread = unread + 1
     if not e[3] then unseen = unseen + 1 end
@@ -19,7 +19,7 @@ local v = redis.call('HMGET', ukey(uid, 'v'), 'n', 't')
 local when = v[2] or ''
 local last = redis.call('ZRANGE', ukey(uid, 'all'), -1, -1)
 if last[1] then
-  local c = redis.call('HGET', ekey(last[1]), 'c')
+  local c = entry_fields(last[1], 'c')[1]
   if c and (when == '' or tonumber(c) > tonumber(when)) then when = c end
 end
 local last_archived = redis.call('ZRANGE', ukey(uid, 'archived'), -1, -1)
