@@ -117,7 +117,7 @@ def _hashless_entries(backend, keys) -> list[tuple[str, str, dict[str, str]]]:
     """
     client = backend.get_client()
     found = []
-    lists = {key for key in keys if key.rsplit(":", 2)[-2] == "ru"}
+    lists = {key for key in keys if _kind(key[len(backend.key_prefix) + 1 :]) == "ru"}
     for key in keys:
         if not key.endswith(":ranges"):
             continue

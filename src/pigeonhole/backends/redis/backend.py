@@ -40,9 +40,7 @@ from .keys import GROUPS, LAYOUT, Keys, group_of
 __all__ = ["RedisBackend"]
 
 
-def _by_group(
-    first: int, user_ids: Sequence[Any], most: int
-) -> list[tuple[int, int, list[str]]]:
+def _by_group(first: int, user_ids: Sequence[Any], most: int) -> list[tuple[int, int, list[str]]]:
     """
     Split a chunk of recipients whose entry ids start at ``first`` by slot
     group, in parts of at most ``most`` users: ``(group, the part's first

@@ -32,7 +32,7 @@ local shared = {unmailed = {}, expiring = {}}
 local hashless = not thread and not x
 if hashless then
   redis.call('ZADD', gkey('ranges'), ARGV[6], range .. ':' .. mid)
-  redis.call('RPUSH', gkey('ru:' .. ARGV[6]), unpack(ARGV, users, #ARGV))
+  redis.call('RPUSH', pkey(ARGV[6]), unpack(ARGV, users, #ARGV))
 end
 for i = users, #ARGV do
   local id = string.format('%d', first + i - users)

@@ -25,7 +25,7 @@ local function plain(id)
   local first, count, mid = string.match(part, '^(%d+):(%d+):(.+)$')
   local offset = tonumber(id) - tonumber(first)
   if offset >= tonumber(count) then return false end
-  local uid = redis.call('LINDEX', gkey('ru:' .. first), offset)
+  local uid = redis.call('LINDEX', pkey(first), offset)
   if not uid or not redis.call('ZSCORE', ukey(uid, 'unread'), id) then return false end
   return uid, mid, redis.call('HGET', mkey(mid), 'created')
 end
@@ -256,7 +256,7 @@ local function drop_copy(mid)
   local ranges = redis.call('HGET', mkey(mid), 'ranges')
   for first, count in string.gmatch(ranges or '', '(%d+):(%d+)') do
     if redis.call('ZREM', gkey('ranges'), first .. ':' .. count .. ':' .. mid) == 1 then
-      redis.call('DEL', gkey('ru:' .. first))
+      redis.call('DEL', pkey(first))
     end
   end
   return redis.call('DEL', mkey(mid))
