@@ -185,6 +185,35 @@ class TestRedisLayout:
         assert backend.list(ids[0], state="all") == []
         check_indexes(backend)
 
+    def test_a_send_writes_no_entry_hash_until_the_entry_first_changes(self, backend, users):
+        ids = [u.pk for u in users]
+        client = backend.get_client()
+        sent = backend.send(new("plain", subject="S"), Recipients(ids=ids))
+        entries = [backend.get(pk, backend.list(pk)[0].id) for pk in ids]
+        hashes = [backend.keys.entry(group_of(e.user_id), e.id) for e in entries]
+        assert not any(client.exists(key) for key in hashes)
+        assert [(e.user_id, e.message_id, e.subject, e.is_read) for e in entries] == [
+            (pk, sent.id, "S", False) for pk in ids
+        ]
+        first = entries[0]
+        backend.mark_read(first.user_id, [first.id])
+        assert client.hget(hashes[0], "u") == str(first.user_id)
+        assert backend.get(first.user_id, first.id).created == first.created
+        assert not any(client.exists(key) for key in hashes[1:])
+        # Another user's id is no entry of theirs, with a hash or without.
+        with pytest.raises(MessageNotFound):
+            backend.get(ids[1], first.id)
+        with pytest.raises(MessageNotFound):
+            backend.mark_read(ids[1], [entries[2].id])
+        assert backend.count(ids[2]) == 1
+        expiring = backend.send(
+            new("x", expires=timezone.now() + timedelta(days=1)), Recipients(ids=ids)
+        )
+        entry = backend.list(ids[0])[0]
+        assert entry.message_id == expiring.id
+        assert client.exists(backend.keys.entry(group_of(ids[0]), entry.id))
+        check_indexes(backend)
+
     def test_a_group_script_carries_a_whole_chunk_of_its_users_up_to_script_size(self):
         parts = _by_group(100, list(range(1, 2001)), 10)
         assert sum(len(users) for _, _, users in parts) == 2000
