@@ -221,7 +221,9 @@ def redis_info_of(client: Any, section: str | None = None) -> dict[str, Any]:
     Return ``INFO`` of the server, or of a cluster's nodes: numbers summed,
     other values taken from the first node.
     """
-    info = client.info(section) if section else client.info()
+    # A cluster client asks one node unless told otherwise: ask every primary.
+    nodes = {"target_nodes": client.PRIMARIES} if hasattr(client, "get_primaries") else {}
+    info = client.info(section, **nodes) if section else client.info(**nodes)
     if "redis_version" in info:
         return info
     merged: dict[str, Any] = {}

@@ -334,7 +334,9 @@ def _age(store, user, hours=2):
 
     client, group = backend.get_client(), group_of(user.pk)
     for entry in pigeonhole.inbox(user, state="all"):
-        client.hset(backend.keys.entry(group, entry.id), "c", ts(when))
+        # The whole hash, as the store writes it: an entry a send wrote has none yet.
+        fields = {"u": str(user.pk), "m": str(entry.message_id), "c": ts(when)}
+        client.hset(backend.keys.entry(group, entry.id), mapping=fields)
         client.zadd(backend.keys.index(group, "unmailed"), {str(entry.id): ts(when)}, xx=True)
 
 

@@ -107,6 +107,39 @@ def _kind(rest: str) -> str:
     return parts[1]
 
 
+def _hashless_entries(backend, keys) -> list[tuple[str, str, dict[str, str]]]:
+    """
+    Return the entries a send wrote without a hash, as ``(group, id, fields)``.
+
+    Each part in a group's ``ranges`` must have its copy of the content and
+    its list of users (and each list its part); an id of a part is an entry
+    while it sits in its user's ``unread`` set and has no hash.
+    """
+    client = backend.get_client()
+    found = []
+    lists = {key for key in keys if _kind(key[len(backend.key_prefix) + 1 :]) == "ru"}
+    for key in keys:
+        if not key.endswith(":ranges"):
+            continue
+        group = key[: key.index("}") + 1]
+        for member, score in client.zrange(key, 0, -1, withscores=True):
+            first, count, mid = member.split(":")
+            assert float(first) == score, f"part {member} scored {score}"
+            content = client.hgetall(f"{group}:m:{mid}")
+            assert content, f"part {member} outlived its copy of the content"
+            users = client.lrange(f"{group}:ru:{first}", 0, -1)
+            lists.discard(f"{group}:ru:{first}")
+            assert len(users) == int(count), f"part {member} lists {len(users)} users"
+            for offset, uid in enumerate(users):
+                entry_id = str(int(first) + offset)
+                if client.exists(f"{group}:e:{entry_id}"):
+                    continue
+                if client.zscore(backend.keys.user(uid, "unread"), entry_id) is not None:
+                    found.append((group, entry_id, {"u": uid, "m": mid, "c": content["created"]}))
+    assert not lists, f"lists of users without their part: {sorted(lists)}"
+    return found
+
+
 def check_indexes(backend) -> dict[str, int]:
     """
     Check that every index agrees with the entry hashes; return key counts by kind.
@@ -132,14 +165,16 @@ def check_indexes(backend) -> dict[str, int]:
 
     refs: Counter[str] = Counter()
     rows: dict[str, dict[str, str]] = defaultdict(dict)
+    entries = []
     for key in keys:
         rest = key[len(prefix) + 1 :].split(":")
         if rest[0] != "{ids}":
             assert rest[0].startswith("{g") and rest[0].endswith("}"), key
         if rest[0] == "{ids}" or rest[1] != "e":
             continue
-        group, entry_id = base(key), rest[2]
-        entry = client.hgetall(key)
+        entries.append((base(key), rest[2], client.hgetall(key)))
+    entries += _hashless_entries(backend, keys)
+    for group, entry_id, entry in entries:
         assert backend.keys.of(entry["u"]) == group, f"entry {entry_id} is not in its user's group"
         refs[f"{group}:m:{entry['m']}"] += 1
         thread = client.hget(f"{group}:m:{entry['m']}", "thread")
@@ -182,7 +217,7 @@ def check_indexes(backend) -> dict[str, int]:
             expected[f"{base(key)}:sending"][rest[2]] = float(started)
     actual: dict[str, dict[str, float]] = {}
     for key in keys:
-        if client.type(key) == "zset":
+        if client.type(key) == "zset" and not key.endswith(":ranges"):
             actual[key] = dict(client.zrange(key, 0, -1, withscores=True))
     assert actual == {name: members for name, members in expected.items() if members}
     assert {key: client.hgetall(key) for key in keys if key.endswith(":threads")} == rows

@@ -26,7 +26,8 @@ import pigeonhole
 from pigeonhole import signals, versions
 from pigeonhole.backends.base import Recipients
 from pigeonhole.backends.redis import RedisBackend
-from pigeonhole.backends.redis.backend import _redacted
+from pigeonhole.backends.redis.backend import _by_group, _redacted
+from pigeonhole.backends.redis.keys import group_of
 from pigeonhole.conf import get_backend
 from pigeonhole.exceptions import BackendUnavailable, MessageNotFound
 
@@ -191,6 +192,79 @@ class TestRedisLayout:
         ids = [backend.list(u.pk)[0].id for u in users]
         assert ids == sorted(ids) and len(set(ids)) == 3
         assert {backend.list(u.pk)[0].message_id for u in users} == {sent.id}
+
+    def test_a_send_chunk_written_twice_is_written_once_and_brings_back_no_deleted_entry(
+        self, backend, users
+    ):
+        ids = [u.pk for u in users]
+        message = new("once")
+        mid, first = backend._reserve(1, len(ids))
+        chunks = [(first, ids)]
+        assert backend._write_send(message, mid, chunks) == 3
+        [gone] = backend.list(ids[0])
+        backend.mark_read(ids[0], [gone.id])
+        backend.delete(ids[0], [gone.id])
+        assert backend._write_send(message, mid, chunks) == 0
+        assert [backend.count(pk) for pk in ids] == [0, 1, 1]
+        assert backend.list(ids[0], state="all") == []
+        check_indexes(backend)
+
+    def test_a_send_writes_no_entry_hash_until_the_entry_first_changes(self, backend, users):
+        ids = [u.pk for u in users]
+        client = backend.get_client()
+        sent = backend.send(new("plain", subject="S"), Recipients(ids=ids))
+        entries = [backend.get(pk, backend.list(pk)[0].id) for pk in ids]
+        hashes = [backend.keys.entry(group_of(e.user_id), e.id) for e in entries]
+        assert not any(client.exists(key) for key in hashes)
+        assert [(e.user_id, e.message_id, e.subject, e.is_read) for e in entries] == [
+            (pk, sent.id, "S", False) for pk in ids
+        ]
+        first = entries[0]
+        backend.mark_read(first.user_id, [first.id])
+        assert client.hget(hashes[0], "u") == str(first.user_id)
+        assert backend.get(first.user_id, first.id).created == first.created
+        assert not any(client.exists(key) for key in hashes[1:])
+        # Another user's id is no entry of theirs, with a hash or without.
+        with pytest.raises(MessageNotFound):
+            backend.get(ids[1], first.id)
+        with pytest.raises(MessageNotFound):
+            backend.mark_read(ids[1], [entries[2].id])
+        assert backend.count(ids[2]) == 1
+        expiring = backend.send(
+            new("x", expires=timezone.now() + timedelta(days=1)), Recipients(ids=ids)
+        )
+        entry = backend.list(ids[0])[0]
+        assert entry.message_id == expiring.id
+        assert client.exists(backend.keys.entry(group_of(ids[0]), entry.id))
+        check_indexes(backend)
+
+    def test_a_group_script_carries_a_whole_chunk_of_its_users_up_to_script_size(self):
+        parts = _by_group(100, list(range(1, 2001)), 10)
+        assert sum(len(users) for _, _, users in parts) == 2000
+        assert max(len(users) for _, _, users in parts) == 10
+        # Each part takes consecutive ids, and together they take each id once.
+        taken = sorted(i for _, start, users in parts for i in range(start, start + len(users)))
+        assert taken == list(range(100, 2100))
+        for group, _, users in parts:
+            assert {group_of(pk) for pk in users} == {group}
+
+    def test_state_sees_a_send_whose_ids_come_before_the_newest_entry(self, backend, uid):
+        """
+        A send adds entries without counting a change: a send reserved first
+        and written last (two transactions committing out of order) adds no
+        newest id, yet the version and the time still move.
+        """
+        early, late = new("reserved first"), new("reserved last")
+        early_mid, early_first = backend._reserve(1, 1)
+        late_mid, late_first = backend._reserve(1, 1)
+        backend._write_send(late, late_mid, [(late_first, [uid])])
+        before = backend.state(uid)
+        assert before.modified is not None and before.version is not None
+        backend._write_send(early, early_mid, [(early_first, [uid])])
+        after = backend.state(uid)
+        assert after.version != before.version
+        assert after.unread == 2 and after.modified >= before.modified
+        assert texts(backend.list(uid)) == ["reserved last", "reserved first"]
 
     def test_failed_send_takes_back_what_it_wrote(self, backend, users):
         backend.chunk_size = 1
@@ -475,10 +549,17 @@ class TestIdsOnlyGrow:
         assert all(isinstance(pk, int) and pk < 2**53 for pk in [*entries, *contents])
         # Written and read back as plain digits, never as 1.2e+15.
         kinds = check_indexes(backend)
-        assert kinds["e"] == 4
         client = backend.get_client()
+        # The added entry has a hash; the sent ones are read from their send's part.
         keys = list(client.scan_iter(match=f"{backend.key_prefix}:{{g*}}:e:*"))
-        assert len(keys) == 4 and all(key.rsplit(":", 1)[1].isdigit() for key in keys)
+        assert kinds["e"] == len(keys) == 1 and keys[0].rsplit(":", 1)[1].isdigit()
+        parts = [
+            part
+            for key in client.scan_iter(match=f"{backend.key_prefix}:{{g*}}:ranges")
+            for part in client.zrange(key, 0, -1)
+        ]
+        assert len(parts) == len({group_of(u.pk) for u in users})
+        assert all(part.replace(":", "").isdigit() for part in parts)
         assert backend.mark_all_read(users[0].pk) and backend.count(users[0].pk) == 0
 
 

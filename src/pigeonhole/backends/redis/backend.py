@@ -42,17 +42,19 @@ from .keys import GROUPS, LAYOUT, Keys, group_of
 __all__ = ["RedisBackend"]
 
 
-def _by_group(first: int, user_ids: Sequence[Any]) -> list[tuple[int, int, list[str]]]:
+def _by_group(first: int, user_ids: Sequence[Any], most: int) -> list[tuple[int, int, list[str]]]:
     """
     Split a chunk of recipients whose entry ids start at ``first`` by slot
-    group: ``(group, the part's first entry id, its user ids)``.
+    group, in parts of at most ``most`` users: ``(group, the part's first
+    entry id, its user ids)``.
     """
-    parts: dict[int, list[str]] = defaultdict(list)
+    groups: dict[int, list[str]] = defaultdict(list)
     for pk in user_ids:
-        parts[group_of(pk)].append(str(pk))
+        groups[group_of(pk)].append(str(pk))
     found, start = [], first
-    for group, users in parts.items():
-        found.append((group, start, users))
+    for group, users in groups.items():
+        for part in range(0, len(users), most):
+            found.append((group, start + part, users[part : part + most]))
         start += len(users)
     return found
 
@@ -131,9 +133,13 @@ class RedisBackend(BaseBackend):
     #: Seconds to wait for a connection and for an answer; None waits for ever.
     socket_connect_timeout: float | None = 5.0
     socket_timeout: float | None = 5.0
-    #: Recipients a send reads and reserves ids for at a time, and at most
-    #: written per script (the chunk is split by slot group).
-    chunk_size = 2000
+    #: Recipients a send reads and reserves ids for at a time, and writes in
+    #: one pipeline. The chunk is split by slot group, so the bigger it is, the
+    #: more users each group's script carries: the script's own cost (its
+    #: arguments, the content's copy, its bookkeeping) is paid per call.
+    chunk_size = 20_000
+    #: Users one fan-out script writes at most, so no script blocks Redis for long.
+    script_size = 2000
     #: Entries one script looks at before handing back to Python, so a long
     #: scan (a filtered listing, a purge) never blocks Redis for long.
     scan_batch = 1000
@@ -453,7 +459,7 @@ class RedisBackend(BaseBackend):
         try:
             with self._errors():
                 for first, chunk in chunks:
-                    parts = _by_group(first, chunk)
+                    parts = _by_group(first, chunk, self.script_size)
                     # The ids are reserved: a failure knows which to take back.
                     written += [(group, start, len(users)) for group, start, users in parts]
                     now = ts(timezone.now())
@@ -653,14 +659,15 @@ class RedisBackend(BaseBackend):
         Return the inbox in brief with one script.
 
         Every script that changes a user's entries bumps that user's change
-        counter, which makes the version; the highest unread level takes a look
-        at each unread entry, which stays cheap as long as people read.
+        counter, which makes the version, except a send's, which only adds
+        entries: the size of ``all`` counts those. The highest unread level
+        takes a look at each unread entry, which stays cheap as long as people read.
         """
         with self._errors():
-            unread, top, changes, when, last, last_archived, expired, unseen = self._run(
+            unread, top, changes, when, last, last_archived, expired, unseen, size = self._run(
                 "state", group_of(user_id), [ts(timezone.now()), str(user_id)]
             )
-        key = f"{changes}|{last}|{last_archived}|{expired}"
+        key = f"{changes}|{size}|{last}|{last_archived}|{expired}"
         return InboxState(
             unread=int(unread),
             max_level=int(top) if top else None,

@@ -78,9 +78,14 @@ class Keys:
     def index(self, group: int, name: str) -> str:
         """
         One of a group's indexes: ``read``, ``expiring``, ``unmailed``,
-        ``orphans``, ``sending``.
+        ``orphans``, ``sending``, and ``ranges``, the parts of sends whose
+        entries have no hash (their users are listed under ``part()``).
         """
         return f"{self.group(group)}:{name}"
+
+    def part(self, group: int, first: Any) -> str:
+        """The users of a send's part whose entry ids start at ``first``, in id order."""
+        return f"{self.group(group)}:ru:{first}"
 
     def counter(self, name: str) -> str:
         """An id counter, ``message`` or ``entry``; both share the ``{ids}`` slot."""
@@ -104,4 +109,5 @@ local function hkey(uid, thread) return ukey(uid, 'h:' .. thread) end
 local function ekey(id) return G .. ':e:' .. id end
 local function mkey(id) return G .. ':m:' .. id end
 local function gkey(name) return G .. ':' .. name end
+local function pkey(first) return G .. ':ru:' .. first end
 """

@@ -7,7 +7,7 @@ local lenient, dry = ARGV[6] ~= '1', ARGV[7] == '1'
 local ids, states, missing = {}, {}, {}
 for i = 8, #ARGV do
   local id = ARGV[i]
-  local e = redis.call('HMGET', ekey(id), 'u', 'r', 'a', 'x', 's', 'o')
+  local e = entry_fields(id, 'u', 'r', 'a', 'x', 's', 'o')
   if e[1] == uid and visible(e[4]) and not e[6] then
     ids[#ids + 1] = id
     states[#ids] = e
@@ -66,6 +66,7 @@ for i, id in ipairs(ids) do
       remove_entry(id)
     else
       local value = ({r = r, a = a, x = x, s = s})[field]
+      own(id)
       if value then
         redis.call('HSET', ekey(id), field, value)
       else

@@ -63,6 +63,7 @@ while #rows < limit and scanned < budget do
         if #m > 0 and content_ok(m) then
           rows[#rows + 1] = {id, e, m}
           if claim then
+            own(id)
             redis.call('HSET', ekey(id), 'r', NOW_S)
             reindex(id, uid, NOW_S, false, e[7])
           end

@@ -8,9 +8,10 @@ local ids = redis.call('ZRANGEBYSCORE', ukey(uid, 'unread'),
   ARGV[6], ARGV[4], 'LIMIT', 0, tonumber(ARGV[7]))
 local changed = {}
 for _, id in ipairs(ids) do
-  local e = redis.call('HMGET', ekey(id), 'c', 'x', 'r', 'a', 'n')
+  local e = entry_fields(id, 'c', 'x', 'r', 'a', 'n')
   if visible(e[2]) and not e[3] and not e[4] and not (seen and e[5])
       and (not before or tonumber(e[1]) <= before) then
+    if seen or not dry then own(id) end
     if seen then
       redis.call('HSET', ekey(id), 'n', NOW_S)
       redis.call('ZADD', ukey(uid, 'seen'), id, id)

@@ -11,9 +11,52 @@ local NOW = tonumber(NOW_S)
 
 local function visible(x) return (not x) or tonumber(x) > NOW end
 
+-- An entry a send wrote in its default state (unread, unarchived, no expiry,
+-- no thread) has no hash: a send of 100,000 would otherwise create 100,000
+-- keys. Its fields are its send's: ``ranges`` scores each such part of a send
+-- by its first id (member ``first:count:content id``), and ``ru:<first>``
+-- lists the part's users in id order. The entry exists while it is in its
+-- user's ``unread`` set; the first change gives it a hash (own()). Return its
+-- user, content id and creation time, or false for an id no such entry holds.
+local function plain(id)
+  if not tonumber(id) then return false end
+  local part = redis.call('ZREVRANGEBYSCORE', gkey('ranges'), id, '-inf', 'LIMIT', 0, 1)[1]
+  if not part then return false end
+  local first, count, mid = string.match(part, '^(%d+):(%d+):(.+)$')
+  local offset = tonumber(id) - tonumber(first)
+  if offset >= tonumber(count) then return false end
+  local uid = redis.call('LINDEX', pkey(first), offset)
+  if not uid or not redis.call('ZSCORE', ukey(uid, 'unread'), id) then return false end
+  return uid, mid, redis.call('HGET', mkey(mid), 'created')
+end
+
+-- HMGET of an entry's fields, from its hash or, for an entry without one,
+-- plain()'s user (``u``), content (``m``) and creation time (``c``); every
+-- other field of such an entry is unset.
+local function entry_fields(id, ...)
+  local e = redis.call('HMGET', ekey(id), 'u', ...)
+  local found = {}
+  if e[1] then
+    for i = 2, #e do found[i - 1] = e[i] end
+    return found
+  end
+  local uid, mid, c = plain(id)
+  for i, name in ipairs({...}) do
+    found[i] = uid and ((name == 'u' and uid) or (name == 'm' and mid) or (name == 'c' and c))
+  end
+  return found
+end
+
+-- Give an entry without a hash one, before a change writes a field of it.
+local function own(id)
+  if redis.call('EXISTS', ekey(id)) == 1 then return end
+  local uid, mid, c = plain(id)
+  if uid then redis.call('HSET', ekey(id), 'u', uid, 'm', mid, 'c', c) end
+end
+
 -- An entry's fields, in ENTRY_FIELDS order (see encoding.py): u, m, c, r, a, e,
 -- x, n (seen), s (saved).
-local function read_entry(id) return redis.call('HMGET', ekey(id), unpack(ENTRY_FIELDS)) end
+local function read_entry(id) return entry_fields(id, unpack(ENTRY_FIELDS)) end
 
 -- Count a change to the user's inbox and note when it happened: state() reads
 -- both, so clients can poll with ETag and Last-Modified.
@@ -27,7 +70,7 @@ end
 -- the global ``read`` and ``expiring`` indexes, which purge() walks: it survives.
 local function reindex(id, uid, r, a, x)
   touch(uid)
-  local ecns = redis.call('HMGET', ekey(id), 'e', 'c', 'n', 's')
+  local ecns = entry_fields(id, 'e', 'c', 'n', 's')
   local saved = ecns[4]
   if a then
     redis.call('ZREM', ukey(uid, 'all'), id)
@@ -77,8 +120,10 @@ end
 -- Index a new, unread entry: the short path of reindex() for fan-out.
 -- With ``shared``, the members of the two sets every entry joins (the digest queue
 -- and the expiry index) are collected there, for add_shared() to write in a few calls.
-local function index_new(id, uid, x, c, shared)
-  touch(uid)
+-- With ``untouched``, the user's change counter stays as it is: the caller
+-- adds an entry and nothing else, which state() sees in the size of ``all``.
+local function index_new(id, uid, x, c, shared, untouched)
+  if not untouched then touch(uid) end
   redis.call('ZADD', ukey(uid, 'all'), id, id)
   redis.call('ZADD', ukey(uid, 'unread'), id, id)
   if x then redis.call('ZADD', ukey(uid, 'unread_exp'), x, id) end
@@ -131,7 +176,7 @@ end
 -- history with it. Return whether the entry was there, and how many folded
 -- entries went with it.
 local function remove_entry(id)
-  local e = redis.call('HMGET', ekey(id), 'u', 'm', 'o')
+  local e = entry_fields(id, 'u', 'm', 'o')
   unindex(id, e[1])
   if not e[1] then return false end
   local thread = not e[3] and redis.call('HGET', mkey(e[2]), 'thread')
@@ -139,7 +184,7 @@ local function remove_entry(id)
   if thread and redis.call('HGET', ukey(e[1], 'threads'), thread) == id then
     for _, old in ipairs(redis.call('ZRANGE', hkey(e[1], thread), 0, -1)) do
       if old ~= id then
-        local m = redis.call('HGET', ekey(old), 'm')
+        local m = entry_fields(old, 'm')[1]
         if m then
           drop(old, m)
           folded = folded + 1
@@ -171,7 +216,7 @@ local function fold(id, uid, thread, sender)
   redis.call('HSET', rows, thread, id)
   redis.call('ZADD', hkey(uid, thread), id, id)
   if not old then return false end
-  local o = redis.call('HMGET', ekey(old), 'u', 'm', 'r', 's', 'k', 'f')
+  local o = entry_fields(old, 'u', 'm', 'r', 's', 'k', 'f')
   if not o[1] then return false end
   unindex(old, uid)
   redis.call('HSET', ekey(old), 'o', '1')
@@ -203,4 +248,16 @@ local function copy_content(mid, fields)
   redis.call('HSET', mkey(mid), 'refs', 0, 'sending', NOW_S, unpack(fields))
   redis.call('SADD', gkey('orphans'), mid)
   redis.call('ZADD', gkey('sending'), NOW_S, mid)
+end
+
+-- Delete the group's copy of a content, with the parts plain() reads its
+-- entries from (the caller has removed the entries). Return 1 if it was there.
+local function drop_copy(mid)
+  local ranges = redis.call('HGET', mkey(mid), 'ranges')
+  for first, count in string.gmatch(ranges or '', '(%d+):(%d+)') do
+    if redis.call('ZREM', gkey('ranges'), first .. ':' .. count .. ':' .. mid) == 1 then
+      redis.call('DEL', pkey(first))
+    end
+  end
+  return redis.call('DEL', mkey(mid))
 end

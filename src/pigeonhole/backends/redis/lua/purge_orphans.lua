@@ -8,7 +8,7 @@ for i = 4, #ARGV do
   if m[1] and tonumber(m[1]) > 0 then
     redis.call('SREM', gkey('orphans'), mid)
   elseif not m[2] or tonumber(m[2]) < tonumber(ARGV[3]) then
-    if redis.call('DEL', mkey(mid)) == 1 then removed[#removed + 1] = mid end
+    if drop_copy(mid) == 1 then removed[#removed + 1] = mid end
     redis.call('SREM', gkey('orphans'), mid)
     redis.call('ZREM', gkey('sending'), mid)
   end

@@ -4,7 +4,7 @@
 local uid = ARGV[3]
 local unread, top, unseen = 0, false, 0
 for _, id in ipairs(redis.call('ZRANGE', ukey(uid, 'unread'), 0, -1)) do
-  local e = redis.call('HMGET', ekey(id), 'm', 'x', 'n')
+  local e = entry_fields(id, 'm', 'x', 'n')
   if visible(e[2]) then
     unread = unread + 1
     if not e[3] then unseen = unseen + 1 end
@@ -12,11 +12,20 @@ for _, id in ipairs(redis.call('ZRANGE', ukey(uid, 'unread'), 0, -1)) do
     if level and (not top or level > top) then top = level end
   end
 end
+-- A send adds entries without counting a change (see fanout.lua): the size of
+-- ``all`` tells them apart, and the newest entry's creation time is a time the
+-- inbox records, as the counter's time is.
 local v = redis.call('HMGET', ukey(uid, 'v'), 'n', 't')
+local when = v[2] or ''
 local last = redis.call('ZRANGE', ukey(uid, 'all'), -1, -1)
+if last[1] then
+  local c = entry_fields(last[1], 'c')[1]
+  if c and (when == '' or tonumber(c) > tonumber(when)) then when = c end
+end
 local last_archived = redis.call('ZRANGE', ukey(uid, 'archived'), -1, -1)
 return {
-  unread, top and string.format('%d', top) or '', v[1] or '0', v[2] or '',
+  unread, top and string.format('%d', top) or '', v[1] or '0', when,
   last[1] or '', last_archived[1] or '',
   redis.call('ZCOUNT', gkey('expiring'), '-inf', NOW_S), unseen,
+  redis.call('ZCARD', ukey(uid, 'all')),
 }

@@ -4,7 +4,7 @@ local mid, first = ARGV[3], tonumber(ARGV[4])
 local removed = 0
 for i = 0, tonumber(ARGV[5]) - 1 do
   local id = string.format('%d', first + i)
-  if redis.call('HGET', ekey(id), 'm') == mid then
+  if entry_fields(id, 'm')[1] == mid then
     remove_entry(id)
     removed = removed + 1
   end
