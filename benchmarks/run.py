@@ -38,7 +38,7 @@ DEFAULT_OUTPUT = HERE / "results" / "latest.json"
 BENCHMARKS = {
     "request": ("request_path", STORES),
     "fanout": ("fanout", ("sqlite", "postgres", "redis")),
-    "reads": ("reads", ("sqlite", "postgres")),
+    "reads": ("reads", STORES),
     "live": ("live", ("sqlite-wal", "postgres")),
 }
 
