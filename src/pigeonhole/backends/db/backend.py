@@ -427,10 +427,18 @@ class DatabaseBackend(BaseBackend):
         return self.get_queryset(user_id).filter(_UNSEEN).count()
 
     def _thread_messages(self, user_id: Any, entry: StoredMessage) -> list[StoredMessage]:
+        """
+        Read the thread's history and its row, each from the index that holds only those.
+
+        The history index leaves out every row but the folded ones (see
+        ``InboxEntry.Meta``), so the row comes from the row index instead.
+        """
         qs = InboxEntry.objects.using(self.db_for_read()).filter(
             user_id=user_id, thread=entry.thread
         )
-        return [_row_to_stored(row) for row in qs.order_by("id").values_list(*_COLUMNS)]
+        history = qs.filter(folded=True).order_by().values_list(*_COLUMNS)
+        row = qs.filter(folded=False).order_by().values_list(*_COLUMNS)
+        return [_row_to_stored(row) for row in history.union(row, all=True).order_by("id")]
 
     def _export_entries(self, user_id: Any) -> list[StoredMessage]:
         qs = InboxEntry.objects.using(self.db_for_read()).filter(user_id=user_id)

@@ -194,6 +194,10 @@ def threaded_fan_out(
     ``UPDATE ... RETURNING`` in a ``WITH``, joined as ``old``), so each
     recipient's rows are written once: a third of the work. ``folds`` says
     whether to, by default ``folds_in_insert()``.
+
+    The thread's rows are found through the ``(thread, user)`` row index,
+    whose condition is written out (``NOT folded``, not ``folded = %s``):
+    SQLite uses a partial index only for a query that names its condition.
     """
     if folds is None:
         folds = folds_in_insert(connection)
@@ -221,6 +225,7 @@ def threaded_fan_out(
         senders = f"SUBSTR({concat('%s', previous)}, 1, {SENDERS_LENGTH})"
         sender_params = [f",{sender}", "", ",", f",{sender},", ","]
     uid = "recipients._pigeonhole_uid"
+    folded = column("folded")
     unmuted = (
         f"NOT IN (SELECT {column('user', Mute)} FROM {mutes} WHERE {column('thread', Mute)} = %s)"
     )
@@ -232,7 +237,7 @@ def threaded_fan_out(
     thread = content.thread
     select_all = (
         f"SELECT {uid}, %s, %s, %s, %s, "
-        f"CASE WHEN old.{column('id')} IS NULL THEN %s ELSE %s END, "
+        f"CASE WHEN old.{column('id')} IS NULL THEN FALSE ELSE {'FALSE' if folds else 'TRUE'} END, "
         f"CASE WHEN old.{column('id')} IS NULL OR old.{column('read_at')} IS NOT NULL "
         f"THEN 1 ELSE old.{column('count')} + 1 END, "
         f"{senders}, old.{column('saved_at')} "
@@ -244,24 +249,24 @@ def threaded_fan_out(
             column(name) for name in ("user", "id", "read_at", "count", "senders", "saved_at")
         )
         sql = (
-            f"WITH old AS (UPDATE {table} SET {column('folded')} = %s "
-            f"WHERE {column('thread')} = %s AND {column('folded')} = %s "
+            f"WITH old AS (UPDATE {table} SET {folded} = TRUE "
+            f"WHERE {column('thread')} = %s AND NOT {folded} "
             f"AND {column('user')} IN (SELECT {uid} FROM ({select_sql}) recipients) "
             f"AND {column('user')} {unmuted} RETURNING {returning}) "
             f"{insert}{select_all}"
             f"LEFT JOIN old ON old.{column('user')} = {uid} WHERE {uid} {unmuted}"
         )
-        params = [True, thread, False, *select_params, thread]
-        params += [*values, thread, False, False, *sender_params, *select_params, thread]
+        params = [thread, *select_params, thread]
+        params += [*values, thread, *sender_params, *select_params, thread]
     else:
         sql = (
             f"{insert}{select_all}"
-            f"LEFT JOIN {table} old ON old.{column('user')} = {uid} "
-            f"AND old.{column('thread')} = %s AND old.{column('folded')} = %s "
+            f"LEFT JOIN {table} old ON old.{column('thread')} = %s "
+            f"AND old.{column('user')} = {uid} AND NOT old.{folded} "
             f"WHERE {uid} {unmuted}"
         )
-        params = [*values, thread, False, True, *sender_params, *select_params]
-        params += [thread, False, thread]
+        params = [*values, thread, *sender_params, *select_params]
+        params += [thread, thread]
     return sql, params
 
 
@@ -270,7 +275,7 @@ def fold(connection, message_id: Any, thread: str) -> tuple[tuple[str, tuple[Any
     Return the two ``UPDATE``s that make a threaded message's new entries their thread's rows.
 
     ``threaded_fan_out()`` wrote them folded where the recipient already had
-    a row, which the unique (user, thread) index still holds: the first folds
+    a row, which the unique (thread, user) index still holds: the first folds
     those rows, the second (needed only if the first changed any) unfolds
     the new entries.
     """
@@ -279,15 +284,15 @@ def fold(connection, message_id: Any, thread: str) -> tuple[tuple[str, tuple[Any
     folded, message, user = names["folded"], names["message"], names["user"]
     # MariaDB reads a table it updates only through a derived table.
     fold_old = (
-        f"UPDATE {table} SET {folded} = %s WHERE {names['thread']} = %s "
-        f"AND {folded} = %s AND {message} <> %s AND {user} IN "
+        f"UPDATE {table} SET {folded} = TRUE WHERE {names['thread']} = %s "
+        f"AND NOT {folded} AND {message} <> %s AND {user} IN "
         f"(SELECT fresh.{user} FROM (SELECT {user} FROM {table} "
         f"WHERE {message} = %s) fresh)"
     )
-    unfold_new = f"UPDATE {table} SET {folded} = %s WHERE {message} = %s AND {folded} = %s"
+    unfold_new = f"UPDATE {table} SET {folded} = FALSE WHERE {message} = %s AND {folded}"
     return (
-        (fold_old, (True, thread, False, message_id, message_id)),
-        (unfold_new, (False, message_id, True)),
+        (fold_old, (thread, message_id, message_id)),
+        (unfold_new, (message_id,)),
     )
 
 
