@@ -246,17 +246,29 @@ def threaded_fan_out(
     insert = f"INSERT INTO {table} ({', '.join(column(name) for name in names)}) "
     if folds:
         returning = ", ".join(
-            column(name) for name in ("user", "id", "read_at", "count", "senders", "saved_at")
+            f"{table}.{column(name)}"
+            for name in ("user", "id", "read_at", "count", "senders", "saved_at")
+        )
+        # Each recipient's row, looked up in the row index: the LIMIT keeps the
+        # lookup inside the loop over recipients, whatever the planner believes
+        # of the thread's size. Left to itself, with statistics taken before a
+        # thread grew, it looped over the thread's rows instead, matching each
+        # against the recipients, which for a list of ids meant going through
+        # the whole list again for every row.
+        heads = (
+            f"SELECT head.{column('id')} FROM ({select_sql}) recipients CROSS JOIN LATERAL "
+            f"(SELECT h.{column('id')} FROM {table} h WHERE h.{column('thread')} = %s "
+            f"AND h.{column('user')} = {uid} AND NOT h.{folded} LIMIT 1) head "
+            f"WHERE {uid} {unmuted}"
         )
         sql = (
-            f"WITH old AS (UPDATE {table} SET {folded} = TRUE "
-            f"WHERE {column('thread')} = %s AND NOT {folded} "
-            f"AND {column('user')} IN (SELECT {uid} FROM ({select_sql}) recipients) "
-            f"AND {column('user')} {unmuted} RETURNING {returning}) "
+            f"WITH old AS (UPDATE {table} SET {folded} = TRUE FROM ({heads}) heads "
+            f"WHERE {table}.{column('id')} = heads.{column('id')} AND NOT {table}.{folded} "
+            f"RETURNING {returning}) "
             f"{insert}{select_all}"
             f"LEFT JOIN old ON old.{column('user')} = {uid} WHERE {uid} {unmuted}"
         )
-        params = [thread, *select_params, thread]
+        params = [*select_params, thread, thread]
         params += [*values, thread, *sender_params, *select_params, thread]
     else:
         sql = (
