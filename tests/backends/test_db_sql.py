@@ -278,3 +278,18 @@ def test_a_threads_history_is_read_from_the_history_and_row_indexes(uid):
     [history] = [q["sql"] for q in captured.captured_queries if "UNION" in q["sql"]]
     found = plan(history)
     assert "pigeonhole_entry_history_idx" in found and "pigeonhole_entry_thread_row" in found
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL folds inside the insert")
+def test_a_threaded_send_to_ids_looks_up_each_recipients_row(users):
+    """Whatever the statistics say, the recipients are the outer loop, not the thread's rows."""
+    backend = DatabaseBackend()
+    ids = Recipients(ids=[u.pk for u in users])
+    backend.send(new("first", thread="t"), ids)
+    with CaptureQueriesContext(connection) as captured:
+        backend.send(new("second", thread="t"), ids)
+    [fold] = [q["sql"] for q in captured.captured_queries if q["sql"].startswith("WITH old")]
+    assert "LATERAL" in fold and "= ANY(ARRAY(" in fold
+    assert all(texts(backend.list(u.pk)) == ["second"] for u in users)
+    backend.send(new("to a query", thread="t"), Recipients(queryset=users[0].__class__.objects))
+    assert texts(backend.list(users[0].pk)) == ["to a query"]

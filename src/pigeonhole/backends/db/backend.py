@@ -183,7 +183,7 @@ class DatabaseBackend(BaseBackend):
                 count = 0
                 for chunk in _chunks(list(recipients.ids), self._recipient_batch_size(alias)):
                     users = self._users_with_ids(alias, chunk)
-                    count += self._insert_select(alias, content, users, now)
+                    count += self._insert_select(alias, content, users, now, by_id=True)
             if message.thread is not None and not self.folds_in_insert(connections[alias]):
                 self._fold(alias, content)
         content.recipient_count = count  # type: ignore[attr-defined]  # for the signal
@@ -217,7 +217,9 @@ class DatabaseBackend(BaseBackend):
             return users.filter(pk__in=ids)
         return users.filter(sql.ids_condition(connection, users.model, ids))
 
-    def _insert_select(self, alias: str, content: Message, users, now: datetime) -> int:
+    def _insert_select(
+        self, alias: str, content: Message, users, now: datetime, *, by_id: bool = False
+    ) -> int:
         """
         Copy recipients into the inbox table with one statement.
 
@@ -226,6 +228,7 @@ class DatabaseBackend(BaseBackend):
         read in table order, so the inbox indexes grow at one end instead of
         all over (several times faster than ``DISTINCT`` on PostgreSQL). A
         query without joins cannot repeat a primary key and runs as it is.
+        ``by_id`` says ``users`` tests ids against a list, for a threaded send.
         """
         connection = connections[alias]
         users = users.using(alias).order_by()
@@ -235,7 +238,9 @@ class DatabaseBackend(BaseBackend):
         recipients = select.query.get_compiler(using=alias).as_sql()
         if content.thread:
             folds = self.folds_in_insert(connection)
-            statement, params = sql.threaded_fan_out(connection, content, now, recipients, folds)
+            statement, params = sql.threaded_fan_out(
+                connection, content, now, recipients, folds, by_recipient=by_id
+            )
         else:
             statement, params = sql.fan_out(
                 connection, content.pk, now, content.expires, recipients
