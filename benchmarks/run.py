@@ -49,7 +49,7 @@ ALL_STORES = (*STORES, "redis-cluster")
 BENCHMARKS = {
     "request": ("request_path", STORES),
     "fanout": ("fanout", ("sqlite", "postgres", *REDIS_STORES)),
-    "reads": ("reads", ("sqlite", "postgres")),
+    "reads": ("reads", STORES),
     "live": ("live", ("sqlite-wal", "postgres")),
 }
 

@@ -175,23 +175,15 @@ class InboxEntry(models.Model):
             # Every inbox listing: WHERE user_id = ? ORDER BY id DESC, keyset on id.
             models.Index(fields=["user", "-id"], name="pigeonhole_entry_user_idx"),
             # Unread counts and the first unread page touch only unread rows where
-            # the database has partial indexes (SQLite, PostgreSQL); MariaDB, which
-            # has none, uses the index above.
+            # the database has partial indexes (SQLite, PostgreSQL). It finds the
+            # unseen ones too (unseen count, mark_seen()): they are unread by
+            # definition, so an index of their own would cost every send a write
+            # to save a reader only the unread entries already seen.
+            # MariaDB, which has no partial indexes, gets a full one.
             models.Index(
                 fields=["user", "-id"],
                 name="pigeonhole_entry_unread_idx",
                 condition=Q(read_at__isnull=True, archived_at__isnull=True, folded=False),
-            ),
-            # The unseen count (badges with BADGE = "unseen") and mark_seen().
-            models.Index(
-                fields=["user", "-id"],
-                name="pigeonhole_entry_unseen_idx",
-                condition=Q(
-                    seen_at__isnull=True,
-                    read_at__isnull=True,
-                    archived_at__isnull=True,
-                    folded=False,
-                ),
             ),
             # The Saved tab: few rows per user, listed newest first.
             models.Index(
@@ -200,24 +192,36 @@ class InboxEntry(models.Model):
                 condition=Q(saved_at__isnull=False, folded=False),
             ),
             # Digests look for unread entries not yet emailed, oldest first; once
-            # emailed or read an entry leaves this index, so it stays small.
+            # emailed, read or folded an entry leaves this index, so it stays small.
             models.Index(
                 fields=["created"],
                 name="pigeonhole_entry_unmailed_idx",
                 condition=Q(
-                    read_at__isnull=True, archived_at__isnull=True, emailed_at__isnull=True
+                    read_at__isnull=True,
+                    archived_at__isnull=True,
+                    emailed_at__isnull=True,
+                    folded=False,
                 ),
             ),
-            # A thread's history for one user (thread_messages, folding on send).
-            models.Index(fields=["user", "thread"], name="pigeonhole_entry_thread_idx"),
+            # A thread's history for one user (thread_messages(), deleting a row
+            # with its history, replaced()): the folded entries only, so neither
+            # a plain send nor a thread's new row writes to it.
+            models.Index(
+                fields=["user", "thread"],
+                name="pigeonhole_entry_history_idx",
+                condition=Q(folded=True),
+            ),
         ]
         constraints = [
-            # One inbox row per user and thread. MariaDB has no partial unique
-            # index; there the send's statements alone keep it so.
+            # One inbox row per user and thread. Thread first: a threaded send
+            # folds the rows of one thread, found here without reading the rows
+            # of every other thread. Rows without a thread stay out of it.
+            # MariaDB has no partial unique index; there the send's statements
+            # alone keep it so.
             models.UniqueConstraint(
-                fields=["user", "thread"],
+                fields=["thread", "user"],
                 name="pigeonhole_entry_thread_row",
-                condition=Q(folded=False),
+                condition=Q(folded=False, thread__isnull=False),
             ),
         ]
 

@@ -4,8 +4,9 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import F
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from pigeonhole.backends.base import Recipients
@@ -200,3 +201,95 @@ def test_statements_are_built_once():
     for _ in range(2):
         assert statements.get_or_build(("k",), lambda: built.append(1) or "SQL") == "SQL"
     assert built == [1] and dict(statements) == {("k",): "SQL"}
+
+
+# The plans: each statement reads the index meant for it ------------------------------------
+
+needs_partial_indexes = pytest.mark.skipif(
+    not connection.features.supports_partial_indexes,
+    reason="MariaDB has no partial indexes: its full ones serve every statement",
+)
+
+
+def plan(statement, params=()):
+    """
+    Return the database's plan for ``statement`` as one string.
+
+    PostgreSQL is told to avoid sequential scans, which it rightly prefers on
+    tables this small: the plan then names the index it would use at scale.
+    """
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            cursor.execute(f"EXPLAIN {statement}", params)
+        else:
+            cursor.execute(f"EXPLAIN QUERY PLAN {statement}", params)
+        return "\n".join(str(row[-1]) for row in cursor.fetchall())
+
+
+def index_definition(name):
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = %s", [name])
+        else:
+            cursor.execute("SELECT sql FROM sqlite_master WHERE name = %s", [name])
+        return cursor.fetchone()[0]
+
+
+@needs_partial_indexes
+def test_plain_entries_and_thread_rows_write_no_history_index_entry():
+    history = index_definition("pigeonhole_entry_history_idx")
+    assert history.replace('"', "").endswith("WHERE folded")
+    row = index_definition("pigeonhole_entry_thread_row").replace('"', "")
+    assert "(thread, user_id)" in row and "thread IS NOT NULL" in row
+
+
+@needs_partial_indexes
+def test_the_unseen_count_reads_the_unread_index(uid):
+    DatabaseBackend().add(new("unseen"), uid)
+    qs = InboxEntry.objects.filter(
+        user_id=uid, seen_at__isnull=True, read_at__isnull=True, archived_at__isnull=True
+    ).visible()
+    statement, params = qs.values("id").query.sql_with_params()
+    assert "pigeonhole_entry_unread_idx" in plan(statement, params)
+
+
+@needs_partial_indexes
+def test_a_threaded_send_finds_the_rows_of_its_thread_through_the_row_index(users):
+    backend = DatabaseBackend()
+    backend.send(new("first", thread="t"), Recipients(ids=[u.pk for u in users]))
+    row = content("second", thread="t")
+    if sql.folds_in_insert(connection):
+        statement, params = sql.threaded_fan_out(connection, row, timezone.now(), recipients(users))
+        found = plan(statement, params)
+    else:
+        (fold_old, fold_params), _ = sql.fold(connection, row.pk, "t")
+        found = plan(fold_old, fold_params)
+    assert "pigeonhole_entry_thread_row" in found
+
+
+@needs_partial_indexes
+def test_a_threads_history_is_read_from_the_history_and_row_indexes(uid):
+    backend = DatabaseBackend()
+    for text in ("m0", "m1"):
+        row = backend.add(new(text, thread="t"), uid)
+    with CaptureQueriesContext(connection) as captured:
+        assert texts(backend.thread_messages(uid, row.id)) == ["m0", "m1"]
+    [history] = [q["sql"] for q in captured.captured_queries if "UNION" in q["sql"]]
+    found = plan(history)
+    assert "pigeonhole_entry_history_idx" in found and "pigeonhole_entry_thread_row" in found
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL folds inside the insert")
+def test_a_threaded_send_to_ids_looks_up_each_recipients_row(users):
+    """Whatever the statistics say, the recipients are the outer loop, not the thread's rows."""
+    backend = DatabaseBackend()
+    ids = Recipients(ids=[u.pk for u in users])
+    backend.send(new("first", thread="t"), ids)
+    with CaptureQueriesContext(connection) as captured:
+        backend.send(new("second", thread="t"), ids)
+    [fold] = [q["sql"] for q in captured.captured_queries if q["sql"].startswith("WITH old")]
+    assert "LATERAL" in fold and "= ANY(ARRAY(" in fold
+    assert all(texts(backend.list(u.pk)) == ["second"] for u in users)
+    backend.send(new("to a query", thread="t"), Recipients(queryset=users[0].__class__.objects))
+    assert texts(backend.list(users[0].pk)) == ["to a query"]

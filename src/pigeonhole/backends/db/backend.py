@@ -200,7 +200,7 @@ class DatabaseBackend(BaseBackend):
                 count = 0
                 for chunk in _chunks(list(recipients.ids), self._recipient_batch_size(alias)):
                     users = self._users_with_ids(alias, chunk)
-                    count += self._insert_select(alias, content, users, now)
+                    count += self._insert_select(alias, content, users, now, by_id=True)
             if message.thread is not None and not self.folds_in_insert(connections[alias]):
                 self._fold(alias, content)
         content.recipient_count = count  # type: ignore[attr-defined]  # for the signal
@@ -235,7 +235,13 @@ class DatabaseBackend(BaseBackend):
         return users.filter(sql.ids_condition(connection, users.model, ids))
 
     def _insert_select(
-        self, alias: str, content: Message, users: UserQuerySet, now: datetime
+        self,
+        alias: str,
+        content: Message,
+        users: UserQuerySet,
+        now: datetime,
+        *,
+        by_id: bool = False,
     ) -> int:
         """
         Copy recipients into the inbox table with one statement.
@@ -245,6 +251,7 @@ class DatabaseBackend(BaseBackend):
         read in table order, so the inbox indexes grow at one end instead of
         all over (several times faster than ``DISTINCT`` on PostgreSQL). A
         query without joins cannot repeat a primary key and runs as it is.
+        ``by_id`` says ``users`` tests ids against a list, for a threaded send.
         """
         connection = connections[alias]
         users = users.using(alias).order_by()
@@ -254,7 +261,9 @@ class DatabaseBackend(BaseBackend):
         recipients = select.query.get_compiler(using=alias).as_sql()
         if content.thread:
             folds = self.folds_in_insert(connection)
-            statement, params = sql.threaded_fan_out(connection, content, now, recipients, folds)
+            statement, params = sql.threaded_fan_out(
+                connection, content, now, recipients, folds, by_recipient=by_id
+            )
         else:
             statement, params = sql.fan_out(
                 connection, content.pk, now, content.expires, recipients
@@ -446,10 +455,18 @@ class DatabaseBackend(BaseBackend):
         return self.get_queryset(user_id).filter(_UNSEEN).count()
 
     def _thread_messages(self, user_id: UserId, entry: StoredMessage) -> list[StoredMessage]:
+        """
+        Read the thread's history and its row, each from the index that holds only those.
+
+        The history index leaves out every row but the folded ones (see
+        ``InboxEntry.Meta``), so the row comes from the row index instead.
+        """
         qs = InboxEntry.objects.using(self.db_for_read()).filter(
             user_id=user_id, thread=entry.thread
         )
-        return [_row_to_stored(row) for row in qs.order_by("id").values_list(*_COLUMNS)]
+        history = qs.filter(folded=True).order_by().values_list(*_COLUMNS)
+        row = qs.filter(folded=False).order_by().values_list(*_COLUMNS)
+        return [_row_to_stored(row) for row in history.union(row, all=True).order_by("id")]
 
     def _export_entries(self, user_id: UserId) -> list[StoredMessage]:
         qs = InboxEntry.objects.using(self.db_for_read()).filter(user_id=user_id)

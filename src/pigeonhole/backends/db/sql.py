@@ -172,6 +172,7 @@ def threaded_fan_out(
     created: datetime,
     select: tuple[str, Sequence[Any]],
     folds: bool | None = None,
+    by_recipient: bool = False,
 ) -> tuple[str, list[Any]]:
     """
     Return the insert of a threaded message's entries, skipping those who muted the thread.
@@ -185,6 +186,13 @@ def threaded_fan_out(
     ``UPDATE ... RETURNING`` in a ``WITH``, joined as ``old``), so each
     recipient's rows are written once: a third of the work. ``folds`` says
     whether to, by default ``folds_in_insert()``.
+
+    The thread's rows are found through the ``(thread, user)`` row index,
+    whose condition is written out (``NOT folded``, not ``folded = %s``):
+    SQLite uses a partial index only for a query that names its condition.
+    ``by_recipient`` (PostgreSQL) looks each recipient's row up in it instead
+    of joining the thread's rows with the recipients, for a ``select`` that
+    tests ids against a list (``ids_condition()``).
     """
     if folds is None:
         folds = folds_in_insert(connection)
@@ -214,6 +222,7 @@ def threaded_fan_out(
         senders = f"SUBSTR({concat('%s', previous)}, 1, {SENDERS_LENGTH})"
         sender_params = [f",{sender}", "", ",", f",{sender},", ","]
     uid = "recipients._pigeonhole_uid"
+    folded = column("folded")
     unmuted = (
         f"NOT IN (SELECT {column('user', Mute)} FROM {mutes} WHERE {column('thread', Mute)} = %s)"
     )
@@ -225,7 +234,7 @@ def threaded_fan_out(
     thread = content.thread
     select_all = (
         f"SELECT {uid}, %s, %s, %s, %s, "
-        f"CASE WHEN old.{column('id')} IS NULL THEN %s ELSE %s END, "
+        f"CASE WHEN old.{column('id')} IS NULL THEN FALSE ELSE {'FALSE' if folds else 'TRUE'} END, "
         f"CASE WHEN old.{column('id')} IS NULL OR old.{column('read_at')} IS NOT NULL "
         f"THEN 1 ELSE old.{column('count')} + 1 END, "
         f"{senders}, old.{column('saved_at')} "
@@ -234,27 +243,47 @@ def threaded_fan_out(
     insert = f"INSERT INTO {table} ({', '.join(column(name) for name in names)}) "
     if folds:
         returning = ", ".join(
-            column(name) for name in ("user", "id", "read_at", "count", "senders", "saved_at")
+            f"{table}.{column(name)}"
+            for name in ("user", "id", "read_at", "count", "senders", "saved_at")
         )
+        if by_recipient:
+            # With statistics taken before a thread grew, the planner joined the
+            # thread's rows, outside, with the recipients, inside: for a list of
+            # ids that meant going through the whole list again for each row.
+            # The LIMIT keeps each lookup inside the loop over recipients, and
+            # ARRAY() runs that loop once, whatever the planner believes.
+            heads = (
+                f"SELECT head.{column('id')} FROM ({select_sql}) recipients "
+                f"CROSS JOIN LATERAL (SELECT h.{column('id')} FROM {table} h "
+                f"WHERE h.{column('thread')} = %s AND h.{column('user')} = {uid} "
+                f"AND NOT h.{folded} LIMIT 1) head WHERE {uid} {unmuted}"
+            )
+            rows = f"{table}.{column('id')} = ANY(ARRAY({heads}))"
+            row_params = [*select_params, thread, thread]
+        else:
+            # A join the planner may run as a hash join: a quarter less work
+            # than looking each recipient's row up.
+            rows = (
+                f"{column('thread')} = %s AND {column('user')} IN "
+                f"(SELECT {uid} FROM ({select_sql}) recipients) AND {column('user')} {unmuted}"
+            )
+            row_params = [thread, *select_params, thread]
         sql = (
-            f"WITH old AS (UPDATE {table} SET {column('folded')} = %s "
-            f"WHERE {column('thread')} = %s AND {column('folded')} = %s "
-            f"AND {column('user')} IN (SELECT {uid} FROM ({select_sql}) recipients) "
-            f"AND {column('user')} {unmuted} RETURNING {returning}) "
+            f"WITH old AS (UPDATE {table} SET {folded} = TRUE "
+            f"WHERE {rows} AND NOT {table}.{folded} RETURNING {returning}) "
             f"{insert}{select_all}"
             f"LEFT JOIN old ON old.{column('user')} = {uid} WHERE {uid} {unmuted}"
         )
-        params = [True, thread, False, *select_params, thread]
-        params += [*values, thread, False, False, *sender_params, *select_params, thread]
+        params = [*row_params, *values, thread, *sender_params, *select_params, thread]
     else:
         sql = (
             f"{insert}{select_all}"
-            f"LEFT JOIN {table} old ON old.{column('user')} = {uid} "
-            f"AND old.{column('thread')} = %s AND old.{column('folded')} = %s "
+            f"LEFT JOIN {table} old ON old.{column('thread')} = %s "
+            f"AND old.{column('user')} = {uid} AND NOT old.{folded} "
             f"WHERE {uid} {unmuted}"
         )
-        params = [*values, thread, False, True, *sender_params, *select_params]
-        params += [thread, False, thread]
+        params = [*values, thread, *sender_params, *select_params]
+        params += [thread, thread]
     return sql, params
 
 
@@ -265,7 +294,7 @@ def fold(
     Return the two ``UPDATE``s that make a threaded message's new entries their thread's rows.
 
     ``threaded_fan_out()`` wrote them folded where the recipient already had
-    a row, which the unique (user, thread) index still holds: the first folds
+    a row, which the unique (thread, user) index still holds: the first folds
     those rows, the second (needed only if the first changed any) unfolds
     the new entries.
     """
@@ -274,15 +303,15 @@ def fold(
     folded, message, user = names["folded"], names["message"], names["user"]
     # MariaDB reads a table it updates only through a derived table.
     fold_old = (
-        f"UPDATE {table} SET {folded} = %s WHERE {names['thread']} = %s "
-        f"AND {folded} = %s AND {message} <> %s AND {user} IN "
+        f"UPDATE {table} SET {folded} = TRUE WHERE {names['thread']} = %s "
+        f"AND NOT {folded} AND {message} <> %s AND {user} IN "
         f"(SELECT fresh.{user} FROM (SELECT {user} FROM {table} "
         f"WHERE {message} = %s) fresh)"
     )
-    unfold_new = f"UPDATE {table} SET {folded} = %s WHERE {message} = %s AND {folded} = %s"
+    unfold_new = f"UPDATE {table} SET {folded} = FALSE WHERE {message} = %s AND {folded}"
     return (
-        (fold_old, (True, thread, False, message_id, message_id)),
-        (unfold_new, (False, message_id, True)),
+        (fold_old, (thread, message_id, message_id)),
+        (unfold_new, (message_id,)),
     )
 
 
