@@ -110,30 +110,39 @@ class RecipientReadListFilter(admin.SimpleListFilter):
         return None
 
 
-class EntryReadListFilter(admin.SimpleListFilter):
+class IsSetListFilter(admin.SimpleListFilter):
+    """
+    Filter entries on whether a state's timestamp is set: ``read_at``, ``archived_at``.
+
+    Each state is kept as the time it began, so "read" and "unread" are one
+    ``isnull`` lookup; a subclass names the ``field`` and the two ``labels``.
+    """
+
+    field = ""
+    #: The labels of the "set" and the "not set" choices.
+    labels: tuple[str, str] = ("", "")
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", self.labels[0]), ("no", self.labels[1])]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet | None:
+        if self.value() in ("yes", "no"):
+            return queryset.filter(**{f"{self.field}__isnull": self.value() == "no"})
+        return None
+
+
+class EntryReadListFilter(IsSetListFilter):
     title = _("read")
     parameter_name = "read"
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("yes", _("Read")), ("no", _("Unread"))]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet | None:
-        if self.value() in ("yes", "no"):
-            return queryset.filter(read_at__isnull=self.value() == "no")
-        return None
+    field = "read_at"
+    labels = (_("Read"), _("Unread"))
 
 
-class EntryArchivedListFilter(admin.SimpleListFilter):
+class EntryArchivedListFilter(IsSetListFilter):
     title = _("archived")
     parameter_name = "archived"
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("yes", _("Archived")), ("no", _("Not archived"))]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet | None:
-        if self.value() in ("yes", "no"):
-            return queryset.filter(archived_at__isnull=self.value() == "no")
-        return None
+    field = "archived_at"
+    labels = (_("Archived"), _("Not archived"))
 
 
 # Messages ---------------------------------------------------------------------

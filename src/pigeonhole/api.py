@@ -8,7 +8,8 @@ Each change is announced by a signal once the transaction commits.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import inspect
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Literal, overload
 
@@ -87,26 +88,41 @@ def add_message(
     )
 
 
-def _shortcut(level: int, name: str) -> Callable[..., Any]:
-    def shortcut(
-        request: HttpRequest,
-        message: Any,
-        extra_tags: Any = "",
-        fail_silently: bool = False,
-        **options: Any,
-    ) -> Any:
-        return add_message(request, level, message, extra_tags, fail_silently, **options)
+def level_shortcuts(
+    add_message: Callable[..., object], levels: Sequence[int], doc: str, *, prefix: str = ""
+) -> tuple[Callable[..., Any], ...]:
+    """
+    Return ``debug``, ``info``, ``success``, ``warning`` and ``error`` over ``add_message``.
 
-    shortcut.__name__ = shortcut.__qualname__ = name
-    shortcut.__doc__ = f"Add a persistent {name} message (level {level}) for the request's user."
-    return shortcut
+    Each calls ``add_message(request, level, message, ...)`` at its entry of
+    ``levels``, debug to error, and shows ``add_message``'s signature without
+    ``level``, so help() and IDEs list the options. ``doc`` is formatted with
+    the shortcut's ``name`` and ``level``; ``prefix`` starts each name, for a
+    library that spelled them ``persistant_info``. The older libraries' modules
+    build their own from their own ``add_message``.
+    """
+    parameters = list(inspect.signature(add_message).parameters.values())
+    signature = inspect.Signature(parameters[:1] + parameters[2:])
+
+    def shortcut_at(level: int, name: str) -> Callable[..., Any]:
+        def shortcut(request: HttpRequest, message: object, *args: Any, **kwargs: Any) -> Any:
+            return add_message(request, level, message, *args, **kwargs)
+
+        shortcut.__signature__ = signature  # type: ignore[attr-defined]
+        shortcut.__name__ = shortcut.__qualname__ = f"{prefix}{name}"
+        shortcut.__module__ = add_message.__module__
+        shortcut.__doc__ = doc.format(name=name, level=level)
+        return shortcut
+
+    names = ("debug", "info", "success", "warning", "error")
+    return tuple(shortcut_at(level, name) for level, name in zip(levels, names, strict=True))
 
 
-debug = _shortcut(constants.PERSISTENT_DEBUG, "debug")
-info = _shortcut(constants.PERSISTENT_INFO, "info")
-success = _shortcut(constants.PERSISTENT_SUCCESS, "success")
-warning = _shortcut(constants.PERSISTENT_WARNING, "warning")
-error = _shortcut(constants.PERSISTENT_ERROR, "error")
+debug, info, success, warning, error = level_shortcuts(
+    add_message,
+    constants.PERSISTENT_LEVELS,
+    "Add a persistent {name} message (level {level}) for the request's user.",
+)
 
 
 def send(

@@ -15,7 +15,6 @@ class MonitioReader(MessagesExtendsReader):
     """The table django-messages-extends also came from, with a sender, subject and URL."""
 
     name = "monitio"
-    app_label = "monitio"
     tables = ("monitio_monit",)
     wanted = (
         *MessagesExtendsReader.wanted,

@@ -14,7 +14,6 @@ from typing import Any
 from django.http import HttpRequest
 
 from ... import api as pigeonhole_api
-from ..shortcuts import level_shortcut
 from . import constants
 
 __all__ = [
@@ -69,17 +68,11 @@ def add_message(
     )
 
 
-def _shortcut(level: int, name: str):
-    return level_shortcut(
-        add_message, level, name, f"Add a persistent message with monitio's level {level}."
-    )
-
-
-debug = _shortcut(constants.DEBUG, "debug")
-info = _shortcut(constants.INFO, "info")
-success = _shortcut(constants.SUCCESS, "success")
-warning = _shortcut(constants.WARNING, "warning")
-error = _shortcut(constants.ERROR, "error")
+debug, info, success, warning, error = pigeonhole_api.level_shortcuts(
+    add_message,
+    (constants.DEBUG, constants.INFO, constants.SUCCESS, constants.WARNING, constants.ERROR),
+    "Add a persistent message with monitio's level {level}.",
+)
 
 
 def create_message(
