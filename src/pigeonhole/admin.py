@@ -9,7 +9,7 @@ delete confirmation counts entries instead of listing them.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
@@ -32,6 +32,9 @@ from .exceptions import InvalidMessage
 from .forms import MessageAdminForm, SendMessageForm
 from .message import level_tag_for
 from .models import InboxEntry, Message
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 __all__ = [
     "InboxEntryAdmin",
@@ -120,9 +123,9 @@ class IsSetListFilter(admin.SimpleListFilter):
 
     field = ""
     #: The labels of the "set" and the "not set" choices.
-    labels: tuple[str, str] = ("", "")
+    labels: tuple[StrOrPromise, StrOrPromise] = ("", "")
 
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, StrOrPromise]]:
         return [("yes", self.labels[0]), ("no", self.labels[1])]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, Literal, overload
+from typing import Any, Literal, TypeVar, overload
 
 from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
@@ -24,7 +24,7 @@ import pigeonhole
 from . import constants, service, signals
 from .conf import pigeonhole_settings
 from .exceptions import InvalidMessage
-from .message import StoredMessage
+from .message import StickyMessage, StoredMessage
 from .service import (  # the reads that need no checking
     apply_read,
     export_user,
@@ -45,6 +45,9 @@ from .validation import (
     thread_key,
 )
 
+#: What an ``add_message`` returns, and so its level shortcuts.
+_Added = TypeVar("_Added")
+
 #: The public functions: those ``pigeonhole.__all__`` names, which ``import
 #: pigeonhole`` offers without loading this module until one is used.
 __all__ = [name for name in pigeonhole.__all__ if name.islower()]
@@ -53,11 +56,11 @@ __all__ = [name for name in pigeonhole.__all__ if name.islower()]
 def add_message(
     request: HttpRequest,
     level: int,
-    message: Any,
-    extra_tags: Any = "",
+    message: object,
+    extra_tags: object = "",
     fail_silently: bool = False,
-    **options: Any,
-) -> Any:
+    **options: object,
+) -> StoredMessage | StickyMessage | None:
     """
     Add a message to the request's storage, like ``messages.add_message``.
 
@@ -89,8 +92,8 @@ def add_message(
 
 
 def level_shortcuts(
-    add_message: Callable[..., object], levels: Sequence[int], doc: str, *, prefix: str = ""
-) -> tuple[Callable[..., Any], ...]:
+    add_message: Callable[..., _Added], levels: Sequence[int], doc: str, *, prefix: str = ""
+) -> tuple[Callable[..., _Added], ...]:
     """
     Return ``debug``, ``info``, ``success``, ``warning`` and ``error`` over ``add_message``.
 
@@ -104,8 +107,10 @@ def level_shortcuts(
     parameters = list(inspect.signature(add_message).parameters.values())
     signature = inspect.Signature(parameters[:1] + parameters[2:])
 
-    def shortcut_at(level: int, name: str) -> Callable[..., Any]:
-        def shortcut(request: HttpRequest, message: object, *args: Any, **kwargs: Any) -> Any:
+    def shortcut_at(level: int, name: str) -> Callable[..., _Added]:
+        def shortcut(
+            request: HttpRequest, message: object, *args: object, **kwargs: object
+        ) -> _Added:
             return add_message(request, level, message, *args, **kwargs)
 
         shortcut.__signature__ = signature  # type: ignore[attr-defined]
@@ -126,23 +131,23 @@ debug, info, success, warning, error = level_shortcuts(
 
 
 def send(
-    to: Any,
-    message: Any,
+    to: object,
+    message: object,
     *,
     level: int = constants.INFO,
     subject: str = "",
-    from_user: Any = None,
+    from_user: object = None,
     url: str = "",
-    data: Any = None,
-    target: Any = None,
-    extra_tags: Any = "",
-    expires: Any = None,
+    data: object = None,
+    target: object = None,
+    extra_tags: object = "",
+    expires: object = None,
     email: bool | None = None,
     close_timeout: int | None = None,
     category: str | None = None,
-    thread: Any = None,
+    thread: object = None,
     reason: str | None = None,
-) -> Any:
+) -> Any:  # the store's content record, whose type each store chooses
     """
     Send a message to users or groups, with no request needed.
 
@@ -179,13 +184,13 @@ def send(
 
 
 def _change(
-    user: object, entries: object, action: str, signal: Signal, strict: bool, **options: Any
+    user: object, entries: object, action: str, signal: Signal, strict: bool, **options: object
 ) -> int:
     """Apply one state change of the store's to the user's entries, announce it, count it."""
     return len(service.change(user, entry_ids(entries), action, signal, strict=strict, **options))
 
 
-def _watermark(before: object) -> Any:
+def _watermark(before: object) -> datetime | int | None:
     """Return ``before`` checked: a datetime in UTC, an entry id, or None."""
     if isinstance(before, datetime):
         return check_datetime(before, "before")
@@ -333,7 +338,7 @@ def delete(user: object, entries: object, *, strict: bool = True) -> int:
     )
 
 
-def reply(user: object, entry: object, message: Any, **options: Any) -> Any:
+def reply(user: object, entry: object, message: object, **options: Any) -> Any:
     """
     Answer a message: it goes to the original's sender, from ``user``.
 
@@ -367,7 +372,7 @@ def badge_count(user: object) -> int:
 
 
 def inbox(
-    user: Any,
+    user: object,
     *,
     state: str = "unread",
     level: int | None = None,
@@ -375,7 +380,7 @@ def inbox(
     since: datetime | None = None,
     before: datetime | None = None,
     limit: int = 50,
-    after: Any = None,
+    after: object = None,
     reason: str | None = None,
 ) -> list[StoredMessage]:
     """

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.core.checks import Error, Tags, Warning, register
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.utils.module_loading import import_string
 
 from .conf import DATA_DEPTH_CEILING, DEFAULTS, pigeonhole_settings
@@ -37,7 +37,7 @@ def _import_error(key: str, path: Any, ident: str, example: str) -> list[Error]:
     return []
 
 
-def _built_errors(raw: dict[str, Any], key: str, ident: str, example: str) -> list[Error]:
+def _built_errors(raw: dict[str, object], key: str, ident: str, example: str) -> list[Error]:
     """
     Check that the class ``PIGEONHOLE[key]`` names imports and accepts its options.
 
@@ -222,7 +222,7 @@ def _rule_errors(rules: Iterable[Rule], raw: dict[str, object]) -> list[Error]:
     return [error for rule in rules for error in rule.check(raw)]
 
 
-def _unknown_key_errors(raw: dict[str, Any]) -> list[Error]:
+def _unknown_key_errors(raw: dict[str, object]) -> list[Error]:
     unknown = sorted(set(raw) - set(DEFAULTS))
     if not unknown:
         return []
@@ -274,6 +274,27 @@ def check_settings(app_configs: object = None, **kwargs: object) -> list[Error]:
     ]
 
 
+#: The middleware the app relies on, by class name, and what to report without it.
+_MIDDLEWARE = (
+    (
+        "MessageMiddleware",
+        Error(
+            "MessageMiddleware is not in MIDDLEWARE.",
+            hint="Add 'django.contrib.messages.middleware.MessageMiddleware' to MIDDLEWARE.",
+            id="pigeonhole.E021",
+        ),
+    ),
+    (
+        "SessionMiddleware",
+        Warning(
+            "SessionMiddleware is not in MIDDLEWARE; sticky messages need the session.",
+            hint="Add 'django.contrib.sessions.middleware.SessionMiddleware' to MIDDLEWARE.",
+            id="pigeonhole.W001",
+        ),
+    ),
+)
+
+
 def _is_ours(path: str) -> bool:
     from .storage import PersistentStorageMixin
 
@@ -285,9 +306,9 @@ def _is_ours(path: str) -> bool:
 
 
 @register(Tags.compatibility)
-def check_wiring(app_configs=None, **kwargs: Any) -> list[Any]:
+def check_wiring(app_configs: object = None, **kwargs: object) -> list[CheckMessage]:
     """Check the project settings the app relies on."""
-    errors: list[Any] = []
+    errors: list[CheckMessage] = []
     storage = getattr(settings, "MESSAGE_STORAGE", "")
     if not _is_ours(storage):
         errors.append(
@@ -299,22 +320,9 @@ def check_wiring(app_configs=None, **kwargs: Any) -> list[Any]:
             )
         )
     middleware = list(getattr(settings, "MIDDLEWARE", None) or [])
-    if not any(_is_subclass(path, "MessageMiddleware") for path in middleware):
-        errors.append(
-            Error(
-                "MessageMiddleware is not in MIDDLEWARE.",
-                hint="Add 'django.contrib.messages.middleware.MessageMiddleware' to MIDDLEWARE.",
-                id="pigeonhole.E021",
-            )
-        )
-    if not any(_is_subclass(path, "SessionMiddleware") for path in middleware):
-        errors.append(
-            Warning(
-                "SessionMiddleware is not in MIDDLEWARE; sticky messages need the session.",
-                hint="Add 'django.contrib.sessions.middleware.SessionMiddleware' to MIDDLEWARE.",
-                id="pigeonhole.W001",
-            )
-        )
+    for name, missing in _MIDDLEWARE:
+        if not any(_is_subclass(path, name) for path in middleware):
+            errors.append(missing)
     from django.apps import apps
 
     for app in ("django.contrib.auth", "django.contrib.contenttypes"):
@@ -337,7 +345,7 @@ def _is_subclass(path: str, name: str) -> bool:
     return isinstance(cls, type) and any(base.__name__ == name for base in cls.__mro__)
 
 
-def _category_errors(raw: Any) -> list[Error]:
+def _category_errors(raw: object) -> list[Error]:
     from django.utils.text import slugify
 
     from .categories import CATEGORY_KEYS, CHANNELS
@@ -384,7 +392,7 @@ def _category_errors(raw: Any) -> list[Error]:
     return errors
 
 
-def _user_language_errors(getter: Any) -> list[Any]:
+def _user_language_errors(getter: object) -> list[Error]:
     if getter is None or callable(getter):
         return []
     problem = f"is {getter!r}, not a callable or the import string of one"
@@ -407,7 +415,7 @@ def _user_language_errors(getter: Any) -> list[Any]:
     ]
 
 
-def _sends_email(raw: dict[str, Any]) -> bool:
+def _sends_email(raw: dict[str, object]) -> bool:
     """
     Tell whether the settings email anyone: ``EMAIL_LEVELS`` or a category emailing by default.
 
@@ -430,12 +438,12 @@ def _sends_email(raw: dict[str, Any]) -> bool:
 
 
 @register(Tags.compatibility)
-def check_email(app_configs=None, **kwargs: Any) -> list[Any]:
+def check_email(app_configs: object = None, **kwargs: object) -> list[CheckMessage]:
     """Check the email, digest and category settings."""
     raw = getattr(settings, "PIGEONHOLE", {})
     if not isinstance(raw, dict):
         return []  # check_settings reports it
-    errors: list[Any] = _rule_errors(EMAIL_RULES, raw)
+    errors: list[CheckMessage] = [*_rule_errors(EMAIL_RULES, raw)]
     errors += _category_errors(raw.get("CATEGORIES", {}))
     site_url = raw.get("SITE_URL")
     if site_url is not None and (
@@ -472,7 +480,7 @@ _UNSHARED_CACHES = {
 
 
 @register(Tags.caches)
-def check_cache(app_configs=None, **kwargs: Any) -> list[Any]:
+def check_cache(app_configs: object = None, **kwargs: object) -> list[CheckMessage]:
     """Check that PIGEONHOLE['CACHE'] names a cache every process shares."""
     raw = getattr(settings, "PIGEONHOLE", {})
     alias = raw.get("CACHE") if isinstance(raw, dict) else None

@@ -9,7 +9,6 @@ request, otherwise a redirect back to the page the user came from.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -30,7 +29,7 @@ __all__ = [
 DELETE_ALL_LIMIT = 10_000
 
 
-def _user(request: HttpRequest) -> Any:
+def _user(request: HttpRequest) -> object:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         raise PermissionDenied
@@ -49,7 +48,7 @@ def _answer(request: HttpRequest) -> HttpResponse:
     return HttpResponseRedirect(referer)
 
 
-def _change(request: HttpRequest, change: Callable[[Any], object]) -> HttpResponse:
+def _change(request: HttpRequest, change: Callable[[object], object]) -> HttpResponse:
     """
     Apply ``change(user)`` for the logged-in user and answer as the libraries did.
 
@@ -66,7 +65,7 @@ def _change(request: HttpRequest, change: Callable[[Any], object]) -> HttpRespon
     return _answer(request)
 
 
-def _delete_all(user: Any) -> None:
+def _delete_all(user: object) -> None:
     """Delete the user's messages, a page of ``inbox()`` at a time, up to ``DELETE_ALL_LIMIT``."""
     for state in ("all", "archived"):
         ids = [entry.id for entry in api.inbox(user, state=state, limit=1000)]

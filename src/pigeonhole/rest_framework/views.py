@@ -12,6 +12,7 @@ import hashlib
 from collections.abc import Callable
 from typing import Any
 
+from django.http import HttpResponse
 from django.utils.cache import get_conditional_response, patch_vary_headers
 from django.utils.http import http_date
 from rest_framework import exceptions, permissions, status, viewsets
@@ -24,6 +25,7 @@ from .. import api
 from ..backends.base import InboxState
 from ..conf import pigeonhole_settings
 from ..exceptions import BackendUnavailable, InvalidMessage, MessageNotFound
+from ..message import StoredMessage
 from ..representation import count_to_dict, senders_for
 from . import serializers
 from .parsers import safe_parser_classes
@@ -41,7 +43,7 @@ class CanSendMessages(permissions.BasePermission):
         return bool(request.user and request.user.has_perm("pigeonhole.add_message"))
 
 
-def _not_found(entry_id: Any) -> exceptions.NotFound:
+def _not_found(entry_id: object) -> exceptions.NotFound:
     return exceptions.NotFound(f"No message {entry_id} in your inbox.")
 
 
@@ -63,9 +65,9 @@ def _entry_action(
     name: str,
     answer: Callable[[MessageViewSet, Callable[..., object]], Response],
     func: Callable[..., object],
-    responses: dict[int, Any],
+    responses: dict[int, object],
     doc: str,
-) -> Any:
+) -> Callable[..., Response]:
     """
     Return the action ``POST messages/{id}/<name>/``: ``answer(view, func)``.
 
@@ -131,11 +133,13 @@ class MessageViewSet(viewsets.ViewSet):
     def get_state(self) -> InboxState:
         return api.inbox_state(self.request.user)
 
-    def render(self, entries: list[Any]) -> list[dict[str, Any]]:
+    def render(self, entries: list[StoredMessage]) -> list[dict[str, Any]]:
         context = {"senders": senders_for(entries)}
         return serializers.MessageSerializer(entries, many=True, context=context).data
 
-    def conditional(self, state: InboxState, *parts: Any) -> tuple[dict[str, str], Any]:
+    def conditional(
+        self, state: InboxState, *parts: object
+    ) -> tuple[dict[str, str], HttpResponse | None]:
         """
         Return validators for a response built from ``state`` and ``parts``.
 

@@ -145,7 +145,7 @@ _ACTIONS: dict[str, Callable[..., int]] = {
 
 
 def _change_one(
-    request: HttpRequest, entry_id: int, change: Callable[[Any], int], refused: int = 400
+    request: HttpRequest, entry_id: int, change: Callable[[object], int], refused: int = 400
 ) -> HttpResponse:
     """
     Apply ``change(user)`` to one of the user's messages and answer as the page expects.
@@ -177,7 +177,7 @@ def change_view(request: HttpRequest, action: str, entry_id: int) -> HttpRespons
 def mute_view(request: HttpRequest, entry_id: int, muted: bool) -> HttpResponse:
     """Mute (or unmute) the thread of one of the user's messages."""
 
-    def mute(user: Any) -> int:
+    def mute(user: object) -> int:
         return int((api.mute if muted else api.unmute)(user, api.get(user, entry_id)))
 
     return _change_one(request, entry_id, mute)

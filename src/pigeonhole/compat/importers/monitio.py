@@ -16,13 +16,7 @@ class MonitioReader(MessagesExtendsReader):
 
     name = "monitio"
     tables = ("monitio_monit",)
-    wanted = (
-        *MessagesExtendsReader.wanted,
-        "from_user_id",
-        "subject",
-        "close_timeout",
-        "url",
-    )
+    wanted = (*MessagesExtendsReader.wanted, "from_user_id", "subject", "close_timeout", "url")
 
     def item(self, row: dict[str, Any]) -> Item | Skip:
         if row["user_id"] is not None and not DEBUG <= int(row["level"]) <= ERROR:

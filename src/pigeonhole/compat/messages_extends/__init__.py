@@ -15,11 +15,10 @@ It also carries Django's ``messages`` API (``get_messages``, ``info``, ...).
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.http import HttpRequest
 
 from ... import api
+from ...message import StickyMessage, StoredMessage
 from .. import django_messages
 from ..django_messages import *  # noqa: F403 - Django's messages API, as the library carried it
 from . import constants
@@ -45,12 +44,12 @@ __all__ = [
 def add_message(
     request: HttpRequest,
     level: int,
-    message: Any,
+    message: object,
     extra_tags: str = "",
     fail_silently: bool = False,
-    *args: Any,
-    **kwargs: Any,
-) -> Any:
+    *args: object,
+    **kwargs: object,
+) -> StoredMessage | StickyMessage | None:
     """
     Add a message, for another user with ``user=``, expiring at ``expires=``.
 
