@@ -9,7 +9,7 @@ delete confirmation counts entries instead of listing them.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
@@ -32,6 +32,9 @@ from .exceptions import InvalidMessage
 from .forms import MessageAdminForm, SendMessageForm
 from .message import level_tag_for
 from .models import InboxEntry, Message
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 __all__ = [
     "InboxEntryAdmin",
@@ -110,30 +113,39 @@ class RecipientReadListFilter(admin.SimpleListFilter):
         return None
 
 
-class EntryReadListFilter(admin.SimpleListFilter):
+class IsSetListFilter(admin.SimpleListFilter):
+    """
+    Filter entries on whether a state's timestamp is set: ``read_at``, ``archived_at``.
+
+    Each state is kept as the time it began, so "read" and "unread" are one
+    ``isnull`` lookup; a subclass names the ``field`` and the two ``labels``.
+    """
+
+    field = ""
+    #: The labels of the "set" and the "not set" choices.
+    labels: tuple[StrOrPromise, StrOrPromise] = ("", "")
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, StrOrPromise]]:
+        return [("yes", self.labels[0]), ("no", self.labels[1])]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet | None:
+        if self.value() in ("yes", "no"):
+            return queryset.filter(**{f"{self.field}__isnull": self.value() == "no"})
+        return None
+
+
+class EntryReadListFilter(IsSetListFilter):
     title = _("read")
     parameter_name = "read"
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("yes", _("Read")), ("no", _("Unread"))]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet | None:
-        if self.value() in ("yes", "no"):
-            return queryset.filter(read_at__isnull=self.value() == "no")
-        return None
+    field = "read_at"
+    labels = (_("Read"), _("Unread"))
 
 
-class EntryArchivedListFilter(admin.SimpleListFilter):
+class EntryArchivedListFilter(IsSetListFilter):
     title = _("archived")
     parameter_name = "archived"
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("yes", _("Archived")), ("no", _("Not archived"))]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet | None:
-        if self.value() in ("yes", "no"):
-            return queryset.filter(archived_at__isnull=self.value() == "no")
-        return None
+    field = "archived_at"
+    labels = (_("Archived"), _("Not archived"))
 
 
 # Messages ---------------------------------------------------------------------

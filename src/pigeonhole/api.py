@@ -8,9 +8,10 @@ Each change is announced by a signal once the transaction commits.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import inspect
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, Literal, overload
+from typing import Any, Literal, TypeVar, overload
 
 from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
@@ -23,7 +24,7 @@ import pigeonhole
 from . import constants, service, signals
 from .conf import pigeonhole_settings
 from .exceptions import InvalidMessage
-from .message import StoredMessage
+from .message import StickyMessage, StoredMessage
 from .service import (  # the reads that need no checking
     apply_read,
     export_user,
@@ -44,6 +45,9 @@ from .validation import (
     thread_key,
 )
 
+#: What an ``add_message`` returns, and so its level shortcuts.
+_Added = TypeVar("_Added")
+
 #: The public functions: those ``pigeonhole.__all__`` names, which ``import
 #: pigeonhole`` offers without loading this module until one is used.
 __all__ = [name for name in pigeonhole.__all__ if name.islower()]
@@ -52,11 +56,11 @@ __all__ = [name for name in pigeonhole.__all__ if name.islower()]
 def add_message(
     request: HttpRequest,
     level: int,
-    message: Any,
-    extra_tags: Any = "",
+    message: object,
+    extra_tags: object = "",
     fail_silently: bool = False,
-    **options: Any,
-) -> Any:
+    **options: object,
+) -> StoredMessage | StickyMessage | None:
     """
     Add a message to the request's storage, like ``messages.add_message``.
 
@@ -87,46 +91,63 @@ def add_message(
     )
 
 
-def _shortcut(level: int, name: str) -> Callable[..., Any]:
-    def shortcut(
-        request: HttpRequest,
-        message: Any,
-        extra_tags: Any = "",
-        fail_silently: bool = False,
-        **options: Any,
-    ) -> Any:
-        return add_message(request, level, message, extra_tags, fail_silently, **options)
+def level_shortcuts(
+    add_message: Callable[..., _Added], levels: Sequence[int], doc: str, *, prefix: str = ""
+) -> tuple[Callable[..., _Added], ...]:
+    """
+    Return ``debug``, ``info``, ``success``, ``warning`` and ``error`` over ``add_message``.
 
-    shortcut.__name__ = shortcut.__qualname__ = name
-    shortcut.__doc__ = f"Add a persistent {name} message (level {level}) for the request's user."
-    return shortcut
+    Each calls ``add_message(request, level, message, ...)`` at its entry of
+    ``levels``, debug to error, and shows ``add_message``'s signature without
+    ``level``, so help() and IDEs list the options. ``doc`` is formatted with
+    the shortcut's ``name`` and ``level``; ``prefix`` starts each name, for a
+    library that spelled them ``persistant_info``. The older libraries' modules
+    build their own from their own ``add_message``.
+    """
+    parameters = list(inspect.signature(add_message).parameters.values())
+    signature = inspect.Signature(parameters[:1] + parameters[2:])
+
+    def shortcut_at(level: int, name: str) -> Callable[..., _Added]:
+        def shortcut(
+            request: HttpRequest, message: object, *args: object, **kwargs: object
+        ) -> _Added:
+            return add_message(request, level, message, *args, **kwargs)
+
+        shortcut.__signature__ = signature  # type: ignore[attr-defined]
+        shortcut.__name__ = shortcut.__qualname__ = f"{prefix}{name}"
+        shortcut.__module__ = add_message.__module__
+        shortcut.__doc__ = doc.format(name=name, level=level)
+        return shortcut
+
+    names = ("debug", "info", "success", "warning", "error")
+    return tuple(shortcut_at(level, name) for level, name in zip(levels, names, strict=True))
 
 
-debug = _shortcut(constants.PERSISTENT_DEBUG, "debug")
-info = _shortcut(constants.PERSISTENT_INFO, "info")
-success = _shortcut(constants.PERSISTENT_SUCCESS, "success")
-warning = _shortcut(constants.PERSISTENT_WARNING, "warning")
-error = _shortcut(constants.PERSISTENT_ERROR, "error")
+debug, info, success, warning, error = level_shortcuts(
+    add_message,
+    constants.PERSISTENT_LEVELS,
+    "Add a persistent {name} message (level {level}) for the request's user.",
+)
 
 
 def send(
-    to: Any,
-    message: Any,
+    to: object,
+    message: object,
     *,
     level: int = constants.INFO,
     subject: str = "",
-    from_user: Any = None,
+    from_user: object = None,
     url: str = "",
-    data: Any = None,
-    target: Any = None,
-    extra_tags: Any = "",
-    expires: Any = None,
+    data: object = None,
+    target: object = None,
+    extra_tags: object = "",
+    expires: object = None,
     email: bool | None = None,
     close_timeout: int | None = None,
     category: str | None = None,
-    thread: Any = None,
+    thread: object = None,
     reason: str | None = None,
-) -> Any:
+) -> Any:  # the store's content record, whose type each store chooses
     """
     Send a message to users or groups, with no request needed.
 
@@ -163,13 +184,13 @@ def send(
 
 
 def _change(
-    user: object, entries: object, action: str, signal: Signal, strict: bool, **options: Any
+    user: object, entries: object, action: str, signal: Signal, strict: bool, **options: object
 ) -> int:
     """Apply one state change of the store's to the user's entries, announce it, count it."""
     return len(service.change(user, entry_ids(entries), action, signal, strict=strict, **options))
 
 
-def _watermark(before: object) -> Any:
+def _watermark(before: object) -> datetime | int | None:
     """Return ``before`` checked: a datetime in UTC, an entry id, or None."""
     if isinstance(before, datetime):
         return check_datetime(before, "before")
@@ -317,7 +338,7 @@ def delete(user: object, entries: object, *, strict: bool = True) -> int:
     )
 
 
-def reply(user: object, entry: object, message: Any, **options: Any) -> Any:
+def reply(user: object, entry: object, message: object, **options: Any) -> Any:
     """
     Answer a message: it goes to the original's sender, from ``user``.
 
@@ -351,7 +372,7 @@ def badge_count(user: object) -> int:
 
 
 def inbox(
-    user: Any,
+    user: object,
     *,
     state: str = "unread",
     level: int | None = None,
@@ -359,7 +380,7 @@ def inbox(
     since: datetime | None = None,
     before: datetime | None = None,
     limit: int = 50,
-    after: Any = None,
+    after: object = None,
     reason: str | None = None,
 ) -> list[StoredMessage]:
     """

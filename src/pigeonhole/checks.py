@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.core.checks import Error, Tags, Warning, register
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.utils.module_loading import import_string
 
 from .conf import DATA_DEPTH_CEILING, DEFAULTS, pigeonhole_settings
@@ -37,7 +37,7 @@ def _import_error(key: str, path: Any, ident: str, example: str) -> list[Error]:
     return []
 
 
-def _built_errors(raw: dict[str, Any], key: str, ident: str, example: str) -> list[Error]:
+def _built_errors(raw: dict[str, object], key: str, ident: str, example: str) -> list[Error]:
     """
     Check that the class ``PIGEONHOLE[key]`` names imports and accepts its options.
 
@@ -194,13 +194,26 @@ VALUE_RULES: tuple[Rule, ...] = (
         "pigeonhole.E041",
         "'unread' counts unread messages; 'unseen' those the user has not been shown yet.",
     ),
+    Rule(
+        "CATEGORIES",
+        _is_dict,
+        "a dict of slug: options",
+        "pigeonhole.E030",
+        "For example: {'comments': {'label': _('Comments'), 'email': True}}.",
+    ),
     Rule("EMAIL_RETRIES", _at_least(0), "an integer of at least 0", "pigeonhole.E033"),
     Rule("EMAIL_RETRY_DELAY", _at_least(0), "an integer of at least 0", "pigeonhole.E033"),
     Rule("DIGEST_DELAY_MINUTES", _at_least(0), "an integer of at least 0", "pigeonhole.E033"),
     Rule("UNSUBSCRIBE_DAYS", _at_least(1), "an integer of at least 1", "pigeonhole.E033"),
 )
 
-_EMAIL_KEYS = ("EMAIL_RETRIES", "EMAIL_RETRY_DELAY", "DIGEST_DELAY_MINUTES", "UNSUBSCRIBE_DAYS")
+_EMAIL_KEYS = (
+    "CATEGORIES",
+    "EMAIL_RETRIES",
+    "EMAIL_RETRY_DELAY",
+    "DIGEST_DELAY_MINUTES",
+    "UNSUBSCRIBE_DAYS",
+)
 SETTINGS_RULES = tuple(rule for rule in VALUE_RULES if rule.key not in _EMAIL_KEYS)
 EMAIL_RULES = tuple(rule for rule in VALUE_RULES if rule.key in _EMAIL_KEYS)
 
@@ -209,7 +222,7 @@ def _rule_errors(rules: Iterable[Rule], raw: dict[str, object]) -> list[Error]:
     return [error for rule in rules for error in rule.check(raw)]
 
 
-def _unknown_key_errors(raw: dict[str, Any]) -> list[Error]:
+def _unknown_key_errors(raw: dict[str, object]) -> list[Error]:
     unknown = sorted(set(raw) - set(DEFAULTS))
     if not unknown:
         return []
@@ -261,6 +274,27 @@ def check_settings(app_configs: object = None, **kwargs: object) -> list[Error]:
     ]
 
 
+#: The middleware the app relies on, by class name, and what to report without it.
+_MIDDLEWARE = (
+    (
+        "MessageMiddleware",
+        Error(
+            "MessageMiddleware is not in MIDDLEWARE.",
+            hint="Add 'django.contrib.messages.middleware.MessageMiddleware' to MIDDLEWARE.",
+            id="pigeonhole.E021",
+        ),
+    ),
+    (
+        "SessionMiddleware",
+        Warning(
+            "SessionMiddleware is not in MIDDLEWARE; sticky messages need the session.",
+            hint="Add 'django.contrib.sessions.middleware.SessionMiddleware' to MIDDLEWARE.",
+            id="pigeonhole.W001",
+        ),
+    ),
+)
+
+
 def _is_ours(path: str) -> bool:
     from .storage import PersistentStorageMixin
 
@@ -272,9 +306,9 @@ def _is_ours(path: str) -> bool:
 
 
 @register(Tags.compatibility)
-def check_wiring(app_configs=None, **kwargs: Any) -> list[Any]:
+def check_wiring(app_configs: object = None, **kwargs: object) -> list[CheckMessage]:
     """Check the project settings the app relies on."""
-    errors: list[Any] = []
+    errors: list[CheckMessage] = []
     storage = getattr(settings, "MESSAGE_STORAGE", "")
     if not _is_ours(storage):
         errors.append(
@@ -286,22 +320,9 @@ def check_wiring(app_configs=None, **kwargs: Any) -> list[Any]:
             )
         )
     middleware = list(getattr(settings, "MIDDLEWARE", None) or [])
-    if not any(_is_subclass(path, "MessageMiddleware") for path in middleware):
-        errors.append(
-            Error(
-                "MessageMiddleware is not in MIDDLEWARE.",
-                hint="Add 'django.contrib.messages.middleware.MessageMiddleware' to MIDDLEWARE.",
-                id="pigeonhole.E021",
-            )
-        )
-    if not any(_is_subclass(path, "SessionMiddleware") for path in middleware):
-        errors.append(
-            Warning(
-                "SessionMiddleware is not in MIDDLEWARE; sticky messages need the session.",
-                hint="Add 'django.contrib.sessions.middleware.SessionMiddleware' to MIDDLEWARE.",
-                id="pigeonhole.W001",
-            )
-        )
+    for name, missing in _MIDDLEWARE:
+        if not any(_is_subclass(path, name) for path in middleware):
+            errors.append(missing)
     from django.apps import apps
 
     for app in ("django.contrib.auth", "django.contrib.contenttypes"):
@@ -324,19 +345,13 @@ def _is_subclass(path: str, name: str) -> bool:
     return isinstance(cls, type) and any(base.__name__ == name for base in cls.__mro__)
 
 
-def _category_errors(raw: Any) -> list[Error]:
+def _category_errors(raw: object) -> list[Error]:
     from django.utils.text import slugify
 
     from .categories import CATEGORY_KEYS, CHANNELS
 
     if not isinstance(raw, dict):
-        return [
-            Error(
-                f"PIGEONHOLE['CATEGORIES'] must be a dict of slug: options, got {raw!r}.",
-                hint="For example: {'comments': {'label': _('Comments'), 'email': True}}.",
-                id="pigeonhole.E030",
-            )
-        ]
+        return []  # E030, a row of EMAIL_RULES
     errors = []
     for slug, options in raw.items():
         if not isinstance(slug, str) or (slug and (len(slug) > 50 or slugify(slug) != slug)):
@@ -377,7 +392,7 @@ def _category_errors(raw: Any) -> list[Error]:
     return errors
 
 
-def _user_language_errors(getter: Any) -> list[Any]:
+def _user_language_errors(getter: object) -> list[Error]:
     if getter is None or callable(getter):
         return []
     problem = f"is {getter!r}, not a callable or the import string of one"
@@ -400,7 +415,7 @@ def _user_language_errors(getter: Any) -> list[Any]:
     ]
 
 
-def _sends_email(raw: dict[str, Any]) -> bool:
+def _sends_email(raw: dict[str, object]) -> bool:
     """
     Tell whether the settings email anyone: ``EMAIL_LEVELS`` or a category emailing by default.
 
@@ -423,13 +438,13 @@ def _sends_email(raw: dict[str, Any]) -> bool:
 
 
 @register(Tags.compatibility)
-def check_email(app_configs=None, **kwargs: Any) -> list[Any]:
+def check_email(app_configs: object = None, **kwargs: object) -> list[CheckMessage]:
     """Check the email, digest and category settings."""
     raw = getattr(settings, "PIGEONHOLE", {})
     if not isinstance(raw, dict):
         return []  # check_settings reports it
-    errors: list[Any] = _category_errors(raw.get("CATEGORIES", {}))
-    errors += _rule_errors(EMAIL_RULES, raw)
+    errors: list[CheckMessage] = [*_rule_errors(EMAIL_RULES, raw)]
+    errors += _category_errors(raw.get("CATEGORIES", {}))
     site_url = raw.get("SITE_URL")
     if site_url is not None and (
         not isinstance(site_url, str) or not site_url.startswith(("http://", "https://"))
@@ -465,7 +480,7 @@ _UNSHARED_CACHES = {
 
 
 @register(Tags.caches)
-def check_cache(app_configs=None, **kwargs: Any) -> list[Any]:
+def check_cache(app_configs: object = None, **kwargs: object) -> list[CheckMessage]:
     """Check that PIGEONHOLE['CACHE'] names a cache every process shares."""
     raw = getattr(settings, "PIGEONHOLE", {})
     alias = raw.get("CACHE") if isinstance(raw, dict) else None

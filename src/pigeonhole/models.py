@@ -10,6 +10,7 @@ ones, inserted by the database itself from a ``SELECT`` of the recipients.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.contrib.contenttypes.fields import GenericForeignKey
@@ -23,6 +24,23 @@ from .constants import level_variants
 from .message import level_tag_for
 
 __all__ = ["InboxEntry", "Message", "Mute", "Preference"]
+
+
+def _user_key(related_name: str, **options: Any) -> models.ForeignKey[Any, Any]:
+    """
+    Return the ``user`` key of a per-user table: its rows go with their user.
+
+    Each such table has an index or a unique constraint holding ``user``, which
+    serves the key's lookups, so the key gets no index of its own.
+    """
+    return models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        on_delete=models.CASCADE,
+        related_name=related_name,
+        db_index=False,
+        **options,
+    )
 
 
 class Message(models.Model):
@@ -129,12 +147,8 @@ class InboxEntry(models.Model):
     keyset paging and ``mark_all_read(before=...)`` rely on.
     """
 
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        verbose_name=_("user"),
-        on_delete=models.CASCADE,
-        related_name="pigeonhole_entries",
-        db_index=False,  # covered by the (user, -id) index below
+    user = _user_key(
+        "pigeonhole_entries",  # its lookups use the (user, -id) index below
         # No constraint in the database: checking it for every recipient of a
         # send doubled the send's time. Django still deletes a user's entries
         # with the user (on_delete runs in Python, not in the database).
@@ -236,13 +250,7 @@ class InboxEntry(models.Model):
 class Mute(models.Model):
     """A thread one user asked not to hear about: a send gives them no entry in it."""
 
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        verbose_name=_("user"),
-        on_delete=models.CASCADE,
-        related_name="pigeonhole_mutes",
-        db_index=False,  # covered by the unique constraint below
-    )
+    user = _user_key("pigeonhole_mutes")  # its lookups use the unique constraint below
     thread = models.CharField(_("thread"), max_length=200)
     created = models.DateTimeField(_("created"), default=timezone.now)
 
@@ -270,13 +278,7 @@ class Preference(models.Model):
         EMAIL = "email", _("Email")
         DIGEST = "digest", _("Digest")
 
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        verbose_name=_("user"),
-        on_delete=models.CASCADE,
-        related_name="pigeonhole_preferences",
-        db_index=False,  # covered by the unique constraint below
-    )
+    user = _user_key("pigeonhole_preferences")  # its lookups use the unique constraint below
     category = models.CharField(_("category"), max_length=50, blank=True)
     channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
     enabled = models.BooleanField(_("enabled"))

@@ -105,3 +105,7 @@ def test_without_conninfo_it_connects_like_djangos_database(settings):
 def test_bad_options_are_refused_with_the_fix(options, match):
     with pytest.raises(ImproperlyConfigured, match=match):
         PostgresBroker(**options)
+
+
+def test_repr_names_the_channel():
+    assert repr(PostgresBroker(channel="site-a")) == "<PostgresBroker channel='site-a'>"

@@ -104,3 +104,10 @@ def test_bad_options_are_refused_with_the_fix(options, match):
 def test_nothing_connects_until_used():
     broker = RedisBroker(url="redis://127.0.0.1:1/0")
     assert broker._client is None and broker._listener is None
+
+
+def test_repr_names_the_server_without_its_password_and_the_channel():
+    broker = RedisBroker(url="redis://:hunter2@cache:6379/3", channel="site-a")
+    assert "hunter2" not in repr(broker)
+    assert repr(broker).startswith("<RedisBroker redis://")
+    assert repr(broker).endswith("@cache:6379/3 channel='site-a'>")

@@ -32,6 +32,7 @@ from typing import Any
 __all__ = [
     "SYNC",
     "BaseBroker",
+    "ChannelBroker",
     "ProcessAtCapacity",
     "Sent",
     "Subscription",
@@ -533,6 +534,47 @@ class BaseBroker:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__}>"
+
+
+class ChannelBroker(BaseBroker):
+    """
+    A broker that carries wake-ups between processes on one named channel of a server.
+
+    The channel keeps apart the sites that share a server. Publishing reuses one
+    connection, made on first use under ``publisher_lock`` and shared by all
+    threads; the listener holds its own.
+    """
+
+    #: The channel; sites sharing a server need different ones.
+    channel: str = "pigeonhole"
+    #: Seconds of silence after which the listener checks its connection, so one
+    #: that died without a word (a dropped NAT entry) is noticed and replaced.
+    ping_interval: float = 30.0
+    #: The longest channel name the server takes, and the words that say why.
+    channel_limit: tuple[int, str] | None = None
+
+    options = (*BaseBroker.options, "channel", "ping_interval")
+
+    def __init__(self, **options: Any) -> None:
+        from django.core.exceptions import ImproperlyConfigured
+
+        super().__init__(**options)
+        limit, reason = self.channel_limit or (0, "")
+        name = self.channel
+        if not isinstance(name, str) or not name or (limit and len(name) > limit):
+            within = f" of at most {limit} characters ({reason})" if limit else ""
+            raise ImproperlyConfigured(
+                f"PIGEONHOLE['BROKER_OPTIONS']['channel'] must be a non-empty string{within}."
+            )
+        self.publisher_lock = threading.Lock()
+
+    def where(self) -> str:
+        """Return where the broker connects, for its repr: no secrets."""
+        return ""
+
+    def __repr__(self) -> str:
+        where = self.where()
+        return f"<{type(self).__name__}{' ' if where else ''}{where} channel={self.channel!r}>"
 
 
 def _item(wakeup: WakeUp | Sent) -> Any:

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
 from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
-from .base import BaseBroker
+from .base import ChannelBroker
 
 try:
     import psycopg
@@ -30,7 +29,7 @@ except ImportError as exc:
 __all__ = ["PostgresBroker"]
 
 
-class PostgresBroker(BaseBroker):
+class PostgresBroker(ChannelBroker):
     """
     Publish with ``pg_notify()`` and receive with ``LISTEN`` on one channel.
 
@@ -42,31 +41,19 @@ class PostgresBroker(BaseBroker):
 
     conninfo: str = ""
     using: str = "default"
-    #: The notification channel; sites sharing a database need different ones.
-    channel: str = "pigeonhole"
-    #: Seconds of silence after which the listener checks its connection.
-    ping_interval: float = 30.0
     connect_timeout: int = 5
+    channel_limit = (63, "PostgreSQL's identifier length")
 
-    options = (*BaseBroker.options, "conninfo", "using", "channel", "ping_interval")
+    options = (*ChannelBroker.options, "conninfo", "using")
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
-        if not isinstance(self.channel, str) or not self.channel or len(self.channel) > 63:
-            raise ImproperlyConfigured(
-                "PIGEONHOLE['BROKER_OPTIONS']['channel'] must be a non-empty string of at "
-                "most 63 characters (PostgreSQL's identifier length)."
-            )
         if not isinstance(self.conninfo, str):
             raise ImproperlyConfigured(
                 "PIGEONHOLE['BROKER_OPTIONS']['conninfo'] must be a libpq connection string, "
                 "such as 'postgresql://user@host/dbname'."
             )
         self._conn: psycopg.Connection | None = None
-        self._conn_lock = threading.Lock()
-
-    def __repr__(self) -> str:
-        return f"<PostgresBroker channel={self.channel!r}>"
 
     @property
     def listener_name(self) -> str:
@@ -100,7 +87,7 @@ class PostgresBroker(BaseBroker):
     def send(self, payload: str) -> None:
         # One retry: the kept connection may have died since the last publish
         # (a server restart), which only shows when it is used.
-        with self._conn_lock:
+        with self.publisher_lock:
             for attempt in (1, 2):
                 conn = self._conn
                 try:
@@ -143,5 +130,5 @@ class PostgresBroker(BaseBroker):
                 await conn.close()
 
     def close(self) -> None:
-        with self._conn_lock:
+        with self.publisher_lock:
             self._close_publisher()

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
-from .base import BaseBroker
+from .base import ChannelBroker
 
 try:
     import redis
@@ -31,7 +30,7 @@ except ImportError as exc:
 __all__ = ["RedisBroker"]
 
 
-class RedisBroker(BaseBroker):
+class RedisBroker(ChannelBroker):
     """
     Publish and receive wake-ups on one Redis channel.
 
@@ -41,15 +40,11 @@ class RedisBroker(BaseBroker):
     """
 
     url: str = ""
-    #: The pub/sub channel; Redis channels ignore the database number, so sites
-    #: sharing a server must choose different names.
-    channel: str = "pigeonhole"
-    #: Seconds of silence after which the listener pings Redis, so a connection
-    #: that died without a word (a dropped NAT entry) is noticed and replaced.
-    ping_interval: float = 30.0
     socket_connect_timeout: float = 5.0
+    # Redis channels ignore the database number: sites sharing a server, whatever
+    # their databases, must choose different channels.
 
-    options = (*BaseBroker.options, "url", "channel", "ping_interval")
+    options = (*ChannelBroker.options, "url")
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
@@ -65,18 +60,13 @@ class RedisBroker(BaseBroker):
                 f"PIGEONHOLE['BROKER_OPTIONS']['url'] = {_redacted(self.url)!r} is not a Redis "
                 "URL; use redis://host:port/db, rediss:// for TLS, or unix:///path/to/socket."
             )
-        if not isinstance(self.channel, str) or not self.channel:
-            raise ImproperlyConfigured(
-                "PIGEONHOLE['BROKER_OPTIONS']['channel'] must be a non-empty string."
-            )
         self._client: redis.Redis | None = None
-        self._client_lock = threading.Lock()
 
-    def __repr__(self) -> str:
+    def where(self) -> str:
         # The backend module imports only after redis-py did, above.
         from ..backends.redis import _redacted
 
-        return f"<RedisBroker {_redacted(self.url)} channel={self.channel!r}>"
+        return _redacted(self.url)
 
     @property
     def listener_name(self) -> str:
@@ -86,7 +76,7 @@ class RedisBroker(BaseBroker):
     def get_client(self) -> redis.Redis:
         """Return the publishing client, built on first use and shared by all threads."""
         if self._client is None:
-            with self._client_lock:
+            with self.publisher_lock:
                 if self._client is None:
                     self._client = redis.Redis.from_url(
                         self.url,

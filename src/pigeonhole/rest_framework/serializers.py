@@ -8,8 +8,9 @@ the event stream uses, so the two never drift apart. The fields declared on
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -49,21 +50,30 @@ MAX_PAGE_SIZE = 100
 #: Levels are stored in a 32-bit column.
 MAX_LEVEL = 2**31 - 1
 
+_T = TypeVar("_T")
+_R = TypeVar("_R")
 
-def _invalid(exc: InvalidMessage) -> serializers.ValidationError:
-    return serializers.ValidationError(str(exc))
+
+def _check(check: Callable[..., _R], *args: Any) -> _R:
+    """
+    Run one of ``pigeonhole.validation``'s checks and return what it returns.
+
+    Its ``InvalidMessage`` becomes the field's 400, with the same words the
+    Python API uses, so both refuse alike.
+    """
+    try:
+        return check(*args)
+    except InvalidMessage as exc:
+        raise serializers.ValidationError(str(exc)) from exc
 
 
-def _storable(value: Any) -> Any:
+def _storable(value: _T) -> _T:
     """
     Refuse text no store keeps (``check_storable``): a 400, not a server error.
 
     ``value`` may be nested JSON.
     """
-    try:
-        return check_storable(value, "text")
-    except InvalidMessage as exc:
-        raise _invalid(exc) from exc
+    return _check(check_storable, value, "text")
 
 
 class IdField(serializers.IntegerField):
@@ -270,33 +280,21 @@ class ComposeSerializer(serializers.Serializer):
     )
 
     def validate_message(self, value: str) -> str:
-        try:
-            check_text(value)
-        except InvalidMessage as exc:
-            raise _invalid(exc) from exc
+        _check(check_text, value)
         return _storable(value)
 
     def validate_subject(self, value: str) -> str:
         return _storable(value)
 
     def validate_url(self, value: str) -> str:
-        try:
-            return check_url(value)
-        except InvalidMessage as exc:
-            raise _invalid(exc) from exc
+        return _check(check_url, value)
 
     def validate_data(self, value: Any) -> Any:
-        try:
-            check_data_limits(value)
-        except InvalidMessage as exc:
-            raise _invalid(exc) from exc
+        _check(check_data_limits, value)
         return _storable(value)
 
     def validate_extra_tags(self, value: list[str]) -> list[str]:
-        try:
-            check_tags(value)
-        except InvalidMessage as exc:
-            raise _invalid(exc) from exc
+        _check(check_tags, value)
         return value
 
 

@@ -9,8 +9,10 @@ user's id answers 404 like an id that never existed: a 403 would confirm it.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from typing import Any
 
+from django.http import HttpResponse
 from django.utils.cache import get_conditional_response, patch_vary_headers
 from django.utils.http import http_date
 from rest_framework import exceptions, permissions, status, viewsets
@@ -23,6 +25,7 @@ from .. import api
 from ..backends.base import InboxState
 from ..conf import pigeonhole_settings
 from ..exceptions import BackendUnavailable, InvalidMessage, MessageNotFound
+from ..message import StoredMessage
 from ..representation import count_to_dict, senders_for
 from . import serializers
 from .parsers import safe_parser_classes
@@ -40,8 +43,45 @@ class CanSendMessages(permissions.BasePermission):
         return bool(request.user and request.user.has_perm("pigeonhole.add_message"))
 
 
-def _not_found(entry_id: Any) -> exceptions.NotFound:
+def _not_found(entry_id: object) -> exceptions.NotFound:
     return exceptions.NotFound(f"No message {entry_id} in your inbox.")
+
+
+#: What a change of one entry answers: the entry as it is now.
+_CHANGED = {
+    200: serializers.MessageSerializer,
+    204: error("Marked read and deleted at once, as DELETE_READ asks."),
+    404: error("No such message in the user's inbox."),
+}
+#: What muting or unmuting the thread of an entry answers.
+_MUTED = {
+    200: serializers.MutedSerializer,
+    400: error("The message is in no thread."),
+    404: error("No such message in the user's inbox."),
+}
+
+
+def _entry_action(
+    name: str,
+    answer: Callable[[MessageViewSet, Callable[..., object]], Response],
+    func: Callable[..., object],
+    responses: dict[int, object],
+    doc: str,
+) -> Callable[..., Response]:
+    """
+    Return the action ``POST messages/{id}/<name>/``: ``answer(view, func)``.
+
+    The single-entry changes differ only in these; ``answer`` applies ``func``
+    to the entry in the URL and renders the result. DRF routes by ``name``.
+    """
+
+    def view(self: MessageViewSet, request: Request, id: str) -> Response:
+        return answer(self, func)
+
+    view.__name__ = view.__qualname__ = name
+    view.__doc__ = doc
+    routed = action(detail=True, methods=["post"])(view)
+    return document(request=None, parameters=[ID], responses=responses)(routed)
 
 
 class MessageViewSet(viewsets.ViewSet):
@@ -93,11 +133,13 @@ class MessageViewSet(viewsets.ViewSet):
     def get_state(self) -> InboxState:
         return api.inbox_state(self.request.user)
 
-    def render(self, entries: list[Any]) -> list[dict[str, Any]]:
+    def render(self, entries: list[StoredMessage]) -> list[dict[str, Any]]:
         context = {"senders": senders_for(entries)}
         return serializers.MessageSerializer(entries, many=True, context=context).data
 
-    def conditional(self, state: InboxState, *parts: Any) -> tuple[dict[str, str], Any]:
+    def conditional(
+        self, state: InboxState, *parts: object
+    ) -> tuple[dict[str, str], HttpResponse | None]:
         """
         Return validators for a response built from ``state`` and ``parts``.
 
@@ -199,7 +241,7 @@ class MessageViewSet(viewsets.ViewSet):
         return Response(serializers.CountSerializer(data).data, headers=headers)
 
     # Changing state ---------------------------------------------------------
-    def change(self, func: Any) -> Response:
+    def change(self, func: Callable[..., object]) -> Response:
         entry_id = self.entry_id()
         try:
             func(self.request.user, entry_id)
@@ -207,49 +249,44 @@ class MessageViewSet(viewsets.ViewSet):
             raise _not_found(entry_id) from None
         return self.entry_response(entry_id)
 
-    _changed_responses = {
-        200: serializers.MessageSerializer,
-        204: error("Marked read and deleted at once, as DELETE_READ asks."),
-        404: error("No such message in the user's inbox."),
-    }
+    read = _entry_action(
+        "read",
+        change,
+        api.mark_read,
+        _CHANGED,
+        "Mark a message read; return it as it is now.",
+    )
+    unread = _entry_action(
+        "unread",
+        change,
+        api.mark_unread,
+        _CHANGED,
+        'Mark a message unread again ("remind me later").',
+    )
+    archive = _entry_action(
+        "archive",
+        change,
+        api.archive,
+        _CHANGED,
+        "Move a message out of the inbox, keeping its read state.",
+    )
+    unarchive = _entry_action(
+        "unarchive",
+        change,
+        api.unarchive,
+        _CHANGED,
+        "Bring an archived message back to the inbox.",
+    )
+    save = _entry_action(
+        "save",
+        change,
+        api.save,
+        _CHANGED,
+        "Save a message: listed under state=saved, kept by purges, not deletable.",
+    )
+    unsave = _entry_action("unsave", change, api.unsave, _CHANGED, "Unsave a message.")
 
-    @document(request=None, parameters=[ID], responses=_changed_responses)
-    @action(detail=True, methods=["post"])
-    def read(self, request: Request, id: str) -> Response:
-        """Mark a message read; return it as it is now."""
-        return self.change(api.mark_read)
-
-    @document(request=None, parameters=[ID], responses=_changed_responses)
-    @action(detail=True, methods=["post"])
-    def unread(self, request: Request, id: str) -> Response:
-        """Mark a message unread again ("remind me later")."""
-        return self.change(api.mark_unread)
-
-    @document(request=None, parameters=[ID], responses=_changed_responses)
-    @action(detail=True, methods=["post"])
-    def archive(self, request: Request, id: str) -> Response:
-        """Move a message out of the inbox, keeping its read state."""
-        return self.change(api.archive)
-
-    @document(request=None, parameters=[ID], responses=_changed_responses)
-    @action(detail=True, methods=["post"])
-    def unarchive(self, request: Request, id: str) -> Response:
-        """Bring an archived message back to the inbox."""
-        return self.change(api.unarchive)
-
-    @document(request=None, parameters=[ID], responses=_changed_responses)
-    @action(detail=True, methods=["post"])
-    def save(self, request: Request, id: str) -> Response:
-        """Save a message: listed under state=saved, kept by purges, not deletable."""
-        return self.change(api.save)
-
-    @document(request=None, parameters=[ID], responses=_changed_responses)
-    @action(detail=True, methods=["post"])
-    def unsave(self, request: Request, id: str) -> Response:
-        """Unsave a message."""
-        return self.change(api.unsave)
-
-    def set_muted(self, func: Any) -> Response:
+    def set_muted(self, func: Callable[..., object]) -> Response:
         entry_id = self.entry_id()
         try:
             entry = api.get(self.request.user, entry_id)
@@ -259,23 +296,14 @@ class MessageViewSet(viewsets.ViewSet):
         data = {"thread": entry.thread, "muted": func is api.mute}
         return Response(serializers.MutedSerializer(data).data)
 
-    _muted_responses = {
-        200: serializers.MutedSerializer,
-        400: error("The message is in no thread."),
-        404: error("No such message in the user's inbox."),
-    }
-
-    @document(request=None, parameters=[ID], responses=_muted_responses)
-    @action(detail=True, methods=["post"])
-    def mute(self, request: Request, id: str) -> Response:
-        """Mute the message's thread: later messages in it do not reach the user."""
-        return self.set_muted(api.mute)
-
-    @document(request=None, parameters=[ID], responses=_muted_responses)
-    @action(detail=True, methods=["post"])
-    def unmute(self, request: Request, id: str) -> Response:
-        """Unmute the message's thread."""
-        return self.set_muted(api.unmute)
+    mute = _entry_action(
+        "mute",
+        set_muted,
+        api.mute,
+        _MUTED,
+        "Mute the message's thread: later messages in it do not reach the user.",
+    )
+    unmute = _entry_action("unmute", set_muted, api.unmute, _MUTED, "Unmute the message's thread.")
 
     @document(
         operation_id="messages_seen",

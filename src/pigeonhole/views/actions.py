@@ -144,35 +144,43 @@ _ACTIONS: dict[str, Callable[..., int]] = {
 }
 
 
+def _change_one(
+    request: HttpRequest, entry_id: int, change: Callable[[object], int], refused: int = 400
+) -> HttpResponse:
+    """
+    Apply ``change(user)`` to one of the user's messages and answer as the page expects.
+
+    An id that is not the user's is a 404; a change the store refuses
+    (``InvalidMessage``) answers ``refused``.
+    """
+    if (denied := _login_required(request)) is not None:
+        return denied
+    try:
+        changed = change(request.user)
+    except MessageNotFound:
+        return _error(request, 404, f"No message {entry_id} in your inbox.")
+    except InvalidMessage as exc:
+        return _error(request, refused, str(exc))
+    return _answer(request, changed)
+
+
 @require_POST
 @unavailable_as_503
 def change_view(request: HttpRequest, action: str, entry_id: int) -> HttpResponse:
     """Apply one action to one of the user's messages."""
-    if (denied := _login_required(request)) is not None:
-        return denied
-    try:
-        changed = _ACTIONS[action](request.user, entry_id)
-    except MessageNotFound:
-        return _error(request, 404, f"No message {entry_id} in your inbox.")
-    except InvalidMessage as exc:
-        return _error(request, 403 if action == "delete" else 400, str(exc))
-    return _answer(request, changed)
+    refused = 403 if action == "delete" else 400
+    return _change_one(request, entry_id, lambda user: _ACTIONS[action](user, entry_id), refused)
 
 
 @require_POST
 @unavailable_as_503
 def mute_view(request: HttpRequest, entry_id: int, muted: bool) -> HttpResponse:
     """Mute (or unmute) the thread of one of the user's messages."""
-    if (denied := _login_required(request)) is not None:
-        return denied
-    try:
-        entry = api.get(request.user, entry_id)
-        changed = (api.mute if muted else api.unmute)(request.user, entry)
-    except MessageNotFound:
-        return _error(request, 404, f"No message {entry_id} in your inbox.")
-    except InvalidMessage as exc:
-        return _error(request, 400, str(exc))
-    return _answer(request, int(changed))
+
+    def mute(user: object) -> int:
+        return int((api.mute if muted else api.unmute)(user, api.get(user, entry_id)))
+
+    return _change_one(request, entry_id, mute)
 
 
 #: The most entries one bulk request may change: the inbox page shows fewer.

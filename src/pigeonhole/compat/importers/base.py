@@ -90,8 +90,11 @@ class Reader:
     name = ""
     #: Tables that must exist; the first is paged through.
     tables: tuple[str, ...] = ()
-    #: Where the library's install instructions put the app, for error hints.
-    app_label = ""
+
+    @property
+    def app_label(self) -> str:
+        """Where the library's install instructions put the app, for error hints: its ``name``."""
+        return self.name
 
     def __init__(self, connection: BaseDatabaseWrapper) -> None:
         self.connection = connection

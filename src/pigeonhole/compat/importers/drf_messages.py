@@ -12,7 +12,6 @@ __all__ = ["DrfMessagesReader"]
 
 class DrfMessagesReader(Reader):
     name = "drf_messages"
-    app_label = "drf_messages"
     tables = ("drf_messages_message", "drf_messages_messagetag")
     wanted = ("id", "user_id", "view", "message", "level", "read_at", "created")
 

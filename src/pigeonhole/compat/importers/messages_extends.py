@@ -10,8 +10,9 @@ __all__ = ["MessagesExtendsReader"]
 
 
 class MessagesExtendsReader(Reader):
+    """One row per recipient, read or not; the library kept no read time."""
+
     name = "messages_extends"
-    app_label = "messages_extends"
     tables = ("messages_extends_message",)
     wanted = (
         "id",

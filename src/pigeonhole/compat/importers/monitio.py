@@ -15,15 +15,8 @@ class MonitioReader(MessagesExtendsReader):
     """The table django-messages-extends also came from, with a sender, subject and URL."""
 
     name = "monitio"
-    app_label = "monitio"
     tables = ("monitio_monit",)
-    wanted = (
-        *MessagesExtendsReader.wanted,
-        "from_user_id",
-        "subject",
-        "close_timeout",
-        "url",
-    )
+    wanted = (*MessagesExtendsReader.wanted, "from_user_id", "subject", "close_timeout", "url")
 
     def item(self, row: dict[str, Any]) -> Item | Skip:
         if row["user_id"] is not None and not DEBUG <= int(row["level"]) <= ERROR:

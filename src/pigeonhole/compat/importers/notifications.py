@@ -40,7 +40,6 @@ _OBJECTS = ("actor", "target", "action_object")
 
 class NotificationsReader(Reader):
     name = "notifications"
-    app_label = "notifications"
     tables = ("notifications_notification",)
     wanted = (
         "id",

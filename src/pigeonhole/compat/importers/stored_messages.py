@@ -17,7 +17,6 @@ __all__ = ["StoredMessagesReader"]
 
 class StoredMessagesReader(Reader):
     name = "stored_messages"
-    app_label = "stored_messages"
     tables = ("stored_messages_message", "stored_messages_messagearchive", "stored_messages_inbox")
     wanted = ("id", "message", "level", "tags", "url", "date")
 

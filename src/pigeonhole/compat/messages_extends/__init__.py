@@ -15,60 +15,41 @@ It also carries Django's ``messages`` API (``get_messages``, ``info``, ...).
 
 from __future__ import annotations
 
-from typing import Any
-
-from django.contrib.messages.api import (
-    MessageFailure,
-    debug,
-    error,
-    get_level,
-    get_messages,
-    info,
-    set_level,
-    success,
-    warning,
-)
 from django.http import HttpRequest
 
 from ... import api
-from ..shortcuts import level_shortcut
+from ...message import StickyMessage, StoredMessage
+from .. import django_messages
+from ..django_messages import *  # noqa: F403 - Django's messages API, as the library carried it
 from . import constants
 from .constants import *  # noqa: F403 - the library's names, re-exported as it did
 
 __all__ = [
     *constants.__all__,
-    "MessageFailure",
+    *django_messages.__all__,
     "add_message",
     "add_persistant_debug",
     "add_persistant_error",
     "add_persistant_info",
     "add_persistant_success",
     "add_persistant_warning",
-    "debug",
-    "error",
-    "get_level",
-    "get_messages",
-    "info",
     "persistant_debug",
     "persistant_error",
     "persistant_info",
     "persistant_success",
     "persistant_warning",
-    "set_level",
-    "success",
-    "warning",
 ]
 
 
 def add_message(
     request: HttpRequest,
     level: int,
-    message: Any,
+    message: object,
     extra_tags: str = "",
     fail_silently: bool = False,
-    *args: Any,
-    **kwargs: Any,
-) -> Any:
+    *args: object,
+    **kwargs: object,
+) -> StoredMessage | StickyMessage | None:
     """
     Add a message, for another user with ``user=``, expiring at ``expires=``.
 
@@ -83,18 +64,15 @@ def add_message(
     return api.add_message(request, level, message, extra_tags, fail_silently, **kwargs)
 
 
-def _persistant(level: int, name: str):
-    return level_shortcut(
-        add_message, level, name, f"Add a persistent message with level {level}, kept until closed."
-    )
-
-
 # The library's spelling, kept so existing calls work unchanged.
-persistant_debug = _persistant(constants.DEBUG_PERSISTENT, "persistant_debug")
-persistant_info = _persistant(constants.INFO_PERSISTENT, "persistant_info")
-persistant_success = _persistant(constants.SUCCESS_PERSISTENT, "persistant_success")
-persistant_warning = _persistant(constants.WARNING_PERSISTENT, "persistant_warning")
-persistant_error = _persistant(constants.ERROR_PERSISTENT, "persistant_error")
+persistant_debug, persistant_info, persistant_success, persistant_warning, persistant_error = (
+    api.level_shortcuts(
+        add_message,
+        constants.PERSISTENT_MESSAGE_LEVELS,
+        "Add a persistent message with level {level}, kept until closed.",
+        prefix="persistant_",
+    )
+)
 # The names its README used (``messages.add_persistant_error``).
 add_persistant_debug = persistant_debug
 add_persistant_info = persistant_info

@@ -14,7 +14,7 @@ from typing import Any
 from django.http import HttpRequest
 
 from ... import api as pigeonhole_api
-from ..shortcuts import level_shortcut
+from ...message import StickyMessage, StoredMessage
 from . import constants
 
 __all__ = [
@@ -29,7 +29,12 @@ __all__ = [
 
 
 def _options(
-    subject: str, email: bool, from_user: Any, expires: Any, close_timeout: Any, url: Any
+    subject: str,
+    email: bool,
+    from_user: object,
+    expires: object,
+    close_timeout: object,
+    url: object,
 ) -> dict[str, Any]:
     # monitio's ``email=False`` meant "no email"; pigeonhole's None defers to EMAIL_LEVELS.
     return {
@@ -45,18 +50,18 @@ def _options(
 def add_message(
     request: HttpRequest,
     level: int,
-    message: Any,
+    message: object,
     extra_tags: str = "",
     fail_silently: bool = False,
     subject: str = "",
-    user: Any = None,
+    user: object = None,
     email: bool = False,
     sse: bool = False,
-    from_user: Any = None,
-    expires: Any = None,
-    close_timeout: Any = None,
-    url: Any = None,
-) -> Any:
+    from_user: object = None,
+    expires: object = None,
+    close_timeout: object = None,
+    url: object = None,
+) -> StoredMessage | StickyMessage | None:
     """Add a message for the request's user, or for ``user``; return the stored one."""
     return pigeonhole_api.add_message(
         request,
@@ -69,32 +74,26 @@ def add_message(
     )
 
 
-def _shortcut(level: int, name: str):
-    return level_shortcut(
-        add_message, level, name, f"Add a persistent message with monitio's level {level}."
-    )
-
-
-debug = _shortcut(constants.DEBUG, "debug")
-info = _shortcut(constants.INFO, "info")
-success = _shortcut(constants.SUCCESS, "success")
-warning = _shortcut(constants.WARNING, "warning")
-error = _shortcut(constants.ERROR, "error")
+debug, info, success, warning, error = pigeonhole_api.level_shortcuts(
+    add_message,
+    (constants.DEBUG, constants.INFO, constants.SUCCESS, constants.WARNING, constants.ERROR),
+    "Add a persistent message with monitio's level {level}.",
+)
 
 
 def create_message(
-    to_user: Any,
+    to_user: object,
     level: int,
-    message: Any,
-    from_user: Any = None,
+    message: object,
+    from_user: object = None,
     extra_tags: str = "",
     subject: str = "",
-    expires: Any = None,
-    close_timeout: Any = None,
+    expires: object = None,
+    close_timeout: object = None,
     sse: bool = False,
     email: bool = False,
-    url: Any = None,
-) -> Any:
+    url: object = None,
+) -> Any:  # the store's content record
     """Store a message for ``to_user`` with no request: from tasks, commands and tests."""
     return pigeonhole_api.send(
         to_user,

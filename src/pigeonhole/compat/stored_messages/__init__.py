@@ -13,19 +13,9 @@ Like the library it also carries Django's ``messages`` API and levels.
 
 from __future__ import annotations
 
-from django.contrib.messages.api import (
-    MessageFailure,
-    debug,
-    error,
-    get_level,
-    get_messages,
-    info,
-    set_level,
-    success,
-    warning,
-)
-
 from ... import api as _pigeonhole_api
+from .. import django_messages
+from ..django_messages import *  # noqa: F403 - Django's messages API, as the library carried it
 from . import api, constants
 from .api import *  # noqa: F403 - the library's functions, re-exported as it did
 from .constants import *  # noqa: F403 - the library's names, re-exported as it did
@@ -33,18 +23,10 @@ from .constants import *  # noqa: F403 - the library's names, re-exported as it 
 __all__ = [
     *constants.__all__,
     *api.__all__,
-    "MessageFailure",
+    *django_messages.__all__,
     "add_message",
     "api",
     "constants",
-    "debug",
-    "error",
-    "get_level",
-    "get_messages",
-    "info",
-    "set_level",
-    "success",
-    "warning",
 ]
 
 add_message = _pigeonhole_api.add_message

@@ -21,14 +21,14 @@ __all__ = ["add_message_for", "broadcast_message", "mark_all_read", "mark_read"]
 
 
 def add_message_for(
-    users: Any,
+    users: object,
     level: int,
-    message_text: Any,
+    message_text: object,
     extra_tags: str = "",
-    date: Any = None,
-    url: Any = None,
+    date: object = None,
+    url: object = None,
     fail_silently: bool = False,
-) -> Any:
+) -> Any:  # the store's content record
     """
     Send a message to ``users`` without a request, dated ``date`` if given.
 
@@ -43,18 +43,18 @@ def add_message_for(
 
 def broadcast_message(
     level: int,
-    message_text: Any,
+    message_text: object,
     extra_tags: str = "",
-    date: Any = None,
-    url: Any = None,
+    date: object = None,
+    url: object = None,
     fail_silently: bool = False,
-) -> Any:
+) -> Any:  # the store's content record
     """Send a message to every user, the database inserting one entry per user."""
     users = get_user_model()._default_manager.all()
     return add_message_for(users, level, message_text, extra_tags, date, url, fail_silently)
 
 
-def mark_read(user: Any, message: Any) -> bool:
+def mark_read(user: object, message: object) -> bool:
     """
     Mark ``message`` (a stored message or its id) read for ``user``.
 
@@ -65,6 +65,6 @@ def mark_read(user: Any, message: Any) -> bool:
     return pigeonhole_api.mark_read(user, message) > 0
 
 
-def mark_all_read(user: Any) -> int:
+def mark_all_read(user: object) -> int:
     """Mark every stored message of ``user`` read; return how many were unread."""
     return pigeonhole_api.mark_all_read(user)
