@@ -208,8 +208,12 @@ def test_streams_opening_at_once_load_their_users_on_a_few_connections(live, mem
     finally:
         connection_created.disconnect(note)
     assert counts == [{"unread": 0}] * len(cookies)
-    # The user and the store are read on the process's few reading threads.
-    assert len(opened) <= 8, len(opened)
+    # The user and the store are read on the process's few reading threads, not
+    # on a thread (and a connection) of each request's own. Threads, not
+    # connections, are counted: a reader lets its connection go whenever no
+    # stream waits, so on a loaded machine, where the streams arrive spread
+    # out, it may open several in turn.
+    assert len(set(opened)) <= 8, opened
 
 
 def test_a_reconnect_storm_replays_every_stream_exactly_what_it_missed(live, members):

@@ -316,10 +316,15 @@ async def stream(request: HttpRequest) -> HttpResponse:
     connections, the answer is 204, which tells ``EventSource`` to stop
     retrying and the JavaScript client to poll ``pigeonhole:count`` instead.
     """
-    # The user is loaded with the other streams' store reads, a few connections
-    # for a reconnect storm of thousands (see live.StoreReads), not by
-    # request.auser() on a new connection of the request's own for each.
-    user = await StoreReads.for_loop().run(get_user, request)
+    # Under ASGI the user is loaded with the other streams' store reads, a few
+    # connections for a reconnect storm of thousands (see live.StoreReads), not
+    # by request.auser() on a new connection of the request's own for each.
+    # Under WSGI there are no streams to share with: the request's own
+    # connection (and transaction, in a test) is the one that sees the session.
+    if isinstance(request, ASGIRequest):
+        user = await StoreReads.for_loop().run(get_user, request)
+    else:
+        user = await request.auser()
     request.user = user
     if not user.is_authenticated:
         return JsonResponse({"error": "Log in to receive messages."}, status=401)

@@ -34,7 +34,16 @@ from ... import versions
 from ...conf import pigeonhole_settings
 from ...exceptions import BackendUnavailable
 from ...message import NewMessage, StoredMessage
-from ..base import BaseBackend, Change, InboxQuery, InboxState, Outcome, Recipients, SentMessage
+from ..base import (
+    BaseBackend,
+    Change,
+    InboxQuery,
+    InboxState,
+    Outcome,
+    Purge,
+    Recipients,
+    SentMessage,
+)
 from . import scripts
 from .encoding import content_fields, decode_entry, dt, ts
 from .keys import GROUPS, LAYOUT, Keys, group_of
@@ -808,13 +817,7 @@ class RedisBackend(BaseBackend):
             ]
         return answers
 
-    def purge(
-        self,
-        *,
-        expired: bool = True,
-        read_before: datetime | None = None,
-        dry_run: bool = False,
-    ) -> dict[str, int]:
+    def _purge(self, purge: Purge) -> dict[str, int]:
         """
         Remove expired entries, read ones older than ``read_before``, then
         contents left without entries, group by group.
@@ -824,10 +827,11 @@ class RedisBackend(BaseBackend):
         group's copy goes. A dry run reads what a purge would remove and
         removes nothing.
         """
+        expired, read_before = purge.expired, purge.read_before
         now = ts(timezone.now())
         counts = {"expired": 0, "read": 0, "messages": 0}
         with self._errors():
-            if dry_run:
+            if purge.dry_run:
                 return self._dry_run(now, expired, read_before)
             if expired:
                 for _, removed in self._drain("purge_expired", [now, self.scan_batch]):
