@@ -345,7 +345,8 @@ class RedisBackend(BaseBackend):
             pipe = client.pipeline(transaction=False)
             for key, args in todo:
                 pipe.evalsha(script.sha, 1, key, self.key_prefix, *args)
-            return pipe.execute(raise_on_error=False)
+            answers: list[Any] = pipe.execute(raise_on_error=False)
+            return answers
 
         results = execute(keyed)
         missing = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
@@ -420,7 +421,9 @@ class RedisBackend(BaseBackend):
         count = self._write_send(message, mid, chunks)
         return SentMessage(id=mid, recipient_count=count)
 
-    def _reserve_send(self, message: NewMessage, recipients: Recipients):
+    def _reserve_send(
+        self, message: NewMessage, recipients: Recipients
+    ) -> tuple[SentMessage, Callable[[], int]]:
         """
         Read the recipients and reserve every id now; write them on commit.
 
@@ -444,7 +447,9 @@ class RedisBackend(BaseBackend):
         sent = SentMessage(id=mid, recipient_count=len(ids))
         return sent, lambda: self._write_send(message, mid, chunks)
 
-    def _write_send(self, message: NewMessage, mid: int, chunks) -> int:
+    def _write_send(
+        self, message: NewMessage, mid: int, chunks: Iterable[tuple[int, Sequence[Any]]]
+    ) -> int:
         """
         Write a send's ``(first id, user ids)`` chunks; return how many entries were written.
 
@@ -537,14 +542,18 @@ class RedisBackend(BaseBackend):
             mid, entry_id = self._reserve(1, 1)
         return self._write_add(message, user_id, mid, entry_id)
 
-    def _reserve_add(self, message: NewMessage, user_id: Any):
+    def _reserve_add(
+        self, message: NewMessage, user_id: Any
+    ) -> tuple[StoredMessage, Callable[[], StoredMessage]]:
         message = _dated(message)
         with self._errors():
             mid, entry_id = self._reserve(1, 1)
         stored = self._added(message, user_id, mid, entry_id)
         return stored, lambda: self._write_add(message, user_id, mid, entry_id)
 
-    def _write_add(self, message: NewMessage, user_id: Any, mid: int, entry_id: int):
+    def _write_add(
+        self, message: NewMessage, user_id: Any, mid: int, entry_id: int
+    ) -> StoredMessage:
         created = message.created or timezone.now()
         with self._errors():
             _, _, noted = self._run(
@@ -961,10 +970,12 @@ class RedisBackend(BaseBackend):
 
     def forget_user(self, user_id: Any) -> int:
         """Delete the user's entries one bounded script at a time, as purge() does."""
-        removed = 0
+        removed: int = 0
         now = ts(timezone.now())
         with self._errors():
             while True:
+                scanned: int
+                gone: int
                 scanned, gone = self._run(
                     "forget_user", group_of(user_id), [now, str(user_id), self.scan_batch]
                 )
