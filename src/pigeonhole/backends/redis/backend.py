@@ -20,7 +20,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import redis
@@ -34,19 +34,13 @@ from ... import versions
 from ...conf import pigeonhole_settings
 from ...exceptions import BackendUnavailable
 from ...message import NewMessage, StoredMessage
-from ..base import (
-    BaseBackend,
-    Change,
-    InboxQuery,
-    InboxState,
-    Outcome,
-    Purge,
-    Recipients,
-    SentMessage,
-)
+from ..base import BaseBackend, Change, InboxQuery, InboxState, Outcome, Recipients, SentMessage
 from . import scripts
 from .encoding import content_fields, decode_entry, dt, ts
 from .keys import GROUPS, LAYOUT, Keys, group_of
+
+if TYPE_CHECKING:  # the hook's argument, built by the base class
+    from ..base import Purge
 
 __all__ = ["RedisBackend"]
 
