@@ -109,6 +109,25 @@ class BackendContract:
         )
         assert backend.get(uid, stored.id).message == "one"
 
+    def test_any_text_lists_as_it_was_written(self, backend, users):
+        """Quotes, backslashes, slashes, control and non-ASCII characters survive the reply."""
+        text = 'a "quote" \\ back/slash\n\t\x01 é 中文 😀 </script> \u2028'
+        tags = 'x\\y z/"w"'
+        data = {"k": ["\\", "é", None, 1.5, 2**53 - 1]}
+        stored = backend.add(new(text, subject=text, extra_tags=tags, data=data), users[0].pk)
+        backend.send(new(text), Recipients(ids=[users[1].pk]))  # no entry hash on Redis
+        [listed] = backend.list(users[0].pk, state="unread")
+        assert listed == stored
+        assert (listed.message, listed.subject, listed.extra_tags, listed.data) == (
+            text,
+            text,
+            tags,
+            data,
+        )
+        [sent] = backend.list(users[1].pk, state="unread")
+        assert sent.message == text and sent.read_at is None and sent.count == 1
+        assert backend.list(users[2].pk, state="unread") == []
+
     def test_send_fans_out_to_ids_and_querysets(self, backend, users, django_user_model):
         sent = backend.send(new("by ids"), Recipients(ids=[u.pk for u in users]))
         assert sent.recipient_count == 3

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import heapq
+import json
 import threading
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -614,7 +615,7 @@ class RedisBackend(BaseBackend):
             while len(rows) < limit and cursor:
                 args[3], args[4] = cursor, limit - len(rows)
                 cursor, found = self._run("list", group_of(user_id), args)
-                rows += found
+                rows += json.loads(found)
         return [decode_entry(user_id, row) for row in rows]
 
     @staticmethod
