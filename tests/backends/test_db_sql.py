@@ -239,7 +239,8 @@ def index_definition(name):
 @needs_partial_indexes
 def test_plain_entries_and_thread_rows_write_no_history_index_entry():
     history = index_definition("pigeonhole_entry_history_idx")
-    assert history.replace('"', "").endswith("WHERE folded")
+    # Django 5.2 writes the bare column, 6.x a comparison; sql.flag() follows either.
+    assert history.replace('"', "").endswith(("WHERE folded", "WHERE folded = 1"))
     row = index_definition("pigeonhole_entry_thread_row").replace('"', "")
     assert "(thread, user_id)" in row and "thread IS NOT NULL" in row
 

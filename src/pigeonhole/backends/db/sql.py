@@ -21,8 +21,9 @@ from typing import Any, NamedTuple, TypeAlias, TypeVar
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import BooleanField, Field, Model
+from django.db.models import BooleanField, Field, Model, Q
 from django.db.models.expressions import RawSQL
+from django.db.models.sql.query import Query
 
 from ...message import CONTENT_FIELDS, STATE_FIELDS
 from ...models import InboxEntry, Message, Mute
@@ -104,6 +105,35 @@ def has_update_returning(connection: BaseDatabaseWrapper) -> bool:
 def folds_in_insert(connection: BaseDatabaseWrapper) -> bool:
     """Whether the database can fold a thread's old rows inside the insert (a DML ``WITH``)."""
     return connection.vendor == "postgresql"
+
+
+def flag(connection: BaseDatabaseWrapper, column: str, value: bool) -> str:
+    """
+    Return the boolean ``column`` (quoted, maybe qualified) tested for ``value``.
+
+    Written the way Django writes the partial indexes' conditions on this
+    connection (``NOT "folded"`` under Django 5.2, ``"folded" = 0`` under 6.x on
+    SQLite): SQLite uses a partial index only for a query that repeats the terms
+    of its condition, so the hand-written statements must spell them alike.
+    """
+    if connection.vendor == "sqlite" and _sqlite_compares_booleans(connection):
+        return f"{column} = {int(value)}"
+    return column if value else f"NOT {column}"
+
+
+def _sqlite_compares_booleans(connection: BaseDatabaseWrapper) -> bool:
+    """Whether this Django writes ``folded=True`` as a comparison, not the bare column."""
+    if _COMPARES_BOOLEANS:
+        return _COMPARES_BOOLEANS[0]
+    query = Query(model=InboxEntry, alias_cols=False)
+    where = query.build_where(Q(folded=True))
+    rendered, _ = where.as_sql(query.get_compiler(connection=connection), connection)
+    _COMPARES_BOOLEANS.append("=" in rendered)
+    return _COMPARES_BOOLEANS[0]
+
+
+#: The answer of ``_sqlite_compares_booleans()``, which depends on Django's version alone.
+_COMPARES_BOOLEANS: list[bool] = []
 
 
 def takes_id_array(connection: BaseDatabaseWrapper) -> bool:
@@ -188,8 +218,8 @@ def threaded_fan_out(
     whether to, by default ``folds_in_insert()``.
 
     The thread's rows are found through the ``(thread, user)`` row index,
-    whose condition is written out (``NOT folded``, not ``folded = %s``):
-    SQLite uses a partial index only for a query that names its condition.
+    whose condition is written out as Django writes it (``flag()``): SQLite
+    uses a partial index only for a query that names its condition.
     ``by_recipient`` (PostgreSQL) looks each recipient's row up in it instead
     of joining the thread's rows with the recipients, for a ``select`` that
     tests ids against a list (``ids_condition()``).
@@ -256,7 +286,7 @@ def threaded_fan_out(
                 f"SELECT head.{column('id')} FROM ({select_sql}) recipients "
                 f"CROSS JOIN LATERAL (SELECT h.{column('id')} FROM {table} h "
                 f"WHERE h.{column('thread')} = %s AND h.{column('user')} = {uid} "
-                f"AND NOT h.{folded} LIMIT 1) head WHERE {uid} {unmuted}"
+                f"AND {flag(connection, f'h.{folded}', False)} LIMIT 1) head WHERE {uid} {unmuted}"
             )
             rows = f"{table}.{column('id')} = ANY(ARRAY({heads}))"
             row_params = [*select_params, thread, thread]
@@ -270,7 +300,8 @@ def threaded_fan_out(
             row_params = [thread, *select_params, thread]
         sql = (
             f"WITH old AS (UPDATE {table} SET {folded} = TRUE "
-            f"WHERE {rows} AND NOT {table}.{folded} RETURNING {returning}) "
+            f"WHERE {rows} AND {flag(connection, f'{table}.{folded}', False)} "
+            f"RETURNING {returning}) "
             f"{insert}{select_all}"
             f"LEFT JOIN old ON old.{column('user')} = {uid} WHERE {uid} {unmuted}"
         )
@@ -279,7 +310,7 @@ def threaded_fan_out(
         sql = (
             f"{insert}{select_all}"
             f"LEFT JOIN {table} old ON old.{column('thread')} = %s "
-            f"AND old.{column('user')} = {uid} AND NOT old.{folded} "
+            f"AND old.{column('user')} = {uid} AND {flag(connection, f'old.{folded}', False)} "
             f"WHERE {uid} {unmuted}"
         )
         params = [*values, thread, *sender_params, *select_params]
@@ -304,11 +335,14 @@ def fold(
     # MariaDB reads a table it updates only through a derived table.
     fold_old = (
         f"UPDATE {table} SET {folded} = TRUE WHERE {names['thread']} = %s "
-        f"AND NOT {folded} AND {message} <> %s AND {user} IN "
+        f"AND {flag(connection, folded, False)} AND {message} <> %s AND {user} IN "
         f"(SELECT fresh.{user} FROM (SELECT {user} FROM {table} "
         f"WHERE {message} = %s) fresh)"
     )
-    unfold_new = f"UPDATE {table} SET {folded} = FALSE WHERE {message} = %s AND {folded}"
+    unfold_new = (
+        f"UPDATE {table} SET {folded} = FALSE WHERE {message} = %s "
+        f"AND {flag(connection, folded, True)}"
+    )
     return (
         (fold_old, (thread, message_id, message_id)),
         (unfold_new, (message_id,)),
@@ -380,7 +414,7 @@ def set_column(
         f"UPDATE {connection.ops.quote_name(InboxEntry._meta.db_table)} "
         f"SET {target} = %s WHERE {names['user']} = %s AND {names['id']} IN "
         f"({', '.join(['%s'] * size)}) AND {target} IS {'' if stamps else 'NOT '}NULL "
-        f"AND ({expires} IS NULL OR {expires} > %s) AND NOT {names['folded']}"
+        f"AND ({expires} IS NULL OR {expires} > %s) AND {flag(connection, names['folded'], False)}"
     )
     if returning:
         sql += f" RETURNING {names['id']}"
@@ -412,7 +446,7 @@ def claim(connection: BaseDatabaseWrapper) -> str:
         f"SELECT {entry['id']} FROM {table} WHERE {entry['user']} = %s "
         f"AND {entry['read_at']} IS NULL AND {entry['archived_at']} IS NULL "
         f"AND ({entry['expires']} IS NULL OR {entry['expires']} > %s) "
-        f"AND NOT {entry['folded']} ORDER BY {entry['id']} DESC LIMIT %s"
+        f"AND {flag(connection, entry['folded'], False)} ORDER BY {entry['id']} DESC LIMIT %s"
     )
     # SQLite's RETURNING knows the updated table by its name only, not an alias.
     postgres = connection.vendor == "postgresql"
