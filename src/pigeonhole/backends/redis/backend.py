@@ -660,8 +660,8 @@ class RedisBackend(BaseBackend):
         """
         Count the three tabs in one script.
 
-        Entries carry their expiry, so ``all`` and ``archived`` look at each of
-        the user's entries: fine for a page a user opens, which is all this is for.
+        Entries carry their expiry, so "all" (the ``unread`` and ``read`` sets)
+        and ``archived`` look at each of the user's entries: fine for a page a user opens, which is all this is for.
         """
         with self._errors():
             counts = self._run("counts", group_of(user_id), [ts(timezone.now()), str(user_id)])
@@ -673,8 +673,9 @@ class RedisBackend(BaseBackend):
 
         Every script that changes a user's entries bumps that user's change
         counter, which makes the version, except a send's, which only adds
-        entries: the size of ``all`` counts those. The highest unread level
-        takes a look at each unread entry, which stays cheap as long as people read.
+        entries: the inbox's size (``unread`` and ``read``) counts those. The
+        highest unread level takes a look at each unread entry, which stays
+        cheap as long as people read.
         """
         with self._errors():
             unread, top, changes, when, last, last_archived, expired, unseen, size = self._run(
