@@ -661,7 +661,8 @@ class RedisBackend(BaseBackend):
         Count the three tabs in one script.
 
         Entries carry their expiry, so "all" (the ``unread`` and ``read`` sets)
-        and ``archived`` look at each of the user's entries: fine for a page a user opens, which is all this is for.
+        and ``archived`` look at each of the user's entries: fine for a page a
+        user opens, which is all this is for.
         """
         with self._errors():
             counts = self._run("counts", group_of(user_id), [ts(timezone.now()), str(user_id)])
