@@ -31,6 +31,7 @@ from pigeonhole.backends.redis.keys import group_of
 from pigeonhole.conf import get_backend
 from pigeonhole.exceptions import BackendUnavailable, MessageNotFound
 
+from ..timing import wait_until
 from .contract import BackendContract, InboxContract, Rollback, new, texts
 from .redis_support import (
     RedisSentinel,
@@ -776,6 +777,8 @@ class TestUnavailable:
         class CrashingRecipients(Recipients):
             def iter_ids(self, chunk_size=2000):
                 yield [users[0].pk]
+                # A send writes a chunk while it reads the next: let the first land.
+                wait_until(lambda: backend.count(users[0].pk) == 1)
                 server.stop()  # killed mid-send: the first chunk is on disk
                 yield [users[1].pk]
                 yield [users[2].pk]
