@@ -192,18 +192,20 @@ def check_indexes(backend) -> dict[str, int]:
         def user_key(name: str) -> str:
             return backend.keys.user(uid, name)  # noqa: B023  (used at once)
 
+        # Each entry sits in exactly one of its user's state sets: "all" is unread and read.
         if archived:
             expected[user_key("archived")][entry_id] = score
+        elif read:
+            expected[user_key("read")][entry_id] = score
         else:
-            expected[user_key("all")][entry_id] = score
-            if not read:
-                expected[user_key("unread")][entry_id] = score
-                if entry.get("n"):
-                    expected[user_key("seen")][entry_id] = score
-                if expires:
-                    expected[user_key("unread_exp")][entry_id] = float(expires)
-                if not entry.get("e"):
-                    expected[f"{group}:unmailed"][entry_id] = float(entry["c"])
+            expected[user_key("unread")][entry_id] = score
+        if not archived and not read:
+            if entry.get("n"):
+                expected[user_key("seen")][entry_id] = score
+            if expires:
+                expected[user_key("unread_exp")][entry_id] = float(expires)
+            if not entry.get("e"):
+                expected[f"{group}:unmailed"][entry_id] = float(entry["c"])
         if saved:
             expected[user_key("saved")][entry_id] = score
         # Purge walks the read and expiring indexes: a saved entry stays out of them.

@@ -31,6 +31,7 @@ from pigeonhole.backends.redis.keys import group_of
 from pigeonhole.conf import get_backend
 from pigeonhole.exceptions import BackendUnavailable, MessageNotFound
 
+from ..timing import wait_until
 from .contract import BackendContract, InboxContract, Rollback, new, texts
 from .redis_support import (
     RedisSentinel,
@@ -167,11 +168,11 @@ class TestRedisLayout:
         backend.mark_read(uid, [read.id])
         backend.archive(uid, [backend.add(new("archived"), uid).id])
         client = backend.get_client()
-        names = ("all", "unread", "archived", "unread_exp", "v")
+        names = ("unread", "read", "archived", "unread_exp", "v")
         found = [backend.keys.user(uid, name) for name in names]
         assert all(client.exists(key) for key in found)
         assert {key_slot(key.encode()) for key in found} == {key_slot(found[0].encode())}
-        assert key_slot(backend.keys.user(other, "all").encode()) != key_slot(found[0].encode())
+        assert key_slot(backend.keys.user(other, "unread").encode()) != key_slot(found[0].encode())
 
     def test_naive_datetimes_without_use_tz_as_the_orm_returns_them(self, backend, uid, settings):
         settings.USE_TZ = False
@@ -473,16 +474,25 @@ class TestLayout:
         client.set(f"{backend.key_prefix}:ids:entry", "41")
         with pytest.raises(BackendUnavailable, match="a new prefix") as caught:
             backend.count(uid)
-        assert "layout 1, not 2:64" in str(caught.value)
+        assert "layout 1, not 3:64" in str(caught.value)
         assert client.get(backend.keys.layout) is None  # nothing written
         client.delete(f"{backend.key_prefix}:ids:entry")
         backend.add(new("after"), uid)
-        assert client.get(backend.keys.layout) == "2:64"
+        assert client.get(backend.keys.layout) == "3:64"
+
+    def test_a_store_of_the_second_layout_is_refused_naming_the_fix(self, make_backend, uid):
+        # The second layout kept an ``all`` set beside ``unread`` per user: read
+        # as this one, its read entries would vanish from every listing.
+        backend = make_backend()
+        backend.get_client().set(backend.keys.layout, "2:64")
+        with pytest.raises(BackendUnavailable, match="a new prefix") as caught:
+            backend.list(uid, state="all")
+        assert "layout 2:64, not 3:64" in str(caught.value)
 
     def test_a_store_stamped_with_another_group_count_is_refused(self, make_backend, uid):
         backend = make_backend()
         backend.get_client().set(backend.keys.layout, "2:16")
-        with pytest.raises(BackendUnavailable, match=r"layout 2:16, not 2:64"):
+        with pytest.raises(BackendUnavailable, match=r"layout 2:16, not 3:64"):
             backend.send(new("x"), Recipients(ids=[uid]))
 
 
@@ -767,6 +777,8 @@ class TestUnavailable:
         class CrashingRecipients(Recipients):
             def iter_ids(self, chunk_size=2000):
                 yield [users[0].pk]
+                # A send writes a chunk while it reads the next: let the first land.
+                wait_until(lambda: backend.count(users[0].pk) == 1)
                 server.stop()  # killed mid-send: the first chunk is on disk
                 yield [users[1].pk]
                 yield [users[2].pk]

@@ -108,7 +108,7 @@ def test_every_key_of_a_group_is_in_one_slot_and_two_groups_are_refused(client):
     keys = Keys("pigeonhole-cluster-test")
     for uid in (1, 42, "a-uuid-4f6c"):
         group = keys.of(uid)
-        names = [keys.user(uid, name) for name in ("all", "unread", "v", "h:t")]
+        names = [keys.user(uid, name) for name in ("unread", "read", "v", "h:t")]
         names += [f"{group}:e:7", f"{group}:m:3", f"{group}:unmailed"]
         assert {client.keyslot(name) for name in names} == {client.keyslot(group)}
         assert client.eval(TOUCH, len(names), *names) == len(names)

@@ -17,8 +17,9 @@ import hashlib
 import heapq
 import json
 import threading
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -144,6 +145,10 @@ class RedisBackend(BaseBackend):
     chunk_size = 20_000
     #: Users one fan-out script writes at most, so no script blocks Redis for long.
     script_size = 2000
+    #: Chunks of a send in flight at once, each a pipeline on its own
+    #: connection: Redis runs one while the sending process reads and packs
+    #: the next, so a send costs about the larger of the two, not their sum.
+    writers = 2
     #: Entries one script looks at before handing back to Python, so a long
     #: scan (a filtered listing, a purge) never blocks Redis for long.
     scan_batch = 1000
@@ -466,19 +471,26 @@ class RedisBackend(BaseBackend):
         written: list[tuple[int, int, int]] = []
         count = 0
         try:
-            with self._errors():
+            with self._errors(), ThreadPoolExecutor(self.writers) as writer:
+                # Up to ``writers`` chunks in flight: Redis runs one while this
+                # thread reads the next from the database and a writer packs it.
+                # A send of one chunk (short of ``chunk_size``) starts no thread.
+                flying: deque[Future[list[Any]]] = deque()
                 for first, chunk in chunks:
                     parts = _by_group(first, chunk, self.script_size)
                     # The ids are reserved: a failure knows which to take back.
                     written += [(group, start, len(users)) for group, start, users in parts]
                     now = ts(timezone.now())
                     args = [now, mid, ts(created), expires]
-                    count += sum(
-                        self._each(
-                            "fanout",
-                            ((g, [*args, start, *fields, *users]) for g, start, users in parts),
-                        )
-                    )
+                    calls = [(g, [*args, start, *fields, *users]) for g, start, users in parts]
+                    if not flying and len(chunk) < self.chunk_size:
+                        count += sum(self._each("fanout", calls))
+                        continue
+                    if len(flying) >= self.writers:
+                        count += sum(flying.popleft().result())
+                    flying.append(writer.submit(self._each, "fanout", calls))
+                while flying:
+                    count += sum(flying.popleft().result())
                 groups = {group for group, _, _ in written}
                 if not groups:
                     groups = {group_of(mid)}
@@ -660,8 +672,9 @@ class RedisBackend(BaseBackend):
         """
         Count the three tabs in one script.
 
-        Entries carry their expiry, so ``all`` and ``archived`` look at each of
-        the user's entries: fine for a page a user opens, which is all this is for.
+        Entries carry their expiry, so "all" (the ``unread`` and ``read`` sets)
+        and ``archived`` look at each of the user's entries: fine for a page a
+        user opens, which is all this is for.
         """
         with self._errors():
             counts = self._run("counts", group_of(user_id), [ts(timezone.now()), str(user_id)])
@@ -673,8 +686,9 @@ class RedisBackend(BaseBackend):
 
         Every script that changes a user's entries bumps that user's change
         counter, which makes the version, except a send's, which only adds
-        entries: the size of ``all`` counts those. The highest unread level
-        takes a look at each unread entry, which stays cheap as long as people read.
+        entries: the inbox's size (``unread`` and ``read``) counts those. The
+        highest unread level takes a look at each unread entry, which stays
+        cheap as long as people read.
         """
         with self._errors():
             unread, top, changes, when, last, last_archived, expired, unseen, size = self._run(

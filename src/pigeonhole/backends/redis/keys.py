@@ -29,7 +29,9 @@ GROUPS = 64
 
 #: The layout's version and group count, stamped at ``Keys.layout`` on first
 #: use; a store whose stamp differs refuses to run rather than lose data.
-LAYOUT = f"2:{GROUPS}"
+#: Version 3 keeps each entry in one of its user's ``unread``, ``read`` and
+#: ``archived`` sets; version 2 kept an ``all`` set beside ``unread``.
+LAYOUT = f"3:{GROUPS}"
 
 
 def group_of(user_id: Any) -> int:
@@ -56,7 +58,8 @@ class Keys:
 
     def user(self, user_id: Any, name: str) -> str:
         """
-        One of a user's keys: the sorted sets ``all``, ``unread``, ``archived``,
+        One of a user's keys: the sorted sets ``unread``, ``read`` (read, not
+        archived) and ``archived``, which hold each entry in one of them,
         ``unread_exp``, ``seen`` and ``saved``, the hashes ``v`` (change
         counter) and ``threads`` (thread key to row id), the set ``muted``,
         and the flag ``noted`` (an empty unread listing since the last add).

@@ -5,10 +5,13 @@ local result = {
   redis.call('ZCARD', ukey(uid, 'unread'))
     - redis.call('ZCOUNT', ukey(uid, 'unread_exp'), '-inf', NOW_S),
 }
-for _, name in ipairs({'all', 'archived', 'saved'}) do
+-- "all" is the unread and the read sets together.
+for _, names in ipairs({{'unread', 'read'}, {'archived'}, {'saved'}}) do
   local n = 0
-  for _, id in ipairs(redis.call('ZRANGE', ukey(uid, name), 0, -1)) do
-    if visible(redis.call('HGET', ekey(id), 'x')) then n = n + 1 end
+  for _, name in ipairs(names) do
+    for _, id in ipairs(redis.call('ZRANGE', ukey(uid, name), 0, -1)) do
+      if visible(redis.call('HGET', ekey(id), 'x')) then n = n + 1 end
+    end
   end
   result[#result + 1] = n
 end

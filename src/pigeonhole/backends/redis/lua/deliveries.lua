@@ -19,12 +19,14 @@ low, high = string.format('%d', low), string.format('%d', high)
 local rows = {}
 for i = 4, #ARGV do
   local uid = ARGV[i]
-  for _, id in ipairs(redis.call('ZRANGEBYSCORE', ukey(uid, 'all'), low, high)) do
-    local e = read_entry(id)
-    if e[2] == mid and visible(e[7]) then
-      local unread = redis.call('ZCARD', ukey(uid, 'unread'))
-        - redis.call('ZCOUNT', ukey(uid, 'unread_exp'), '-inf', NOW_S)
-      rows[#rows + 1] = {id, e, unread}
+  for _, name in ipairs({'unread', 'read'}) do
+    for _, id in ipairs(redis.call('ZRANGEBYSCORE', ukey(uid, name), low, high)) do
+      local e = read_entry(id)
+      if e[2] == mid and visible(e[7]) then
+        local unread = redis.call('ZCARD', ukey(uid, 'unread'))
+          - redis.call('ZCOUNT', ukey(uid, 'unread_exp'), '-inf', NOW_S)
+        rows[#rows + 1] = {id, e, unread}
+      end
     end
   end
 end

@@ -19,8 +19,7 @@ local function take(list)
     if not known[id] then ids[#ids + 1], known[id] = tonumber(id), true end
   end
 end
-take(redis.call('ZRANGE', ukey(uid, 'all'), 0, -1))
-take(redis.call('ZRANGE', ukey(uid, 'archived'), 0, -1))
+for _, name in ipairs(STATES) do take(redis.call('ZRANGE', ukey(uid, name), 0, -1)) end
 for _, name in ipairs(redis.call('HKEYS', ukey(uid, 'threads'))) do
   take(redis.call('ZRANGE', hkey(uid, name), 0, -1))
 end

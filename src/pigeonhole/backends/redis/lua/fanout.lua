@@ -12,9 +12,10 @@
 -- This is the hot path of a send, so each recipient costs as few calls as the
 -- layout allows. A send of no thread and no expiry writes no entry hash: the
 -- part's users go in one list and its range in ``ranges`` (see plain()), and
--- each recipient costs the two sorted sets it joins. Nor does such an entry
--- bump the user's change counter: it adds a member to ``all``, which state()
--- counts, so the version moves all the same.
+-- each recipient costs one ZADD, to the user's ``unread`` set, and one member
+-- of the group's digest queue. Nor does such an entry bump the user's change
+-- counter: it grows the inbox, whose size state() counts, so the version moves
+-- all the same.
 local mid, c = ARGV[3], ARGV[4]
 local x = ARGV[5] ~= '' and ARGV[5] or false
 local first = tonumber(ARGV[6])

@@ -7,10 +7,13 @@
 -- a page may note it empty, so the next add must renew the user's version
 -- (see add.lua).
 local uid, state, cursor = ARGV[3], ARGV[4], ARGV[5]
--- The user's sorted set each state walks ("claim": unread, marked read as read).
-local zset = ukey(uid, ({
-  unread = 'unread', claim = 'unread', read = 'all', all = 'all', archived = 'archived', saved = 'saved',
-})[state])
+-- The user's sorted sets each state walks ("claim": unread, marked read as
+-- read); "all" walks two, merged newest first (see page()).
+local zsets = ({
+  unread = {'unread'}, claim = {'unread'}, read = {'read'}, all = {'unread', 'read'},
+  archived = {'archived'}, saved = {'saved'},
+})[state]
+for i, name in ipairs(zsets) do zsets[i] = ukey(uid, name) end
 local limit, budget = tonumber(ARGV[6]), tonumber(ARGV[7])
 local since = ARGV[8] ~= '' and tonumber(ARGV[8]) or false
 local before = ARGV[9] ~= '' and tonumber(ARGV[9]) or false
@@ -58,10 +61,26 @@ local function json_fields(e)
   for i = 1, #ENTRY_FIELDS do out[i] = e[i] or cjson.null end
   return out
 end
+-- The next ``want`` ids below the cursor, newest first. Of two sets, ``want``
+-- from each, merged: those past the first ``want`` are read again next round.
+local function page(want)
+  local a = redis.call('ZREVRANGEBYSCORE', zsets[1], cursor, '-inf', 'LIMIT', 0, want)
+  if not zsets[2] then return a end
+  local b = redis.call('ZREVRANGEBYSCORE', zsets[2], cursor, '-inf', 'LIMIT', 0, want)
+  local ids, i, j = {}, 1, 1
+  while #ids < want and (a[i] or b[j]) do
+    if a[i] and (not b[j] or tonumber(a[i]) > tonumber(b[j])) then
+      ids[#ids + 1], i = a[i], i + 1
+    else
+      ids[#ids + 1], j = b[j], j + 1
+    end
+  end
+  return ids
+end
 local rows, scanned = {}, 0
 while #rows < limit and scanned < budget do
   local want = math.min(budget - scanned, math.max(limit - #rows, 10))
-  local ids = redis.call('ZREVRANGEBYSCORE', zset, cursor, '-inf', 'LIMIT', 0, want)
+  local ids = page(want)
   for _, id in ipairs(ids) do
     scanned = scanned + 1
     cursor = '(' .. id

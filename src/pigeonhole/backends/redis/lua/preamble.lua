@@ -65,6 +65,23 @@ local function touch(uid)
   redis.call('HSET', ukey(uid, 'v'), 't', NOW_S)
 end
 
+-- A user's entries are split by state over three sorted sets, each entry in
+-- exactly one, scored by id: ``unread``, ``read`` (read, not archived) and
+-- ``archived``. The inbox's "all" is ``unread`` and ``read`` together (see
+-- newest() and list.lua), so a new entry costs one ZADD.
+local STATES = {'unread', 'read', 'archived'}
+
+-- The state set an entry belongs in: archived wins over read.
+local function state_of(r, a) return (a and 'archived') or (r and 'read') or 'unread' end
+
+-- The user's newest entry in or out of the archive, as "all" orders them; or false.
+local function newest(uid)
+  local u = redis.call('ZRANGE', ukey(uid, 'unread'), -1, -1)[1]
+  local r = redis.call('ZRANGE', ukey(uid, 'read'), -1, -1)[1]
+  if u and r then return tonumber(u) > tonumber(r) and u or r end
+  return u or r or false
+end
+
 -- Put an entry in exactly the indexes its state calls for, and out of the others.
 -- Its seen and saved stamps are read from its hash. A saved entry stays out of
 -- the global ``read`` and ``expiring`` indexes, which purge() walks: it survives.
@@ -72,23 +89,18 @@ local function reindex(id, uid, r, a, x)
   touch(uid)
   local ecns = entry_fields(id, 'e', 'c', 'n', 's')
   local saved = ecns[4]
-  if a then
-    redis.call('ZREM', ukey(uid, 'all'), id)
-    redis.call('ZADD', ukey(uid, 'archived'), id, id)
-  else
-    redis.call('ZADD', ukey(uid, 'all'), id, id)
-    redis.call('ZREM', ukey(uid, 'archived'), id)
-  end
-  if r or a then
-    redis.call('ZREM', ukey(uid, 'unread'), id)
-    redis.call('ZREM', ukey(uid, 'unread_exp'), id)
-  else
-    redis.call('ZADD', ukey(uid, 'unread'), id, id)
-    if x then
-      redis.call('ZADD', ukey(uid, 'unread_exp'), x, id)
+  local into = state_of(r, a)
+  for _, name in ipairs(STATES) do
+    if name == into then
+      redis.call('ZADD', ukey(uid, name), id, id)
     else
-      redis.call('ZREM', ukey(uid, 'unread_exp'), id)
+      redis.call('ZREM', ukey(uid, name), id)
     end
+  end
+  if x and into == 'unread' then
+    redis.call('ZADD', ukey(uid, 'unread_exp'), x, id)
+  else
+    redis.call('ZREM', ukey(uid, 'unread_exp'), id)
   end
   if not r and not a and ecns[3] then
     redis.call('ZADD', ukey(uid, 'seen'), id, id)
@@ -121,10 +133,9 @@ end
 -- With ``shared``, the members of the two sets every entry joins (the digest queue
 -- and the expiry index) are collected there, for add_shared() to write in a few calls.
 -- With ``untouched``, the user's change counter stays as it is: the caller
--- adds an entry and nothing else, which state() sees in the size of ``all``.
+-- adds an entry and nothing else, which state() sees in the inbox's size.
 local function index_new(id, uid, x, c, shared, untouched)
   if not untouched then touch(uid) end
-  redis.call('ZADD', ukey(uid, 'all'), id, id)
   redis.call('ZADD', ukey(uid, 'unread'), id, id)
   if x then redis.call('ZADD', ukey(uid, 'unread_exp'), x, id) end
   if shared then
@@ -155,7 +166,7 @@ local function unindex(id, uid)
   redis.call('ZREM', gkey('expiring'), id)
   redis.call('ZREM', gkey('unmailed'), id)
   if not uid then return end
-  for _, name in ipairs({'all', 'unread', 'unread_exp', 'archived', 'seen', 'saved'}) do
+  for _, name in ipairs({'unread', 'read', 'archived', 'unread_exp', 'seen', 'saved'}) do
     redis.call('ZREM', ukey(uid, name), id)
   end
 end
@@ -195,7 +206,7 @@ local function remove_entry(id)
     redis.call('HDEL', ukey(e[1], 'threads'), thread)
   end
   drop(id, e[2])
-  if redis.call('EXISTS', ukey(e[1], 'all'), ukey(e[1], 'archived')) == 0 then
+  if redis.call('EXISTS', ukey(e[1], 'unread'), ukey(e[1], 'read'), ukey(e[1], 'archived')) == 0 then
     -- Nothing left to version: give the key back. Entry ids never repeat, so
     -- a later inbox cannot be mistaken for an earlier one.
     redis.call('DEL', ukey(e[1], 'v'))

@@ -13,19 +13,19 @@ for _, id in ipairs(redis.call('ZRANGE', ukey(uid, 'unread'), 0, -1)) do
   end
 end
 -- A send adds entries without counting a change (see fanout.lua): the size of
--- ``all`` tells them apart, and the newest entry's creation time is a time the
--- inbox records, as the counter's time is.
+-- the inbox (unread and read) tells them apart, and the newest entry's
+-- creation time is a time the inbox records, as the counter's time is.
 local v = redis.call('HMGET', ukey(uid, 'v'), 'n', 't')
 local when = v[2] or ''
-local last = redis.call('ZRANGE', ukey(uid, 'all'), -1, -1)
-if last[1] then
-  local c = entry_fields(last[1], 'c')[1]
+local last = newest(uid)
+if last then
+  local c = entry_fields(last, 'c')[1]
   if c and (when == '' or tonumber(c) > tonumber(when)) then when = c end
 end
 local last_archived = redis.call('ZRANGE', ukey(uid, 'archived'), -1, -1)
 return {
   unread, top and string.format('%d', top) or '', v[1] or '0', when,
-  last[1] or '', last_archived[1] or '',
+  last or '', last_archived[1] or '',
   redis.call('ZCOUNT', gkey('expiring'), '-inf', NOW_S), unseen,
-  redis.call('ZCARD', ukey(uid, 'all')),
+  redis.call('ZCARD', ukey(uid, 'unread')) + redis.call('ZCARD', ukey(uid, 'read')),
 }
