@@ -216,29 +216,37 @@ class Timeline:
     Wall-clock stamps (``time.time()``, as the sender's publish stamp), so the
     benchmark can say where the time between the publish and the arrivals went:
     the broker's delivery, the store read, the wait for the first write, and
-    the writes themselves. Cleared each time the counters are reported.
+    the writes themselves. Beside them the process's CPU time from hearing the
+    broadcast to its first and its last write: on a machine whose cores are
+    busy with other work, wall times stretch, CPU times much less.
+    Cleared each time the counters are reported.
     """
 
     def __init__(self) -> None:
         self.clear()
 
     def clear(self) -> None:
-        self.heard = 0.0
+        self.heard = self.heard_cpu = 0.0
         self.read: tuple[float, float] = (0.0, 0.0)
-        self.first = self.last = 0.0
+        self.first = self.last = self.first_cpu = self.last_cpu = 0.0
         self.writes = 0
 
+    def hear(self) -> None:
+        if not self.heard:
+            self.heard, self.heard_cpu = time.time(), time.process_time()
+
     def wrote(self) -> None:
-        now = time.time()
+        now, cpu = time.time(), time.process_time()
         if not self.writes:
-            self.first = now
-        self.last = now
+            self.first, self.first_cpu = now, cpu
+        self.last, self.last_cpu = now, cpu
         self.writes += 1
 
     def line(self) -> str:
         return (
             f"timeline {self.heard:.6f} {self.read[0]:.6f} {self.read[1]:.6f} "
-            f"{self.first:.6f} {self.last:.6f} {self.writes}"
+            f"{self.first:.6f} {self.last:.6f} {self.writes} "
+            f"{self.first_cpu - self.heard_cpu:.6f} {self.last_cpu - self.heard_cpu:.6f}"
         )
 
 
@@ -258,8 +266,7 @@ def record_timeline(application: Any) -> Any:
     deliver, read_sent = BaseBroker.deliver, live.read_sent
 
     def heard(self: Any, payload: Any) -> None:
-        if not TIMELINE.heard:
-            TIMELINE.heard = time.time()
+        TIMELINE.hear()
         deliver(self, payload)
 
     async def timed_read(*args: Any, **kwargs: Any) -> Any:
@@ -406,7 +413,9 @@ class Server:
         lines = self._lines("timeline ")
         if not lines:
             return "no timeline"
-        heard, read0, read1, first, last, writes = (float(x) for x in lines[-1].split()[1:])
+        heard, read0, read1, first, last, writes, cpu_first, cpu_last = (
+            float(x) for x in lines[-1].split()[1:]
+        )
         if not writes:
             return "no writes"
 
@@ -415,7 +424,9 @@ class Server:
 
         return (
             f"heard {ms(heard)}, read {ms(read0)}-{ms(read1)}, "
-            f"first write {ms(first)}, last write {ms(last)} ms ({writes:.0f} writes)"
+            f"first write {ms(first)}, last write {ms(last)} ms ({writes:.0f} writes); "
+            f"CPU from heard to first write {cpu_first * 1000:.0f} ms, to last "
+            f"{cpu_last * 1000:.0f} ms"
         )
 
     def gc_pauses(self) -> list[float]:
