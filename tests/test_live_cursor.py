@@ -97,3 +97,15 @@ def test_arrivals_leave_the_stream_where_the_store_would(held, read, arriving):
             store = sorted([*store, entry(n)], key=lambda e: e.id, reverse=True)
     assert stream.window == _window(store)
     assert stream.cursor == Snapshot(store, 0, {}).cursor()
+
+
+def test_an_arrival_is_the_wake_up_its_fields_make():
+    from pigeonhole import constants
+    from pigeonhole.brokers.base import WakeUp
+
+    new = entry(40)
+    arrival = WakeUp.arrival("7", constants.EVENT_MESSAGE, new, 3, "data: {}\n", 12)
+    made = WakeUp("7", constants.EVENT_MESSAGE, (40,), 3, entry=new, data="data: {}\n", replaces=12)
+    assert arrival == made
+    assert (arrival.entry, arrival.data, arrival.replaces) == (new, "data: {}\n", 12)
+    assert hash(arrival) == hash(made) and repr(arrival) == repr(made)

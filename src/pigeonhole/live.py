@@ -278,7 +278,9 @@ def message_data(
             data = event_data(entry, senders, replaced)
             del data["id"]
             tail = tails[key] = to_json(data)[1:]
-        encoded.append(Data(f'data: {{"id":{to_json(entry.id)},{tail}\n'))
+        pk = entry.id
+        # An int's JSON is its str(), at a fifth of the encoder's cost.
+        encoded.append(Data(f'data: {{"id":{pk if type(pk) is int else to_json(pk)},{tail}\n'))
     return encoded
 
 
@@ -306,14 +308,13 @@ def _read_sent(batch: Sequence[tuple[Any, Sequence[str]]]) -> list[dict[str, Wak
             encoded = message_data([entry for entry, _ in found], senders, replaced)
             for (entry, unread), data in zip(found, encoded, strict=True):
                 user_id = str(entry.user_id)
-                wakeups[user_id] = WakeUp(
+                wakeups[user_id] = WakeUp.arrival(
                     user_id,
                     constants.EVENT_MESSAGE,
-                    (entry.id,),
+                    entry,
                     unread,
-                    entry=entry,
-                    data=data,
-                    replaces=replaced[entry.id].id if entry.id in replaced else None,
+                    data,
+                    replaced[entry.id].id if entry.id in replaced else None,
                 )
             results.append(wakeups)
         return results
