@@ -128,10 +128,16 @@ def docs(session: nox.Session) -> None:
     session.run("mkdocs", "build", "--strict")
 
 
+#: What ``uvicorn[standard]`` adds for a production server, and so the live benchmark's
+#: servers run on: uvloop's event loop and httptools' HTTP/1.1, each written in C.
+BENCH_SERVER_STACK = ("uvloop>=0.21", "httptools>=0.6")
+
+
 @nox.session
 def bench(session: nox.Session) -> None:
     """Run benchmarks/run.py with the arguments after --."""
     install(session)
+    session.install(*BENCH_SERVER_STACK)
     session.run("python", "benchmarks/run.py", *session.posargs)
 
 
