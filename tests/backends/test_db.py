@@ -30,6 +30,16 @@ class TestDatabaseBackend(BackendContract, InboxContract):
         assert all(backend.count(u.pk) == 1 for u in users)
 
 
+class TestDatabaseDeliveriesInSmallChunks(BackendContract):
+    """The contract again with a broadcast's users read two at a time."""
+
+    @pytest.fixture
+    def backend(self):
+        backend = DatabaseBackend()
+        backend.deliveries_chunk = 2
+        return backend
+
+
 def own_statements(captured):
     """The first word of each statement on pigeonhole's tables, in order."""
     return [

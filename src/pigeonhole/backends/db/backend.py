@@ -901,6 +901,9 @@ class DatabaseBackend(BaseBackend):
         return InboxEntry.objects.using(alias).filter(user_id=user_id).delete()[0]
 
     # Live delivery ----------------------------------------------------------
+    #: Users per statement: a broadcast to a process's 10,000 streams is one.
+    deliveries_chunk = 30_000
+
     def deliveries(
         self, message_id: int, user_ids: Sequence[UserId]
     ) -> list[tuple[StoredMessage, int]]:
@@ -918,7 +921,7 @@ class DatabaseBackend(BaseBackend):
 
         alias = self.db_for_read()
         connection = connections[alias]
-        size = 30_000
+        size = self.deliveries_chunk
         arrays = sql.takes_id_array(connection)
         if connection.vendor == "sqlite" and not arrays:
             connection.ensure_connection()
@@ -944,8 +947,8 @@ class DatabaseBackend(BaseBackend):
                 .annotate(unread=Coalesce(Subquery(unread), 0))
                 .values_list(*_COLUMNS, "unread")
             )
-            entries = _rows_of_one_content(row[:-1] for row in rows)
-            found += zip(entries, [row[-1] for row in rows], strict=True)
+            delivered = _rows_of_one_content(row[:-1] for row in rows)
+            found += zip(delivered, [row[-1] for row in rows], strict=True)
         return found
 
     # Live delivery: a thread's moved row ----------------------------------
