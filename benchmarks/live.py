@@ -228,6 +228,7 @@ class Timeline:
     def clear(self) -> None:
         self.heard = self.heard_cpu = 0.0
         self.read: tuple[float, float] = (0.0, 0.0)
+        self.read_cpu: tuple[float, float] = (0.0, 0.0)
         self.first = self.last = self.first_cpu = self.last_cpu = 0.0
         self.writes = 0
 
@@ -246,7 +247,8 @@ class Timeline:
         return (
             f"timeline {self.heard:.6f} {self.read[0]:.6f} {self.read[1]:.6f} "
             f"{self.first:.6f} {self.last:.6f} {self.writes} "
-            f"{self.first_cpu - self.heard_cpu:.6f} {self.last_cpu - self.heard_cpu:.6f}"
+            f"{self.first_cpu - self.heard_cpu:.6f} {self.last_cpu - self.heard_cpu:.6f} "
+            f"{self.read_cpu[0] - self.heard_cpu:.6f} {self.read_cpu[1] - self.heard_cpu:.6f}"
         )
 
 
@@ -270,11 +272,12 @@ def record_timeline(application: Any) -> Any:
         deliver(self, payload)
 
     async def timed_read(*args: Any, **kwargs: Any) -> Any:
-        started = time.time()
+        started, started_cpu = time.time(), time.process_time()
         try:
             return await read_sent(*args, **kwargs)
         finally:
             TIMELINE.read = (started, time.time())
+            TIMELINE.read_cpu = (started_cpu, time.process_time())
 
     BaseBroker.deliver = heard  # type: ignore[method-assign]
     live.read_sent = timed_read
@@ -413,7 +416,7 @@ class Server:
         lines = self._lines("timeline ")
         if not lines:
             return "no timeline"
-        heard, read0, read1, first, last, writes, cpu_first, cpu_last = (
+        heard, read0, read1, first, last, writes, cpu_first, cpu_last, cpu0, cpu1 = (
             float(x) for x in lines[-1].split()[1:]
         )
         if not writes:
@@ -425,8 +428,8 @@ class Server:
         return (
             f"heard {ms(heard)}, read {ms(read0)}-{ms(read1)}, "
             f"first write {ms(first)}, last write {ms(last)} ms ({writes:.0f} writes); "
-            f"CPU from heard to first write {cpu_first * 1000:.0f} ms, to last "
-            f"{cpu_last * 1000:.0f} ms"
+            f"CPU from heard to read {cpu0 * 1000:.0f}-{cpu1 * 1000:.0f} ms, to first write "
+            f"{cpu_first * 1000:.0f} ms, to last {cpu_last * 1000:.0f} ms"
         )
 
     def gc_pauses(self) -> list[float]:
