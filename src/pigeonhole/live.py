@@ -780,7 +780,9 @@ class EventStream:
         """
         if wakeup.entry is None:
             return False
-        if self.unseen is not None and wakeup.replaces is not None:
+        if wakeup.replaces is None:
+            return True  # a new row, none moved: what every fresh message is
+        if self.unseen is not None:
             return False  # whether the replaced row counted as unseen, the store knows
         assert self.window is not None
         ids = [abs(n) for n in self.window]
