@@ -203,8 +203,94 @@ def count_store_reads() -> None:
             f"{counts['reads']} {counts['sql']} {cpu:.3f} {counts['connections']} {GC_CPU[0]:.3f}"
         )
         print(f"counters {figures}", file=sys.stderr, flush=True)
+        print(TIMELINE.line(), file=sys.stderr, flush=True)
+        TIMELINE.clear()
 
     signal.signal(signal.SIGUSR1, report)
+
+
+class Timeline:
+    """
+    When the server heard a broadcast, read it, and wrote it to its first and last stream.
+
+    Wall-clock stamps (``time.time()``, as the sender's publish stamp), so the
+    benchmark can say where the time between the publish and the arrivals went:
+    the broker's delivery, the store read, the wait for the first write, and
+    the writes themselves. Beside them the process's CPU time from hearing the
+    broadcast to its first and its last write: on a machine whose cores are
+    busy with other work, wall times stretch, CPU times much less.
+    Cleared each time the counters are reported.
+    """
+
+    def __init__(self) -> None:
+        self.clear()
+
+    def clear(self) -> None:
+        self.heard = self.heard_cpu = 0.0
+        self.read: tuple[float, float] = (0.0, 0.0)
+        self.read_cpu: tuple[float, float] = (0.0, 0.0)
+        self.first = self.last = self.first_cpu = self.last_cpu = 0.0
+        self.writes = 0
+
+    def hear(self) -> None:
+        if not self.heard:
+            self.heard, self.heard_cpu = time.time(), time.process_time()
+
+    def wrote(self) -> None:
+        now, cpu = time.time(), time.process_time()
+        if not self.writes:
+            self.first, self.first_cpu = now, cpu
+        self.last, self.last_cpu = now, cpu
+        self.writes += 1
+
+    def line(self) -> str:
+        return (
+            f"timeline {self.heard:.6f} {self.read[0]:.6f} {self.read[1]:.6f} "
+            f"{self.first:.6f} {self.last:.6f} {self.writes} "
+            f"{self.first_cpu - self.heard_cpu:.6f} {self.last_cpu - self.heard_cpu:.6f} "
+            f"{self.read_cpu[0] - self.heard_cpu:.6f} {self.read_cpu[1] - self.heard_cpu:.6f}"
+        )
+
+
+TIMELINE = Timeline()
+
+
+def record_timeline(application: Any) -> Any:
+    """
+    Stamp the broker's deliveries, the reads of new messages, and every write of one.
+
+    The writes are stamped as the server's ``send()`` returns, the socket
+    written: the moment that matters to the client, whatever runs before it.
+    """
+    from pigeonhole import live
+    from pigeonhole.brokers.base import BaseBroker
+
+    deliver, read_sent = BaseBroker.deliver, live.read_sent
+
+    def heard(self: Any, payload: Any) -> None:
+        TIMELINE.hear()
+        deliver(self, payload)
+
+    async def timed_read(*args: Any, **kwargs: Any) -> Any:
+        started, started_cpu = time.time(), time.process_time()
+        try:
+            return await read_sent(*args, **kwargs)
+        finally:
+            TIMELINE.read = (started, time.time())
+            TIMELINE.read_cpu = (started_cpu, time.process_time())
+
+    BaseBroker.deliver = heard  # type: ignore[method-assign]
+    live.read_sent = timed_read
+
+    async def timed(scope: Any, receive: Any, send: Any) -> Any:
+        async def timed_send(message: Any) -> None:
+            await send(message)
+            if b'"message":"n=' in message.get("body", b""):
+                TIMELINE.wrote()
+
+        return await application(scope, receive, timed_send)
+
+    return timed
 
 
 def exit_with_parent() -> None:
@@ -231,7 +317,8 @@ def serve(config: dict[str, Any], fd: int) -> None:
     import uvicorn
     from django.core.asgi import get_asgi_application
 
-    uvicorn.run(get_asgi_application(), fd=fd, log_level="warning", lifespan="off", backlog=4096)
+    application = record_timeline(get_asgi_application())
+    uvicorn.run(application, fd=fd, log_level="warning", lifespan="off", backlog=4096)
 
 
 class Server:
@@ -318,6 +405,32 @@ class Server:
         self.log.seek(0)
         lines = self.log.read().decode(errors="replace").splitlines()
         return [line for line in lines if line.startswith(prefix)]
+
+    def timeline(self, published: float) -> str:
+        """
+        Where the last broadcast's time went in this server, in ms from ``published``.
+
+        Read after ``counters()``, which reports the timeline of what happened
+        since the call before.
+        """
+        lines = self._lines("timeline ")
+        if not lines:
+            return "no timeline"
+        heard, read0, read1, first, last, writes, cpu_first, cpu_last, cpu0, cpu1 = (
+            float(x) for x in lines[-1].split()[1:]
+        )
+        if not writes:
+            return "no writes"
+
+        def ms(at: float) -> str:
+            return f"{(at - published) * 1000:.0f}" if at else "-"
+
+        return (
+            f"heard {ms(heard)}, read {ms(read0)}-{ms(read1)}, "
+            f"first write {ms(first)}, last write {ms(last)} ms ({writes:.0f} writes); "
+            f"CPU from heard to read {cpu0 * 1000:.0f}-{cpu1 * 1000:.0f} ms, to first write "
+            f"{cpu_first * 1000:.0f} ms, to last {cpu_last * 1000:.0f} ms"
+        )
 
     def gc_pauses(self) -> list[float]:
         """The server's garbage-collection pauses so far, in milliseconds."""
@@ -696,6 +809,8 @@ async def broadcast_rows(
     finally:
         gc.enable()
     note = clock.note(servers, before)
+    # The counters just reported carry each server's timeline of the broadcast.
+    timelines = [server.timeline(published[number]) for server in servers]
     await asyncio.sleep(0.5)  # the servers' counters settle
     after = [server.counters() for server in servers]
     arrivals = [(at, port) for k, at, port in streams.arrivals if k == number]
@@ -706,8 +821,8 @@ async def broadcast_rows(
         detail += " (SOME MISSING)"
     per_process = []
     reads = []
-    for server, seen, (r0, q0, *_), (r1, q1, *_) in zip(
-        servers, pauses, before, after, strict=True
+    for server, seen, timeline, (r0, q0, *_), (r1, q1, *_) in zip(
+        servers, pauses, timelines, before, after, strict=True
     ):
         mine = [(at - published[number]) * 1000 for at, port in arrivals if port == server.port]
         reads.append(r1 - r0)
@@ -716,7 +831,8 @@ async def broadcast_rows(
                 f"process {len(per_process) + 1}: {len(mine)} streams, median "
                 f"{statistics.median(mine):.0f} ms, last {max(mine):.0f} ms, "
                 f"{r1 - r0} store reads, {q1 - q0} SQL statements, GC pauses >= 20 ms: "
-                f"{', '.join(f'{p:.0f}' for p in server.gc_pauses()[seen:]) or 'none'}"
+                f"{', '.join(f'{p:.0f}' for p in server.gc_pauses()[seen:]) or 'none'}; "
+                f"{timeline}"
             )
     detail += f"; {'; '.join(per_process)}; {note}"
     log(f"[{store}] live: broadcast, {label}: {detail}")

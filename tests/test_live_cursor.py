@@ -67,3 +67,45 @@ def test_streams_freeze_the_process_at_the_first_then_every_few_and_release_afte
     # held) closed since, however many freezes came between.
     churn = [k for k in range(1, 1001) if policy.action(1000) == FreezePolicy.RELEASE]
     assert churn == [500, 1000]
+
+
+@pytest.mark.parametrize("held", [0, 3, WINDOW, WINDOW + 5])
+@pytest.mark.parametrize("read", [(), (2,), (1, 4, 9)])
+@pytest.mark.parametrize("arriving", [[40], [40, 41], [41, 40], [40, 12], [40, 40]])
+def test_arrivals_leave_the_stream_where_the_store_would(held, read, arriving):
+    """
+    A stream that takes new entries from wake-ups (no store read) ends with the
+    window and the cursor a stream that read the store would have: whether the
+    window was empty, part full or full, read or unread, and whether an entry
+    comes newest, out of order, or twice.
+    """
+    from pigeonhole import constants
+    from pigeonhole.brokers.base import WakeUp
+    from pigeonhole.live import EventStream, Snapshot, _window
+
+    def held_entry(n):
+        return entry(n, read=n in read)
+
+    store = [held_entry(n) for n in range(held, 0, -1)]  # newest first
+    stream = EventStream(1, subscription=None)
+    stream.window = _window(store)
+    stream.cursor = Snapshot(store, 0, {}).cursor()
+    for n in arriving:
+        wakeup = WakeUp("1", constants.EVENT_MESSAGE, (n,), 1, entry=entry(n), data="")
+        stream.arrived([wakeup])
+        if all(e.id != n for e in store):
+            store = sorted([*store, entry(n)], key=lambda e: e.id, reverse=True)
+    assert stream.window == _window(store)
+    assert stream.cursor == Snapshot(store, 0, {}).cursor()
+
+
+def test_an_arrival_is_the_wake_up_its_fields_make():
+    from pigeonhole import constants
+    from pigeonhole.brokers.base import WakeUp
+
+    new = entry(40)
+    arrival = WakeUp.arrival("7", constants.EVENT_MESSAGE, new, 3, "data: {}\n", 12)
+    made = WakeUp("7", constants.EVENT_MESSAGE, (40,), 3, entry=new, data="data: {}\n", replaces=12)
+    assert arrival == made
+    assert (arrival.entry, arrival.data, arrival.replaces) == (new, "data: {}\n", 12)
+    assert hash(arrival) == hash(made) and repr(arrival) == repr(made)

@@ -132,7 +132,12 @@ def _window(entries: Iterable[StoredMessage]) -> tuple[int, ...]:
 
 
 def _digest(window: tuple[int, ...]) -> str:
-    text = ",".join([f"{n}u" if n >= 0 else f"{-n}r" for n in window])
+    if window and min(window) > 0:
+        # All unread, as most windows are: the same text, built in one pass in C
+        # (a broadcast computes a digest for each of thousands of streams).
+        text = "u,".join(map(str, window)) + "u"
+    else:
+        text = ",".join([f"{n}u" if n >= 0 else f"{-n}r" for n in window])
     return hashlib.blake2s(text.encode(), digest_size=4).hexdigest()
 
 
@@ -273,7 +278,9 @@ def message_data(
             data = event_data(entry, senders, replaced)
             del data["id"]
             tail = tails[key] = to_json(data)[1:]
-        encoded.append(Data(f'data: {{"id":{to_json(entry.id)},{tail}\n'))
+        pk = entry.id
+        # An int's JSON is its str(), at a fifth of the encoder's cost.
+        encoded.append(Data(f'data: {{"id":{pk if type(pk) is int else to_json(pk)},{tail}\n'))
     return encoded
 
 
@@ -301,14 +308,13 @@ def _read_sent(batch: Sequence[tuple[Any, Sequence[str]]]) -> list[dict[str, Wak
             encoded = message_data([entry for entry, _ in found], senders, replaced)
             for (entry, unread), data in zip(found, encoded, strict=True):
                 user_id = str(entry.user_id)
-                wakeups[user_id] = WakeUp(
+                wakeups[user_id] = WakeUp.arrival(
                     user_id,
                     constants.EVENT_MESSAGE,
-                    (entry.id,),
+                    entry,
                     unread,
-                    entry=entry,
-                    data=data,
-                    replaces=replaced[entry.id].id if entry.id in replaced else None,
+                    data,
+                    replaced[entry.id].id if entry.id in replaced else None,
                 )
             results.append(wakeups)
         return results
@@ -774,7 +780,9 @@ class EventStream:
         """
         if wakeup.entry is None:
             return False
-        if self.unseen is not None and wakeup.replaces is not None:
+        if wakeup.replaces is None:
+            return True  # a new row, none moved: what every fresh message is
+        if self.unseen is not None:
             return False  # whether the replaced row counted as unseen, the store knows
         assert self.window is not None
         ids = [abs(n) for n in self.window]
@@ -792,12 +800,18 @@ class EventStream:
         frames: list[str] = []
         for wakeup in batch:
             entry = wakeup.entry
-            ids = [abs(n) for n in self.window]
-            if entry.id in ids or (len(ids) >= WINDOW and entry.id < ids[-1]):
-                continue
+            window = self.window
             mark = -entry.id if entry.is_read else entry.id
-            kept = (n for n in self.window if abs(n) != wakeup.replaces)
-            self.window = tuple(sorted((*kept, mark), key=abs, reverse=True)[:WINDOW])
+            if wakeup.replaces is None and (not window or entry.id > abs(window[0])):
+                # Newer than all the window holds, as every fresh message is: it
+                # goes on top (the window is newest first), the oldest drops out.
+                self.window = (mark, *window[: WINDOW - 1])
+            else:
+                ids = [abs(n) for n in window]
+                if entry.id in ids or (len(ids) >= WINDOW and entry.id < ids[-1]):
+                    continue
+                kept = (n for n in window if abs(n) != wakeup.replaces)
+                self.window = tuple(sorted((*kept, mark), key=abs, reverse=True)[:WINDOW])
             self.cursor = Cursor(max(self.cursor.latest, entry.id), _digest(self.window))
             frames.append(encode_event(constants.EVENT_MESSAGE, wakeup.data, id=str(self.cursor)))
             unseen = self.unseen

@@ -791,6 +791,20 @@ class BackendContract:
         assert (entry.message, entry.is_read) == ("to all", False)
         assert backend.deliveries(sent.id, []) == []
 
+    def test_deliveries_give_each_entry_every_field_as_a_listing_does(
+        self, backend, users, django_user_model
+    ):
+        sent = backend.send(
+            every_field(users), Recipients(queryset=django_user_model.objects.all())
+        )
+        backend.mark_read(users[1].pk, [e.id for e in backend.list(users[1].pk)])
+        found = backend.deliveries(sent.id, [str(u.pk) for u in users])
+        assert len(found) == len(users)
+        for entry, _ in found:
+            [listed] = backend.list(entry.user_id, state="all")
+            assert vars(entry) == vars(listed)
+            assert type(entry.message) is type(listed.message)  # marked safe, or not
+
 
 class InboxContract:
     """

@@ -30,6 +30,23 @@ class TestDatabaseBackend(BackendContract, InboxContract):
         assert all(backend.count(u.pk) == 1 for u in users)
 
 
+class TestDatabaseDeliveriesInSmallChunks:
+    """The contract's deliveries again, with a broadcast's users read two at a time."""
+
+    @pytest.fixture
+    def backend(self):
+        backend = DatabaseBackend()
+        backend.deliveries_chunk = 2
+        return backend
+
+    test_deliveries_read_many_users_entries_of_one_message_with_their_counts = (
+        BackendContract.test_deliveries_read_many_users_entries_of_one_message_with_their_counts
+    )
+    test_deliveries_give_each_entry_every_field_as_a_listing_does = (
+        BackendContract.test_deliveries_give_each_entry_every_field_as_a_listing_does
+    )
+
+
 def own_statements(captured):
     """The first word of each statement on pigeonhole's tables, in order."""
     return [

@@ -294,3 +294,21 @@ def test_a_threaded_send_to_ids_looks_up_each_recipients_row(users):
     assert all(texts(backend.list(u.pk)) == ["second"] for u in users)
     backend.send(new("to a query", thread="t"), Recipients(queryset=users[0].__class__.objects))
     assert texts(backend.list(users[0].pk)) == ["to a query"]
+
+
+def test_the_ids_condition_gives_the_ids_the_columns_own_type(users):
+    """
+    PostgreSQL looks a long ``= ANY`` list up in a hash table only when its
+    elements have the column's type. A ``bigint`` list against an ``integer``
+    column is searched from its start for every row: a broadcast's read of
+    5,000 entries among 5,000 users spent 75 ms there, 1 ms with the cast.
+    """
+    if connection.vendor != "postgresql":
+        pytest.skip("the ids go as one array on PostgreSQL only")
+    condition = sql.ids_condition(connection, InboxEntry, [u.pk for u in users], "user")
+    statement, params = InboxEntry.objects.filter(condition).query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN (VERBOSE) {statement}", params)
+        plan = "\n".join(line for (line,) in cursor.fetchall())
+    column_type = InboxEntry._meta.get_field("user").db_type(connection)
+    assert f"::{column_type}[]" in plan, plan

@@ -163,7 +163,13 @@ def ids_condition(
     column = f"{quote(model._meta.db_table)}.{quote(field.column)}"
     values = [field.get_db_prep_value(value, connection) for value in ids]
     if connection.vendor == "postgresql":
-        return RawSQL(f"{column} = ANY(%s)", (values,), output_field=BooleanField())
+        # Cast to the column's own type: PostgreSQL looks a long list up in a
+        # hash table only then. psycopg sends the smallest type that holds the
+        # values (smallint for small ids), and a list of another type is searched
+        # from its start for every row: 5,000 ids against 5,000 rows took 75 ms.
+        db_type = field.db_type(connection)
+        cast = f"::{db_type}[]" if db_type else ""
+        return RawSQL(f"{column} = ANY(%s{cast})", (values,), output_field=BooleanField())
     return RawSQL(
         f"{column} IN (SELECT value FROM json_each(%s))",
         (json.dumps(values, cls=DjangoJSONEncoder),),
