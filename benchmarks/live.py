@@ -231,7 +231,12 @@ def serve(config: dict[str, Any], fd: int) -> None:
     import uvicorn
     from django.core.asgi import get_asgi_application
 
-    uvicorn.run(get_asgi_application(), fd=fd, log_level="warning", lifespan="off", backlog=4096)
+    from pigeonhole.asgi import live_streams
+
+    # The streams are served as a site that wraps its application serves them
+    # (docs/live.md): on the event loop, with no thread per request.
+    application = live_streams(get_asgi_application())
+    uvicorn.run(application, fd=fd, log_level="warning", lifespan="off", backlog=4096)
 
 
 class Server:

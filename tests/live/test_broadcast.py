@@ -216,8 +216,13 @@ def test_streams_opening_at_once_load_their_users_on_a_few_connections(live, mem
     assert len(set(opened)) <= 8, opened
 
 
-def test_a_reconnect_storm_replays_every_stream_exactly_what_it_missed(live, members):
-    """Every stream drops at once (a deploy) and comes back at once, while sends go on."""
+@pytest.mark.parametrize("served_by", ["live", "live_streams"])
+def test_a_reconnect_storm_replays_every_stream_exactly_what_it_missed(request, served_by, members):
+    """
+    Every stream drops at once (a deploy) and comes back at once, while sends go on;
+    through Django's handler and through ``pigeonhole.asgi.live_streams``.
+    """
+    live = request.getfixturevalue(served_by)
     staff, users = members
     with ExitStack() as streams:
         readers = open_all(streams, live, users)
