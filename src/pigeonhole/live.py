@@ -357,8 +357,12 @@ def release_sent_reader_soon() -> None:
 #: thread of the shared pool, with one database connection) ...
 READERS = 4
 #: ... and each reader takes up to this many waiting reads, one after the other
-#: on the same connection, before it lets the connection go.
+#: on the same connection, ...
 READ_BATCH = 50
+#: ... and keeps its connection this many seconds after the last, for the next:
+#: in a reconnect storm streams arrive a few milliseconds apart, and a new
+#: connection costs more than the reads of several streams.
+READER_IDLE = 1.0
 
 
 #: The threads the readers run on, one each: a reader's database connection
@@ -401,6 +405,8 @@ class StoreReads:
         self.waiting: deque[tuple[tuple[Any, tuple[Any, ...]], asyncio.Future[Any]]] = deque()
         #: The running readers, by the index of their thread in ``_readers``.
         self.readers: dict[int, asyncio.Task[None]] = {}
+        #: The readers idling with their connection, each woken by its future.
+        self.idle: list[asyncio.Future[None]] = []
 
     @classmethod
     def for_loop(cls) -> StoreReads:
@@ -414,7 +420,9 @@ class StoreReads:
         """Return ``function(*args)``, called on a reader's thread with the others waiting."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self.waiting.append(((function, args), future))
-        if len(self.readers) < READERS:
+        if self.idle:  # a reader with its connection open takes it
+            self.idle.pop().set_result(None)
+        elif len(self.readers) < READERS:
             slot = min(set(range(READERS)) - set(self.readers))
             reader = asyncio.get_running_loop().create_task(self._drain(slot))
             self.readers[slot] = reader
@@ -430,7 +438,7 @@ class StoreReads:
         loop = asyncio.get_running_loop()
         thread = _readers[slot]
         try:
-            while self.waiting:
+            while await self._next():
                 batch: list[tuple[tuple[Any, tuple[Any, ...]], asyncio.Future[Any]]] = []
                 while self.waiting and len(batch) < READ_BATCH:
                     call, future = self.waiting.popleft()
@@ -454,8 +462,24 @@ class StoreReads:
                     else:
                         future.set_result(result)
         finally:
-            # Nobody waits: streams hold no connection between their reads.
+            # Nobody waited for a while: streams hold no connection between their reads.
             thread.submit(close_connections)
+
+    async def _next(self) -> bool:
+        """Return whether a read waits, after up to ``READER_IDLE`` seconds for one."""
+        if self.waiting:
+            return True
+        woken: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.idle.append(woken)
+        try:
+            async with asyncio.timeout(READER_IDLE):
+                await woken
+        except TimeoutError:
+            pass
+        finally:
+            if woken in self.idle:
+                self.idle.remove(woken)
+        return bool(self.waiting)
 
 
 class FreezePolicy:

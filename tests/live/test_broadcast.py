@@ -185,6 +185,32 @@ def test_streams_reading_at_once_share_a_few_connections_and_each_get_their_own(
         assert 0 < len(opened) <= 4  # 60 reads: a few connections, not one each
 
 
+def test_reads_arriving_a_moment_apart_share_a_reader_connection(members):
+    """Reconnects trickle in during a storm: a reader keeps its connection between them."""
+    if connection.vendor == "sqlite":
+        pytest.skip("SQLite's in-memory test database is never closed")
+    _, users = members
+    opened = []
+
+    def note(sender, connection, **kwargs):
+        opened.append(connection.alias)
+
+    async def trickle():
+        snapshots = []
+        for user in users[:5]:
+            snapshots.append(await EventStream(user.pk, None).snapshot(0))
+            await asyncio.sleep(0.02)  # no read waits now: the reader is idle
+        return snapshots
+
+    connection_created.connect(note)
+    try:
+        snapshots = asyncio.run(trickle())
+    finally:
+        connection_created.disconnect(note)
+    assert [snapshot.count for snapshot in snapshots] == [0] * 5
+    assert len(opened) == 1
+
+
 def test_streams_opening_at_once_load_their_users_on_a_few_connections(live, members):
     """A reconnect storm: each request's user is loaded with the others, not on its own."""
     _, users = members
