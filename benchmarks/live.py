@@ -154,7 +154,7 @@ def record_gc_pauses(at_least: float = 0.02) -> None:
 GC_CPU = [0.0]
 
 #: The backend's reading methods: a call of one is a store read.
-STORE_READS = ("list", "count", "counts", "state", "get", "deliveries")
+STORE_READS = ("list", "count", "counts", "state", "get", "deliveries", "snapshots")
 
 
 def count_store_reads() -> None:

@@ -66,6 +66,7 @@ __all__ = [
     "process_stream_limit",
     "read_sent",
     "read_snapshot",
+    "read_snapshots",
     "release_sent_reader",
     "release_sent_reader_soon",
 ]
@@ -205,12 +206,35 @@ def process_stream_limit(setting: int | None) -> int | None:
 
 def read_snapshot(user_id: UserId, latest: int, limit: int) -> Snapshot:
     """Read the newest ``limit`` entries, the unread count, and the senders of new entries."""
+    return read_snapshots([(user_id, latest, limit)])[0]
+
+
+def read_snapshots(reads: Sequence[tuple[UserId, int, int]]) -> list[Snapshot]:
+    """
+    Return ``read_snapshot(*read)`` for each of ``reads``, the users' entries read together.
+
+    In a reconnect storm a reader takes dozens of streams' reads at once: the
+    store reads their entries and counts in one go (``BaseBackend.snapshots()``,
+    two statements on the database store) rather than two reads each.
+    """
     backend = service.store()
-    entries = backend.list(user_id, state="all", limit=limit)
-    count = backend.count(user_id)
-    new = [entry for entry in entries if entry.id > latest]
-    unseen = backend.unseen_count(user_id) if pigeonhole_settings.BADGE == "unseen" else None
-    return Snapshot(entries, count, senders_for(new), replaced_rows(backend, new), unseen)
+    by_limit: dict[int, list[UserId]] = {}
+    for user_id, _, limit in reads:
+        by_limit.setdefault(limit, []).append(user_id)
+    found: dict[tuple[UserId, int], tuple[list[StoredMessage], int]] = {}
+    for limit, user_ids in by_limit.items():
+        unique = list(dict.fromkeys(user_ids))
+        for user_id, read in zip(unique, backend.snapshots(unique, limit), strict=True):
+            found[user_id, limit] = read
+    snapshots = []
+    for user_id, latest, limit in reads:
+        entries, count = found[user_id, limit]
+        new = [entry for entry in entries if entry.id > latest]
+        unseen = backend.unseen_count(user_id) if pigeonhole_settings.BADGE == "unseen" else None
+        snapshots.append(
+            Snapshot(entries, count, senders_for(new), replaced_rows(backend, new), unseen)
+        )
+    return snapshots
 
 
 def replaced_rows(
@@ -373,13 +397,28 @@ _readers = [
 
 
 def _read_batch(calls: Sequence[tuple[Any, tuple[Any, ...]]]) -> list[Any]:
-    results: list[Any] = []
-    for function, args in calls:
+    results: list[Any] = [None] * len(calls)
+    # The snapshots of a batch are read together, every other call on its own.
+    together = [n for n, (function, _) in enumerate(calls) if function is read_snapshot]
+    alone = [n for n, (function, _) in enumerate(calls) if function is not read_snapshot]
+    if len(together) > 1:
+        read: list[Any]
         try:
-            results.append(function(*args))
+            read = read_snapshots([calls[n][1] for n in together])
         except Exception as exc:
             close_connections()  # a broken connection is not kept for the next read
-            results.append(exc)
+            read = [exc] * len(together)
+        for n, result in zip(together, read, strict=True):
+            results[n] = result
+    else:
+        alone = list(range(len(calls)))
+    for n in alone:
+        function, args = calls[n]
+        try:
+            results[n] = function(*args)
+        except Exception as exc:
+            close_connections()
+            results[n] = exc
     return results
 
 
@@ -420,14 +459,27 @@ class StoreReads:
         """Return ``function(*args)``, called on a reader's thread with the others waiting."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self.waiting.append(((function, args), future))
-        if self.idle:  # a reader with its connection open takes it
-            self.idle.pop().set_result(None)
-        elif len(self.readers) < READERS:
-            slot = min(set(range(READERS)) - set(self.readers))
+        self._wake_reader()
+        return await future
+
+    def _wake_reader(self) -> None:
+        """Hand the new read to an idle reader, or start one if fewer than ``READERS`` run."""
+        while self.idle:
+            woken = self.idle.pop()
+            if not woken.done():  # else it timed out, and its reader checks the queue anyway
+                woken.set_result(None)
+                return
+        # A reader that just ended is done before its callback leaves ``readers``.
+        running = {slot for slot, task in self.readers.items() if not task.done()}
+        if len(running) < READERS:
+            slot = min(set(range(READERS)) - running)
             reader = asyncio.get_running_loop().create_task(self._drain(slot))
             self.readers[slot] = reader
-            reader.add_done_callback(lambda _: self.readers.pop(slot, None))
-        return await future
+            reader.add_done_callback(functools.partial(self._ended, slot))
+
+    def _ended(self, slot: int, reader: asyncio.Task[None]) -> None:
+        if self.readers.get(slot) is reader:
+            del self.readers[slot]
 
     async def read(self, user_id: Any, latest: int, limit: int) -> Snapshot:
         """Return ``read_snapshot(user_id, latest, limit)``."""
