@@ -63,8 +63,10 @@ class LiveStreams:
     def __init__(self, application: Application) -> None:
         self.application = application
 
-    @property
+    @functools.cached_property
     def stream_view(self) -> Callable[..., Any]:
+        # Imported on first use: the views need Django set up, which the site's
+        # get_asgi_application() does before it wraps.
         from .views.actions import stream
 
         return stream
