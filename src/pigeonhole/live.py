@@ -38,7 +38,7 @@ import hashlib
 import re
 import weakref
 from collections import deque
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice
@@ -557,6 +557,14 @@ class FreezePolicy:
       reconnect storm that replaces every stream costs one such collection, as
       its first streams come back.
 
+    A closed stream's objects that were in no reference cycle were freed as it
+    closed, frozen or not, and left the frozen count (``gc.get_freeze_count()``).
+    Given that count, a ``RELEASE`` is put off while what is left frozen, beyond
+    start-up and the open streams, holds fewer objects than half the most streams
+    did (the streams that ``pigeonhole.asgi.live_streams`` serves leave little
+    more than their server connection behind): a storm then costs no full
+    collection, and the garbage waits for a later one.
+
     A broadcast freezes too, once its streams have written (``collect_soon()``).
     """
 
@@ -570,22 +578,60 @@ class FreezePolicy:
         self.opened = 0
         #: Streams opened since the last freeze or release.
         self.unfrozen = 0
+        #: What ``frozen()`` measured: the frozen objects that are no stream's
+        #: (start-up's), those of one stream, and the last freeze's count and streams.
+        self.floor: int | None = None
+        self.per_stream = 0.0
+        self.last = (0, 0)
 
-    def action(self, open_streams: int) -> str | None:
-        """Note one more open stream (``open_streams`` with it); return what to do now."""
+    def action(self, open_streams: int, frozen: Callable[[], int] | None = None) -> str | None:
+        """
+        Note one more open stream (``open_streams`` with it); return what to do now.
+
+        ``frozen()``, the process's frozen objects now, lets a release wait
+        while the closed streams left little frozen behind; without it a release
+        is never put off. It is called only when a release is due: counting
+        walks every frozen object, a millisecond for a hundred thousand.
+        """
         self.opened += 1
         self.unfrozen += 1
         closed = self.base + self.opened - open_streams
         action = None
         if self.most is not None and closed >= max(self.most // 2, self.FIRST):
-            action = self.RELEASE
             self.base, self.opened = open_streams, 0
-        elif self.most is None or self.unfrozen >= self.FIRST:
+            left = None if frozen is None else self.left_behind(frozen(), open_streams)
+            if left is None or left >= self.worth_a_release():
+                action = self.RELEASE
+        if action is None and (self.most is None or self.unfrozen >= self.FIRST):
             action = self.FREEZE
         self.most = max(open_streams, self.most or 0)
         if action is not None:
             self.unfrozen = 0
         return action
+
+    def frozen(self, count: int, open_streams: int, *, released: bool = False) -> None:
+        """
+        Note ``count`` objects frozen just now, with ``open_streams`` open.
+
+        A stream's share is what the count grew by per stream opened since the
+        last freeze: garbage frozen earlier is in both counts, and so not in
+        the share. Start-up's share is measured on a clean heap, at the first
+        freeze and after a release.
+        """
+        last_count, last_streams = self.last
+        if open_streams - last_streams >= self.FIRST // 2:
+            self.per_stream = max(count - last_count, 0) / (open_streams - last_streams)
+        if self.floor is None or released:
+            self.floor = max(count - round(self.per_stream * open_streams), 0)
+        self.last = (count, open_streams)
+
+    def left_behind(self, frozen: int, open_streams: int) -> float:
+        """How many of ``frozen`` neither start-up nor the open streams account for."""
+        return frozen - (self.floor or 0) - self.per_stream * open_streams
+
+    def worth_a_release(self) -> float:
+        """Frozen garbage worth a full collection: the objects of half the most streams."""
+        return self.per_stream * (self.most or 0) / 2
 
 
 _freeze_policy = FreezePolicy()
@@ -593,12 +639,14 @@ _freeze_policy = FreezePolicy()
 
 def freeze_long_lived_objects(open_streams: int) -> None:
     """Collect, then freeze what the process holds, when ``FreezePolicy`` says it is time."""
-    action = _freeze_policy.action(open_streams)
+    action = _freeze_policy.action(open_streams, gc.get_freeze_count)
     if action == FreezePolicy.RELEASE:
         gc.unfreeze()
     if action is not None:
         gc.collect()
         gc.freeze()
+        released = action == FreezePolicy.RELEASE
+        _freeze_policy.frozen(gc.get_freeze_count(), open_streams, released=released)
 
 
 def hold_collections(streams: int) -> bool:
