@@ -122,3 +122,13 @@ def test_a_client_that_leaves_gives_up_its_subscription(live_streams, cookies):
     while broker.subscriber_count() > before:
         assert time.monotonic() < deadline, "the stream kept its subscription"
         time.sleep(0.02)
+
+
+def test_a_host_outside_allowed_hosts_is_refused(live_streams, cookies):
+    response = httpx.get(
+        f"{live_streams.url}/messages/stream/",
+        headers={"Host": "evil.example"},
+        cookies=cookies,
+        timeout=5,
+    )
+    assert response.status_code == 400
