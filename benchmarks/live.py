@@ -154,7 +154,7 @@ def record_gc_pauses(at_least: float = 0.02) -> None:
 GC_CPU = [0.0]
 
 #: The backend's reading methods: a call of one is a store read.
-STORE_READS = ("list", "count", "counts", "state", "get", "deliveries")
+STORE_READS = ("list", "count", "counts", "state", "get", "deliveries", "snapshots")
 
 
 def count_store_reads() -> None:
@@ -317,7 +317,12 @@ def serve(config: dict[str, Any], fd: int) -> None:
     import uvicorn
     from django.core.asgi import get_asgi_application
 
-    application = record_timeline(get_asgi_application())
+    from pigeonhole.asgi import live_streams
+
+    # The streams are served as docs/live.md advises a site to serve them
+    # (live_streams: on the event loop, no thread per request); record_timeline
+    # stamps each broadcast's moments around that.
+    application = record_timeline(live_streams(get_asgi_application()))
     uvicorn.run(application, fd=fd, log_level="warning", lifespan="off", backlog=4096)
 
 

@@ -109,3 +109,60 @@ def test_an_arrival_is_the_wake_up_its_fields_make():
     assert arrival == made
     assert (arrival.entry, arrival.data, arrival.replaces) == (new, "data: {}\n", 12)
     assert hash(arrival) == hash(made) and repr(arrival) == repr(made)
+
+
+class Process:
+    """A process's frozen objects as streams open and close, for ``FreezePolicy``."""
+
+    START, PER_STREAM = 60_000, 80
+
+    def __init__(self, left_per_closed):
+        self.policy = FreezePolicy()
+        self.left_per_closed = left_per_closed
+        self.garbage = 0  # frozen objects of closed streams, in reference cycles
+        self.frozen_streams = 0
+
+    def frozen(self):
+        return self.START + self.garbage + self.PER_STREAM * self.frozen_streams
+
+    def open(self, streams):
+        """Open streams one by one up to ``streams``; return the actions, by open streams."""
+        actions = {}
+        for n in range(1, streams + 1):
+            action = self.policy.action(n, self.frozen)
+            if action == FreezePolicy.RELEASE:
+                self.garbage = 0
+            if action is not None:
+                self.frozen_streams = n
+                released = action == FreezePolicy.RELEASE
+                self.policy.frozen(self.frozen(), n, released=released)
+                actions[n] = action
+        return actions
+
+    def close_all(self):
+        # Objects in no cycle are freed as their stream closes, frozen or not.
+        self.garbage += self.left_per_closed * self.frozen_streams
+        self.frozen_streams = 0
+
+
+def test_a_storm_whose_streams_left_little_frozen_puts_the_release_off():
+    """Streams that leave only their connection's cycle behind: no full collection per storm."""
+    process = Process(left_per_closed=6)
+    first = process.open(1000)
+    assert FreezePolicy.RELEASE not in first.values()
+    releases = []
+    for storm in range(1, 11):
+        process.close_all()
+        if FreezePolicy.RELEASE in process.open(1000).values():
+            releases.append(storm)
+    # The garbage waits until it holds as many objects as half the streams did.
+    assert releases[0] > 3
+    assert releases and process.garbage <= process.PER_STREAM * 1000 / 2
+
+
+def test_a_storm_whose_streams_left_much_frozen_releases_it_at_once():
+    """Streams that leave their request and response in cycles: released as the first comes back."""
+    process = Process(left_per_closed=140)
+    process.open(1000)
+    process.close_all()
+    assert process.open(1000)[1] == FreezePolicy.RELEASE

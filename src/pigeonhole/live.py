@@ -38,7 +38,7 @@ import hashlib
 import re
 import weakref
 from collections import deque
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice
@@ -66,6 +66,7 @@ __all__ = [
     "process_stream_limit",
     "read_sent",
     "read_snapshot",
+    "read_snapshots",
     "release_sent_reader",
     "release_sent_reader_soon",
 ]
@@ -210,12 +211,35 @@ def process_stream_limit(setting: int | None) -> int | None:
 
 def read_snapshot(user_id: UserId, latest: int, limit: int) -> Snapshot:
     """Read the newest ``limit`` entries, the unread count, and the senders of new entries."""
+    return read_snapshots([(user_id, latest, limit)])[0]
+
+
+def read_snapshots(reads: Sequence[tuple[UserId, int, int]]) -> list[Snapshot]:
+    """
+    Return ``read_snapshot(*read)`` for each of ``reads``, the users' entries read together.
+
+    In a reconnect storm a reader takes dozens of streams' reads at once: the
+    store reads their entries and counts in one go (``BaseBackend.snapshots()``,
+    two statements on the database store) rather than two reads each.
+    """
     backend = service.store()
-    entries = backend.list(user_id, state="all", limit=limit)
-    count = backend.count(user_id)
-    new = [entry for entry in entries if entry.id > latest]
-    unseen = backend.unseen_count(user_id) if pigeonhole_settings.BADGE == "unseen" else None
-    return Snapshot(entries, count, senders_for(new), replaced_rows(backend, new), unseen)
+    by_limit: dict[int, list[UserId]] = {}
+    for user_id, _, limit in reads:
+        by_limit.setdefault(limit, []).append(user_id)
+    found: dict[tuple[UserId, int], tuple[list[StoredMessage], int]] = {}
+    for limit, user_ids in by_limit.items():
+        unique = list(dict.fromkeys(user_ids))
+        for user_id, read in zip(unique, backend.snapshots(unique, limit), strict=True):
+            found[user_id, limit] = read
+    snapshots = []
+    for user_id, latest, limit in reads:
+        entries, count = found[user_id, limit]
+        new = [entry for entry in entries if entry.id > latest]
+        unseen = backend.unseen_count(user_id) if pigeonhole_settings.BADGE == "unseen" else None
+        snapshots.append(
+            Snapshot(entries, count, senders_for(new), replaced_rows(backend, new), unseen)
+        )
+    return snapshots
 
 
 def replaced_rows(
@@ -363,8 +387,12 @@ def release_sent_reader_soon() -> None:
 #: thread of the shared pool, with one database connection) ...
 READERS = 4
 #: ... and each reader takes up to this many waiting reads, one after the other
-#: on the same connection, before it lets the connection go.
+#: on the same connection, ...
 READ_BATCH = 50
+#: ... and keeps its connection this many seconds after the last, for the next:
+#: in a reconnect storm streams arrive a few milliseconds apart, and a new
+#: connection costs more than the reads of several streams.
+READER_IDLE = 1.0
 
 
 #: The threads the readers run on, one each: a reader's database connection
@@ -375,13 +403,28 @@ _readers = [
 
 
 def _read_batch(calls: Sequence[tuple[Any, tuple[Any, ...]]]) -> list[Any]:
-    results: list[Any] = []
-    for function, args in calls:
+    results: list[Any] = [None] * len(calls)
+    # The snapshots of a batch are read together, every other call on its own.
+    together = [n for n, (function, _) in enumerate(calls) if function is read_snapshot]
+    alone = [n for n, (function, _) in enumerate(calls) if function is not read_snapshot]
+    if len(together) > 1:
+        read: list[Any]
         try:
-            results.append(function(*args))
+            read = read_snapshots([calls[n][1] for n in together])
         except Exception as exc:
             close_connections()  # a broken connection is not kept for the next read
-            results.append(exc)
+            read = [exc] * len(together)
+        for n, result in zip(together, read, strict=True):
+            results[n] = result
+    else:
+        alone = list(range(len(calls)))
+    for n in alone:
+        function, args = calls[n]
+        try:
+            results[n] = function(*args)
+        except Exception as exc:
+            close_connections()
+            results[n] = exc
     return results
 
 
@@ -407,6 +450,8 @@ class StoreReads:
         self.waiting: deque[tuple[tuple[Any, tuple[Any, ...]], asyncio.Future[Any]]] = deque()
         #: The running readers, by the index of their thread in ``_readers``.
         self.readers: dict[int, asyncio.Task[None]] = {}
+        #: The readers idling with their connection, each woken by its future.
+        self.idle: list[asyncio.Future[None]] = []
 
     @classmethod
     def for_loop(cls) -> StoreReads:
@@ -420,12 +465,27 @@ class StoreReads:
         """Return ``function(*args)``, called on a reader's thread with the others waiting."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self.waiting.append(((function, args), future))
-        if len(self.readers) < READERS:
-            slot = min(set(range(READERS)) - set(self.readers))
+        self._wake_reader()
+        return await future
+
+    def _wake_reader(self) -> None:
+        """Hand the new read to an idle reader, or start one if fewer than ``READERS`` run."""
+        while self.idle:
+            woken = self.idle.pop()
+            if not woken.done():  # else it timed out, and its reader checks the queue anyway
+                woken.set_result(None)
+                return
+        # A reader that just ended is done before its callback leaves ``readers``.
+        running = {slot for slot, task in self.readers.items() if not task.done()}
+        if len(running) < READERS:
+            slot = min(set(range(READERS)) - running)
             reader = asyncio.get_running_loop().create_task(self._drain(slot))
             self.readers[slot] = reader
-            reader.add_done_callback(lambda _: self.readers.pop(slot, None))
-        return await future
+            reader.add_done_callback(functools.partial(self._ended, slot))
+
+    def _ended(self, slot: int, reader: asyncio.Task[None]) -> None:
+        if self.readers.get(slot) is reader:
+            del self.readers[slot]
 
     async def read(self, user_id: Any, latest: int, limit: int) -> Snapshot:
         """Return ``read_snapshot(user_id, latest, limit)``."""
@@ -436,7 +496,7 @@ class StoreReads:
         loop = asyncio.get_running_loop()
         thread = _readers[slot]
         try:
-            while self.waiting:
+            while await self._next():
                 batch: list[tuple[tuple[Any, tuple[Any, ...]], asyncio.Future[Any]]] = []
                 while self.waiting and len(batch) < READ_BATCH:
                     call, future = self.waiting.popleft()
@@ -460,8 +520,24 @@ class StoreReads:
                     else:
                         future.set_result(result)
         finally:
-            # Nobody waits: streams hold no connection between their reads.
+            # Nobody waited for a while: streams hold no connection between their reads.
             thread.submit(close_connections)
+
+    async def _next(self) -> bool:
+        """Return whether a read waits, after up to ``READER_IDLE`` seconds for one."""
+        if self.waiting:
+            return True
+        woken: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.idle.append(woken)
+        try:
+            async with asyncio.timeout(READER_IDLE):
+                await woken
+        except TimeoutError:
+            pass
+        finally:
+            if woken in self.idle:
+                self.idle.remove(woken)
+        return bool(self.waiting)
 
 
 class FreezePolicy:
@@ -487,6 +563,14 @@ class FreezePolicy:
       reconnect storm that replaces every stream costs one such collection, as
       its first streams come back.
 
+    A closed stream's objects that were in no reference cycle were freed as it
+    closed, frozen or not, and left the frozen count (``gc.get_freeze_count()``).
+    Given that count, a ``RELEASE`` is put off while what is left frozen, beyond
+    start-up and the open streams, holds fewer objects than half the most streams
+    did (the streams that ``pigeonhole.asgi.live_streams`` serves leave little
+    more than their server connection behind): a storm then costs no full
+    collection, and the garbage waits for a later one.
+
     A broadcast freezes too, once its streams have written (``collect_soon()``).
     """
 
@@ -500,22 +584,60 @@ class FreezePolicy:
         self.opened = 0
         #: Streams opened since the last freeze or release.
         self.unfrozen = 0
+        #: What ``frozen()`` measured: the frozen objects that are no stream's
+        #: (start-up's), those of one stream, and the last freeze's count and streams.
+        self.floor: int | None = None
+        self.per_stream = 0.0
+        self.last = (0, 0)
 
-    def action(self, open_streams: int) -> str | None:
-        """Note one more open stream (``open_streams`` with it); return what to do now."""
+    def action(self, open_streams: int, frozen: Callable[[], int] | None = None) -> str | None:
+        """
+        Note one more open stream (``open_streams`` with it); return what to do now.
+
+        ``frozen()``, the process's frozen objects now, lets a release wait
+        while the closed streams left little frozen behind; without it a release
+        is never put off. It is called only when a release is due: counting
+        walks every frozen object, a millisecond for a hundred thousand.
+        """
         self.opened += 1
         self.unfrozen += 1
         closed = self.base + self.opened - open_streams
         action = None
         if self.most is not None and closed >= max(self.most // 2, self.FIRST):
-            action = self.RELEASE
             self.base, self.opened = open_streams, 0
-        elif self.most is None or self.unfrozen >= self.FIRST:
+            left = None if frozen is None else self.left_behind(frozen(), open_streams)
+            if left is None or left >= self.worth_a_release():
+                action = self.RELEASE
+        if action is None and (self.most is None or self.unfrozen >= self.FIRST):
             action = self.FREEZE
         self.most = max(open_streams, self.most or 0)
         if action is not None:
             self.unfrozen = 0
         return action
+
+    def frozen(self, count: int, open_streams: int, *, released: bool = False) -> None:
+        """
+        Note ``count`` objects frozen just now, with ``open_streams`` open.
+
+        A stream's share is what the count grew by per stream opened since the
+        last freeze: garbage frozen earlier is in both counts, and so not in
+        the share. Start-up's share is measured on a clean heap, at the first
+        freeze and after a release.
+        """
+        last_count, last_streams = self.last
+        if open_streams - last_streams >= self.FIRST // 2:
+            self.per_stream = max(count - last_count, 0) / (open_streams - last_streams)
+        if self.floor is None or released:
+            self.floor = max(count - round(self.per_stream * open_streams), 0)
+        self.last = (count, open_streams)
+
+    def left_behind(self, frozen: int, open_streams: int) -> float:
+        """How many of ``frozen`` neither start-up nor the open streams account for."""
+        return frozen - (self.floor or 0) - self.per_stream * open_streams
+
+    def worth_a_release(self) -> float:
+        """Frozen garbage worth a full collection: the objects of half the most streams."""
+        return self.per_stream * (self.most or 0) / 2
 
 
 _freeze_policy = FreezePolicy()
@@ -523,12 +645,14 @@ _freeze_policy = FreezePolicy()
 
 def freeze_long_lived_objects(open_streams: int) -> None:
     """Collect, then freeze what the process holds, when ``FreezePolicy`` says it is time."""
-    action = _freeze_policy.action(open_streams)
+    action = _freeze_policy.action(open_streams, gc.get_freeze_count)
     if action == FreezePolicy.RELEASE:
         gc.unfreeze()
     if action is not None:
         gc.collect()
         gc.freeze()
+        released = action == FreezePolicy.RELEASE
+        _freeze_policy.frozen(gc.get_freeze_count(), open_streams, released=released)
 
 
 def hold_collections(streams: int) -> bool:

@@ -148,6 +148,21 @@ class BackendContract:
         backend.expire(uid, [c.id])
         assert backend.count(uid) == 1
 
+    def test_snapshots_are_each_users_listing_and_count(self, backend, users):
+        """What reconnecting streams read together: each user's own, as if read alone."""
+        first, second, third = (user.pk for user in users)
+        a, b, c, d = (backend.add(new(str(i)), first) for i in range(4))
+        backend.add(new("theirs"), second)
+        backend.mark_read(first, [a.id])
+        backend.archive(first, [b.id])
+        backend.expire(first, [c.id])
+        asked = [second, first, third, first]
+        found = backend.snapshots(asked, 2)
+        expected = [(backend.list(uid, state="all", limit=2), backend.count(uid)) for uid in asked]
+        assert found == expected
+        assert [[entry.id for entry in entries] for entries, _ in found[1::2]] == [[d.id, a.id]] * 2
+        assert [count for _, count in found] == [1, 1, 0, 1]
+
     def test_counts_match_what_each_tab_lists(self, backend, users):
         uid, other_uid = users[0].pk, users[1].pk
         a, b, c, d, e, f, _ = (backend.add(new(str(i)), uid) for i in range(7))

@@ -12,6 +12,18 @@ def live():
     server.stop()
 
 
+@pytest.fixture(scope="module")
+def live_streams():
+    """The same project, its streams served by ``pigeonhole.asgi.live_streams``."""
+    from django.core.asgi import get_asgi_application
+
+    from pigeonhole.asgi import live_streams
+
+    server = LiveServer(live_streams(get_asgi_application())).start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
 def cookies(transactional_db, user):
     return session_cookies(user)

@@ -47,14 +47,18 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class LiveServer:
-    """uvicorn serving the test project on a free port, started and stopped by the tests."""
+    """
+    uvicorn serving the test project on a free port, started and stopped by the tests.
 
-    def __init__(self) -> None:
+    ``application`` is Django's ASGI application unless given (a wrapped one).
+    """
+
+    def __init__(self, application: Any = None) -> None:
         self.socket = socket.socket()
         self.socket.bind(("127.0.0.1", 0))
         self.port = self.socket.getsockname()[1]
         config = uvicorn.Config(
-            get_asgi_application(),
+            application or get_asgi_application(),
             log_level="warning",
             loop="asyncio",
             http="h11",

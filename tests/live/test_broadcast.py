@@ -18,7 +18,7 @@ from django.db.backends.utils import CursorWrapper
 
 import pigeonhole
 from pigeonhole.conf import get_broker
-from pigeonhole.live import Cursor, EventStream, read_snapshot
+from pigeonhole.live import READERS, Cursor, EventStream, StoreReads, read_snapshot
 
 from .server import open_stream, session_cookies
 
@@ -185,6 +185,64 @@ def test_streams_reading_at_once_share_a_few_connections_and_each_get_their_own(
         assert 0 < len(opened) <= 4  # 60 reads: a few connections, not one each
 
 
+def test_streams_reading_at_once_read_the_store_in_a_few_statements(members, server_queries):
+    """A reconnect storm: the entries and counts of a batch of streams are read together."""
+    staff, users = members
+    pigeonhole.send(staff, "for everyone")
+    pigeonhole.send(users[0], "only the first")
+
+    async def storm():
+        streams = [EventStream(user.pk, None) for _ in range(6) for user in users]
+        return await asyncio.gather(*(stream.snapshot(0) for stream in streams))
+
+    with server_queries() as statements:
+        snapshots = asyncio.run(storm())
+    assert [snapshot.count for snapshot in snapshots[: len(users)]] == [2] + [1] * (len(users) - 1)
+    # 60 reads; each reader takes up to READ_BATCH of them: two statements a batch.
+    assert len(statements) <= 2 * READERS, statements
+
+
+def test_reads_arriving_a_moment_apart_share_a_reader_connection(members, monkeypatch):
+    """Reconnects trickle in during a storm: a reader keeps its connection between them."""
+    if connection.vendor == "sqlite":
+        pytest.skip("SQLite's in-memory test database is never closed")
+    # However long a loaded machine keeps this loop from running between reads.
+    monkeypatch.setattr("pigeonhole.live.READER_IDLE", 60)
+    _, users = members
+    opened = []
+
+    def note(sender, connection, **kwargs):
+        opened.append(connection.alias)
+
+    async def trickle():
+        snapshots = []
+        for user in users[:5]:
+            snapshots.append(await EventStream(user.pk, None).snapshot(0))
+            await asyncio.sleep(0.02)  # no read waits now: the reader is idle
+        return snapshots
+
+    connection_created.connect(note)
+    try:
+        snapshots = asyncio.run(trickle())
+    finally:
+        connection_created.disconnect(note)
+    assert [snapshot.count for snapshot in snapshots] == [0] * 5
+    assert len(opened) == 1
+
+
+def test_a_read_queued_as_an_idle_readers_wait_ends_is_still_read():
+    """The idle reader's wait timed out, and it has not run since: the read still goes."""
+
+    async def read_after_a_timeout():
+        reads = StoreReads.for_loop()
+        timed_out = asyncio.get_running_loop().create_future()
+        timed_out.cancel()
+        reads.idle.append(timed_out)
+        return await asyncio.wait_for(reads.run(lambda: "read"), timeout=30)
+
+    assert asyncio.run(read_after_a_timeout()) == "read"
+
+
 def test_streams_opening_at_once_load_their_users_on_a_few_connections(live, members):
     """A reconnect storm: each request's user is loaded with the others, not on its own."""
     _, users = members
@@ -216,8 +274,13 @@ def test_streams_opening_at_once_load_their_users_on_a_few_connections(live, mem
     assert len(set(opened)) <= 8, opened
 
 
-def test_a_reconnect_storm_replays_every_stream_exactly_what_it_missed(live, members):
-    """Every stream drops at once (a deploy) and comes back at once, while sends go on."""
+@pytest.mark.parametrize("served_by", ["live", "live_streams"])
+def test_a_reconnect_storm_replays_every_stream_exactly_what_it_missed(request, served_by, members):
+    """
+    Every stream drops at once (a deploy) and comes back at once, while sends go on;
+    through Django's handler and through ``pigeonhole.asgi.live_streams``.
+    """
+    live = request.getfixturevalue(served_by)
     staff, users = members
     with ExitStack() as streams:
         readers = open_all(streams, live, users)

@@ -445,6 +445,23 @@ class BaseBackend:
             unseen=self.unseen_count(user_id),
         )
 
+    def snapshots(
+        self, user_ids: Sequence[UserId], limit: int
+    ) -> builtins.list[tuple[builtins.list[StoredMessage], int]]:
+        """
+        Return, for each of ``user_ids``, its newest ``limit`` entries and its unread count.
+
+        The entries are ``list(user_id, state="all", limit=limit)``'s and the
+        count ``count(user_id)``'s: what a reconnecting live stream reads. In
+        a reconnect storm a process reads them for dozens of streams at once,
+        so a store that can read several users in one round trip should
+        override this; here each user is read in turn.
+        """
+        return [
+            (self.list(user_id, state="all", limit=limit), self.count(user_id))
+            for user_id in user_ids
+        ]
+
     def thread_messages(self, user_id: UserId, entry_id: int) -> builtins.list[StoredMessage]:
         """
         Return the messages of the entry's thread this user received, oldest first.

@@ -399,7 +399,9 @@ class DatabaseBackend(BaseBackend):
         rows = qs.order_by("-id").values_list(*_COLUMNS)[: query.limit]
         return [_row_to_stored(row) for row in rows]
 
-    def _list_plain(self, user_id: UserId, state: str, limit: int) -> list[StoredMessage]:
+    def _list_plain(
+        self, user_id: UserId, state: str, limit: int, *more: UserId
+    ) -> list[StoredMessage]:
         """Run an unfiltered listing (every page's unread messages) from cached SQL."""
         rows = self._run_prepared(
             ("list", state, limit),
@@ -407,17 +409,40 @@ class DatabaseBackend(BaseBackend):
                 qs.filter(**_STATE_FILTERS[state]).order_by("-id").values_list(*_COLUMNS)[:limit]
             ),
             user_id,
+            *more,
         )
         return [_row_to_stored(row) for row in rows]
 
-    def _run_prepared(self, name: tuple[Any, ...], build: Any, user_id: UserId) -> list[Any]:
-        """Run ``build(visible entries of a user)`` from SQL compiled once per database and name."""
+    def snapshots(
+        self, user_ids: Sequence[UserId], limit: int
+    ) -> list[tuple[list[StoredMessage], int]]:
+        """Read every user's newest entries in one statement, and their unread counts in another."""
+        if not self.uses_plain_sql or not user_ids:
+            return super().snapshots(user_ids, limit)
+        listed: dict[UserId, list[StoredMessage]] = {user_id: [] for user_id in user_ids}
+        first, *more = listed
+        for entry in self._list_plain(first, "all", limit, *more):
+            listed[entry.user_id].append(entry)
+        counts = dict(self._count_rows(first, *more))
+        return [
+            (sorted(listed[user_id], key=lambda e: e.id, reverse=True), counts.get(user_id, 0))
+            for user_id in user_ids
+        ]
+
+    def _run_prepared(
+        self, name: tuple[Any, ...], build: Any, user_id: UserId, *more: UserId
+    ) -> list[Any]:
+        """
+        Run ``build(visible entries of a user)`` from SQL compiled once per database and name.
+
+        With ``more`` users, the query runs for each of them too, in the same statement.
+        """
         connection = connections[self.db_for_read()]
         prepared = self._statements.get_or_build(
             (*name, connection.alias, settings.USE_TZ),
             lambda: sql.prepare_query(connection, build),
         )
-        return sql.run_prepared(connection, prepared, user_id, timezone.now())
+        return sql.run_prepared_for(connection, prepared, [user_id, *more], timezone.now())
 
     def _claim_unread(self, user_id: UserId, limit: int, now: datetime) -> list[StoredMessage]:
         """
@@ -457,18 +482,22 @@ class DatabaseBackend(BaseBackend):
     def _count(self, user_id: UserId) -> int:
         if not self.uses_plain_sql:
             return self.get_queryset(user_id).filter(**_STATE_FILTERS["unread"]).count()
-        # Grouped by the one user filtered on: one row, or none when there is nothing.
-        rows = self._run_prepared(
+        rows = self._count_rows(user_id)
+        return rows[0][1] if rows else 0
+
+    def _count_rows(self, user_id: UserId, *more: UserId) -> list[tuple[UserId, int]]:
+        # Grouped by the one user filtered on: one row each, or none when there is nothing.
+        return self._run_prepared(
             ("count",),
             lambda qs: (
                 qs.filter(**_STATE_FILTERS["unread"])
                 .values("user_id")
                 .annotate(n=Count("id"))
-                .values_list("n")
+                .values_list("user_id", "n")
             ),
             user_id,
+            *more,
         )
-        return rows[0][0] if rows else 0
 
     def _counts(self, user_id: UserId) -> dict[str, int]:
         """Count the three tabs in one aggregate query."""

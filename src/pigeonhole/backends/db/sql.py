@@ -523,11 +523,35 @@ def run_prepared(
     connection: BaseDatabaseWrapper, prepared: Prepared, user_id: Any, now: datetime
 ) -> list[Any]:
     """Run a prepared query for ``user_id`` at ``now``; return its rows, converted."""
-    params = list(prepared.params)
-    params[prepared.user_at] = user_id
-    params[prepared.now_at] = connection.ops.adapt_datetimefield_value(now)
+    return run_prepared_for(connection, prepared, [user_id], now)
+
+
+def run_prepared_for(
+    connection: BaseDatabaseWrapper, prepared: Prepared, user_ids: Sequence[Any], now: datetime
+) -> list[Any]:
+    """
+    Run a prepared query for each of ``user_ids`` at ``now``, in one statement; return all rows.
+
+    Each user's query stays as it is (its own ``LIMIT`` on its own index
+    range), wrapped as a derived table, and the wrappers are joined with
+    ``UNION ALL``: one round trip for many users, in no particular order.
+    """
+    stamp = connection.ops.adapt_datetimefield_value(now)
+    params: list[Any] = []
+    for user_id in user_ids:
+        own = list(prepared.params)
+        own[prepared.user_at] = user_id
+        own[prepared.now_at] = stamp
+        params += own
+    if len(user_ids) == 1:
+        statement = prepared.sql
+    else:
+        quote = connection.ops.quote_name
+        statement = " UNION ALL ".join(
+            f"SELECT * FROM ({prepared.sql}) {quote(f'u{n}')}" for n in range(len(user_ids))
+        )
     with connection.cursor() as cursor:
-        cursor.execute(prepared.sql, params)
+        cursor.execute(statement, params)
         rows: list[Any] = cursor.fetchall()
     if prepared.converters:
         rows = list(prepared.compiler.apply_converters(rows, prepared.converters))
