@@ -131,7 +131,7 @@ def docs(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """Run benchmarks/run.py with the arguments after --."""
-    install(session)
+    install(session, "bench")
     session.run("python", "benchmarks/run.py", *session.posargs)
 
 
