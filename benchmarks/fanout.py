@@ -312,14 +312,14 @@ def check_thread(store: str, sent: Any, n: int, k: int, sample: list[Any]) -> No
     else:
         from django.db.models import Count, Q
 
-        from pigeonhole.models import InboxEntry
+        from pigeonhole.models import FoldedEntry, InboxEntry
 
-        rows = InboxEntry.objects.filter(thread=THREAD, folded=False).aggregate(
+        rows = InboxEntry.objects.filter(thread=THREAD).aggregate(
             rows=Count("id"),
             users=Count("user_id", distinct=True),
             newest=Count("id", filter=Q(message_id=sent.id, count=k)),
         )
-        entries = InboxEntry.objects.filter(thread=THREAD).count()
+        entries = rows["rows"] + FoldedEntry.objects.filter(thread=THREAD).count()
         if not (rows["rows"] == rows["users"] == rows["newest"] == n and entries == k * n):
             problems.append(f"thread rows {rows}, {entries} entries in all")
     for user_id in sample:
@@ -335,7 +335,8 @@ def clean_thread(store: str) -> None:
     if store in REDIS_STORES:
         drop_redis_keys()
         return
-    from pigeonhole.models import InboxEntry, Message
+    from pigeonhole.models import FoldedEntry, InboxEntry, Message
 
     InboxEntry.objects.filter(thread=THREAD).delete()
+    FoldedEntry.objects.filter(thread=THREAD).delete()
     Message.objects.filter(thread=THREAD).delete()

@@ -121,28 +121,42 @@ class SqlFill(Fill):
             f"{now}, CASE WHEN ({i} / {others}) % 2 = 0 THEN {now} ELSE NULL END"
         )
         if self.threaded:
-            # Written folded, so the unique (user, thread) row index holds while
-            # the statements below pick each thread's newest entry as its row.
-            columns += ", thread, folded"
-            thread = f"'thread-' || CAST((({i} / {others}) % {THREADS}) AS VARCHAR(10))"
-            values += f", {thread}, TRUE"
+            # Written outside any thread, the key kept in ``senders`` meanwhile, so
+            # the unique (thread, user) row index holds while the statements below
+            # make each thread's newest entry its row and move the rest to the
+            # history table, as sends would have.
+            columns += ", senders"
+            values += f", 'thread-' || CAST((({i} / {others}) % {THREADS}) AS VARCHAR(10))"
+        kept = (
+            "id, user_id, message_id, created, read_at, archived_at, emailed_at, expires, "
+            "seen_at, saved_at, count"
+        )
+        others_only = f"user_id <> {int(self.measured)}"
+        newest = (
+            f"SELECT MAX(id) FROM pigeonhole_foldedentry WHERE {others_only} "
+            "GROUP BY user_id, thread"
+        )
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(
                 f"INSERT INTO pigeonhole_inboxentry ({columns}) SELECT {values} "
                 f"FROM ({numbers_sql(connection.vendor, count)}) AS seq"
             )
             if self.threaded:
-                cursor.execute(
-                    "UPDATE pigeonhole_inboxentry SET folded = TRUE "
-                    "WHERE NOT folded AND thread IS NOT NULL AND user_id <> %s",
-                    [self.measured],
-                )
-                cursor.execute(
-                    "UPDATE pigeonhole_inboxentry SET folded = FALSE WHERE id IN "
-                    "(SELECT MAX(id) FROM pigeonhole_inboxentry "
-                    "WHERE thread IS NOT NULL AND user_id <> %s GROUP BY user_id, thread)",
-                    [self.measured],
-                )
+                for statement in (
+                    f"INSERT INTO pigeonhole_foldedentry ({kept}, thread, senders) "
+                    f"SELECT {kept}, senders, '' FROM pigeonhole_inboxentry "
+                    f"WHERE {others_only} AND thread IS NULL",
+                    f"INSERT INTO pigeonhole_foldedentry ({kept}, thread, senders) "
+                    f"SELECT {kept}, thread, senders FROM pigeonhole_inboxentry "
+                    f"WHERE {others_only} AND thread IS NOT NULL",
+                    f"DELETE FROM pigeonhole_inboxentry WHERE {others_only}",
+                    f"INSERT INTO pigeonhole_inboxentry ({kept}, thread, senders) "
+                    f"SELECT {kept}, thread, senders FROM pigeonhole_foldedentry "
+                    f"WHERE id IN ({newest})",
+                    f"DELETE FROM pigeonhole_foldedentry WHERE id IN "
+                    f"(SELECT id FROM pigeonhole_inboxentry WHERE {others_only})",
+                ):
+                    cursor.execute(statement)
         self.filled += count
         # A site's table is read in its steady state, not straight after a bulk
         # load: vacuumed here, autovacuum has no new rows to set to work on while
@@ -154,7 +168,10 @@ class SqlFill(Fill):
         from django.db import connection
 
         with connection.cursor() as cursor:
-            cursor.execute("SELECT COUNT(*) FROM pigeonhole_inboxentry")
+            cursor.execute(
+                "SELECT (SELECT COUNT(*) FROM pigeonhole_inboxentry) "
+                "+ (SELECT COUNT(*) FROM pigeonhole_foldedentry)"
+            )
             return cursor.fetchone()[0]
 
     def clear(self) -> None:
@@ -162,9 +179,10 @@ class SqlFill(Fill):
 
         with connection.cursor() as cursor:
             if connection.vendor == "postgresql":
-                cursor.execute("TRUNCATE pigeonhole_inboxentry")
+                cursor.execute("TRUNCATE pigeonhole_inboxentry, pigeonhole_foldedentry")
             else:
                 cursor.execute("DELETE FROM pigeonhole_inboxentry")
+                cursor.execute("DELETE FROM pigeonhole_foldedentry")
                 cursor.execute("VACUUM")
 
 

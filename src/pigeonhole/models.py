@@ -23,7 +23,7 @@ from django.utils.translation import gettext_lazy as _
 from .constants import level_variants
 from .message import level_tag_for
 
-__all__ = ["InboxEntry", "Message", "Mute", "Preference"]
+__all__ = ["FoldedEntry", "InboxEntry", "Message", "Mute", "Preference"]
 
 
 def _user_key(related_name: str, **options: Any) -> models.ForeignKey[Any, Any]:
@@ -116,14 +116,9 @@ class Message(models.Model):
 
 class InboxEntryQuerySet(models.QuerySet["InboxEntry"]):
     def visible(self, now: datetime | None = None) -> InboxEntryQuerySet:
-        """
-        Exclude expired entries, invisible everywhere until purged, and folded ones.
-
-        A folded entry is a thread's older message for this user: a newer
-        entry of the thread is the inbox row now.
-        """
+        """Exclude expired entries, invisible everywhere until purged."""
         now = now or timezone.now()
-        return self.filter(Q(expires__isnull=True) | Q(expires__gt=now), folded=False)
+        return self.filter(Q(expires__isnull=True) | Q(expires__gt=now))
 
     def unread(self) -> InboxEntryQuerySet:
         return self.filter(read_at__isnull=True, archived_at__isnull=True)
@@ -132,19 +127,47 @@ class InboxEntryQuerySet(models.QuerySet["InboxEntry"]):
         return self.filter(message__level__in=level_variants(level))
 
 
-class InboxEntry(models.Model):
+class EntryState(models.Model):
     """
-    One recipient's copy of a message.
+    What one recipient's copy of a message holds: an inbox row, or a thread's folded history.
 
-    ``expires`` repeats the message's expiry so an unread count reads this
-    table alone: counting must not join the wide content table.
+    ``expires`` repeats the message's expiry so an unread count reads the
+    entry table alone: counting must not join the wide content table.
+    """
 
-    In a thread, the newest entry is the inbox row: it carries ``count`` and
-    ``senders`` over from the row it replaces, which is then ``folded``. Folded
-    entries are the thread's history: hidden from every listing and count,
-    they are what ``thread_messages()`` and an export read. A new message
-    gets a new entry, so a row moves to the top by the same id order that
-    keyset paging and ``mark_all_read(before=...)`` rely on.
+    created = models.DateTimeField(_("created"), default=timezone.now)
+    read_at = models.DateTimeField(_("read"), null=True, blank=True)
+    archived_at = models.DateTimeField(_("archived"), null=True, blank=True)
+    emailed_at = models.DateTimeField(_("emailed"), null=True, blank=True)
+    expires = models.DateTimeField(_("expires"), null=True, blank=True)
+    seen_at = models.DateTimeField(_("seen"), null=True, blank=True)
+    saved_at = models.DateTimeField(_("saved"), null=True, blank=True)
+    # The message's thread key, repeated so threading and muting read this table alone.
+    thread = models.CharField(_("thread"), max_length=200, null=True, blank=True)
+    # Defaults in the database too: the fan-out's INSERT ... SELECT leaves them out.
+    count = models.PositiveIntegerField(_("messages since last read"), db_default=1)
+    # ",id,id,id," newest first: distinct senders, kept short by the insert itself.
+    senders = models.CharField(_("senders"), max_length=160, blank=True, db_default="")
+
+    class Meta:
+        abstract = True
+
+    @property
+    def is_read(self) -> bool:
+        return self.read_at is not None
+
+
+class InboxEntry(EntryState):
+    """
+    One recipient's copy of a message: a row of their inbox.
+
+    In a thread, the newest message's entry is the row: it carries ``count``
+    and ``senders`` over from the row it replaces, which moves, as it was, to
+    ``FoldedEntry``. A new message gets a new entry, so a row moves to the top
+    by the same id order that keyset paging and ``mark_all_read(before=...)``
+    rely on. The replaced row leaves this table rather than staying in it
+    marked: a deletion writes no index, where a marked row was written again
+    to every index of this table (see docs/performance.md).
     """
 
     user = _user_key(
@@ -164,20 +187,6 @@ class InboxEntry(models.Model):
         # creates it, so there is nothing for the database to check.
         db_constraint=False,
     )
-    created = models.DateTimeField(_("created"), default=timezone.now)
-    read_at = models.DateTimeField(_("read"), null=True, blank=True)
-    archived_at = models.DateTimeField(_("archived"), null=True, blank=True)
-    emailed_at = models.DateTimeField(_("emailed"), null=True, blank=True)
-    expires = models.DateTimeField(_("expires"), null=True, blank=True)
-    seen_at = models.DateTimeField(_("seen"), null=True, blank=True)
-    saved_at = models.DateTimeField(_("saved"), null=True, blank=True)
-    # The message's thread key, repeated so folding and muting read this table alone.
-    thread = models.CharField(_("thread"), max_length=200, null=True, blank=True)
-    # Defaults in the database too: the fan-out's INSERT ... SELECT leaves them out.
-    folded = models.BooleanField(_("folded into a newer entry"), db_default=False)
-    count = models.PositiveIntegerField(_("messages since last read"), db_default=1)
-    # ",id,id,id," newest first: distinct senders, kept short by the insert itself.
-    senders = models.CharField(_("senders"), max_length=160, blank=True, db_default="")
 
     objects = InboxEntryQuerySet.as_manager()
 
@@ -197,54 +206,75 @@ class InboxEntry(models.Model):
             models.Index(
                 fields=["user", "-id"],
                 name="pigeonhole_entry_unread_idx",
-                condition=Q(read_at__isnull=True, archived_at__isnull=True, folded=False),
+                condition=Q(read_at__isnull=True, archived_at__isnull=True),
             ),
             # The Saved tab: few rows per user, listed newest first.
             models.Index(
                 fields=["user", "-id"],
                 name="pigeonhole_entry_saved_idx",
-                condition=Q(saved_at__isnull=False, folded=False),
+                condition=Q(saved_at__isnull=False),
             ),
             # Digests look for unread entries not yet emailed, oldest first; once
-            # emailed, read or folded an entry leaves this index, so it stays small.
+            # emailed or read an entry leaves this index, so it stays small.
             models.Index(
                 fields=["created"],
                 name="pigeonhole_entry_unmailed_idx",
                 condition=Q(
-                    read_at__isnull=True,
-                    archived_at__isnull=True,
-                    emailed_at__isnull=True,
-                    folded=False,
+                    read_at__isnull=True, archived_at__isnull=True, emailed_at__isnull=True
                 ),
-            ),
-            # A thread's history for one user (thread_messages(), deleting a row
-            # with its history, replaced()): the folded entries only, so neither
-            # a plain send nor a thread's new row writes to it.
-            models.Index(
-                fields=["user", "thread"],
-                name="pigeonhole_entry_history_idx",
-                condition=Q(folded=True),
             ),
         ]
         constraints = [
             # One inbox row per user and thread. Thread first: a threaded send
-            # folds the rows of one thread, found here without reading the rows
+            # replaces the rows of one thread, found here without reading the rows
             # of every other thread. Rows without a thread stay out of it.
             # MariaDB has no partial unique index; there the send's statements
             # alone keep it so.
             models.UniqueConstraint(
                 fields=["thread", "user"],
                 name="pigeonhole_entry_thread_row",
-                condition=Q(folded=False, thread__isnull=False),
+                condition=Q(thread__isnull=False),
             ),
         ]
 
     def __str__(self) -> str:
         return f"{self.message} → {self.user}"
 
-    @property
-    def is_read(self) -> bool:
-        return self.read_at is not None
+
+class FoldedEntry(EntryState):
+    """
+    A thread's older message for one user: the inbox row it was, kept as it was.
+
+    Hidden from every listing and count, it is what ``thread_messages()``,
+    an export and a live client's "replaced row" read. It keeps the id it had
+    as a row (entry ids come from one sequence, so they stay unique), and it
+    goes with the thread's row when that row is deleted or purged.
+    """
+
+    id = models.BigIntegerField(_("entry id"), primary_key=True)
+    user = _user_key(
+        "pigeonhole_folded_entries",  # its lookups use the (user, thread, id) index
+        db_constraint=False,  # as InboxEntry.user: written by every threaded send
+    )
+    message = models.ForeignKey(
+        Message,
+        verbose_name=_("message"),
+        on_delete=models.CASCADE,
+        related_name="folded_entries",
+        db_constraint=False,
+    )
+
+    class Meta:
+        verbose_name = _("folded inbox entry")
+        verbose_name_plural = _("folded inbox entries")
+        ordering = ["id"]
+        indexes = [
+            # A thread's history for one user, oldest first, and its newest entry.
+            models.Index(fields=["user", "thread", "id"], name="pigeonhole_folded_thread_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.message} → {self.user} (folded)"
 
 
 class Mute(models.Model):

@@ -22,7 +22,7 @@ from django.db.models import Count, Exists, F, Max, Model, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from ...message import CONTENT_FIELDS, STATE_FIELDS, NewMessage, StoredMessage, UserId
-from ...models import InboxEntry, InboxEntryQuerySet, Message, Mute
+from ...models import FoldedEntry, InboxEntry, InboxEntryQuerySet, Message, Mute
 from ..base import (
     BaseBackend,
     Change,
@@ -229,8 +229,6 @@ class DatabaseBackend(BaseBackend):
                 for chunk in _chunks(list(recipients.ids), self._recipient_batch_size(alias)):
                     users = self._users_with_ids(alias, chunk)
                     count += self._insert_select(alias, content, users, now, by_id=True)
-            if message.thread is not None and not self.folds_in_insert(connections[alias]):
-                self._fold(alias, content)
         content.recipient_count = count  # type: ignore[attr-defined]  # for the signal
         return content
 
@@ -238,14 +236,6 @@ class DatabaseBackend(BaseBackend):
     def folds_in_insert(connection: BaseDatabaseWrapper) -> bool:
         """Whether the database can fold a thread's old rows inside the insert (a DML ``WITH``)."""
         return sql.folds_in_insert(connection)
-
-    def _fold(self, alias: str, content: Message) -> None:
-        """Make the new entries of a threaded message their thread's rows: see ``sql.fold()``."""
-        fold_old, unfold_new = sql.fold(connections[alias], content.pk, content.thread)
-        with connections[alias].cursor() as cursor:
-            cursor.execute(*fold_old)
-            if cursor.rowcount:
-                cursor.execute(*unfold_new)
 
     def _recipient_batch_size(self, alias: str) -> int:
         if sql.takes_id_array(connections[alias]):
@@ -289,15 +279,14 @@ class DatabaseBackend(BaseBackend):
         recipients = select.query.get_compiler(using=alias).as_sql()
         if content.thread:
             folds = self.folds_in_insert(connection)
-            statement, params = sql.threaded_fan_out(
+            statements = sql.threaded_fan_out(
                 connection, content, now, recipients, folds, by_recipient=by_id
             )
         else:
-            statement, params = sql.fan_out(
-                connection, content.pk, now, content.expires, recipients
-            )
+            statements = [sql.fan_out(connection, content.pk, now, content.expires, recipients)]
         with connection.cursor() as cursor:
-            cursor.execute(statement, params)
+            for statement, params in statements:  # the last one inserts the entries
+                cursor.execute(statement, params)
             return max(int(cursor.rowcount), 0)
 
     def _insert(self, alias: str, model: type[Model], values: dict[str, Any]) -> int:
@@ -512,22 +501,21 @@ class DatabaseBackend(BaseBackend):
         return self.get_queryset(user_id).filter(_UNSEEN).count()
 
     def _thread_messages(self, user_id: UserId, entry: StoredMessage) -> list[StoredMessage]:
-        """
-        Read the thread's history and its row, each from the index that holds only those.
-
-        The history index leaves out every row but the folded ones (see
-        ``InboxEntry.Meta``), so the row comes from the row index instead.
-        """
-        qs = InboxEntry.objects.using(self.db_for_read()).filter(
+        """Read the thread's history, oldest first; the row itself, ``entry``, comes last."""
+        history = FoldedEntry.objects.using(self.db_for_read()).filter(
             user_id=user_id, thread=entry.thread
         )
-        history = qs.filter(folded=True).order_by().values_list(*_COLUMNS)
-        row = qs.filter(folded=False).order_by().values_list(*_COLUMNS)
-        return [_row_to_stored(row) for row in history.union(row, all=True).order_by("id")]
+        rows = history.order_by("id").values_list(*_COLUMNS)
+        return [*(_row_to_stored(row) for row in rows), entry]
 
     def _export_entries(self, user_id: UserId) -> list[StoredMessage]:
-        qs = InboxEntry.objects.using(self.db_for_read()).filter(user_id=user_id)
-        return [_row_to_stored(row) for row in qs.order_by("id").values_list(*_COLUMNS)]
+        alias = self.db_for_read()
+        found = [
+            _row_to_stored(row)
+            for model in (InboxEntry, FoldedEntry)
+            for row in model.objects.using(alias).filter(user_id=user_id).values_list(*_COLUMNS)
+        ]
+        return sorted(found, key=lambda entry: entry.id)
 
     def unmuted(self, recipients: Recipients, thread: str) -> Recipients:
         """Leave out those who muted ``thread``: a query stays a query, ids cost one more."""
@@ -711,7 +699,8 @@ class DatabaseBackend(BaseBackend):
             )
             entries.filter(id__in=chunk).delete()
             if threads:
-                entries.filter(user_id=user_id, thread__in=threads, folded=True).delete()
+                history = FoldedEntry.objects.using(alias).filter(user_id=user_id)
+                history.filter(thread__in=threads).delete()
         return Outcome(changed, saved=saved)
 
     def _mark_read_lenient(self, user_id: UserId, ids: list[int], now: datetime) -> list[int]:
@@ -812,7 +801,7 @@ class DatabaseBackend(BaseBackend):
         entries = InboxEntry.objects.using(alias)
         messages = Message.objects.using(alias)
         counts = {"expired": 0, "read": 0, "messages": 0}
-        rows = entries.filter(folded=False, saved_at__isnull=True)
+        rows = entries.filter(saved_at__isnull=True)
         doomed: dict[str, QuerySet[InboxEntry]] = {}
         if expired:
             doomed["expired"] = rows.filter(expires__lte=now)
@@ -820,7 +809,7 @@ class DatabaseBackend(BaseBackend):
             read = rows.filter(read_at__lt=read_before)
             doomed["read"] = read.exclude(expires__lte=now) if expired else read
         # The rows a purge keeps: once the doomed ones are deleted, all that are left.
-        staying = entries.filter(folded=False)
+        staying = entries.all()
         with transaction.atomic(using=alias):
             for kind, qs in doomed.items():
                 if dry_run:
@@ -830,7 +819,7 @@ class DatabaseBackend(BaseBackend):
                     counts[kind] = qs.delete()[0]
             # A thread's history stays with its row, and goes with it.
             heads = staying.filter(user_id=OuterRef("user_id"), thread=OuterRef("thread"))
-            history = entries.filter(folded=True)
+            history = FoldedEntry.objects.using(alias)
             if dry_run:
                 # Messages that would be left with no entry at all.
                 counts["messages"] = (
@@ -840,7 +829,11 @@ class DatabaseBackend(BaseBackend):
                 )
             else:
                 history.exclude(Exists(heads)).delete()
-                orphans = list(messages.filter(entries__isnull=True).values_list("id", flat=True))
+                orphans = list(
+                    messages.filter(entries__isnull=True, folded_entries__isnull=True).values_list(
+                        "id", flat=True
+                    )
+                )
                 for chunk in _chunks(orphans, self._id_batch_size(alias)):
                     messages.filter(id__in=chunk).delete()
                 counts["messages"] = len(orphans)
@@ -927,7 +920,9 @@ class DatabaseBackend(BaseBackend):
 
     def forget_user(self, user_id: UserId) -> int:
         alias = self.db_for_write()
-        return InboxEntry.objects.using(alias).filter(user_id=user_id).delete()[0]
+        with transaction.atomic(using=alias):
+            history = FoldedEntry.objects.using(alias).filter(user_id=user_id).delete()[0]
+            return InboxEntry.objects.using(alias).filter(user_id=user_id).delete()[0] + history
 
     # Live delivery ----------------------------------------------------------
     #: Users per statement: a broadcast to a process's 10,000 streams is one.
@@ -991,15 +986,15 @@ class DatabaseBackend(BaseBackend):
         for thread, newest in threads.items():
             for chunk in _chunks(list(newest), 500):
                 rows = (
-                    InboxEntry.objects.using(alias)
-                    .filter(thread=thread, folded=True, user_id__in=chunk)
+                    FoldedEntry.objects.using(alias)
+                    .filter(thread=thread, user_id__in=chunk)
                     .filter(id__lt=max(newest[user] for user in chunk))
                     .values("user_id")
                     .annotate(old=Max("id"))
                     .values_list("user_id", "old")
                 )
                 olds = {old: newest[user] for user, old in rows if old < newest[user]}
-                stored = InboxEntry.objects.using(alias).filter(id__in=list(olds))
+                stored = FoldedEntry.objects.using(alias).filter(id__in=list(olds))
                 for row in stored.values_list(*_COLUMNS):
                     entry = _row_to_stored(row)
                     found[olds[entry.id]] = entry

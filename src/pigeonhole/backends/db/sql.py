@@ -21,12 +21,11 @@ from typing import Any, NamedTuple, TypeAlias, TypeVar
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import BooleanField, Field, Model, Q
+from django.db.models import BooleanField, Field, Model
 from django.db.models.expressions import RawSQL
-from django.db.models.sql.query import Query
 
 from ...message import CONTENT_FIELDS, STATE_FIELDS
-from ...models import InboxEntry, Message, Mute
+from ...models import FoldedEntry, InboxEntry, Message, Mute
 
 _S = TypeVar("_S")
 
@@ -107,33 +106,22 @@ def folds_in_insert(connection: BaseDatabaseWrapper) -> bool:
     return connection.vendor == "postgresql"
 
 
-def flag(connection: BaseDatabaseWrapper, column: str, value: bool) -> str:
-    """
-    Return the boolean ``column`` (quoted, maybe qualified) tested for ``value``.
-
-    Written the way Django writes the partial indexes' conditions on this
-    connection (``NOT "folded"`` under Django 5.2, ``"folded" = 0`` under 6.x on
-    SQLite): SQLite uses a partial index only for a query that repeats the terms
-    of its condition, so the hand-written statements must spell them alike.
-    """
-    if connection.vendor == "sqlite" and _sqlite_compares_booleans(connection):
-        return f"{column} = {int(value)}"
-    return column if value else f"NOT {column}"
-
-
-def _sqlite_compares_booleans(connection: BaseDatabaseWrapper) -> bool:
-    """Whether this Django writes ``folded=True`` as a comparison, not the bare column."""
-    if _COMPARES_BOOLEANS:
-        return _COMPARES_BOOLEANS[0]
-    query = Query(model=InboxEntry, alias_cols=False)
-    where = query.build_where(Q(folded=True))
-    rendered, _ = where.as_sql(query.get_compiler(connection=connection), connection)
-    _COMPARES_BOOLEANS.append("=" in rendered)
-    return _COMPARES_BOOLEANS[0]
-
-
-#: The answer of ``_sqlite_compares_booleans()``, which depends on Django's version alone.
-_COMPARES_BOOLEANS: list[bool] = []
+#: The columns an inbox row keeps when it is folded into the thread's history.
+FOLDED_FIELDS = (
+    "id",
+    "user",
+    "message",
+    "created",
+    "read_at",
+    "archived_at",
+    "emailed_at",
+    "expires",
+    "seen_at",
+    "saved_at",
+    "thread",
+    "count",
+    "senders",
+)
 
 
 def takes_id_array(connection: BaseDatabaseWrapper) -> bool:
@@ -209,35 +197,42 @@ def threaded_fan_out(
     select: tuple[str, Sequence[Any]],
     folds: bool | None = None,
     by_recipient: bool = False,
-) -> tuple[str, list[Any]]:
+) -> list[tuple[str, list[Any]]]:
     """
-    Return the insert of a threaded message's entries, skipping those who muted the thread.
+    Return the statements giving a threaded message's recipients new rows; the last inserts them.
 
-    Each entry takes over the recipient's current row of the thread (joined
-    as ``old``): its saved state, its count unless the row was read since,
-    and its senders, with this message's sender moved to the front. Where
-    there is such a row the entry starts folded, for ``fold()``.
+    Those who muted the thread are skipped. Each recipient's current row of
+    the thread, if any, moves as it is to ``FoldedEntry`` (the thread's
+    history), and the new entry takes over its saved state, its count unless
+    the row was read since, and its senders, with this message's sender
+    moved to the front. A deleted row writes no index entry: folding by
+    marking the row wrote a new version of it to every index of the table.
 
-    PostgreSQL folds the old rows in the same statement instead (an
-    ``UPDATE ... RETURNING`` in a ``WITH``, joined as ``old``), so each
-    recipient's rows are written once: a third of the work. ``folds`` says
-    whether to, by default ``folds_in_insert()``.
+    PostgreSQL does it in one statement (``folds``, by default
+    ``folds_in_insert()``): a ``DELETE ... RETURNING`` in a ``WITH`` feeds both
+    the history's insert and the new rows. Elsewhere three statements copy the
+    rows, delete them and insert the new ones, which read the history's newest
+    entry of their thread back: a thread's history goes with its row, so the
+    newest one is the row just moved.
 
-    The thread's rows are found through the ``(thread, user)`` row index,
-    whose condition is written out as Django writes it (``flag()``): SQLite
-    uses a partial index only for a query that names its condition.
-    ``by_recipient`` (PostgreSQL) looks each recipient's row up in it instead
-    of joining the thread's rows with the recipients, for a ``select`` that
-    tests ids against a list (``ids_condition()``).
+    ``by_recipient`` (PostgreSQL) looks each recipient's row up in the
+    ``(thread, user)`` row index instead of joining the thread's rows with the
+    recipients, for a ``select`` that tests ids against a list
+    (``ids_condition()``).
     """
     if folds is None:
         folds = folds_in_insert(connection)
     ops = connection.ops
     table = ops.quote_name(InboxEntry._meta.db_table)
+    history = ops.quote_name(FoldedEntry._meta.db_table)
     mutes = ops.quote_name(Mute._meta.db_table)
     select_sql, select_params = select
 
-    quoted = {InboxEntry: columns(connection, InboxEntry), Mute: columns(connection, Mute)}
+    quoted = {
+        InboxEntry: columns(connection, InboxEntry),
+        Mute: columns(connection, Mute),
+        FoldedEntry: columns(connection, FoldedEntry),
+    }
 
     def column(name: str, model: type[Model] = InboxEntry) -> str:
         return quoted[model][name]
@@ -247,8 +242,9 @@ def threaded_fan_out(
             return f"CONCAT({', '.join(parts)})"
         return " || ".join(parts)
 
-    names: tuple[str, ...] = ("user", "message", "created", "expires", "thread", "folded")
+    names: tuple[str, ...] = ("user", "message", "created", "expires", "thread")
     names += ("count", "senders", "saved_at")
+    kept = ", ".join(column(name) for name in FOLDED_FIELDS)
     old_senders = f"old.{column('senders')}"
     sender = content.from_user_id
     if sender is None:
@@ -258,7 +254,6 @@ def threaded_fan_out(
         senders = f"SUBSTR({concat('%s', previous)}, 1, {SENDERS_LENGTH})"
         sender_params = [f",{sender}", "", ",", f",{sender},", ","]
     uid = "recipients._pigeonhole_uid"
-    folded = column("folded")
     unmuted = (
         f"NOT IN (SELECT {column('user', Mute)} FROM {mutes} WHERE {column('thread', Mute)} = %s)"
     )
@@ -270,89 +265,59 @@ def threaded_fan_out(
     thread = content.thread
     select_all = (
         f"SELECT {uid}, %s, %s, %s, %s, "
-        f"CASE WHEN old.{column('id')} IS NULL THEN FALSE ELSE {'FALSE' if folds else 'TRUE'} END, "
         f"CASE WHEN old.{column('id')} IS NULL OR old.{column('read_at')} IS NOT NULL "
         f"THEN 1 ELSE old.{column('count')} + 1 END, "
         f"{senders}, old.{column('saved_at')} "
         f"FROM ({select_sql}) recipients "
     )
     insert = f"INSERT INTO {table} ({', '.join(column(name) for name in names)}) "
-    if folds:
-        returning = ", ".join(
-            f"{table}.{column(name)}"
-            for name in ("user", "id", "read_at", "count", "senders", "saved_at")
+    if by_recipient and folds:
+        # With statistics taken before a thread grew, the planner joined the
+        # thread's rows, outside, with the recipients, inside: for a list of
+        # ids that meant going through the whole list again for each row.
+        # The LIMIT keeps each lookup inside the loop over recipients, and
+        # ARRAY() runs that loop once, whatever the planner believes.
+        heads = (
+            f"SELECT head.{column('id')} FROM ({select_sql}) recipients "
+            f"CROSS JOIN LATERAL (SELECT h.{column('id')} FROM {table} h "
+            f"WHERE h.{column('thread')} = %s AND h.{column('user')} = {uid} "
+            f"LIMIT 1) head WHERE {uid} {unmuted}"
         )
-        if by_recipient:
-            # With statistics taken before a thread grew, the planner joined the
-            # thread's rows, outside, with the recipients, inside: for a list of
-            # ids that meant going through the whole list again for each row.
-            # The LIMIT keeps each lookup inside the loop over recipients, and
-            # ARRAY() runs that loop once, whatever the planner believes.
-            heads = (
-                f"SELECT head.{column('id')} FROM ({select_sql}) recipients "
-                f"CROSS JOIN LATERAL (SELECT h.{column('id')} FROM {table} h "
-                f"WHERE h.{column('thread')} = %s AND h.{column('user')} = {uid} "
-                f"AND {flag(connection, f'h.{folded}', False)} LIMIT 1) head WHERE {uid} {unmuted}"
-            )
-            rows = f"{table}.{column('id')} = ANY(ARRAY({heads}))"
-            row_params = [*select_params, thread, thread]
-        else:
-            # A join the planner may run as a hash join: a quarter less work
-            # than looking each recipient's row up.
-            rows = (
-                f"{column('thread')} = %s AND {column('user')} IN "
-                f"(SELECT {uid} FROM ({select_sql}) recipients) AND {column('user')} {unmuted}"
-            )
-            row_params = [thread, *select_params, thread]
+        rows = f"{table}.{column('id')} = ANY(ARRAY({heads}))"
+        row_params = [*select_params, thread, thread]
+    else:
+        # A join the planner may run as a hash join: a quarter less work
+        # than looking each recipient's row up.
+        rows = (
+            f"{table}.{column('thread')} = %s AND {table}.{column('user')} IN "
+            f"(SELECT {uid} FROM ({select_sql}) recipients) "
+            f"AND {table}.{column('user')} {unmuted}"
+        )
+        row_params = [thread, *select_params, thread]
+    if folds:
+        returning = ", ".join(f"{table}.{column(name)}" for name in FOLDED_FIELDS)
         sql = (
-            f"WITH old AS (UPDATE {table} SET {folded} = TRUE "
-            f"WHERE {rows} AND {flag(connection, f'{table}.{folded}', False)} "
-            f"RETURNING {returning}) "
+            f"WITH old AS (DELETE FROM {table} WHERE {rows} RETURNING {returning}), "
+            f"folded AS (INSERT INTO {history} ({kept}) SELECT {kept} FROM old) "
             f"{insert}{select_all}"
             f"LEFT JOIN old ON old.{column('user')} = {uid} WHERE {uid} {unmuted}"
         )
         params = [*row_params, *values, thread, *sender_params, *select_params, thread]
-    else:
-        sql = (
-            f"{insert}{select_all}"
-            f"LEFT JOIN {table} old ON old.{column('thread')} = %s "
-            f"AND old.{column('user')} = {uid} AND {flag(connection, f'old.{folded}', False)} "
-            f"WHERE {uid} {unmuted}"
-        )
-        params = [*values, thread, *sender_params, *select_params]
-        params += [thread, thread]
-    return sql, params
-
-
-def fold(
-    connection: BaseDatabaseWrapper, message_id: Any, thread: str
-) -> tuple[tuple[str, tuple[Any, ...]], ...]:
-    """
-    Return the two ``UPDATE``s that make a threaded message's new entries their thread's rows.
-
-    ``threaded_fan_out()`` wrote them folded where the recipient already had
-    a row, which the unique (thread, user) index still holds: the first folds
-    those rows, the second (needed only if the first changed any) unfolds
-    the new entries.
-    """
-    table = connection.ops.quote_name(InboxEntry._meta.db_table)
-    names = columns(connection, InboxEntry)
-    folded, message, user = names["folded"], names["message"], names["user"]
-    # MariaDB reads a table it updates only through a derived table.
-    fold_old = (
-        f"UPDATE {table} SET {folded} = TRUE WHERE {names['thread']} = %s "
-        f"AND {flag(connection, folded, False)} AND {message} <> %s AND {user} IN "
-        f"(SELECT fresh.{user} FROM (SELECT {user} FROM {table} "
-        f"WHERE {message} = %s) fresh)"
+        return [(sql, params)]
+    user, history_id = column("user", FoldedEntry), column("id", FoldedEntry)
+    newest = (
+        f"SELECT MAX(f.{history_id}) FROM {history} f "
+        f"WHERE f.{user} = {uid} AND f.{column('thread', FoldedEntry)} = %s"
     )
-    unfold_new = (
-        f"UPDATE {table} SET {folded} = FALSE WHERE {message} = %s "
-        f"AND {flag(connection, folded, True)}"
+    copy = f"INSERT INTO {history} ({kept}) SELECT {kept} FROM {table} WHERE {rows}"
+    delete = f"DELETE FROM {table} WHERE {rows}"
+    sql = (
+        f"{insert}{select_all}"
+        f"LEFT JOIN {history} old ON old.{user} = {uid} AND old.{history_id} = ({newest}) "
+        f"WHERE {uid} {unmuted}"
     )
-    return (
-        (fold_old, (thread, message_id, message_id)),
-        (unfold_new, (message_id,)),
-    )
+    params = [*values, thread, *sender_params, *select_params, thread, thread]
+    return [(copy, list(row_params)), (delete, list(row_params)), (sql, params)]
 
 
 def insert(
@@ -420,7 +385,7 @@ def set_column(
         f"UPDATE {connection.ops.quote_name(InboxEntry._meta.db_table)} "
         f"SET {target} = %s WHERE {names['user']} = %s AND {names['id']} IN "
         f"({', '.join(['%s'] * size)}) AND {target} IS {'' if stamps else 'NOT '}NULL "
-        f"AND ({expires} IS NULL OR {expires} > %s) AND {flag(connection, names['folded'], False)}"
+        f"AND ({expires} IS NULL OR {expires} > %s)"
     )
     if returning:
         sql += f" RETURNING {names['id']}"
@@ -452,7 +417,7 @@ def claim(connection: BaseDatabaseWrapper) -> str:
         f"SELECT {entry['id']} FROM {table} WHERE {entry['user']} = %s "
         f"AND {entry['read_at']} IS NULL AND {entry['archived_at']} IS NULL "
         f"AND ({entry['expires']} IS NULL OR {entry['expires']} > %s) "
-        f"AND {flag(connection, entry['folded'], False)} ORDER BY {entry['id']} DESC LIMIT %s"
+        f"ORDER BY {entry['id']} DESC LIMIT %s"
     )
     # SQLite's RETURNING knows the updated table by its name only, not an alias.
     postgres = connection.vendor == "postgresql"

@@ -20,9 +20,10 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import Q
 from django.utils.dateparse import parse_datetime
 
-from ...models import InboxEntry, Message
+from ...models import FoldedEntry, InboxEntry, Message
 
 __all__ = ["Entry", "ImportResult", "Importer", "Item", "Reader", "Skip"]
 
@@ -273,43 +274,58 @@ class Importer:
         with transaction.atomic():
             messages = Message.objects.bulk_create([self._message(item) for item in items])
             entries = [
-                InboxEntry(
-                    user_id=entry.user_id,
-                    message_id=message.pk,
-                    created=message.created,
-                    read_at=entry.read_at,
-                    emailed_at=entry.emailed_at,
-                    expires=message.expires,
-                    thread=item.thread,
-                    # Folded until _rethread() picks each thread's row.
-                    folded=item.thread is not None,
+                (
+                    item.thread,
+                    InboxEntry(
+                        user_id=entry.user_id,
+                        message_id=message.pk,
+                        created=message.created,
+                        read_at=entry.read_at,
+                        emailed_at=entry.emailed_at,
+                        expires=message.expires,
+                        # Outside any thread until _rethread() picks each thread's row.
+                        thread=None,
+                    ),
                 )
                 for item, message in zip(items, messages, strict=True)
                 for entry in item.entries
             ]
-            InboxEntry.objects.bulk_create(entries)
-            self._rethread({(e.user_id, e.thread) for e in entries if e.thread is not None})
+            InboxEntry.objects.bulk_create([entry for _, entry in entries])
+            threads: dict[tuple[Any, str], list[int]] = {}
+            for thread, entry in entries:
+                if thread is not None:
+                    threads.setdefault((entry.user_id, thread), []).append(entry.pk)
+            self._rethread(threads)
 
     @staticmethod
-    def _rethread(pairs: Iterable[tuple[Any, str]]) -> None:
+    def _rethread(threads: dict[tuple[Any, str], list[int]]) -> None:
         """
         Make the newest entry of each user's thread its row, as a send would have.
 
-        Its ``count`` is the messages since the last read one and its
-        ``senders`` the three most recent distinct ones. A query or two per
-        user and thread: an import runs once, offline.
+        ``threads`` maps each user and thread to the ids of the entries just
+        written for it. The older entries, and the row the thread had, move
+        to the thread's history. The row's ``count`` is the messages since the
+        last read one and its ``senders`` the three most recent distinct ones.
+        A few queries per user and thread: an import runs once, offline.
         """
-        for user_id, thread in pairs:
-            mine = InboxEntry.objects.filter(user_id=user_id, thread=thread)
-            rows = list(mine.order_by("id").values_list("id", "read_at", "message__from_user_id"))
+        kept = [f.attname for f in FoldedEntry._meta.concrete_fields if f.attname != "thread"]
+        for (user_id, thread), ids in threads.items():
+            mine = InboxEntry.objects.filter(Q(user_id=user_id, thread=thread) | Q(id__in=ids))
+            history = FoldedEntry.objects.filter(user_id=user_id, thread=thread)
+            columns = ("id", "read_at", "message__from_user_id")
+            rows = sorted([*history.values_list(*columns), *mine.values_list(*columns)])
             count, previous_read = 0, True
             for _, read_at, _ in rows:
                 count = 1 if previous_read else count + 1
                 previous_read = read_at is not None
             senders = list(dict.fromkeys(s for *_, s in reversed(rows) if s is not None))[:3]
-            mine.update(folded=True)
+            older = mine.exclude(id=rows[-1][0])
+            FoldedEntry.objects.bulk_create(
+                FoldedEntry(**values, thread=thread) for values in older.values(*kept)
+            )
+            older.delete()
             mine.filter(id=rows[-1][0]).update(
-                folded=False,
+                thread=thread,
                 count=count,
                 senders="".join(f",{sender}" for sender in senders) + "," if senders else "",
             )
