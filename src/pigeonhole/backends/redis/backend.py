@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import heapq
 import json
 import threading
 from collections import Counter, defaultdict, deque
@@ -921,42 +920,42 @@ class RedisBackend(BaseBackend):
         return [self._stored_any(row) for row in rows]
 
     def unmailed_due(
-        self, created_before: datetime, *, limit: int = 500, offset: int = 0
+        self,
+        created_before: datetime,
+        *,
+        limit: int = 500,
+        after: StoredMessage | None = None,
     ) -> list[StoredMessage]:
         """
         Read the groups' ``unmailed`` indexes (unread entries not emailed, by
-        creation time), merged oldest first: ``offset`` counts index members
-        across the groups, as on one index.
+        creation time), merged oldest first.
+
+        ``after`` is one cursor for every group, ``(creation time, id)`` in
+        the order of a sorted set: each group's script starts just after it,
+        whether that entry is in the group, gone since, or in another group.
+        Members a script skips (expired, say) are behind the next cursor, so
+        they cannot shift a later page.
         """
-        rows: list[Any] = []
         cutoff = ts(created_before)
+        start = "-"
+        if after is not None:
+            if after.created is None:
+                raise ValueError("after= takes an entry the store returned: it has a creation time")
+            start = f"{ts(after.created)} {after.id}"
         with self._errors():
-            client = self._ready()
-            while len(rows) < limit:
-                want = min(self.scan_batch, limit - len(rows))
-                pipe = client.pipeline(transaction=False)
-                for group in range(GROUPS):
-                    key = self.keys.index(group, "unmailed")
-                    pipe.zrangebyscore(key, "-inf", cutoff, 0, offset + want, withscores=True)
-                members = heapq.merge(
-                    *(
-                        [(score, member, group) for member, score in found]
-                        for group, found in enumerate(pipe.execute())
-                    )
-                )
-                page = list(members)[offset : offset + want]
-                by_group: dict[int, list[str]] = defaultdict(list)
-                for _, member, group in page:
-                    by_group[group].append(member)
+            want = max(16, limit // GROUPS + 1)
+
+            def fetch(todo: Sequence[tuple[int, str]]) -> list[tuple[str, list[Any]]]:
                 now = ts(timezone.now())
-                found = self._each(
-                    "unmailed_due", ((g, [now, *ids]) for g, ids in by_group.items())
-                )
-                order = {member: i for i, (_, member, _) in enumerate(page)}
-                rows += sorted((row for part in found for row in part), key=lambda r: order[r[0]])
-                offset += len(page)
-                if len(page) < want:
-                    break
+                calls = [(g, [now, cutoff, c, want, self.scan_batch]) for g, c in todo]
+                return [(c, rows) for c, rows in self._each("unmailed_due", calls)]
+
+            rows = _merge(
+                fetch,
+                [(group, start) for group in range(GROUPS)],
+                lambda row: (float(row[1][2]), row[0]),
+                limit,
+            )
         return [self._stored_any(row) for row in rows]
 
     def claim_email(self, ids: Sequence[Any], when: datetime) -> list[Any]:
