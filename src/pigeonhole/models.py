@@ -207,8 +207,10 @@ class InboxEntry(models.Model):
             ),
             # Digests look for unread entries not yet emailed, oldest first; once
             # emailed, read or folded an entry leaves this index, so it stays small.
+            # The id makes it the order of their cursor: with ``created`` alone, a
+            # page after the cursor re-sorts every entry of the cursor's send.
             models.Index(
-                fields=["created"],
+                fields=["created", "id"],
                 name="pigeonhole_entry_unmailed_idx",
                 condition=Q(
                     read_at__isnull=True,
