@@ -216,8 +216,10 @@ class InboxEntry(EntryState):
             ),
             # Digests look for unread entries not yet emailed, oldest first; once
             # emailed or read an entry leaves this index, so it stays small.
+            # The id makes it the order of their cursor: with ``created`` alone, a
+            # page after the cursor re-sorts every entry of the cursor's send.
             models.Index(
-                fields=["created"],
+                fields=["created", "id"],
                 name="pigeonhole_entry_unmailed_idx",
                 condition=Q(
                     read_at__isnull=True, archived_at__isnull=True, emailed_at__isnull=True

@@ -262,9 +262,9 @@ def send_digests(*, now: datetime | None = None, delay: timedelta | None = None)
     if delay is None:
         delay = timedelta(minutes=pigeonhole_settings.DIGEST_DELAY_MINUTES)
     due: dict[Any, list[StoredMessage]] = {}
-    offset = 0
-    while page := backend.unmailed_due(now - delay, limit=BATCH, offset=offset):
-        offset += len(page)
+    after = None
+    while page := backend.unmailed_due(now - delay, limit=BATCH, after=after):
+        after = page[-1]
         for entry in page:
             due.setdefault(entry.user_id, []).append(entry)
     sent = 0

@@ -677,7 +677,32 @@ class BackendContract:
         cutoff = start - timedelta(minutes=1)
         assert [e.id for e in backend.unmailed_due(cutoff)] == [old.id, read.id]
         assert [e.id for e in backend.unmailed_due(cutoff, limit=1)] == [old.id]
-        assert [e.id for e in backend.unmailed_due(cutoff, offset=1)] == [read.id]
+        first = backend.unmailed_due(cutoff, limit=1)[0]
+        assert [e.id for e in backend.unmailed_due(cutoff, after=first)] == [read.id]
+
+    def test_unmailed_due_pages_list_each_due_entry_once(self, backend, users):
+        """
+        Expired entries in a page, and claims made between pages, neither
+        repeat an entry on a later page nor push one out of every page.
+        """
+        start = timezone.now()
+        old = start - timedelta(hours=2)
+        added = [backend.add(new(f"due {i}", created=old), users[i % 3].pk) for i in range(12)]
+        for entry in added[:4]:
+            backend.expire(entry.user_id, [entry.id])
+        cutoff = start - timedelta(hours=1)
+        listed: list[int] = []
+        after = None
+        while page := backend.unmailed_due(cutoff, limit=3, after=after):
+            after = page[-1]
+            listed += [e.id for e in page]
+            # A delivery task claims some, the cursor's own entry included,
+            # before the next page is read.
+            backend.claim_email([page[0].id, page[-1].id], timezone.now())
+        assert sorted(listed) == sorted(e.id for e in added[4:]), (
+            listed,
+            [e.id for e in added[4:]],
+        )
 
     # Transactions -----------------------------------------------------------
     def test_a_rolled_back_send_and_add_leave_nothing(

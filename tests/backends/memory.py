@@ -312,7 +312,7 @@ class MemoryBackend(BaseBackend):
         ]
         return found[:limit]
 
-    def unmailed_due(self, created_before, *, limit=500, offset=0) -> list[StoredMessage]:
+    def unmailed_due(self, created_before, *, limit=500, after=None) -> list[StoredMessage]:
         found = sorted(
             (
                 e
@@ -321,10 +321,11 @@ class MemoryBackend(BaseBackend):
                 and e.emailed_at is None
                 and self._visible(e)
                 and e.created <= created_before
+                and (after is None or (e.created, e.id) > (after.created, after.id))
             ),
             key=lambda e: (e.created, e.id),
         )
-        return [copy.copy(e) for e in found[offset : offset + limit]]
+        return [copy.copy(e) for e in found[:limit]]
 
     def claim_email(self, ids, when) -> list[Any]:
         with self.lock:

@@ -748,14 +748,24 @@ class BaseBackend:
         )
 
     def unmailed_due(
-        self, created_before: datetime, *, limit: int = 500, offset: int = 0
+        self,
+        created_before: datetime,
+        *,
+        limit: int = 500,
+        after: StoredMessage | None = None,
     ) -> builtins.list[StoredMessage]:
         """
         Return unread, unarchived, visible entries of every user that are not
         emailed yet and were created at or before ``created_before``, oldest first.
 
-        Digests read here. The result is a snapshot, not a claim: two digest
-        runs may both see an entry, and :meth:`claim_email` decides which sends it.
+        Pass ``after=`` the last entry of the previous page for the next one:
+        a cursor, not an offset, so entries claimed, read or expired between
+        pages (or skipped inside one) neither repeat an entry nor hide one.
+        Entries created at the same time come in an order of the store's
+        choosing (by id on the database, by the id's digits on Redis), the
+        same on every page. Digests read here. The result is a snapshot, not
+        a claim: two digest runs may both see an entry, and
+        :meth:`claim_email` decides which sends it.
         """
         raise NotImplementedError("subclasses of BaseBackend must provide an unmailed_due() method")
 

@@ -187,7 +187,8 @@ class Migration(migrations.Migration):
                     ("emailed_at__isnull", True),
                     ("read_at__isnull", True),
                 ),
-                fields=["created"],
+                # With the id, the order digests page in by cursor.
+                fields=["created", "id"],
                 name="pigeonhole_entry_unmailed_idx",
             ),
         ),

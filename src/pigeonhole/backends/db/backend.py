@@ -853,15 +853,28 @@ class DatabaseBackend(BaseBackend):
         return [_row_to_stored(row) for row in qs.order_by("id").values_list(*_COLUMNS)[:limit]]
 
     def unmailed_due(
-        self, created_before: datetime, *, limit: int = 500, offset: int = 0
+        self,
+        created_before: datetime,
+        *,
+        limit: int = 500,
+        after: StoredMessage | None = None,
     ) -> list[StoredMessage]:
+        """
+        Page by ``(created, id)``: the bound on ``created`` alone starts the
+        range scan of the ``created`` index at the cursor, the ``OR`` then
+        drops the entries of that instant up to the cursor's id.
+        """
         qs = self._entries().filter(
             read_at__isnull=True,
             archived_at__isnull=True,
             emailed_at__isnull=True,
             created__lte=created_before,
         )
-        rows = qs.order_by("created", "id").values_list(*_COLUMNS)[offset : offset + limit]
+        if after is not None:
+            qs = qs.filter(created__gte=after.created).filter(
+                Q(created__gt=after.created) | Q(id__gt=after.id)
+            )
+        rows = qs.order_by("created", "id").values_list(*_COLUMNS)[:limit]
         return [_row_to_stored(row) for row in rows]
 
     def claim_email(self, ids: Sequence[int], when: datetime) -> list[int]:

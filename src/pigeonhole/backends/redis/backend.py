@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import heapq
 import json
 import threading
 from collections import Counter, defaultdict, deque
@@ -921,43 +920,78 @@ class RedisBackend(BaseBackend):
         return [self._stored_any(row) for row in rows]
 
     def unmailed_due(
-        self, created_before: datetime, *, limit: int = 500, offset: int = 0
+        self,
+        created_before: datetime,
+        *,
+        limit: int = 500,
+        after: StoredMessage | None = None,
     ) -> list[StoredMessage]:
         """
         Read the groups' ``unmailed`` indexes (unread entries not emailed, by
-        creation time), merged oldest first: ``offset`` counts index members
-        across the groups, as on one index.
+        creation time), merged oldest first, then the entries of those members.
+
+        ``after`` is one cursor for every group, ``(creation time, id)`` in
+        the order of a sorted set. A page is chosen from the members alone
+        (cheap), then only its entries are read; members whose entries turn
+        out expired are behind the next round's cursor, so they cannot shift
+        a later page.
         """
-        rows: list[Any] = []
         cutoff = ts(created_before)
+        cursor = "-"
+        if after is not None:
+            if after.created is None:
+                raise ValueError("after= takes an entry the store returned: it has a creation time")
+            cursor = f"{ts(after.created)} {after.id}"
+        rows: list[Any] = []
         with self._errors():
-            client = self._ready()
-            while len(rows) < limit:
-                want = min(self.scan_batch, limit - len(rows))
-                pipe = client.pipeline(transaction=False)
-                for group in range(GROUPS):
-                    key = self.keys.index(group, "unmailed")
-                    pipe.zrangebyscore(key, "-inf", cutoff, 0, offset + want, withscores=True)
-                members = heapq.merge(
-                    *(
-                        [(score, member, group) for member, score in found]
-                        for group, found in enumerate(pipe.execute())
-                    )
-                )
-                page = list(members)[offset : offset + want]
+            more = True
+            while more and len(rows) < limit:
+                want = limit - len(rows)
+                page = self._due_members(cutoff, cursor, want)
+                if not page:
+                    break
+                more = len(page) == want
                 by_group: dict[int, list[str]] = defaultdict(list)
-                for _, member, group in page:
+                for group, _, member in page:
                     by_group[group].append(member)
                 now = ts(timezone.now())
                 found = self._each(
                     "unmailed_due", ((g, [now, *ids]) for g, ids in by_group.items())
                 )
-                order = {member: i for i, (_, member, _) in enumerate(page)}
+                order = {member: i for i, (_, _, member) in enumerate(page)}
                 rows += sorted((row for part in found for row in part), key=lambda r: order[r[0]])
-                offset += len(page)
-                if len(page) < want:
-                    break
+                _, score, member = page[-1]
+                cursor = f"{score} {member}"
         return [self._stored_any(row) for row in rows]
+
+    def _due_members(self, cutoff: str, cursor: str, want: int) -> list[tuple[int, str, str]]:
+        """
+        Return the first ``want`` members of the groups' ``unmailed`` indexes
+        after ``cursor``, merged, as ``(group, score, member)``.
+
+        A group starts with a share of ``want``; one asked again (its members
+        came first, as those of one send in one group do) gets twice as many
+        each time, so draining a single group costs a few round trips.
+        """
+        asked = dict.fromkeys(range(GROUPS), max(16, want // GROUPS + 1))
+
+        def fetch(todo: Sequence[tuple[int, str]]) -> list[tuple[str, list[Any]]]:
+            now = ts(timezone.now())
+            calls = [(g, [now, cutoff, c, min(asked[g], want)]) for g, c in todo]
+            answers: list[tuple[str, list[Any]]] = []
+            for (group, _), flat in zip(todo, self._each("unmailed_after", calls), strict=True):
+                found = [(group, flat[i + 1], flat[i]) for i in range(0, len(flat), 2)]
+                more = len(found) == min(asked[group], want)
+                answers.append((f"{found[-1][1]} {found[-1][2]}" if more else "", found))
+                asked[group] *= 2
+            return answers
+
+        return _merge(
+            fetch,
+            [(group, cursor) for group in range(GROUPS)],
+            lambda item: (float(item[1]), item[2]),
+            want,
+        )
 
     def claim_email(self, ids: Sequence[Any], when: datetime) -> list[Any]:
         """Claim in every group: each entry is in one, and the others find nothing."""

@@ -36,6 +36,7 @@ NAMES = (
     "purge_read",
     "forget_user",
     "unmailed_for_message",
+    "unmailed_after",
     "unmailed_due",
     "claim_email",
     "release_email",
