@@ -333,11 +333,15 @@ def _age(store, user, hours=2):
     from pigeonhole.backends.redis.keys import group_of
 
     client, group = backend.get_client(), group_of(user.pk)
+    unmailed = backend.keys.index(group, "unmailed")
     for entry in pigeonhole.inbox(user, state="all"):
-        # The whole hash, as the store writes it: an entry a send wrote has none yet.
+        # The whole hash, as the store writes it: an entry a send wrote has none
+        # yet, and waits for its digest in its part until it gets one.
+        key = backend.keys.entry(group, entry.id)
+        in_part = not client.exists(key) and entry.read_at is None
         fields = {"u": str(user.pk), "m": str(entry.message_id), "c": ts(when)}
-        client.hset(backend.keys.entry(group, entry.id), mapping=fields)
-        client.zadd(backend.keys.index(group, "unmailed"), {str(entry.id): ts(when)}, xx=True)
+        client.hset(key, mapping=fields)
+        client.zadd(unmailed, {str(entry.id): ts(when)}, xx=not in_part)
 
 
 def test_digest_lists_each_users_unread_entries_once_grouped(store, user, other_user):

@@ -113,7 +113,8 @@ def _hashless_entries(backend, keys) -> list[tuple[str, str, dict[str, str]]]:
 
     Each part in a group's ``ranges`` must have its copy of the content and
     its list of users (and each list its part); an id of a part is an entry
-    while it sits in its user's ``unread`` set and has no hash.
+    while it sits in its user's ``unread`` set and has no hash. Its fields
+    name its part (``part``), which stands for it in the digest queue.
     """
     client = backend.get_client()
     found = []
@@ -135,7 +136,13 @@ def _hashless_entries(backend, keys) -> list[tuple[str, str, dict[str, str]]]:
                 if client.exists(f"{group}:e:{entry_id}"):
                     continue
                 if client.zscore(backend.keys.user(uid, "unread"), entry_id) is not None:
-                    found.append((group, entry_id, {"u": uid, "m": mid, "c": content["created"]}))
+                    fields = {
+                        "u": uid,
+                        "m": mid,
+                        "c": content["created"],
+                        "part": f"{first}:{count}",
+                    }
+                    found.append((group, entry_id, fields))
     assert not lists, f"lists of users without their part: {sorted(lists)}"
     return found
 
@@ -149,7 +156,9 @@ def check_indexes(backend) -> dict[str, int]:
     its thread in none but the thread's history, whose row ``threads``
     names), its group's read and expiring sets must hold exactly the read and
     expiring entries that are not saved, the ``unmailed`` set exactly the
-    unread, unarchived entries not yet emailed, the ``sending`` set exactly
+    unread, unarchived entries not yet emailed that have a hash, the
+    ``unmailed_parts`` set the parts of the others (and no part the group
+    has not), the ``sending`` set exactly
     the copies of sends not finished, and each copy's ``refs`` must equal its
     number of entries in the group. Every key but the ``{ids}`` ones must be
     in a slot group, and the group of its user.
@@ -163,6 +172,7 @@ def check_indexes(backend) -> dict[str, int]:
     def base(key: str) -> str:
         return key[: key.index("}") + 1]
 
+    queued: dict[str, dict[str, float]] = defaultdict(dict)
     refs: Counter[str] = Counter()
     rows: dict[str, dict[str, str]] = defaultdict(dict)
     entries = []
@@ -204,7 +214,9 @@ def check_indexes(backend) -> dict[str, int]:
                 expected[user_key("seen")][entry_id] = score
             if expires:
                 expected[user_key("unread_exp")][entry_id] = float(expires)
-            if not entry.get("e"):
+            if entry.get("part"):
+                queued[f"{group}:unmailed_parts"][entry["part"]] = float(entry["c"])
+            elif not entry.get("e"):
                 expected[f"{group}:unmailed"][entry_id] = float(entry["c"])
         if saved:
             expected[user_key("saved")][entry_id] = score
@@ -219,8 +231,16 @@ def check_indexes(backend) -> dict[str, int]:
             expected[f"{base(key)}:sending"][rest[2]] = float(started)
     actual: dict[str, dict[str, float]] = {}
     for key in keys:
-        if client.type(key) == "zset" and not key.endswith(":ranges"):
+        if key.endswith(":unmailed_parts"):
+            # A part may stay queued once none of its entries waits: the digests drop it.
+            parts = dict(client.zrange(key, 0, -1, withscores=True))
+            assert queued[key].items() <= parts.items(), f"{key} lacks a waiting part"
+            known = {m.rsplit(":", 1)[0] for m in client.zrange(f"{base(key)}:ranges", 0, -1)}
+            assert set(parts) <= known, f"{key} queues a part {base(key)} has not"
+            queued.pop(key)
+        elif client.type(key) == "zset" and not key.endswith(":ranges"):
             actual[key] = dict(client.zrange(key, 0, -1, withscores=True))
+    assert not any(queued.values()), f"parts with waiting entries not queued: {dict(queued)}"
     assert actual == {name: members for name, members in expected.items() if members}
     assert {key: client.hgetall(key) for key in keys if key.endswith(":threads")} == rows
     for key in keys:

@@ -210,6 +210,34 @@ class TestRedisLayout:
         assert backend.list(ids[0], state="all") == []
         check_indexes(backend)
 
+    def test_a_send_queues_each_part_once_for_the_digests(self, backend):
+        # One member per part in the digest queue, not one per entry; the
+        # digests still page through every entry once, and an entry read or
+        # emailed leaves the part.
+        group = group_of(1)
+        ids = [n for n in range(1, 5000) if group_of(n) == group][:20]
+        backend.send(new("queued"), Recipients(ids=ids))
+        client = backend.get_client()
+        assert client.zcard(backend.keys.index(group, "unmailed")) == 0
+        assert client.zcard(backend.keys.index(group, "unmailed_parts")) == 1
+
+        def due() -> list[int]:
+            seen, after = [], None
+            cutoff = timezone.now() + timedelta(minutes=1)
+            while page := backend.unmailed_due(cutoff, limit=7, after=after):
+                seen += [row.id for row in page]
+                after = page[-1]
+            return seen
+
+        everyone = due()
+        assert len(everyone) == len(set(everyone)) == 20
+        read = backend.list(ids[0])[0].id
+        backend.mark_read(ids[0], [read])
+        claimed = backend.list(ids[1])[0].id
+        assert backend.claim_email([claimed], timezone.now()) == [claimed]
+        assert sorted(due()) == sorted(set(everyone) - {read, claimed})
+        check_indexes(backend)
+
     def test_a_send_writes_no_entry_hash_until_the_entry_first_changes(self, backend, users):
         ids = [u.pk for u in users]
         client = backend.get_client()
@@ -474,11 +502,11 @@ class TestLayout:
         client.set(f"{backend.key_prefix}:ids:entry", "41")
         with pytest.raises(BackendUnavailable, match="a new prefix") as caught:
             backend.count(uid)
-        assert "layout 1, not 3:64" in str(caught.value)
+        assert "layout 1, not 4:64" in str(caught.value)
         assert client.get(backend.keys.layout) is None  # nothing written
         client.delete(f"{backend.key_prefix}:ids:entry")
         backend.add(new("after"), uid)
-        assert client.get(backend.keys.layout) == "3:64"
+        assert client.get(backend.keys.layout) == "4:64"
 
     def test_a_store_of_the_second_layout_is_refused_naming_the_fix(self, make_backend, uid):
         # The second layout kept an ``all`` set beside ``unread`` per user: read
@@ -487,12 +515,21 @@ class TestLayout:
         backend.get_client().set(backend.keys.layout, "2:64")
         with pytest.raises(BackendUnavailable, match="a new prefix") as caught:
             backend.list(uid, state="all")
-        assert "layout 2:64, not 3:64" in str(caught.value)
+        assert "layout 2:64, not 4:64" in str(caught.value)
+
+    def test_a_store_of_the_third_layout_is_refused_naming_the_fix(self, make_backend, uid):
+        # The third layout queued every entry of a send in ``unmailed``: read
+        # as this one, its sends would never reach a digest.
+        backend = make_backend()
+        backend.get_client().set(backend.keys.layout, "3:64")
+        with pytest.raises(BackendUnavailable, match="a new prefix") as caught:
+            backend.unmailed_due(timezone.now())
+        assert "layout 3:64, not 4:64" in str(caught.value)
 
     def test_a_store_stamped_with_another_group_count_is_refused(self, make_backend, uid):
         backend = make_backend()
         backend.get_client().set(backend.keys.layout, "2:16")
-        with pytest.raises(BackendUnavailable, match=r"layout 2:16, not 3:64"):
+        with pytest.raises(BackendUnavailable, match=r"layout 2:16, not 4:64"):
             backend.send(new("x"), Recipients(ids=[uid]))
 
 

@@ -29,9 +29,11 @@ GROUPS = 64
 
 #: The layout's version and group count, stamped at ``Keys.layout`` on first
 #: use; a store whose stamp differs refuses to run rather than lose data.
-#: Version 3 keeps each entry in one of its user's ``unread``, ``read`` and
-#: ``archived`` sets; version 2 kept an ``all`` set beside ``unread``.
-LAYOUT = f"3:{GROUPS}"
+#: Version 4 queues a send's entries without a hash for the digests as one
+#: member per part (``unmailed_parts``); version 3 had one per entry in
+#: ``unmailed``. Version 3 keeps each entry in one of its user's ``unread``,
+#: ``read`` and ``archived`` sets; version 2 kept an ``all`` set beside ``unread``.
+LAYOUT = f"4:{GROUPS}"
 
 
 def group_of(user_id: Any) -> int:
@@ -81,8 +83,9 @@ class Keys:
     def index(self, group: int, name: str) -> str:
         """
         One of a group's indexes: ``read``, ``expiring``, ``unmailed``,
-        ``orphans``, ``sending``, and ``ranges``, the parts of sends whose
-        entries have no hash (their users are listed under ``part()``).
+        ``orphans``, ``sending``, ``ranges``, the parts of sends whose
+        entries have no hash (their users are listed under ``part()``), and
+        ``unmailed_parts``, those parts in the digest queue (``first:count``).
         """
         return f"{self.group(group)}:{name}"
 

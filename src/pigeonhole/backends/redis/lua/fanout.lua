@@ -12,8 +12,9 @@
 -- This is the hot path of a send, so each recipient costs as few calls as the
 -- layout allows. A send of no thread and no expiry writes no entry hash: the
 -- part's users go in one list and its range in ``ranges`` (see plain()), and
--- each recipient costs one ZADD, to the user's ``unread`` set, and one member
--- of the group's digest queue. Nor does such an entry bump the user's change
+-- each recipient costs one ZADD, to the user's ``unread`` set: the part joins
+-- the group's digest queue as one member of ``unmailed_parts`` (see
+-- unmailed_after.lua), not one per entry. Nor does such an entry bump the user's change
 -- counter: it grows the inbox, whose size state() counts, so the version moves
 -- all the same.
 local mid, c = ARGV[3], ARGV[4]
@@ -40,19 +41,21 @@ for i = users, #ARGV do
   local uid = ARGV[i]
   if not (thread and redis.call('SISMEMBER', ukey(uid, 'muted'), thread) == 1) then
     if hashless then
-      -- plain() finds the entry's fields.
+      -- plain() finds the entry's fields, and the part stands in the digest queue for it.
+      redis.call('ZADD', ukey(uid, 'unread'), id, id)
     elseif x then
       redis.call('HSET', ekey(id), 'u', uid, 'm', mid, 'c', c, 'x', x)
     else
       redis.call('HSET', ekey(id), 'u', uid, 'm', mid, 'c', c)
     end
     local saved = thread and fold(id, uid, thread, sender)
-    index_new(id, uid, x, c, shared, not thread)
+    if not hashless then index_new(id, uid, x, c, shared, not thread) end
     if saved then resaved[#resaved + 1] = {id, uid} end
     added = added + 1
   end
 end
 add_shared(shared)
+if hashless then redis.call('ZADD', gkey('unmailed_parts'), c, range) end
 -- A row that stays saved leaves the indexes purge walks.
 for _, row in ipairs(resaved) do reindex(row[1], row[2], false, false, x) end
 -- Remember the ids this send reserved here, so the group's entries of a message can be found.

@@ -18,6 +18,12 @@ local function visible(x) return (not x) or tonumber(x) > NOW end
 -- lists the part's users in id order. The entry exists while it is in its
 -- user's ``unread`` set; the first change gives it a hash (own()). Return its
 -- user, content id and creation time, or false for an id no such entry holds.
+--
+-- Such a part stands in the digest queue as one member, ``first:count`` in
+-- ``unmailed_parts`` scored by its creation time, for its entries that still
+-- have no hash and are unread; an entry that gets a hash leaves it, and
+-- reindex() puts it in ``unmailed`` if it is due. So each entry waiting for
+-- its email is in exactly one of the two.
 local function plain(id)
   if not tonumber(id) then return false end
   local part = redis.call('ZREVRANGEBYSCORE', gkey('ranges'), id, '-inf', 'LIMIT', 0, 1)[1]
@@ -268,6 +274,7 @@ local function drop_copy(mid)
   for first, count in string.gmatch(ranges or '', '(%d+):(%d+)') do
     if redis.call('ZREM', gkey('ranges'), first .. ':' .. count .. ':' .. mid) == 1 then
       redis.call('DEL', pkey(first))
+      redis.call('ZREM', gkey('unmailed_parts'), first .. ':' .. count)
     end
   end
   return redis.call('DEL', mkey(mid))

@@ -1,8 +1,11 @@
 -- ARGV: prefix, now, cutoff, cursor ('<score> <id>' of an entry, '-' to start),
--- count. The members of the group's ``unmailed`` index (scored by creation
--- time, ties in byte order of the ids, which are digits) just after the
--- cursor and scored up to ``cutoff``, at most ``count``, flat with their
--- scores. The cursor's entry need not be in this group, nor indexed any more.
+-- count. The entries of the group's digest queue (scored by creation time,
+-- ties in byte order of the ids, which are digits) just after the cursor and
+-- scored up to ``cutoff``, at most ``count``, flat with their scores. The
+-- queue is the ``unmailed`` index, one member per entry, merged with the
+-- parts of ``unmailed_parts``, each expanded to those of its entries that
+-- still have no hash and are unread (see plain()). The cursor's entry need
+-- not be in this group, nor indexed any more.
 local key = gkey('unmailed')
 local cutoff, count = tonumber(ARGV[3]), tonumber(ARGV[5])
 
@@ -28,13 +31,55 @@ local function start_after(cursor)
   return low
 end
 
+-- Up to ``count`` entries of the parts after the cursor, as {id, score}, in
+-- order. A part none of whose entries is waiting any more leaves the queue:
+-- an entry never comes back to its part once it has a hash or was read.
+local function from_parts(cursor)
+  local score, after = string.match(cursor, '^(%S+) (%S+)$')
+  local low = score and tonumber(score) or false
+  local parts = redis.call(
+    'ZRANGEBYSCORE', gkey('unmailed_parts'), score or '-inf', ARGV[3], 'WITHSCORES')
+  local taken = {}
+  for i = 1, #parts, 2 do
+    local s = parts[i + 1]
+    if #taken >= count and tonumber(s) > tonumber(taken[#taken][2]) then break end
+    local first, n = string.match(parts[i], '^(%d+):(%d+)$')
+    local base = tonumber(first)
+    local whole = not (low and tonumber(s) == low)
+    local ids = {}
+    for offset = 0, tonumber(n) - 1 do
+      local id = string.format('%d', base + offset)
+      if whole or id > after then ids[#ids + 1] = {id, offset} end
+    end
+    table.sort(ids, function(a, b) return a[1] < b[1] end)
+    local users = redis.call('LRANGE', pkey(first), 0, -1)  -- first as written: Lua prints 14 digits
+    local live = 0
+    for _, pair in ipairs(ids) do
+      local id, uid = pair[1], users[pair[2] + 1]
+      if uid and redis.call('EXISTS', ekey(id)) == 0 and redis.call('ZSCORE', ukey(uid, 'unread'), id) then
+        live = live + 1
+        taken[#taken + 1] = {id, s}
+        if live >= count then break end
+      end
+    end
+    if whole and live == 0 then redis.call('ZREM', gkey('unmailed_parts'), parts[i]) end
+  end
+  return taken
+end
+
 local rank = start_after(ARGV[4])
 local found = redis.call('ZRANGE', key, rank, rank + count - 1, 'WITHSCORES')
-for i = 2, #found, 2 do
-  if tonumber(found[i]) > cutoff then
-    local kept = {}
-    for j = 1, i - 2 do kept[j] = found[j] end
-    return kept
-  end
+local merged = from_parts(ARGV[4])
+for i = 1, #found, 2 do
+  if tonumber(found[i + 1]) <= cutoff then merged[#merged + 1] = {found[i], found[i + 1]} end
 end
-return found
+table.sort(merged, function(a, b)
+  local x, y = tonumber(a[2]), tonumber(b[2])
+  if x ~= y then return x < y end
+  return a[1] < b[1]
+end)
+local page = {}
+for i = 1, math.min(count, #merged) do
+  page[#page + 1], page[#page + 2] = merged[i][1], merged[i][2]
+end
+return page
