@@ -31,9 +31,27 @@ local function start_after(cursor)
   return low
 end
 
+-- A part's ids after ``after`` (or all), in byte order, each with its offset
+-- in the part. Used only where a part's ids differ in their number of digits
+-- from each other or from the cursor's, so that byte order is not the order
+-- of the numbers: rare, a part crossing a power of ten.
+local function sorted_ids(base, size, after)
+  local ids = {}
+  for offset = 0, size - 1 do
+    local id = string.format('%d', base + offset)
+    if not after or id > after then ids[#ids + 1] = {id, offset} end
+  end
+  table.sort(ids, function(a, b) return a[1] < b[1] end)
+  return ids
+end
+
 -- Up to ``count`` entries of the parts after the cursor, as {id, score}, in
 -- order. A part none of whose entries is waiting any more leaves the queue:
 -- an entry never comes back to its part once it has a hash or was read.
+-- A part's ids are a run of numbers; where they have as many digits as the
+-- cursor's, byte order is their order, so a page starts just after the
+-- cursor and reads the part's users a window at a time: a digest run pages
+-- through a send of 100,000 without reading it whole for every page.
 local function from_parts(cursor)
   local score, after = string.match(cursor, '^(%S+) (%S+)$')
   local low = score and tonumber(score) or false
@@ -44,22 +62,32 @@ local function from_parts(cursor)
     local s = parts[i + 1]
     if #taken >= count and tonumber(s) > tonumber(taken[#taken][2]) then break end
     local first, n = string.match(parts[i], '^(%d+):(%d+)$')
-    local base = tonumber(first)
+    local base, size = tonumber(first), tonumber(n)
     local whole = not (low and tonumber(s) == low)
-    local ids = {}
-    for offset = 0, tonumber(n) - 1 do
-      local id = string.format('%d', base + offset)
-      if whole or id > after then ids[#ids + 1] = {id, offset} end
-    end
-    table.sort(ids, function(a, b) return a[1] < b[1] end)
-    local users = redis.call('LRANGE', pkey(first), 0, -1)  -- first as written: Lua prints 14 digits
+    local digits = #string.format('%d', base + size - 1)
     local live = 0
-    for _, pair in ipairs(ids) do
-      local id, uid = pair[1], users[pair[2] + 1]
+    local function offer(id, uid)
       if uid and redis.call('EXISTS', ekey(id)) == 0 and redis.call('ZSCORE', ukey(uid, 'unread'), id) then
         live = live + 1
         taken[#taken + 1] = {id, s}
-        if live >= count then break end
+      end
+      return live >= count
+    end
+    if digits == #first and (whole or #after == #first) then
+      local offset = 0
+      if not whole and after >= first then offset = tonumber(after) - base + 1 end
+      while offset < size and live < count do
+        local stop = math.min(size - 1, offset + count - 1)
+        local users = redis.call('LRANGE', pkey(first), offset, stop)  -- first as written: Lua prints 14 digits
+        for k = 0, stop - offset do
+          if offer(string.format('%d', base + offset + k), users[k + 1]) then break end
+        end
+        offset = stop + 1
+      end
+    else
+      local users = redis.call('LRANGE', pkey(first), 0, -1)
+      for _, pair in ipairs(sorted_ids(base, size, not whole and after)) do
+        if offer(pair[1], users[pair[2] + 1]) then break end
       end
     end
     if whole and live == 0 then redis.call('ZREM', gkey('unmailed_parts'), parts[i]) end
