@@ -231,6 +231,11 @@ class TestRedisLayout:
 
         everyone = due()
         assert len(everyone) == len(set(everyone)) == 20
+        # Seen gives the entry a hash, which takes it out of its part: it waits in
+        # ``unmailed`` then, still due.
+        backend.mark_seen(ids[2])
+        assert sorted(due()) == sorted(everyone)
+        check_indexes(backend)
         read = backend.list(ids[0])[0].id
         backend.mark_read(ids[0], [read])
         claimed = backend.list(ids[1])[0].id

@@ -57,7 +57,12 @@ end
 local function own(id)
   if redis.call('EXISTS', ekey(id)) == 1 then return end
   local uid, mid, c = plain(id)
-  if uid then redis.call('HSET', ekey(id), 'u', uid, 'm', mid, 'c', c) end
+  if uid then
+    redis.call('HSET', ekey(id), 'u', uid, 'm', mid, 'c', c)
+    -- With a hash the entry leaves its part's digest queue (see unmailed_parts):
+    -- it waits in ``unmailed`` until the change that follows says otherwise.
+    redis.call('ZADD', gkey('unmailed'), c, id)
+  end
 end
 
 -- An entry's fields, in ENTRY_FIELDS order (see encoding.py): u, m, c, r, a, e,
