@@ -231,6 +231,8 @@ class Timeline:
         self.read_cpu: tuple[float, float] = (0.0, 0.0)
         self.first = self.last = self.first_cpu = self.last_cpu = 0.0
         self.writes = 0
+        #: Every write's time, for the median: what the server alone makes of it.
+        self.times: list[float] = []
 
     def hear(self) -> None:
         if not self.heard:
@@ -242,11 +244,13 @@ class Timeline:
             self.first, self.first_cpu = now, cpu
         self.last, self.last_cpu = now, cpu
         self.writes += 1
+        self.times.append(now)
 
     def line(self) -> str:
+        median = statistics.median(self.times) if self.times else 0.0
         return (
             f"timeline {self.heard:.6f} {self.read[0]:.6f} {self.read[1]:.6f} "
-            f"{self.first:.6f} {self.last:.6f} {self.writes} "
+            f"{self.first:.6f} {median:.6f} {self.last:.6f} {self.writes} "
             f"{self.first_cpu - self.heard_cpu:.6f} {self.last_cpu - self.heard_cpu:.6f} "
             f"{self.read_cpu[0] - self.heard_cpu:.6f} {self.read_cpu[1] - self.heard_cpu:.6f}"
         )
@@ -421,7 +425,7 @@ class Server:
         lines = self._lines("timeline ")
         if not lines:
             return "no timeline"
-        heard, read0, read1, first, last, writes, cpu_first, cpu_last, cpu0, cpu1 = (
+        heard, read0, read1, first, median, last, writes, cpu_first, cpu_last, cpu0, cpu1 = (
             float(x) for x in lines[-1].split()[1:]
         )
         if not writes:
@@ -432,7 +436,8 @@ class Server:
 
         return (
             f"heard {ms(heard)}, read {ms(read0)}-{ms(read1)}, "
-            f"first write {ms(first)}, last write {ms(last)} ms ({writes:.0f} writes); "
+            f"first write {ms(first)}, median {ms(median)}, last {ms(last)} ms "
+            f"({writes:.0f} writes); "
             f"CPU from heard to read {cpu0 * 1000:.0f}-{cpu1 * 1000:.0f} ms, to first write "
             f"{cpu_first * 1000:.0f} ms, to last {cpu_last * 1000:.0f} ms"
         )
