@@ -405,6 +405,37 @@ class TestRedisLayout:
         assert backend.mark_unread(uid, ids) == ids[::-1]
         assert backend.mark_all_read(uid) == ids[::-1]
 
+    def test_snapshots_read_a_batch_of_users_in_two_round_trips(self, backend, users, monkeypatch):
+        """A reconnect storm's batch costs two round trips, not two per user."""
+        import redis.connection
+
+        for user in users:
+            backend.add(new(f"for {user.pk}"), user.pk)
+        asked = [user.pk for user in users] * 5
+        expected = [(backend.list(pk, state="all", limit=3), backend.count(pk)) for pk in asked]
+        sent = []
+        real = redis.connection.AbstractConnection.send_packed_command
+
+        def counted(connection, command, check_health=True):
+            sent.append(command)
+            return real(connection, command, check_health)
+
+        monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counted)
+        assert backend.snapshots(asked, 3) == expected
+        assert len(sent) == 2
+
+    def test_snapshots_read_on_past_expired_entries_as_listing_does(self, backend, users):
+        backend.scan_batch = 3
+        uid, other = users[0].pk, users[1].pk
+        kept = [backend.add(new(f"kept {i}"), uid) for i in range(2)]
+        backend.expire(uid, [backend.add(new(f"gone {i}"), uid).id for i in range(7)])
+        backend.add(new("theirs"), other)
+        found = backend.snapshots([uid, other], 2)
+        assert [entry.id for entry in found[0][0]] == [entry.id for entry in reversed(kept)]
+        assert found == [
+            (backend.list(pk, state="all", limit=2), backend.count(pk)) for pk in (uid, other)
+        ]
+
     def test_filters_scan_past_batches_of_entries_that_do_not_match(self, backend, uid):
         backend.scan_batch = 7
         backend.add(new("old billing", extra_tags="billing"), uid)

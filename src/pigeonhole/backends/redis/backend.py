@@ -605,14 +605,30 @@ class RedisBackend(BaseBackend):
 
     def _scan(self, user_id: Any, query: InboxQuery, now: datetime) -> list[StoredMessage]:
         """Run the listing script; the state ``claim`` also marks what it reads read."""
-        state, limit = query.state, query.limit
+        limit = query.limit
         cursor = "+inf" if query.after is None else f"({int(query.after)}"
-        args = [
+        args = self._list_args(user_id, query, now)
+        rows: list[Any] = []
+        with self._errors():
+            while len(rows) < limit and cursor:
+                args[3], args[4] = cursor, limit - len(rows)
+                cursor, found = self._run("list", group_of(user_id), args)
+                rows += json.loads(found)
+        return [decode_entry(user_id, row) for row in rows]
+
+    def _list_args(self, user_id: Any, query: InboxQuery, now: datetime) -> list[Any]:
+        """
+        Return the listing script's arguments for a first round.
+
+        The cursor and the number of rows wanted (the fourth and fifth) are
+        those of a first page; ``_scan()`` replaces them for each round.
+        """
+        return [
             ts(now),
             str(user_id),
-            state,
-            None,  # the cursor, filled in each round
-            None,  # how many rows are still wanted
+            query.state,
+            "+inf" if query.after is None else f"({int(query.after)}",
+            query.limit,
             self.scan_batch,
             "" if query.since is None else ts(query.since),
             "" if query.before is None else ts(query.before),
@@ -621,13 +637,37 @@ class RedisBackend(BaseBackend):
             self._noted_ttl(query),
             *(str(int(level)) for level in query.levels or ()),
         ]
-        rows: list[Any] = []
+
+    def snapshots(
+        self, user_ids: Sequence[Any], limit: int
+    ) -> list[tuple[list[StoredMessage], int]]:
+        """
+        Read every user's newest entries and unread count in two pipelined round trips.
+
+        A reconnect storm reads dozens of users at once; one by one, each user
+        cost two round trips. A user whose page the first round could not fill
+        (more than ``scan_batch`` expired entries on top) is read on as
+        ``list()`` reads.
+        """
+        if not user_ids:
+            return []
+        now = timezone.now()
+        query = InboxQuery("all", limit=limit)
         with self._errors():
-            while len(rows) < limit and cursor:
-                args[3], args[4] = cursor, limit - len(rows)
-                cursor, found = self._run("list", group_of(user_id), args)
-                rows += json.loads(found)
-        return [decode_entry(user_id, row) for row in rows]
+            pages = self._each(
+                "list", ((group_of(pk), self._list_args(pk, query, now)) for pk in user_ids)
+            )
+            counts = self._each("count", ((group_of(pk), [ts(now), str(pk)]) for pk in user_ids))
+        found = []
+        for pk, (cursor, rows), count in zip(user_ids, pages, counts, strict=True):
+            page = json.loads(rows)
+            entries = (
+                self._scan(pk, query, now)
+                if len(page) < limit and cursor
+                else [decode_entry(pk, row) for row in page]
+            )
+            found.append((entries, int(count)))
+        return found
 
     @staticmethod
     def _noted_ttl(query: InboxQuery) -> int | str:
