@@ -9,15 +9,21 @@ class PigeonholeConfig(AppConfig):
 
     def ready(self) -> None:
         from django.conf import settings
-        from django.db.models.signals import post_delete
+        from django.db.models.signals import post_delete, pre_delete
 
         from . import checks  # noqa: F401  (registers the system checks)
-        from .receivers import forget_deleted_user
+        from .receivers import drop_history_of_deleted_rows, forget_deleted_user
 
         post_delete.connect(
             forget_deleted_user,
             sender=settings.AUTH_USER_MODEL,
             dispatch_uid="pigeonhole.forget_deleted_user",
+        )
+        # Before the deletion: the rows whose history goes are found through the message.
+        pre_delete.connect(
+            drop_history_of_deleted_rows,
+            sender="pigeonhole.Message",
+            dispatch_uid="pigeonhole.drop_history_of_deleted_rows",
         )
         from .brokers import publish
 

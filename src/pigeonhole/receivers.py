@@ -14,7 +14,7 @@ from django.db import transaction
 from . import service
 from .exceptions import BackendUnavailable
 
-__all__ = ["forget_deleted_user"]
+__all__ = ["drop_history_of_deleted_rows", "forget_deleted_user"]
 
 logger = logging.getLogger("pigeonhole")
 
@@ -44,3 +44,23 @@ def forget_deleted_user(sender: Any, instance: Any, using: str, **kwargs: Any) -
             )
 
     transaction.on_commit(forget, using=using)
+
+
+def drop_history_of_deleted_rows(sender: Any, instance: Any, using: str, **kwargs: Any) -> None:
+    """
+    Delete the thread history of the rows that go with a deleted message.
+
+    A thread's history goes with its row. The store's own deletes and purge
+    see to that; a message deleted through Django (the admin, a queryset)
+    takes its rows with it by cascade, which knows nothing of threads. Left
+    behind, that history would reappear under the thread's next row, in
+    ``thread_messages()`` and, on some databases, in its count and senders.
+    """
+    if not instance.thread:
+        return
+    from .models import FoldedEntry, InboxEntry
+
+    rows = InboxEntry.objects.using(using).filter(message_id=instance.pk)
+    FoldedEntry.objects.using(using).filter(
+        thread=instance.thread, user_id__in=rows.values("user_id")
+    ).delete()

@@ -338,6 +338,23 @@ class TestFanOutStatement:
         assert not InboxEntry.objects.filter(user_id=users[0].pk).exists()
         assert InboxEntry.objects.count() == 2
 
+    def test_deleting_a_threads_newest_message_through_django_takes_the_history_along(self, users):
+        """
+        A thread's history goes with its row, however the row goes: a later
+        message starts the thread afresh on every database, as after delete().
+        """
+        backend = DatabaseBackend()
+        uid, first, second, third = users[0].pk, users[1].pk, users[2].pk, users[0].pk
+        for text, sender in (("a", first), ("b", second)):
+            backend.send(new(text, thread="t", from_user_id=sender), Recipients(ids=[uid]))
+        [row] = backend.list(uid, state="all")
+        Message.objects.filter(pk=row.message_id).delete()
+        backend.send(new("c", thread="t", from_user_id=third), Recipients(ids=[uid]))
+        [row] = backend.list(uid, state="all")
+        assert (str(row), row.count, row.senders) == ("c", 1, [third])
+        assert texts(backend.thread_messages(uid, row.id)) == ["c"]
+        assert texts(backend.export_entries(uid)) == ["c"]
+
 
 @pytest.mark.skipif(
     connection.vendor not in ("postgresql", "sqlite"), reason="MariaDB takes an IN list"
