@@ -19,7 +19,7 @@ from pigeonhole.admin import (
     register_user_admin,
     send_message_action,
 )
-from pigeonhole.models import InboxEntry, Message
+from pigeonhole.models import FoldedEntry, InboxEntry, Message
 
 pytestmark = pytest.mark.django_db
 
@@ -265,6 +265,20 @@ class TestInboxEntryAdmin:
             "archived": second_alice.pk,
             "bob": InboxEntry.objects.get(user=other_user).pk,
         }
+
+    def test_deleting_thread_rows_deletes_the_history_they_keep(
+        self, admin_client, user, other_user
+    ):
+        for text in ("a", "b"):
+            pigeonhole.send([user, other_user], text, thread="t")
+        mine, theirs = (InboxEntry.objects.get(user=person) for person in (user, other_user))
+        response = admin_client.post(f"{ENTRIES_URL}{mine.pk}/delete/", {"post": "yes"})
+        assert response.status_code == 302
+        assert not FoldedEntry.objects.filter(user=user).exists()
+        assert FoldedEntry.objects.filter(user=other_user).count() == 1
+        selected = {"action": "delete_selected", "_selected_action": [theirs.pk], "post": "yes"}
+        assert admin_client.post(ENTRIES_URL, selected).status_code == 302
+        assert not InboxEntry.objects.exists() and not FoldedEntry.objects.exists()
 
     def test_filters_by_read_state(self, admin_client, entries):
         read = listed(admin_client.get(ENTRIES_URL, {"read": "yes"}))

@@ -15,6 +15,7 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.auth import get_permission_codename, get_user_model
 from django.contrib.contenttypes.models import ContentType
+from django.db import transaction
 from django.db.models import Count, Exists, IntegerField, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.forms.models import BaseInlineFormSet
@@ -31,7 +32,7 @@ from . import api, constants
 from .exceptions import InvalidMessage
 from .forms import MessageAdminForm, SendMessageForm
 from .message import level_tag_for
-from .models import InboxEntry, Message
+from .models import InboxEntry, InboxEntryQuerySet, Message
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
@@ -391,6 +392,15 @@ class InboxEntryAdmin(admin.ModelAdmin):
     @admin.display(description=_("read"), boolean=True, ordering="read_at")
     def is_read(self, obj: InboxEntry) -> bool:
         return obj.is_read
+
+    def delete_model(self, request: HttpRequest, obj: InboxEntry) -> None:
+        """Delete the row and the thread history it keeps, as the store's own delete does."""
+        self.delete_queryset(request, InboxEntry.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request: HttpRequest, queryset: InboxEntryQuerySet) -> None:
+        with transaction.atomic(using=queryset.db):
+            queryset.history().delete()
+            super().delete_queryset(request, queryset)
 
 
 # The action on the users admin ------------------------------------------------

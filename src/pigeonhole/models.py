@@ -16,7 +16,7 @@ from django.conf import settings
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -125,6 +125,20 @@ class InboxEntryQuerySet(models.QuerySet["InboxEntry"]):
 
     def for_level(self, level: int) -> InboxEntryQuerySet:
         return self.filter(message__level__in=level_variants(level))
+
+    def history(self) -> models.QuerySet[FoldedEntry]:
+        """
+        Return the thread history these rows keep: what must go when they go.
+
+        The store's own deletes take it along; this is for deletes that go
+        around the store (the admin, a message deleted through Django).
+        """
+        heads = self.filter(user_id=OuterRef("user_id"), thread=OuterRef("thread"))
+        return (
+            FoldedEntry.objects.using(self.db)
+            .filter(user_id__in=self.filter(thread__isnull=False).values("user_id"))
+            .filter(Exists(heads))
+        )
 
 
 class EntryState(models.Model):

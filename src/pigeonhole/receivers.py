@@ -58,9 +58,6 @@ def drop_history_of_deleted_rows(sender: Any, instance: Any, using: str, **kwarg
     """
     if not instance.thread:
         return
-    from .models import FoldedEntry, InboxEntry
+    from .models import InboxEntry
 
-    rows = InboxEntry.objects.using(using).filter(message_id=instance.pk)
-    FoldedEntry.objects.using(using).filter(
-        thread=instance.thread, user_id__in=rows.values("user_id")
-    ).delete()
+    InboxEntry.objects.using(using).filter(message_id=instance.pk).history().delete()
