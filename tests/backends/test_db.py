@@ -351,3 +351,16 @@ def test_a_list_of_ids_goes_to_the_database_as_one_parameter(users):
     assert sorted(InboxEntry.objects.filter(message=sent).values_list("user_id", flat=True)) == (
         sorted(u.pk for u in users)
     )
+
+
+@pytest.mark.skipif(
+    connection.vendor not in ("postgresql", "sqlite"), reason="MariaDB takes an IN list"
+)
+def test_who_muted_a_thread_is_looked_up_with_the_ids_as_one_parameter(users):
+    backend = DatabaseBackend()
+    backend.mute(users[1].pk, "deploys")
+    with CaptureQueriesContext(connection) as captured:
+        reached = backend.unmuted(Recipients(ids=[u.pk for u in users]), "deploys")
+    [lookup] = [q["sql"] for q in captured.captured_queries if "pigeonhole_mute" in q["sql"]]
+    assert ("= ANY(" if connection.vendor == "postgresql" else "json_each(") in lookup
+    assert list(reached.ids) == [users[0].pk, users[2].pk]
