@@ -368,3 +368,30 @@ def test_a_list_of_ids_goes_to_the_database_as_one_parameter(users):
     assert sorted(InboxEntry.objects.filter(message=sent).values_list("user_id", flat=True)) == (
         sorted(u.pk for u in users)
     )
+
+
+def test_who_muted_a_thread_is_read_once_for_a_list_of_any_length(users):
+    backend = DatabaseBackend()
+    backend.batch_size = 2  # recipients in batches of two, and "few" is up to two mutes
+    backend.mute(users[1].pk, "deploys")
+    with CaptureQueriesContext(connection) as captured:
+        reached = backend.unmuted(Recipients(ids=[u.pk for u in users]), "deploys")
+    assert own_statements(captured) == ["SELECT"]
+    assert list(reached.ids) == [users[0].pk, users[2].pk]
+
+
+@pytest.mark.skipif(
+    connection.vendor not in ("postgresql", "sqlite"), reason="MariaDB takes an IN list"
+)
+def test_who_muted_a_thread_many_muted_is_looked_up_with_the_ids_as_one_parameter(users):
+    backend = DatabaseBackend()
+    backend.batch_size = 1  # more than one mute is "many"
+    backend.mute(users[0].pk, "deploys")
+    backend.mute(users[1].pk, "deploys")
+    with CaptureQueriesContext(connection) as captured:
+        reached = backend.unmuted(Recipients(ids=[u.pk for u in users]), "deploys")
+    lookups = [q["sql"] for q in captured.captured_queries if "pigeonhole_mute" in q["sql"]]
+    assert len(lookups) == 1 + len(users)  # the first read, then one batch of one each
+    array = "= ANY(" if connection.vendor == "postgresql" else "json_each("
+    assert all(array in lookup for lookup in lookups[1:])
+    assert list(reached.ids) == [users[2].pk]

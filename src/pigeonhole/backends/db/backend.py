@@ -518,15 +518,33 @@ class DatabaseBackend(BaseBackend):
         return sorted(found, key=lambda entry: entry.id)
 
     def unmuted(self, recipients: Recipients, thread: str) -> Recipients:
-        """Leave out those who muted ``thread``: a query stays a query, ids cost one more."""
-        mutes = Mute.objects.using(self.db_for_read()).filter(thread=thread)
+        """
+        Leave out those who muted ``thread``: a query stays a query, ids cost one more.
+
+        A thread is muted by few people if any, so one read of up to a batch of
+        them does for a list of any length. Past that, the list is looked up a
+        batch at a time, the ids as one parameter where the database takes an
+        array, as a send's own: an ``IN`` list of 5,000 placeholders a batch
+        cost more to build and parse than a send of 100,000 into a thread took.
+        """
+        alias = self.db_for_read()
+        mutes = Mute.objects.using(alias).filter(thread=thread)
         if recipients.queryset is not None:
             muted = mutes.values("user_id")
             return Recipients(queryset=recipients.queryset.exclude(pk__in=muted))
         ids = list(recipients.ids)
-        muted_ids: set[UserId] = set()
-        for chunk in _chunks(ids, self._id_batch_size(self.db_for_read())):
-            muted_ids.update(mutes.filter(user_id__in=chunk).values_list("user_id", flat=True))
+        few = list(mutes.values_list("user_id", flat=True)[: self.batch_size + 1])
+        muted_ids: set[UserId] = set(few)
+        if len(few) <= self.batch_size:
+            return Recipients(ids=[pk for pk in ids if pk not in muted_ids])
+        connection = connections[alias]
+        arrays = sql.takes_id_array(connection)
+        for chunk in _chunks(ids, self._recipient_batch_size(alias)):
+            if arrays:
+                among = mutes.filter(sql.ids_condition(connection, Mute, chunk, "user"))
+            else:
+                among = mutes.filter(user_id__in=chunk)
+            muted_ids.update(among.values_list("user_id", flat=True))
         return Recipients(ids=[pk for pk in ids if pk not in muted_ids])
 
     def muted_threads(self, user_id: UserId) -> list[str]:
