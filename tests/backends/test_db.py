@@ -395,3 +395,80 @@ def test_who_muted_a_thread_many_muted_is_looked_up_with_the_ids_as_one_paramete
     array = "= ANY(" if connection.vendor == "postgresql" else "json_each("
     assert all(array in lookup for lookup in lookups[1:])
     assert list(reached.ids) == [users[2].pk]
+
+
+def _waiting_on_a_lock() -> bool:
+    """Whether another connection of this test database waits for a row lock."""
+    from django.db import connections
+
+    with connections["default"].cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            )
+        else:
+            # MariaDB shows a statement waiting for a row lock as one in progress.
+            cursor.execute(
+                "SELECT count(*) FROM information_schema.PROCESSLIST WHERE DB = DATABASE() "
+                "AND ID <> CONNECTION_ID() AND (INFO LIKE 'INSERT%%' OR INFO LIKE 'DELETE%%')"
+            )
+        return bool(cursor.fetchone()[0])
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor == "sqlite", reason="SQLite runs one writer at a time")
+def test_two_sends_into_one_thread_at_once_both_land_and_fold(users):
+    """
+    The second send waits for the first's row of the thread, then folds it.
+
+    Without a retry, it found the row it meant to replace gone and the
+    first send's new row in its place: the unique (thread, user) row (or the
+    history's id) refused it, and the send failed with an IntegrityError.
+    """
+    import threading
+
+    from django.db import connections
+
+    from ..timing import wait_until
+
+    backend = DatabaseBackend()
+    uid = users[0].pk
+    backend.send(new("a", thread="t"), Recipients(ids=[uid]))
+    sent, release, errors = threading.Event(), threading.Event(), []
+
+    def first() -> None:
+        try:
+            with transaction.atomic():
+                backend.send(new("b", thread="t"), Recipients(ids=[uid]))
+                sent.set()
+                assert release.wait(60)
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            sent.set()
+            connections.close_all()
+
+    def second() -> None:
+        try:
+            backend.send(new("c", thread="t"), Recipients(ids=[uid]))
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    one = threading.Thread(target=first)
+    one.start()
+    assert sent.wait(60)
+    two = threading.Thread(target=second)
+    two.start()
+    try:
+        wait_until(lambda: _waiting_on_a_lock() or not two.is_alive())
+    finally:
+        release.set()
+        one.join(60)
+        two.join(60)
+    assert errors == []
+    [row] = backend.list(uid, state="all")
+    assert (str(row), row.count) == ("c", 3)
+    assert texts(backend.thread_messages(uid, row.id)) == ["a", "b", "c"]

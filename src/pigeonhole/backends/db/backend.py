@@ -16,7 +16,7 @@ from typing import Any, TypeAlias, TypeVar
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import connections, router, transaction
+from django.db import IntegrityError, connections, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Count, Exists, F, Max, Model, OuterRef, Q, QuerySet
 from django.utils import timezone
@@ -142,6 +142,11 @@ class DatabaseBackend(BaseBackend):
 
     #: Recipients per ``INSERT ... SELECT`` when they come as a list of ids.
     batch_size = 5000
+
+    #: Times a threaded send's statements run before a conflict with sends into
+    #: the same thread at the same moment is raised: each run after the first
+    #: follows another send's commit, so this many sends at once all land.
+    fold_attempts = 10
 
     #: Whether the request path runs the SQL of ``sql``, which reads the visible
     #: entries of ``get_queryset()`` as this class defines them. A subclass that
@@ -277,17 +282,31 @@ class DatabaseBackend(BaseBackend):
             users = users.model._base_manager.using(alias).filter(pk__in=users.values("pk"))
         select = users.annotate(_pigeonhole_uid=F("pk")).values_list("_pigeonhole_uid")
         recipients = select.query.get_compiler(using=alias).as_sql()
-        if content.thread:
-            folds = self.folds_in_insert(connection)
-            statements = sql.threaded_fan_out(
-                connection, content, now, recipients, folds, by_recipient=by_id
+        if not content.thread:
+            statement, params = sql.fan_out(
+                connection, content.pk, now, content.expires, recipients
             )
-        else:
-            statements = [sql.fan_out(connection, content.pk, now, content.expires, recipients)]
-        with connection.cursor() as cursor:
-            for statement, params in statements:  # the last one inserts the entries
+            with connection.cursor() as cursor:
                 cursor.execute(statement, params)
-            return max(int(cursor.rowcount), 0)
+                return max(int(cursor.rowcount), 0)
+        folds = self.folds_in_insert(connection)
+        statements = sql.threaded_fan_out(
+            connection, content, now, recipients, folds, by_recipient=by_id
+        )
+        for attempt in range(self.fold_attempts):
+            try:
+                with transaction.atomic(using=alias), connection.cursor() as cursor:
+                    for statement, params in statements:  # the last one inserts the entries
+                        cursor.execute(statement, params)
+                    return max(int(cursor.rowcount), 0)
+            except IntegrityError:
+                # Another send into the thread replaced a row while this one
+                # waited for it: the row this one meant to fold is gone and the
+                # other's new row holds its place. Run again, from the savepoint,
+                # and this time fold that one.
+                if attempt == self.fold_attempts - 1:
+                    raise
+        raise AssertionError("unreachable")  # the loop returns or raises
 
     def _insert(self, alias: str, model: type[Model], values: dict[str, Any]) -> int:
         """
