@@ -2,7 +2,8 @@
 -- thread|'', how many content field/value pairs, the pairs, then the user ids
 -- as one JSON array of strings: one chunk of a send's recipients in this slot
 -- group, with consecutive entry ids from the first. One argument costs Redis
--- less to take in than one per user, and the sending process far less to pack. A user who muted the thread gets nothing (the id
+-- less to take in than one per user, and the sending process far less to
+-- pack. A user who muted the thread gets nothing (the id
 -- reserved for them stays unused), the others' rows of the thread fold into
 -- their new entries. Entry ids were reserved by the caller, so a failed send
 -- knows which ids to take back. A chunk is written whole or not at all, and
