@@ -247,6 +247,15 @@ class TestValidation:
         with pytest.raises(InvalidMessage, match="saved"):
             pigeonhole.send(django_user_model(username="ghost"), "Hello")
 
+    def test_a_list_with_one_unsaved_or_anonymous_user_is_refused_whole(
+        self, user, other_user, django_user_model
+    ):
+        ghost = django_user_model(username="ghost")
+        for odd, match in ((ghost, "not been saved"), (AnonymousUser(), "anonymous")):
+            with pytest.raises(InvalidMessage, match=match):
+                pigeonhole.send([user, odd, other_user], "Hello")
+        assert pigeonhole.unread_count(user) == pigeonhole.unread_count(other_user) == 0
+
     def test_invalid_message_is_a_value_error(self):
         assert issubclass(InvalidMessage, ValueError)
 

@@ -282,6 +282,19 @@ class TestRedisLayout:
         for group, _, users in parts:
             assert {group_of(pk) for pk in users} == {group}
 
+    def test_a_send_reaches_user_ids_that_json_escapes(self, backend):
+        # A fan-out script takes its users as one JSON array: ids with quotes,
+        # backslashes, commas, control characters or accents arrive as they are.
+        ids = ['say "hi"', "back\\slash", "a,b", "tab\there", "café", "一"]
+        sent = backend.send(new("escaped"), Recipients(ids=ids))
+        assert sent.recipient_count == len(ids)
+        for uid in ids:
+            [entry] = backend.list(uid)
+            assert (entry.user_id, entry.message_id, backend.count(uid)) == (uid, sent.id, 1)
+        rows = backend.unmailed_for_message(sent.id)
+        assert sorted(row.user_id for row in rows) == sorted(ids)
+        check_indexes(backend)
+
     def test_state_sees_a_send_whose_ids_come_before_the_newest_entry(self, backend, uid):
         """
         A send adds entries without counting a change: a send reserved first

@@ -17,6 +17,7 @@ import builtins
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from itertools import islice
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
@@ -75,13 +76,9 @@ class Recipients:
             for start in range(0, len(self.ids), chunk_size):
                 yield list(self.ids[start : start + chunk_size])
             return
-        chunk: list[UserId] = []
-        for pk in self.queryset.values_list("pk", flat=True).iterator(chunk_size=chunk_size):
-            chunk.append(pk)
-            if len(chunk) >= chunk_size:
-                yield chunk
-                chunk = []
-        if chunk:
+        # islice() takes each chunk off the iterator without a Python step per id.
+        pks = self.queryset.values_list("pk", flat=True).iterator(chunk_size=chunk_size)
+        while chunk := list(islice(pks, chunk_size)):
             yield chunk
 
 
