@@ -42,7 +42,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from asgiref.sync import SyncToAsync
 from django.db import connections
@@ -67,6 +67,7 @@ __all__ = [
     "read_sent",
     "read_snapshot",
     "read_snapshots",
+    "read_together",
     "release_sent_reader",
     "release_sent_reader_soon",
 ]
@@ -207,11 +208,6 @@ def process_stream_limit(setting: int | None) -> int | None:
         return setting
     room = max(soft - max(FD_RESERVE, soft // 10), 1)
     return room if setting is None else min(setting, room)
-
-
-def read_snapshot(user_id: UserId, latest: int, limit: int) -> Snapshot:
-    """Read the newest ``limit`` entries, the unread count, and the senders of new entries."""
-    return read_snapshots([(user_id, latest, limit)])[0]
 
 
 def read_snapshots(reads: Sequence[tuple[UserId, int, int]]) -> list[Snapshot]:
@@ -402,29 +398,58 @@ _readers = [
 ]
 
 
+#: Reads that a reader runs together when a batch holds several: each read
+#: function, and the function that runs a list of its calls' arguments at once.
+_TOGETHER: dict[Callable[..., Any], Callable[[list[tuple[Any, ...]]], list[Any]]] = {}
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def read_together(many: Callable[[list[tuple[Any, ...]]], list[Any]]) -> Callable[[_F], _F]:
+    """
+    Mark a read function whose calls in one reader's batch ``many`` runs at once.
+
+    ``many`` takes the calls' arguments, a tuple each, and returns a result
+    for each, in order; a result that is an exception is raised to its caller
+    alone. A batch with one call of the function calls it as it is.
+    """
+
+    def mark(function: _F) -> _F:
+        _TOGETHER[function] = many
+        return function
+
+    return mark
+
+
+# Looked up when called, as the other reads are: a test may stand in for it.
+@read_together(lambda reads: read_snapshots(reads))
+def read_snapshot(user_id: UserId, latest: int, limit: int) -> Snapshot:
+    """Read the newest ``limit`` entries, the unread count, and the senders of new entries."""
+    return read_snapshots([(user_id, latest, limit)])[0]
+
+
 def _read_batch(calls: Sequence[tuple[Any, tuple[Any, ...]]]) -> list[Any]:
     results: list[Any] = [None] * len(calls)
-    # The snapshots of a batch are read together, every other call on its own.
-    together = [n for n, (function, _) in enumerate(calls) if function is read_snapshot]
-    alone = [n for n, (function, _) in enumerate(calls) if function is not read_snapshot]
-    if len(together) > 1:
-        read: list[Any]
+    groups: dict[Any, list[int]] = {}
+    for n, (function, _) in enumerate(calls):
+        groups.setdefault(function if function in _TOGETHER else n, []).append(n)
+    for key, numbers in groups.items():
+        if len(numbers) > 1:
+            read: list[Any]
+            try:
+                read = _TOGETHER[key]([calls[n][1] for n in numbers])
+            except Exception as exc:
+                close_connections()  # a broken connection is not kept for the next read
+                read = [exc] * len(numbers)
+            for n, result in zip(numbers, read, strict=True):
+                results[n] = result
+            continue
+        function, args = calls[numbers[0]]
         try:
-            read = read_snapshots([calls[n][1] for n in together])
-        except Exception as exc:
-            close_connections()  # a broken connection is not kept for the next read
-            read = [exc] * len(together)
-        for n, result in zip(together, read, strict=True):
-            results[n] = result
-    else:
-        alone = list(range(len(calls)))
-    for n in alone:
-        function, args = calls[n]
-        try:
-            results[n] = function(*args)
+            results[numbers[0]] = function(*args)
         except Exception as exc:
             close_connections()
-            results[n] = exc
+            results[numbers[0]] = exc
     return results
 
 
