@@ -11,6 +11,7 @@ import pytest
 from django.conf import settings
 from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY, get_user
 from django.contrib.auth.backends import ModelBackend
+from django.core.cache import caches
 from django.core.exceptions import ValidationError
 from django.db.backends.utils import CursorWrapper
 from django.http import HttpRequest
@@ -53,6 +54,13 @@ class OwnGetUser(ModelBackend):
         return user
 
 
+@pytest.fixture(autouse=True, params=["db", "cached_db"])
+def engine(request, settings):
+    """Each test on both engines that keep their sessions in the database."""
+    settings.SESSION_ENGINE = f"django.contrib.sessions.backends.{request.param}"
+    return request.param
+
+
 @pytest.fixture
 def people(django_user_model):
     return [
@@ -85,7 +93,7 @@ def statements(monkeypatch):
 
 
 def test_streams_loading_users_at_once_load_sessions_and_users_in_two_queries(
-    people, statements
+    people, statements, engine
 ):
     """What a reconnect storm costs: one session query and one user query per batch."""
     requests = [request_for(login(person)) for person in people for _ in range(3)]
@@ -99,7 +107,8 @@ def test_streams_loading_users_at_once_load_sessions_and_users_in_two_queries(
     assert [user.pk for user in users] == [person.pk for person in people for _ in range(3)]
     sessions = [sql for sql in statements if "django_session" in sql]
     accounts = [sql for sql in statements if "auth_user" in sql]
-    assert (len(sessions), len(accounts)) == (1, 1), statements
+    # cached_db finds the sessions, saved at login, in its cache.
+    assert (len(sessions), len(accounts)) == ({"db": 1, "cached_db": 0}[engine], 1), statements
 
 
 def test_a_session_edited_to_name_another_user_is_refused_and_flushed(people):
@@ -198,3 +207,35 @@ def test_a_user_id_the_model_refuses_fails_that_request_alone(people):
     broken, fine = load_users([(request_for(key),), (request_for(good),)])
     assert isinstance(broken, ValidationError)  # as get_user() raises it
     assert fine.pk == people[1].pk
+
+
+def test_cached_sessions_are_read_from_the_cache_and_cached_again_after_a_miss(
+    people, statements, engine
+):
+    if engine != "cached_db":
+        pytest.skip("the cache of cached_db")
+    keys = [login(person) for person in people]
+    statements.clear()
+    users = load_users([(request_for(key),) for key in keys])
+    assert [user.pk for user in users] == [person.pk for person in people]
+    assert not [sql for sql in statements if "django_session" in sql]
+    caches[settings.SESSION_CACHE_ALIAS].clear()
+    statements.clear()
+    load_users([(request_for(key),) for key in keys])
+    assert len([sql for sql in statements if "django_session" in sql]) == 1
+    statements.clear()
+    users = load_users([(request_for(key),) for key in keys])
+    assert not [sql for sql in statements if "django_session" in sql]
+    assert [user.pk for user in users] == [person.pk for person in people]
+
+
+def test_sessions_of_other_engines_load_themselves_and_their_users_together(
+    people, statements, settings
+):
+    settings.SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
+    keys = [login(person) for person in people]
+    statements.clear()
+    users = load_users([(request_for(key),) for key in keys])
+    assert [user.pk for user in users] == [person.pk for person in people]
+    assert len([sql for sql in statements if "auth_user" in sql]) == 1
+    assert not [sql for sql in statements if "django_session" in sql]

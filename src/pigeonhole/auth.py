@@ -5,9 +5,11 @@ When a deploy drops every stream, thousands come back within seconds, and
 each must load its session and its user before it can resume. Loaded one
 request at a time (``django.contrib.auth.get_user()``), that is a query for
 the session and a query for the user per stream, each built by the ORM from
-scratch. :func:`load_users` loads the sessions of a batch of requests in one
-query (database session engines), their users in one query, then applies to
-each request exactly the checks ``get_user()`` applies:
+scratch. :func:`load_users` loads the sessions of a batch of requests together
+(the ``db`` engine: one query; ``cached_db``: one cache lookup, then one query
+for what the cache missed; other engines load each session as before), their
+users in one query, then applies to each request exactly the checks
+``get_user()`` applies:
 
 - the session names an authentication backend that is still in
   ``AUTHENTICATION_BACKENDS``;
@@ -28,7 +30,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.contrib.auth import (
@@ -42,6 +44,7 @@ from django.contrib.auth import (
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import AnonymousUser
 from django.contrib.sessions.backends.base import SessionBase
+from django.contrib.sessions.backends.cached_db import SessionStore as CachedStore
 from django.contrib.sessions.backends.db import SessionStore as DatabaseStore
 from django.http import HttpRequest
 from django.utils import timezone
@@ -167,37 +170,86 @@ def _checked(request: HttpRequest, user: Any, backend: ModelBackend) -> Any:
 
 def _load_sessions(sessions: Sequence[SessionBase]) -> None:
     """
-    Load, in one query per session model, the sessions kept by the database engine.
+    Load the sessions the database engines keep: from the cache, then the database.
 
-    As ``SessionStore.load()`` would one by one: a session that is missing or
-    expired is empty and loses its key. Sessions of other engines (and any
-    already loaded) are left to load themselves when read.
+    As ``SessionStore.load()`` would one by one, in one ``get_many()`` per
+    cache (``cached_db``) and one query per session model: a session found
+    in the database only is cached again, one that is missing or expired is
+    empty and loses its key. Sessions of other engines (and any already
+    loaded) are left to load themselves when read.
     """
+    cached: list[CachedStore] = []
+    stored: list[DatabaseStore] = []
+    for session in sessions:
+        if hasattr(session, "_session_cache") or session.session_key is None:
+            continue
+        if isinstance(session, CachedStore) and _loads_as(session, CachedStore):
+            cached.append(session)
+        elif isinstance(session, DatabaseStore) and _loads_as(session, DatabaseStore):
+            stored.append(session)
+    _load_from_database([*stored, *_load_from_cache(cached)])
+
+
+def _loads_as(session: SessionBase, engine: type[DatabaseStore]) -> bool:
+    # The engine's own loading, not a subclass's of its own (which a batch would skip).
+    kind: Any = type(session)
+    return kind.load is engine.load and (
+        kind._get_session_from_db is cast(Any, DatabaseStore)._get_session_from_db
+    )
+
+
+# Django's sessions keep what they loaded, and the cache of cached_db, in private
+# attributes, which its type stubs do not declare: set and read as load() does.
+
+
+def _loaded(session: SessionBase, data: dict[str, Any]) -> None:
+    cast(Any, session)._session_cache = data
+
+
+def _cache_of(session: CachedStore) -> Any:
+    return cast(Any, session)._cache
+
+
+def _load_from_cache(sessions: Sequence[CachedStore]) -> list[CachedStore]:
+    """Load ``sessions`` from their caches; return those the cache does not hold."""
+    by_cache: dict[int, list[CachedStore]] = {}
+    for session in sessions:
+        by_cache.setdefault(id(_cache_of(session)), []).append(session)
+    missed: list[CachedStore] = []
+    for group in by_cache.values():
+        try:
+            found = _cache_of(group[0]).get_many([session.cache_key for session in group])
+        except Exception:
+            # As CachedStore.load(): a cache that refuses the keys is a miss.
+            found = {}
+        for session in group:
+            data = found.get(session.cache_key)
+            if data is None:
+                missed.append(session)
+            else:
+                _loaded(session, data)
+    return missed
+
+
+def _load_from_database(sessions: Sequence[DatabaseStore]) -> None:
+    """Load ``sessions`` from the database, one query per session model."""
     by_model: dict[Any, dict[str, list[DatabaseStore]]] = {}
     for session in sessions:
-        if _loads_from_database(session) and session.session_key is not None:
-            assert isinstance(session, DatabaseStore)
-            keys = by_model.setdefault(session.model, {})
-            keys.setdefault(session.session_key, []).append(session)
+        keys = by_model.setdefault(session.get_model_class(), {})
+        keys.setdefault(cast(str, session.session_key), []).append(session)
     now = timezone.now()
     for model, keys in by_model.items():
         rows = model.objects.filter(session_key__in=list(keys), expire_date__gt=now)
-        found = {row.session_key: row.session_data for row in rows}
+        found = {row.session_key: row for row in rows}
         for key, stores in keys.items():
+            row = found.get(key)
             for store in stores:
-                if key in found:
-                    store._session_cache = store.decode(found[key])
-                else:
+                if row is None:
                     store._session_key = None
-                    store._session_cache = {}
-
-
-def _loads_from_database(session: SessionBase) -> bool:
-    # Only the plain database engine, or a subclass that loads as it does:
-    # cached_db and the like read a cache first, which a batch would skip.
-    return (
-        isinstance(session, DatabaseStore)
-        and type(session).load is DatabaseStore.load
-        and type(session)._get_session_from_db is DatabaseStore._get_session_from_db
-        and not hasattr(session, "_session_cache")
-    )
+                    _loaded(store, {})
+                    continue
+                data = store.decode(row.session_data)
+                _loaded(store, data)
+                if isinstance(store, CachedStore):
+                    expiry = store.get_expiry_age(expiry=row.expire_date)
+                    _cache_of(store).set(store.cache_key, data, expiry)
