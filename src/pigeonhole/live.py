@@ -389,6 +389,11 @@ READ_BATCH = 50
 #: in a reconnect storm streams arrive a few milliseconds apart, and a new
 #: connection costs more than the reads of several streams.
 READER_IDLE = 1.0
+#: A reader woken for a read waits this many seconds for others to join it
+#: (unless ``READ_BATCH`` already wait): a storm's streams come a few
+#: milliseconds apart, and each batch costs its statements and a thread hand-off
+#: however few reads it holds.
+READ_GATHER = 0.005
 
 
 #: The threads the readers run on, one each: a reader's database connection
@@ -477,6 +482,9 @@ class StoreReads:
         self.readers: dict[int, asyncio.Task[None]] = {}
         #: The readers idling with their connection, each woken by its future.
         self.idle: list[asyncio.Future[None]] = []
+        #: The readers waiting for more reads to join their batch (``READ_GATHER``),
+        #: each woken by its future once a full batch waits.
+        self.gathering: list[asyncio.Future[None]] = []
 
     @classmethod
     def for_loop(cls) -> StoreReads:
@@ -495,6 +503,13 @@ class StoreReads:
 
     def _wake_reader(self) -> None:
         """Hand the new read to an idle reader, or start one if fewer than ``READERS`` run."""
+        if self.gathering:
+            # The read joins that reader's batch, which goes now if it is full.
+            if len(self.waiting) >= READ_BATCH:
+                for full in self.gathering:
+                    if not full.done():
+                        full.set_result(None)
+            return
         while self.idle:
             woken = self.idle.pop()
             if not woken.done():  # else it timed out, and its reader checks the queue anyway
@@ -522,6 +537,8 @@ class StoreReads:
         thread = _readers[slot]
         try:
             while await self._next():
+                if READ_GATHER and len(self.waiting) < READ_BATCH:
+                    await self._gather()
                 batch: list[tuple[tuple[Any, tuple[Any, ...]], asyncio.Future[Any]]] = []
                 while self.waiting and len(batch) < READ_BATCH:
                     call, future = self.waiting.popleft()
@@ -547,6 +564,18 @@ class StoreReads:
         finally:
             # Nobody waited for a while: streams hold no connection between their reads.
             thread.submit(close_connections)
+
+    async def _gather(self) -> None:
+        """Wait up to ``READ_GATHER`` seconds for more reads to join this reader's batch."""
+        full: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.gathering.append(full)
+        try:
+            async with asyncio.timeout(READ_GATHER):
+                await full
+        except TimeoutError:
+            pass
+        finally:
+            self.gathering.remove(full)
 
     async def _next(self) -> bool:
         """Return whether a read waits, after up to ``READER_IDLE`` seconds for one."""
