@@ -10,10 +10,11 @@ pays for its threads. Wrapped around the site's application::
     application = live_streams(get_asgi_application())
 
 a ``GET`` of the URL that resolves to ``pigeonhole.views.stream`` is served on
-the event loop: the session comes from its cookie, the user is loaded and
-verified by ``django.contrib.auth.get_user`` (the session's auth hash
-included, as ``AuthenticationMiddleware`` does) with the other streams' store
-reads, and the same view answers. Everything else goes to ``application``.
+the event loop: the session comes from its cookie, the user is loaded with the
+other streams' users and store reads and verified as
+``django.contrib.auth.get_user`` verifies it (the session's auth hash
+included, as ``AuthenticationMiddleware`` does; see ``pigeonhole.auth``), and
+the same view answers. Everything else goes to ``application``.
 
 What the stream then skips: the site's middleware and URLconf overrides
 (``request.urlconf``), and the ``request_started``/``request_finished``

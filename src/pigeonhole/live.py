@@ -42,7 +42,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from asgiref.sync import SyncToAsync
 from django.db import connections
@@ -67,6 +67,7 @@ __all__ = [
     "read_sent",
     "read_snapshot",
     "read_snapshots",
+    "read_together",
     "release_sent_reader",
     "release_sent_reader_soon",
 ]
@@ -207,11 +208,6 @@ def process_stream_limit(setting: int | None) -> int | None:
         return setting
     room = max(soft - max(FD_RESERVE, soft // 10), 1)
     return room if setting is None else min(setting, room)
-
-
-def read_snapshot(user_id: UserId, latest: int, limit: int) -> Snapshot:
-    """Read the newest ``limit`` entries, the unread count, and the senders of new entries."""
-    return read_snapshots([(user_id, latest, limit)])[0]
 
 
 def read_snapshots(reads: Sequence[tuple[UserId, int, int]]) -> list[Snapshot]:
@@ -393,6 +389,11 @@ READ_BATCH = 50
 #: in a reconnect storm streams arrive a few milliseconds apart, and a new
 #: connection costs more than the reads of several streams.
 READER_IDLE = 1.0
+#: A reader woken for a read waits this many seconds for others to join it
+#: (unless ``READ_BATCH`` already wait): a storm's streams come a few
+#: milliseconds apart, and each batch costs its statements and a thread hand-off
+#: however few reads it holds.
+READ_GATHER = 0.005
 
 
 #: The threads the readers run on, one each: a reader's database connection
@@ -402,29 +403,58 @@ _readers = [
 ]
 
 
+#: Reads that a reader runs together when a batch holds several: each read
+#: function, and the function that runs a list of its calls' arguments at once.
+_TOGETHER: dict[Callable[..., Any], Callable[[list[tuple[Any, ...]]], list[Any]]] = {}
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def read_together(many: Callable[[list[tuple[Any, ...]]], list[Any]]) -> Callable[[_F], _F]:
+    """
+    Mark a read function whose calls in one reader's batch ``many`` runs at once.
+
+    ``many`` takes the calls' arguments, a tuple each, and returns a result
+    for each, in order; a result that is an exception is raised to its caller
+    alone. A batch with one call of the function calls it as it is.
+    """
+
+    def mark(function: _F) -> _F:
+        _TOGETHER[function] = many
+        return function
+
+    return mark
+
+
+# Looked up when called, as the other reads are: a test may stand in for it.
+@read_together(lambda reads: read_snapshots(reads))
+def read_snapshot(user_id: UserId, latest: int, limit: int) -> Snapshot:
+    """Read the newest ``limit`` entries, the unread count, and the senders of new entries."""
+    return read_snapshots([(user_id, latest, limit)])[0]
+
+
 def _read_batch(calls: Sequence[tuple[Any, tuple[Any, ...]]]) -> list[Any]:
     results: list[Any] = [None] * len(calls)
-    # The snapshots of a batch are read together, every other call on its own.
-    together = [n for n, (function, _) in enumerate(calls) if function is read_snapshot]
-    alone = [n for n, (function, _) in enumerate(calls) if function is not read_snapshot]
-    if len(together) > 1:
-        read: list[Any]
+    groups: dict[Any, list[int]] = {}
+    for n, (function, _) in enumerate(calls):
+        groups.setdefault(function if function in _TOGETHER else n, []).append(n)
+    for key, numbers in groups.items():
+        if len(numbers) > 1:
+            read: list[Any]
+            try:
+                read = _TOGETHER[key]([calls[n][1] for n in numbers])
+            except Exception as exc:
+                close_connections()  # a broken connection is not kept for the next read
+                read = [exc] * len(numbers)
+            for n, result in zip(numbers, read, strict=True):
+                results[n] = result
+            continue
+        function, args = calls[numbers[0]]
         try:
-            read = read_snapshots([calls[n][1] for n in together])
-        except Exception as exc:
-            close_connections()  # a broken connection is not kept for the next read
-            read = [exc] * len(together)
-        for n, result in zip(together, read, strict=True):
-            results[n] = result
-    else:
-        alone = list(range(len(calls)))
-    for n in alone:
-        function, args = calls[n]
-        try:
-            results[n] = function(*args)
+            results[numbers[0]] = function(*args)
         except Exception as exc:
             close_connections()
-            results[n] = exc
+            results[numbers[0]] = exc
     return results
 
 
@@ -452,6 +482,9 @@ class StoreReads:
         self.readers: dict[int, asyncio.Task[None]] = {}
         #: The readers idling with their connection, each woken by its future.
         self.idle: list[asyncio.Future[None]] = []
+        #: The readers waiting for more reads to join their batch (``READ_GATHER``),
+        #: each woken by its future once a full batch waits.
+        self.gathering: list[asyncio.Future[None]] = []
 
     @classmethod
     def for_loop(cls) -> StoreReads:
@@ -470,6 +503,13 @@ class StoreReads:
 
     def _wake_reader(self) -> None:
         """Hand the new read to an idle reader, or start one if fewer than ``READERS`` run."""
+        if self.gathering:
+            # The read joins that reader's batch, which goes now if it is full.
+            if len(self.waiting) >= READ_BATCH:
+                for full in self.gathering:
+                    if not full.done():
+                        full.set_result(None)
+            return
         while self.idle:
             woken = self.idle.pop()
             if not woken.done():  # else it timed out, and its reader checks the queue anyway
@@ -497,6 +537,8 @@ class StoreReads:
         thread = _readers[slot]
         try:
             while await self._next():
+                if READ_GATHER and len(self.waiting) < READ_BATCH:
+                    await self._gather()
                 batch: list[tuple[tuple[Any, tuple[Any, ...]], asyncio.Future[Any]]] = []
                 while self.waiting and len(batch) < READ_BATCH:
                     call, future = self.waiting.popleft()
@@ -522,6 +564,18 @@ class StoreReads:
         finally:
             # Nobody waited for a while: streams hold no connection between their reads.
             thread.submit(close_connections)
+
+    async def _gather(self) -> None:
+        """Wait up to ``READ_GATHER`` seconds for more reads to join this reader's batch."""
+        full: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.gathering.append(full)
+        try:
+            async with asyncio.timeout(READ_GATHER):
+                await full
+        except TimeoutError:
+            pass
+        finally:
+            self.gathering.remove(full)
 
     async def _next(self) -> bool:
         """Return whether a read waits, after up to ``READER_IDLE`` seconds for one."""

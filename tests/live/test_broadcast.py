@@ -17,6 +17,7 @@ from django.db.backends.signals import connection_created
 from django.db.backends.utils import CursorWrapper
 
 import pigeonhole
+from pigeonhole import live
 from pigeonhole.conf import get_broker
 from pigeonhole.live import READERS, Cursor, EventStream, StoreReads, read_snapshot
 
@@ -200,6 +201,35 @@ def test_streams_reading_at_once_read_the_store_in_a_few_statements(members, ser
     assert [snapshot.count for snapshot in snapshots[: len(users)]] == [2] + [1] * (len(users) - 1)
     # 60 reads; each reader takes up to READ_BATCH of them: two statements a batch.
     assert len(statements) <= 2 * READERS, statements
+
+
+def test_reads_arriving_while_a_reader_gathers_join_its_batch_which_goes_once_full(monkeypatch):
+    """
+    A storm's streams come milliseconds apart: a reader woken for one read waits a
+    moment (``READ_GATHER``) for others to join its batch, and goes once it is full.
+    """
+    # However loaded the machine, only the full batch ends the wait.
+    monkeypatch.setattr("pigeonhole.live.READ_GATHER", 60)
+    monkeypatch.setattr("pigeonhole.live.READ_BATCH", 3)
+    batches = []
+    read_batch = live._read_batch
+
+    def noted(calls):
+        batches.append(len(calls))
+        return read_batch(calls)
+
+    monkeypatch.setattr("pigeonhole.live._read_batch", noted)
+
+    async def trickle():
+        reads = StoreReads.for_loop()
+        first = asyncio.ensure_future(reads.run(lambda: 1))
+        while not reads.gathering:  # a reader took the first read up and waits for more
+            await asyncio.sleep(0)
+        rest = [asyncio.ensure_future(reads.run(lambda n=n: n)) for n in (2, 3)]
+        return await asyncio.wait_for(asyncio.gather(first, *rest), timeout=30)
+
+    assert asyncio.run(trickle()) == [1, 2, 3]
+    assert batches == [3]
 
 
 def test_reads_arriving_a_moment_apart_share_a_reader_connection(members, monkeypatch):

@@ -12,7 +12,6 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from django.contrib.auth import get_user
 from django.contrib.auth.views import redirect_to_login
 from django.contrib.messages import get_messages
 from django.core.handlers.asgi import ASGIRequest
@@ -31,6 +30,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from .. import api
+from ..auth import load_user
 from ..brokers.base import ProcessAtCapacity, TooManySubscriptions
 from ..conf import get_broker, pigeonhole_settings
 from ..exceptions import BackendUnavailable, InvalidMessage, MessageNotFound
@@ -318,11 +318,12 @@ async def stream(request: HttpRequest) -> HttpResponse:
     """
     # Under ASGI the user is loaded with the other streams' store reads, a few
     # connections for a reconnect storm of thousands (see live.StoreReads), not
-    # by request.auser() on a new connection of the request's own for each.
+    # by request.auser() on a new connection of the request's own for each;
+    # a reader's batch loads its sessions and users together (pigeonhole.auth).
     # Under WSGI there are no streams to share with: the request's own
     # connection (and transaction, in a test) is the one that sees the session.
     if isinstance(request, ASGIRequest):
-        user = await StoreReads.for_loop().run(get_user, request)
+        user = await StoreReads.for_loop().run(load_user, request)
     else:
         user = await request.auser()
     request.user = user
