@@ -269,3 +269,18 @@ def open_stream(
         client.stream("GET", "/messages/stream/", headers=headers) as response,
     ):
         yield EventReader(response)
+
+
+def stream_gone(user: Any, timeout: float = 10.0) -> None:
+    """
+    Wait for a closed stream's server side to end, as a client that reconnects later would.
+
+    Until then it still reads what is sent, and on SQLite's shared in-memory
+    test database a read at the moment of a write makes the write fail.
+    """
+    from pigeonhole.conf import get_broker
+
+    deadline = time.monotonic() + timeout
+    while get_broker().subscriber_count(user.pk):
+        assert time.monotonic() < deadline, "the closed stream kept its subscription"
+        time.sleep(0.02)

@@ -16,7 +16,7 @@ from pigeonhole.conf import get_broker
 from pigeonhole.live import Cursor
 from pigeonhole.views.actions import stream
 
-from .server import open_stream, session_cookies
+from .server import open_stream, session_cookies, stream_gone
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -93,6 +93,7 @@ def test_a_stream_resumes_from_last_event_id(live_streams, cookies, user):
         pigeonhole.send(user, "seen")
         seen, _ = reader.events(2)
     assert Cursor.parse(start.id) is not None
+    stream_gone(user)
     for n in range(3):
         pigeonhole.send(user, f"missed {n}")
     with open_stream(live_streams, cookies, last_event_id=seen.id) as reader:

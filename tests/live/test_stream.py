@@ -24,7 +24,7 @@ from pigeonhole.live import FD_RESERVE, Cursor, EventStream, process_stream_limi
 from pigeonhole.representation import message_to_dict, senders_for
 from pigeonhole.views.actions import EventStreamResponse
 
-from .server import open_stream, session_cookies
+from .server import open_stream, session_cookies, stream_gone
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -85,21 +85,11 @@ def test_state_changes_arrive_with_their_ids_and_the_new_count(live, cookies, us
     assert (archived.event, archived.data) == ("archived", {"ids": [entry.id]})
 
 
-def gone(user):
-    """
-    Wait for the closed stream's server side to end, as a client that reconnects later would.
-
-    Until then it still reads what is sent, and on SQLite's shared in-memory
-    test database a read at the moment of a write makes the write fail.
-    """
-    wait_for(lambda: get_broker().subscriber_count(user.pk) == 0)
-
-
 def test_reconnect_with_last_event_id_replays_exactly_the_missed_messages(live, cookies, user):
     pigeonhole.send(user, "seen")
     with open_stream(live, cookies) as reader:
         last = reader.next().id
-    gone(user)
+    stream_gone(user)
     pigeonhole.send(user, "missed 1")
     pigeonhole.send(user, "missed 2")
     with open_stream(live, cookies, last_event_id=last) as reader:
@@ -116,7 +106,7 @@ def test_reconnect_after_a_state_change_elsewhere_asks_for_a_reset(live, cookies
     pigeonhole.send(user, "one")
     with open_stream(live, cookies) as reader:
         last = reader.next().id
-    gone(user)
+    stream_gone(user)
     pigeonhole.mark_read(user, pigeonhole.inbox(user)[0].id)  # on another device
     with open_stream(live, cookies, last_event_id=last) as reader:
         reset, count = reader.events(2)
@@ -128,7 +118,7 @@ def test_reconnect_after_too_many_messages_asks_for_a_reset(live, cookies, user,
     settings.PIGEONHOLE = {"STREAM_KEEPALIVE": 30, "STREAM_REPLAY_LIMIT": 2}
     with open_stream(live, cookies) as reader:
         last = reader.next().id
-    gone(user)
+    stream_gone(user)
     for n in range(3):
         pigeonhole.send(user, f"message {n}")
     with open_stream(live, cookies, last_event_id=last) as reader:
@@ -333,6 +323,7 @@ def test_a_replayed_threaded_message_says_which_row_it_replaces(live, cookies, u
     old = pigeonhole.inbox(user)[0]
     with open_stream(live, cookies) as reader:
         last = reader.next().id
+    stream_gone(user)
     pigeonhole.send(user, "second", thread="order-7")
     with open_stream(live, cookies, last_event_id=last) as reader:
         message, count = reader.events(2)
