@@ -423,6 +423,27 @@ class BackendContract:
         assert backend.send(new("once each"), Recipients(queryset=everyone)).recipient_count == 3
         assert [backend.count(user.pk) for user in users] == [1, 1, 1]
 
+    def test_a_group_send_reads_each_user_once_without_sorting_them_all(
+        self, backend, users, django_user_model
+    ):
+        # DISTINCT makes the database read and sort every member before the
+        # first reaches the store; WHERE pk IN (the query) streams them.
+        from django.contrib.auth.models import Group
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        staff = Group.objects.create(name="staff")
+        staff.user_set.add(*users)
+        others = Group.objects.create(name="others")
+        others.user_set.add(users[0])
+        everyone = django_user_model.objects.filter(groups__in=[staff, others])
+        with CaptureQueriesContext(connection) as captured:
+            sent = backend.send(new("once each"), Recipients(queryset=everyone))
+        reads = [q["sql"] for q in captured.captured_queries if "_groups" in q["sql"]]
+        assert sent.recipient_count == 3
+        assert reads, captured.captured_queries
+        assert not [sql for sql in reads if "DISTINCT" in sql.upper()], reads
+
     def test_tag_filter_matches_whole_words_only(self, backend, uid):
         backend.add(new("tagged", extra_tags="urgent billing"), uid)
         backend.add(new("lookalike", extra_tags="billingx xbilling"), uid)

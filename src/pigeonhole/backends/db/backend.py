@@ -32,6 +32,7 @@ from ..base import (
     Purge,
     Recipients,
     Watermark,
+    distinct_users,
 )
 from . import sql
 
@@ -269,17 +270,12 @@ class DatabaseBackend(BaseBackend):
         """
         Copy recipients into the inbox table with one statement.
 
-        ``users`` may join groups and so repeat a user. Such a query becomes
-        ``WHERE id IN (query)``, a semi-join: one entry per person, and users
-        read in table order, so the inbox indexes grow at one end instead of
-        all over (several times faster than ``DISTINCT`` on PostgreSQL). A
-        query without joins cannot repeat a primary key and runs as it is.
-        ``by_id`` says ``users`` tests ids against a list, for a threaded send.
+        ``users`` may join groups and so repeat a user: ``distinct_users()``
+        reads each once, in table order, so the inbox indexes grow at one end
+        instead of all over. ``by_id`` says ``users`` tests ids against a list, for a threaded send.
         """
         connection = connections[alias]
-        users = users.using(alias).order_by()
-        if len(users.query.alias_map) > 1:
-            users = users.model._base_manager.using(alias).filter(pk__in=users.values("pk"))
+        users = distinct_users(users.using(alias))
         select = users.annotate(_pigeonhole_uid=F("pk")).values_list("_pigeonhole_uid")
         recipients = select.query.get_compiler(using=alias).as_sql()
         if not content.thread:

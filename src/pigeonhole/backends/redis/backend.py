@@ -391,19 +391,6 @@ class RedisBackend(BaseBackend):
         return self._each(name, ((group, args) for group in range(GROUPS)))
 
     # Writing ----------------------------------------------------------------
-    @staticmethod
-    def _distinct(recipients: Recipients) -> Recipients:
-        """Return ``recipients`` with each user once, as the fan-out needs them."""
-        if recipients.queryset is None:
-            return recipients
-        queryset = recipients.queryset
-        if queryset.query.is_sliced:
-            # A slice cannot be made distinct: take its ids.
-            ids = queryset.values_list("pk", flat=True)
-            return Recipients(ids=list(dict.fromkeys(ids)))
-        # Groups can name a user twice; the database makes them distinct.
-        return Recipients(queryset=queryset.order_by().distinct())
-
     def _reserve(self, messages: int, entries: int) -> tuple[int, int]:
         """Take content and entry ids in one call; return the first of each (0 for none)."""
         now = ts(timezone.now())
@@ -443,7 +430,7 @@ class RedisBackend(BaseBackend):
             mid, _ = self._reserve(1, 0)
         chunks = (
             (self._reserve(0, len(chunk))[1], chunk)
-            for chunk in self._distinct(recipients).iter_ids(self.chunk_size)
+            for chunk in recipients.distinct().iter_ids(self.chunk_size)
         )
         count = self._write_send(message, mid, chunks)
         return SentMessage(id=mid, recipient_count=count)
@@ -458,7 +445,7 @@ class RedisBackend(BaseBackend):
         have, so they sort after every entry written before this call.
         """
         message = _dated(message)
-        ids = [pk for chunk in self._distinct(recipients).iter_ids(self.chunk_size) for pk in chunk]
+        ids = [pk for chunk in recipients.distinct().iter_ids(self.chunk_size) for pk in chunk]
         if message.thread is not None:
             # The count reported now leaves out who muted the thread; the
             # fan-out script skips them again when it writes.
@@ -783,7 +770,7 @@ class RedisBackend(BaseBackend):
         """Ask Redis about a chunk of recipients at a time, one pipeline each."""
         kept: list[Any] = []
         with self._errors():
-            for chunk in self._distinct(recipients).iter_ids(self.chunk_size):
+            for chunk in recipients.distinct().iter_ids(self.chunk_size):
                 pipe = self._ready().pipeline(transaction=False)
                 for pk in chunk:
                     pipe.sismember(self.keys.user(pk, "muted"), thread)
