@@ -88,6 +88,29 @@ class TestSend:
         assert pigeonhole.send(Group.objects.filter(name="staff"), "Staff").recipient_count == 2
         assert pigeonhole.unread_count(carol) == 1
 
+    @pytest.mark.parametrize("form", ["group", "groups", "group queryset", "groups and a user"])
+    def test_groups_are_read_from_the_membership_table_alone(
+        self, form, group, user, other_user, carol
+    ):
+        # pk IN (members) cannot repeat a user, so no store has to join the users
+        # table with itself or sort the members to make them distinct.
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        others = Group.objects.create(name="others")
+        others.user_set.add(other_user, carol)
+        to = {
+            "group": group,
+            "groups": [group, others],
+            "group queryset": Group.objects.filter(name__in=["staff", "others"]),
+            "groups and a user": [others, user],
+        }[form]
+        with CaptureQueriesContext(connection) as captured:
+            sent = pigeonhole.send(to, "Members")
+        reads = [q["sql"] for q in captured.captured_queries if "_groups" in q["sql"]]
+        assert sent.recipient_count == (2 if form == "group" else 3)
+        assert reads and not [sql for sql in reads if " JOIN " in sql or "DISTINCT" in sql]
+
     def test_send_to_a_sliced_queryset(self, user, other_user, django_user_model):
         sent = pigeonhole.send(django_user_model.objects.order_by("username")[:1], "First")
         assert sent.recipient_count == 1

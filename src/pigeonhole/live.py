@@ -567,31 +567,32 @@ class StoreReads:
 
     async def _gather(self) -> None:
         """Wait up to ``READ_GATHER`` seconds for more reads to join this reader's batch."""
-        full: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.gathering.append(full)
-        try:
-            async with asyncio.timeout(READ_GATHER):
-                await full
-        except TimeoutError:
-            pass
-        finally:
-            self.gathering.remove(full)
+        await _wait_listed(self.gathering, READ_GATHER)
 
     async def _next(self) -> bool:
         """Return whether a read waits, after up to ``READER_IDLE`` seconds for one."""
-        if self.waiting:
-            return True
-        woken: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.idle.append(woken)
-        try:
-            async with asyncio.timeout(READER_IDLE):
-                await woken
-        except TimeoutError:
-            pass
-        finally:
-            if woken in self.idle:
-                self.idle.remove(woken)
+        if not self.waiting:
+            await _wait_listed(self.idle, READER_IDLE)
         return bool(self.waiting)
+
+
+async def _wait_listed(waiters: list[asyncio.Future[None]], seconds: float) -> None:
+    """
+    Wait up to ``seconds`` on a future listed in ``waiters``, for whoever wakes it.
+
+    The waker resolves a listed future (and may take it off the list); one
+    that timed out takes itself off, so no later waker spends its wake on it.
+    """
+    future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    waiters.append(future)
+    try:
+        async with asyncio.timeout(seconds):
+            await future
+    except TimeoutError:
+        pass
+    finally:
+        if future in waiters:
+            waiters.remove(future)
 
 
 class FreezePolicy:
