@@ -1110,6 +1110,28 @@ class InboxContract:
         assert sent.recipient_count == 2
         assert backend.list(users[0].pk) == []
 
+    def test_unmuted_leaves_out_exactly_who_muted_among_many(self, backend, django_user_model):
+        # Enough users to spread over every slot group of a sharded store, and
+        # over more than one chunk of a store that reads a chunk at a time.
+        django_user_model.objects.bulk_create(
+            django_user_model(username=f"many{n}") for n in range(150)
+        )
+        pks = list(django_user_model.objects.order_by("pk").values_list("pk", flat=True))
+        muters = pks[::7]
+        for pk in muters:
+            backend.mute(pk, "busy")
+        backend.mute(pks[1], "other")
+        expected = [pk for pk in pks if pk not in muters]
+        by_ids = backend.unmuted(Recipients(ids=pks), "busy")
+        by_query = backend.unmuted(Recipients(queryset=django_user_model.objects.all()), "busy")
+        assert (
+            list(by_ids.iter_ids())
+            and sorted(pk for c in by_ids.iter_ids() for pk in c) == expected
+        )
+        assert sorted(pk for c in by_query.iter_ids() for pk in c) == expected
+        sent = backend.send(new("busy", thread="busy"), Recipients(ids=pks))
+        assert sent.recipient_count == len(expected)
+
     # Export ----------------------------------------------------------------
     def test_export_entries_holds_every_entry_with_its_history(self, backend, users):
         uid = users[0].pk

@@ -767,14 +767,23 @@ class RedisBackend(BaseBackend):
         return sorted(threads)
 
     def unmuted(self, recipients: Recipients, thread: str) -> Recipients:
-        """Ask Redis about a chunk of recipients at a time, one pipeline each."""
+        """
+        Ask Redis about a chunk of recipients at a time: one script per slot group, pipelined.
+
+        Each script answers the few of its users who muted the thread. Asking
+        with one ``SISMEMBER`` per recipient cost the process more than the
+        fan-out did (a command packed and parsed per user).
+        """
         kept: list[Any] = []
         with self._errors():
             for chunk in recipients.distinct().iter_ids(self.chunk_size):
-                pipe = self._ready().pipeline(transaction=False)
-                for pk in chunk:
-                    pipe.sismember(self.keys.user(pk, "muted"), thread)
-                kept += [pk for pk, muted in zip(chunk, pipe.execute(), strict=True) if not muted]
+                now = ts(timezone.now())
+                calls = [
+                    (group, [now, thread, _json_array(users)])
+                    for group, _, users in _by_group(0, chunk, self.script_size)
+                ]
+                muted = {uid for answer in self._each("muted", calls) for uid in answer}
+                kept += [pk for pk in chunk if str(pk) not in muted] if muted else chunk
         return Recipients(ids=kept)
 
     def _mute(self, user_id: Any, thread: str, muted: bool) -> bool:

@@ -44,6 +44,7 @@ NAMES = (
     "deliveries",
     "unseen",
     "mute",
+    "muted",
     "export",
     "replaced",
 )

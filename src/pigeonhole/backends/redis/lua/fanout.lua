@@ -33,7 +33,7 @@ for i = 9, users - 1 do fields[#fields + 1] = ARGV[i] end
 copy_content(mid, fields)
 local sender = thread and redis.call('HGET', mkey(mid), 'from_user_id')
 local added, resaved = 0, {}
-local shared = {unmailed = {}, expiring = {}}
+local shared, gone = {unmailed = {}, expiring = {}}, {}
 local hashless = not thread and not x
 if hashless then
   redis.call('ZADD', gkey('ranges'), ARGV[6], range .. ':' .. mid)
@@ -50,12 +50,13 @@ for i, uid in ipairs(uids) do
     else
       redis.call('HSET', ekey(id), 'u', uid, 'm', mid, 'c', c)
     end
-    local saved = thread and fold(id, uid, thread, sender)
+    local saved = thread and fold(id, uid, thread, sender, gone)
     if not hashless then index_new(id, uid, x, c, shared, not thread) end
     if saved then resaved[#resaved + 1] = {id, uid} end
     added = added + 1
   end
 end
+remove_shared(gone)
 add_shared(shared)
 if hashless then redis.call('ZADD', gkey('unmailed_parts'), c, range) end
 -- A row that stays saved leaves the indexes purge walks.

@@ -182,6 +182,41 @@ local function unindex(id, uid)
   end
 end
 
+-- Take an entry out of the indexes its state put it in, by the rules of
+-- reindex(): ``r``, ``a``, ``x``, ``n``, ``s``, ``e`` are its read, archived,
+-- expiry, seen, saved and emailed fields. unindex() tries every index; this
+-- touches only those the entry is in. With ``gone``, the group's shared
+-- indexes' members are collected there instead, for remove_shared().
+local function leave_indexes(id, uid, r, a, x, n, s, e, gone)
+  local unread = not r and not a
+  redis.call('ZREM', ukey(uid, state_of(r, a)), id)
+  if x and unread then redis.call('ZREM', ukey(uid, 'unread_exp'), id) end
+  if n and unread then redis.call('ZREM', ukey(uid, 'seen'), id) end
+  if s then redis.call('ZREM', ukey(uid, 'saved'), id) end
+  local shared = {
+    read = r and not s,
+    expiring = x and not s,
+    unmailed = unread and not e,
+  }
+  for name, member in pairs(shared) do
+    if member and gone then
+      gone[name] = gone[name] or {}
+      gone[name][#gone[name] + 1] = id
+    elseif member then
+      redis.call('ZREM', gkey(name), id)
+    end
+  end
+end
+
+-- Take out what leave_indexes() collected: one ZREM per few thousand members.
+local function remove_shared(gone)
+  for name, members in pairs(gone) do
+    for i = 1, #members, 4000 do
+      redis.call('ZREM', gkey(name), unpack(members, i, math.min(i + 3999, #members)))
+    end
+  end
+end
+
 -- Delete an entry's hash and give up its hold on its content. A content left
 -- without entries joins the orphans set, which purge() empties (as the
 -- database keeps the row until then).
@@ -232,15 +267,19 @@ end
 -- read), the senders (``sender``, a JSON value or false) gather newest first,
 -- at most three, and a saved row stays saved. Return the saved stamp, if any,
 -- for the caller to index once the entry is indexed as new.
-local function fold(id, uid, thread, sender)
+--
+-- The old row leaves only the indexes its state put it in (the rules of
+-- reindex()); with ``gone``, the members of the group's shared indexes are
+-- collected there, for remove_shared() to take out in a few calls.
+local function fold(id, uid, thread, sender, gone)
   local rows = ukey(uid, 'threads')
   local old = redis.call('HGET', rows, thread)
   redis.call('HSET', rows, thread, id)
   redis.call('ZADD', hkey(uid, thread), id, id)
   if not old then return false end
-  local o = entry_fields(old, 'u', 'm', 'r', 's', 'k', 'f')
+  local o = entry_fields(old, 'u', 'm', 'r', 's', 'k', 'f', 'a', 'x', 'n', 'e')
   if not o[1] then return false end
-  unindex(old, uid)
+  leave_indexes(old, uid, o[3], o[7], o[8], o[9], o[4], o[10], gone)
   redis.call('HSET', ekey(old), 'o', '1')
   local count = o[3] and 1 or (tonumber(o[5] or '1') + 1)
   local previous = {}
