@@ -56,8 +56,8 @@ for i, uid in ipairs(uids) do
     added = added + 1
   end
 end
-remove_shared(gone)
-add_shared(shared)
+write_shared('ZREM', gone)
+write_shared('ZADD', shared)
 if hashless then redis.call('ZADD', gkey('unmailed_parts'), c, range) end
 -- A row that stays saved leaves the indexes purge walks.
 for _, row in ipairs(resaved) do reindex(row[1], row[2], false, false, x) end

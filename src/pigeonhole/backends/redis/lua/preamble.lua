@@ -142,7 +142,7 @@ end
 
 -- Index a new, unread entry: the short path of reindex() for fan-out.
 -- With ``shared``, the members of the two sets every entry joins (the digest queue
--- and the expiry index) are collected there, for add_shared() to write in a few calls.
+-- and the expiry index) are collected there, for write_shared() to write in a few calls.
 -- With ``untouched``, the user's change counter stays as it is: the caller
 -- adds an entry and nothing else, which state() sees in the inbox's size.
 local function index_new(id, uid, x, c, shared, untouched)
@@ -162,11 +162,13 @@ local function index_new(id, uid, x, c, shared, untouched)
   end
 end
 
--- Write what index_new() collected: one ZADD per few thousand members.
-local function add_shared(shared)
-  for name, members in pairs(shared) do
+-- Write what index_new() collected (``ZADD``), or take out what
+-- leave_indexes() did (``ZREM``): one call per few thousand members of each
+-- of the group's shared indexes.
+local function write_shared(command, sets)
+  for name, members in pairs(sets) do
     for i = 1, #members, 4000 do
-      redis.call('ZADD', gkey(name), unpack(members, i, math.min(i + 3999, #members)))
+      redis.call(command, gkey(name), unpack(members, i, math.min(i + 3999, #members)))
     end
   end
 end
@@ -186,7 +188,7 @@ end
 -- reindex(): ``r``, ``a``, ``x``, ``n``, ``s``, ``e`` are its read, archived,
 -- expiry, seen, saved and emailed fields. unindex() tries every index; this
 -- touches only those the entry is in. With ``gone``, the group's shared
--- indexes' members are collected there instead, for remove_shared().
+-- indexes' members are collected there instead, for write_shared().
 local function leave_indexes(id, uid, r, a, x, n, s, e, gone)
   local unread = not r and not a
   redis.call('ZREM', ukey(uid, state_of(r, a)), id)
@@ -204,15 +206,6 @@ local function leave_indexes(id, uid, r, a, x, n, s, e, gone)
       gone[name][#gone[name] + 1] = id
     elseif member then
       redis.call('ZREM', gkey(name), id)
-    end
-  end
-end
-
--- Take out what leave_indexes() collected: one ZREM per few thousand members.
-local function remove_shared(gone)
-  for name, members in pairs(gone) do
-    for i = 1, #members, 4000 do
-      redis.call('ZREM', gkey(name), unpack(members, i, math.min(i + 3999, #members)))
     end
   end
 end
@@ -270,7 +263,7 @@ end
 --
 -- The old row leaves only the indexes its state put it in (the rules of
 -- reindex()); with ``gone``, the members of the group's shared indexes are
--- collected there, for remove_shared() to take out in a few calls.
+-- collected there, for write_shared() to take out in a few calls.
 local function fold(id, uid, thread, sender, gone)
   local rows = ukey(uid, 'threads')
   local old = redis.call('HGET', rows, thread)
