@@ -184,6 +184,18 @@ local function unindex(id, uid)
   end
 end
 
+-- Take an entry out of one of the group's shared indexes, or note it in
+-- ``gone`` (if given) for write_shared() to take out with others.
+local function leave_shared(id, name, gone)
+  if not gone then return redis.call('ZREM', gkey(name), id) end
+  local members = gone[name]
+  if not members then
+    members = {}
+    gone[name] = members
+  end
+  members[#members + 1] = id
+end
+
 -- Take an entry out of the indexes its state put it in, by the rules of
 -- reindex(): ``r``, ``a``, ``x``, ``n``, ``s``, ``e`` are its read, archived,
 -- expiry, seen, saved and emailed fields. unindex() tries every index; this
@@ -195,19 +207,9 @@ local function leave_indexes(id, uid, r, a, x, n, s, e, gone)
   if x and unread then redis.call('ZREM', ukey(uid, 'unread_exp'), id) end
   if n and unread then redis.call('ZREM', ukey(uid, 'seen'), id) end
   if s then redis.call('ZREM', ukey(uid, 'saved'), id) end
-  local shared = {
-    read = r and not s,
-    expiring = x and not s,
-    unmailed = unread and not e,
-  }
-  for name, member in pairs(shared) do
-    if member and gone then
-      gone[name] = gone[name] or {}
-      gone[name][#gone[name] + 1] = id
-    elseif member then
-      redis.call('ZREM', gkey(name), id)
-    end
-  end
+  if r and not s then leave_shared(id, 'read', gone) end
+  if x and not s then leave_shared(id, 'expiring', gone) end
+  if unread and not e then leave_shared(id, 'unmailed', gone) end
 end
 
 -- Delete an entry's hash and give up its hold on its content. A content left
