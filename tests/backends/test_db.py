@@ -472,3 +472,29 @@ def test_two_sends_into_one_thread_at_once_both_land_and_fold(users):
     [row] = backend.list(uid, state="all")
     assert (str(row), row.count) == ("c", 3)
     assert texts(backend.thread_messages(uid, row.id)) == ["a", "b", "c"]
+
+
+def test_deleting_a_message_through_django_deletes_its_history_and_its_rows_history(users):
+    """
+    The history has no index by message, so no cascade: the receiver finds
+    the message's folded entries under the keys of the thread's users.
+    """
+    from pigeonhole.models import FoldedEntry, Message
+
+    backend = DatabaseBackend()
+    one, two = users[0].pk, users[1].pk
+    sent = [backend.send(new(t, thread="t"), Recipients(ids=[one, two])) for t in ("a", "b")]
+    backend.send(new("c", thread="t"), Recipients(ids=[one]))
+    backend.send(new("x", thread="x"), Recipients(ids=[one, two]))
+    backend.send(new("y", thread="x"), Recipients(ids=[one, two]))
+
+    Message.objects.filter(pk=sent[1].pk).delete()  # "b": folded for one, the row of two
+
+    history = FoldedEntry.objects.filter(thread="t")
+    assert sorted(history.values_list("user_id", "message__message")) == [(one, "a")]
+    [row] = [e for e in backend.list(one, state="all") if e.thread == "t"]
+    assert texts(backend.thread_messages(one, row.id)) == ["a", "c"]
+    assert [str(e) for e in backend.list(two, state="all")] == ["y"]
+    assert FoldedEntry.objects.filter(thread="x").count() == 2  # another thread: untouched
+    Message.objects.filter(pk=sent[0].pk).delete()
+    assert not history.exists()

@@ -18,7 +18,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connections, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import Count, Exists, F, Max, Model, OuterRef, Q, QuerySet
+from django.db.models import Count, F, Max, Model, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from ...message import CONTENT_FIELDS, STATE_FIELDS, NewMessage, StoredMessage, UserId
@@ -300,10 +300,11 @@ class DatabaseBackend(BaseBackend):
                         cursor.execute(statement, params)
                     return max(int(cursor.rowcount), 0)
             except IntegrityError:
-                # Another send into the thread replaced a row while this one
-                # waited for it: the row this one meant to fold is gone and the
-                # other's new row holds its place. Run again, from the savepoint,
-                # and this time fold that one.
+                # MariaDB, SQLite: another send into the thread replaced a row
+                # while this one waited for it, and the history's key refused
+                # the second copy of it. Run again, from the savepoint, and this
+                # time fold the other's new row. (PostgreSQL's sends into one
+                # thread wait for each other's lock, see sql.thread_lock().)
                 if attempt == self.fold_attempts - 1:
                     raise
         raise AssertionError("unreachable")  # the loop returns or raises
@@ -838,43 +839,70 @@ class DatabaseBackend(BaseBackend):
         entries = InboxEntry.objects.using(alias)
         messages = Message.objects.using(alias)
         counts = {"expired": 0, "read": 0, "messages": 0}
-        rows = entries.filter(saved_at__isnull=True)
-        doomed: dict[str, QuerySet[InboxEntry]] = {}
+        unsaved = Q(saved_at__isnull=True)
+        doomed: dict[str, Q] = {}
         if expired:
-            doomed["expired"] = rows.filter(expires__lte=now)
+            doomed["expired"] = Q(expires__lte=now)
         if read_before is not None:
-            read = rows.filter(read_at__lt=read_before)
-            doomed["read"] = read.exclude(expires__lte=now) if expired else read
+            read = Q(read_at__lt=read_before)
+            doomed["read"] = read & ~Q(expires__lte=now) if expired else read
         # The rows a purge keeps: once the doomed ones are deleted, all that are left.
+        # A condition on each row, not a list of the doomed: it joins the queries
+        # that find a thread's rows without reading the doomed ones each time.
         staying = entries.all()
         with transaction.atomic(using=alias):
-            for kind, qs in doomed.items():
+            ended: dict[str, set[UserId]] = {}  # {thread: users whose row of it goes}
+            for kind, condition in doomed.items():
+                qs = entries.filter(unsaved & condition)
                 if dry_run:
                     counts[kind] = qs.count()
-                    staying = staying.exclude(pk__in=qs.values("pk"))
-                else:
-                    counts[kind] = qs.delete()[0]
-            # A thread's history stays with its row, and goes with it.
-            heads = staying.filter(user_id=OuterRef("user_id"), thread=OuterRef("thread"))
-            history = FoldedEntry.objects.using(alias)
-            if dry_run:
-                # Messages that would be left with no entry at all.
-                counts["messages"] = (
-                    messages.exclude(id__in=staying.values("message_id"))
-                    .exclude(id__in=history.filter(Exists(heads)).values("message_id"))
-                    .count()
-                )
-            else:
-                history.exclude(Exists(heads)).delete()
-                orphans = list(
-                    messages.filter(entries__isnull=True, folded_entries__isnull=True).values_list(
-                        "id", flat=True
-                    )
-                )
+                    staying = staying.exclude(unsaved & condition)
+                    continue
+                # A thread's history goes with its row: found by the history's
+                # key, (user, thread), before the rows go.
+                for user_id, thread in qs.filter(thread__isnull=False).values_list(
+                    "user_id", "thread"
+                ):
+                    ended.setdefault(str(thread), set()).add(user_id)
+                counts[kind] = qs.delete()[0]
+            for thread, users in ended.items():
+                for chunk in _chunks(list(users), self._id_batch_size(alias)):
+                    FoldedEntry.objects.using(alias).filter(
+                        thread=thread, user_id__in=chunk
+                    ).delete()
+            orphans = self._orphans(alias, staying)
+            counts["messages"] = len(orphans)
+            if not dry_run:
                 for chunk in _chunks(orphans, self._id_batch_size(alias)):
                     messages.filter(id__in=chunk).delete()
-                counts["messages"] = len(orphans)
         return counts
+
+    @staticmethod
+    def _orphans(alias: str, staying: QuerySet[InboxEntry]) -> list[int]:
+        """
+        Return the ids of the messages neither the ``staying`` rows nor their history hold.
+
+        No index finds history by message: a thread's history belongs to the
+        users with a row in the thread, each kept under (user, thread), so the
+        messages the history of thread T still holds are read from those
+        users' history of T, one query per thread among the candidates.
+        """
+        candidates = Message.objects.using(alias).exclude(id__in=staying.values("message_id"))
+        by_thread: dict[str, list[int]] = {}
+        for pk, thread in candidates.values_list("id", "thread"):
+            by_thread.setdefault(thread, []).append(pk)
+        orphans = by_thread.pop("", [])
+        for thread, ids in by_thread.items():
+            messages = Message.objects.using(alias).filter(thread=thread).values("id")
+            heads = staying.filter(message_id__in=messages, thread=thread).values("user_id")
+            held = set(
+                FoldedEntry.objects.using(alias)
+                .filter(thread=thread, user_id__in=heads)
+                .values_list("message_id", flat=True)
+                .distinct()
+            )
+            orphans += [pk for pk in ids if pk not in held]
+        return orphans
 
     # Email ------------------------------------------------------------------
     def _entries(self, *, write: bool = False) -> InboxEntryQuerySet:
@@ -990,7 +1018,7 @@ class DatabaseBackend(BaseBackend):
         list of thousands with the ORM cost more than the query), else in one
         ``IN`` list as long as the database takes that many parameters.
         """
-        from django.db.models import OuterRef, Subquery
+        from django.db.models import Subquery
         from django.db.models.functions import Coalesce
 
         alias = self.db_for_read()
@@ -1044,7 +1072,10 @@ class DatabaseBackend(BaseBackend):
                     .values_list("user_id", "old")
                 )
                 olds = {old: newest[user] for user, old in rows if old < newest[user]}
-                stored = FoldedEntry.objects.using(alias).filter(id__in=list(olds))
+                # With the user and thread, the ids are found by the history's key.
+                stored = FoldedEntry.objects.using(alias).filter(
+                    thread=thread, user_id__in=chunk, id__in=list(olds)
+                )
                 for row in stored.values_list(*_COLUMNS):
                     entry = _row_to_stored(row)
                     found[olds[entry.id]] = entry

@@ -12,6 +12,7 @@ keeps what is built once.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from collections.abc import Callable, Hashable, Iterable, Sequence
@@ -208,17 +209,26 @@ def threaded_fan_out(
     moved to the front. A deleted row writes no index entry: folding by
     marking the row wrote a new version of it to every index of the table.
 
-    PostgreSQL does it in one statement (``folds``, by default
+    PostgreSQL does it in one statement after the lock (``folds``, by default
     ``folds_in_insert()``): a ``DELETE ... RETURNING`` in a ``WITH`` feeds both
     the history's insert and the new rows. Elsewhere three statements copy the
     rows, delete them and insert the new ones, which read the history's newest
     entry of their thread back: a thread's history goes with its row, so the
     newest one is the row just moved.
 
-    ``by_recipient`` (PostgreSQL) looks each recipient's row up in the
-    ``(thread, user)`` row index instead of joining the thread's rows with the
-    recipients, for a ``select`` that tests ids against a list
-    (``ids_condition()``).
+    A thread's rows are those of its messages: they are found through the
+    ``(message, user)`` index, for the thread's messages (``Message.thread``
+    is indexed). No unique index keeps one row per user and thread; on
+    PostgreSQL the statements start by taking the thread's advisory lock
+    (``thread_lock()``), so sends into one thread run one after the other and
+    each sees the rows the one before committed. Elsewhere the send retries
+    on the conflict a concurrent send makes (see ``fold_attempts``).
+
+    ``by_recipient`` (PostgreSQL) looks each recipient's row up instead of
+    joining the thread's rows with the recipients, for a ``select`` that
+    tests ids against a list (``ids_condition()``): a probe of the
+    ``(message, user)`` index per message of the thread, newest first, up to
+    the first row found.
     """
     if folds is None:
         folds = folds_in_insert(connection)
@@ -232,6 +242,7 @@ def threaded_fan_out(
         InboxEntry: columns(connection, InboxEntry),
         Mute: columns(connection, Mute),
         FoldedEntry: columns(connection, FoldedEntry),
+        Message: columns(connection, Message),
     }
 
     def column(name: str, model: type[Model] = InboxEntry) -> str:
@@ -263,6 +274,10 @@ def threaded_fan_out(
         ops.adapt_datetimefield_value(content.expires),
     ]
     thread = content.thread
+    messages = (
+        f"SELECT {column('id', Message)} FROM {ops.quote_name(Message._meta.db_table)} "
+        f"WHERE {column('thread', Message)} = %s"
+    )
     select_all = (
         f"SELECT {uid}, %s, %s, %s, %s, "
         f"CASE WHEN old.{column('id')} IS NULL OR old.{column('read_at')} IS NOT NULL "
@@ -276,24 +291,29 @@ def threaded_fan_out(
         # thread's rows, outside, with the recipients, inside: for a list of
         # ids that meant going through the whole list again for each row.
         # The LIMIT keeps each lookup inside the loop over recipients, and
-        # ARRAY() runs that loop once, whatever the planner believes.
+        # ARRAY() runs that loop once, whatever the planner believes. The
+        # thread's messages are read once, into an array; the newest first,
+        # as a thread's rows mostly belong to its latest messages.
         heads = (
             f"SELECT head.{column('id')} FROM ({select_sql}) recipients "
             f"CROSS JOIN LATERAL (SELECT h.{column('id')} FROM {table} h "
-            f"WHERE h.{column('thread')} = %s AND h.{column('user')} = {uid} "
-            f"LIMIT 1) head WHERE {uid} {unmuted}"
+            f"WHERE h.{column('message')} = ANY(ARRAY({messages})) "
+            f"AND h.{column('user')} = {uid} AND h.{column('thread')} = %s "
+            f"ORDER BY h.{column('message')} DESC LIMIT 1) head WHERE {uid} {unmuted}"
         )
         rows = f"{table}.{column('id')} = ANY(ARRAY({heads}))"
-        row_params = [*select_params, thread, thread]
+        row_params = [*select_params, thread, thread, thread]
     else:
         # A join the planner may run as a hash join: a quarter less work
         # than looking each recipient's row up.
         rows = (
-            f"{table}.{column('thread')} = %s AND {table}.{column('user')} IN "
+            f"{table}.{column('message')} IN ({messages}) "
+            f"AND {table}.{column('thread')} = %s AND {table}.{column('user')} IN "
             f"(SELECT {uid} FROM ({select_sql}) recipients) "
             f"AND {table}.{column('user')} {unmuted}"
         )
-        row_params = [thread, *select_params, thread]
+        row_params = [thread, thread, *select_params, thread]
+    lock = thread_lock(connection, thread)
     if folds:
         returning = ", ".join(f"{table}.{column(name)}" for name in FOLDED_FIELDS)
         sql = (
@@ -303,7 +323,7 @@ def threaded_fan_out(
             f"LEFT JOIN old ON old.{column('user')} = {uid} WHERE {uid} {unmuted}"
         )
         params = [*row_params, *values, thread, *sender_params, *select_params, thread]
-        return [(sql, params)]
+        return [*lock, (sql, params)]
     user, history_id = column("user", FoldedEntry), column("id", FoldedEntry)
     newest = (
         f"SELECT MAX(f.{history_id}) FROM {history} f "
@@ -317,7 +337,31 @@ def threaded_fan_out(
         f"WHERE {uid} {unmuted}"
     )
     params = [*values, thread, *sender_params, *select_params, thread, thread]
-    return [(copy, list(row_params)), (delete, list(row_params)), (sql, params)]
+    return [*lock, (copy, list(row_params)), (delete, list(row_params)), (sql, params)]
+
+
+def thread_lock_key(thread: str) -> int:
+    """Return the 64-bit advisory lock key of ``thread``: a signed integer, as bigint takes it."""
+    digest = hashlib.blake2b(thread.encode(), digest_size=8, person=b"pigeonhole").digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def thread_lock(connection: BaseDatabaseWrapper, thread: str) -> list[tuple[str, list[Any]]]:
+    """
+    Return the statement that makes sends into ``thread`` wait for each other, if any.
+
+    On PostgreSQL, a transaction-level advisory lock on the thread key's hash:
+    nothing unique keeps one row per user and thread, so two sends into a
+    thread at once would each see the row the other is about to replace,
+    and both keep it. Under READ COMMITTED, the statements that follow the
+    lock see what the send before committed. Sends into different threads
+    take different locks (two threads sharing one hash only wait for each
+    other). The lock is held to the end of the transaction: a send inside a
+    longer transaction holds it that long.
+    """
+    if connection.vendor != "postgresql":
+        return []
+    return [("SELECT pg_advisory_xact_lock(%s)", [thread_lock_key(thread)])]
 
 
 def insert(
