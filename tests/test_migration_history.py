@@ -89,7 +89,7 @@ LATEST = [("pigeonhole", "0007_thread_rows_through_messages")]
 
 def test_the_history_keeps_its_ids_and_state_in_the_table_keyed_by_user_and_thread(at_0005):
     apps, user_id = at_0005
-    first, second, row = _thread_of_three(apps, user_id)
+    first, second, _ = _thread_of_three(apps, user_id)
     migrate(AFTER)
 
     apps = migrate(LATEST)
