@@ -227,8 +227,8 @@ def threaded_fan_out(
     ``by_recipient`` (PostgreSQL) looks each recipient's row up instead of
     joining the thread's rows with the recipients, for a ``select`` that
     tests ids against a list (``ids_condition()``): a probe of the
-    ``(message, user)`` index per message of the thread, newest first, up to
-    the first row found.
+    ``(message, user)`` index per message of the thread, or, where the
+    statistics say users have few rows, a read of the user's rows.
     """
     if folds is None:
         folds = folds_in_insert(connection)
@@ -292,14 +292,13 @@ def threaded_fan_out(
         # ids that meant going through the whole list again for each row.
         # The LIMIT keeps each lookup inside the loop over recipients, and
         # ARRAY() runs that loop once, whatever the planner believes. The
-        # thread's messages are read once, into an array; the newest first,
-        # as a thread's rows mostly belong to its latest messages.
+        # thread's messages are read once, into an array.
         heads = (
             f"SELECT head.{column('id')} FROM ({select_sql}) recipients "
             f"CROSS JOIN LATERAL (SELECT h.{column('id')} FROM {table} h "
             f"WHERE h.{column('message')} = ANY(ARRAY({messages})) "
             f"AND h.{column('user')} = {uid} AND h.{column('thread')} = %s "
-            f"ORDER BY h.{column('message')} DESC LIMIT 1) head WHERE {uid} {unmuted}"
+            f"LIMIT 1) head WHERE {uid} {unmuted}"
         )
         rows = f"{table}.{column('id')} = ANY(ARRAY({heads}))"
         row_params = [*select_params, thread, thread, thread]
