@@ -313,8 +313,12 @@ def test_the_unseen_count_reads_the_unread_index(uid):
 @needs_partial_indexes
 def test_a_threaded_send_finds_the_rows_of_its_thread_through_its_messages(users):
     backend = DatabaseBackend()
-    backend.send(new("first", thread="t"), Recipients(ids=[u.pk for u in users]))
-    backend.send(new("elsewhere", thread="u"), Recipients(ids=[u.pk for u in users]))
+    everyone = Recipients(ids=[u.pk for u in users])
+    backend.send(new("first", thread="t"), everyone)
+    for n in range(40):  # the inboxes hold more than the thread, as on a site
+        backend.send(new(f"elsewhere {n}", thread=f"u{n % 4}" if n % 2 else None), everyone)
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {InboxEntry._meta.db_table}")
     row = content("second", thread="t")
     # The first statement after the lock finds the rows: the whole send on
     # PostgreSQL, the copy elsewhere.
