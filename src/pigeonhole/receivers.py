@@ -7,6 +7,9 @@ Connected in ``PigeonholeConfig.ready()``, never at import time.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from django.db import transaction
@@ -14,9 +17,29 @@ from django.db import transaction
 from . import service
 from .exceptions import BackendUnavailable
 
-__all__ = ["drop_history_of_deleted_rows", "forget_deleted_user"]
+__all__ = ["drop_history_of_deleted_rows", "forget_deleted_user", "history_gone"]
 
 logger = logging.getLogger("pigeonhole")
+
+#: Set while deleting messages known to hold no history (see ``history_gone()``).
+_history_gone: ContextVar[bool] = ContextVar("pigeonhole_history_gone", default=False)
+
+
+@contextmanager
+def history_gone() -> Iterator[None]:
+    """
+    Delete messages inside this block without looking for their thread history.
+
+    For callers that know the messages have none left, such as purge, which
+    deletes only messages no row and no history holds: the receiver's search
+    reads the history of every user with a row in the message's thread, for
+    each message.
+    """
+    token = _history_gone.set(True)
+    try:
+        yield
+    finally:
+        _history_gone.reset(token)
 
 
 def forget_deleted_user(sender: Any, instance: Any, using: str, **kwargs: Any) -> None:
@@ -62,7 +85,7 @@ def drop_history_of_deleted_rows(sender: Any, instance: Any, using: str, **kwarg
     message's thread, and are found under those users' key.
     """
     thread = instance.thread
-    if not thread:
+    if not thread or _history_gone.get():
         return
     from .models import FoldedEntry, InboxEntry, Message
 

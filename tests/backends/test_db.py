@@ -498,3 +498,25 @@ def test_deleting_a_message_through_django_deletes_its_history_and_its_rows_hist
     assert FoldedEntry.objects.filter(thread="x").count() == 2  # another thread: untouched
     Message.objects.filter(pk=sent[0].pk).delete()
     assert not history.exists()
+
+
+def test_purge_reads_a_threads_history_once_not_once_per_message_it_deletes(users):
+    """
+    No index finds history by message: looking for a deleted message's own
+    costs a read of the history of everyone with a row in its thread. Purge
+    deletes only messages it found no history of, per thread, and skips it.
+    """
+    from pigeonhole.models import FoldedEntry
+
+    backend = DatabaseBackend()
+    everyone = Recipients(ids=[u.pk for u in users])
+    backend.send(new("a", thread="t"), everyone)
+    backend.send(new("b", thread="t"), everyone)
+    for n in range(4):  # sent to nobody: contents with no entry
+        backend.send(new(f"lost {n}", thread="t"), Recipients(ids=[]))
+    with CaptureQueriesContext(connection) as captured:
+        assert backend.purge()["messages"] == 4
+    table = FoldedEntry._meta.db_table
+    assert len([q for q in captured.captured_queries if table in q["sql"]]) == 1
+    [row] = backend.list(users[0].pk)
+    assert texts(backend.thread_messages(users[0].pk, row.id)) == ["a", "b"]

@@ -18,11 +18,12 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connections, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import Count, F, Max, Model, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, F, Max, Model, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from ...message import CONTENT_FIELDS, STATE_FIELDS, NewMessage, StoredMessage, UserId
 from ...models import FoldedEntry, InboxEntry, InboxEntryQuerySet, Message, Mute
+from ...receivers import history_gone
 from ..base import (
     BaseBackend,
     Change,
@@ -873,8 +874,9 @@ class DatabaseBackend(BaseBackend):
             orphans = self._orphans(alias, staying)
             counts["messages"] = len(orphans)
             if not dry_run:
-                for chunk in _chunks(orphans, self._id_batch_size(alias)):
-                    messages.filter(id__in=chunk).delete()
+                with history_gone():  # _orphans() found none of theirs
+                    for chunk in _chunks(orphans, self._id_batch_size(alias)):
+                        messages.filter(id__in=chunk).delete()
         return counts
 
     @staticmethod
@@ -887,7 +889,10 @@ class DatabaseBackend(BaseBackend):
         messages the history of thread T still holds are read from those
         users' history of T, one query per thread among the candidates.
         """
-        candidates = Message.objects.using(alias).exclude(id__in=staying.values("message_id"))
+        # NOT EXISTS, an anti-join: NOT IN (subquery) hashes every entry's
+        # message id, or, past work_mem, reads the entries again per message.
+        held_by_rows = staying.filter(message_id=OuterRef("pk"))
+        candidates = Message.objects.using(alias).filter(~Exists(held_by_rows))
         by_thread: dict[str, list[int]] = {}
         for pk, thread in candidates.values_list("id", "thread"):
             by_thread.setdefault(thread, []).append(pk)
