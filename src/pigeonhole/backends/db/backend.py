@@ -903,6 +903,7 @@ class DatabaseBackend(BaseBackend):
             held = set(
                 FoldedEntry.objects.using(alias)
                 .filter(thread=thread, user_id__in=heads)
+                .order_by()  # not by id: DISTINCT would take it in
                 .values_list("message_id", flat=True)
                 .distinct()
             )
