@@ -23,7 +23,7 @@ from django.utils.translation import gettext_lazy as _
 from .constants import level_variants
 from .message import level_tag_for
 
-__all__ = ["FoldedEntry", "InboxEntry", "Message", "Mute", "Preference"]
+__all__ = ["FoldedEntry", "InboxEntry", "Message", "Mute", "Preference", "Thread"]
 
 
 def _user_key(related_name: str, **options: Any) -> models.ForeignKey[Any, Any]:
@@ -303,6 +303,33 @@ class FoldedEntry(EntryState):
 
     def __str__(self) -> str:
         return f"{self.message} → {self.user} (folded)"
+
+
+class Thread(models.Model):
+    """
+    One row per thread key: the lock that keeps one inbox row per user and thread.
+
+    No unique index holds a thread's rows (see ``InboxEntry``), so every write
+    of them (a threaded send, ``add()`` into a thread, an import) first
+    upserts this row, and writers of one thread take turns on its row lock.
+    A row lock, unlike an advisory one, is a write the database checks
+    against the transaction's snapshot: at ``REPEATABLE READ`` or
+    ``SERIALIZABLE``, PostgreSQL fails a send whose snapshot predates
+    another's commit into the thread, where it would have missed the other's
+    rows and kept a second row per user. Purge deletes the row once the
+    thread has no message left; the next send writes it again.
+    """
+
+    thread = models.CharField(_("thread"), max_length=200, primary_key=True)
+    #: The newest message written into the thread: what the upsert sets.
+    last_message = models.BigIntegerField(_("last message id"))
+
+    class Meta:
+        verbose_name = _("thread")
+        verbose_name_plural = _("threads")
+
+    def __str__(self) -> str:
+        return self.thread
 
 
 class Mute(models.Model):

@@ -416,15 +416,13 @@ def _waiting_on_a_lock() -> bool:
         return bool(cursor.fetchone()[0])
 
 
-@pytest.mark.django_db(transaction=True)
-@pytest.mark.skipif(connection.vendor == "sqlite", reason="SQLite runs one writer at a time")
-def test_two_sends_into_one_thread_at_once_both_land_and_fold(users):
+def _two_sends_into_one_thread_at_once(uid, isolation: str | None = None) -> list[Exception]:
     """
-    The second send waits for the first's row of the thread, then folds it.
+    Send "b" into thread t in one transaction and hold it open; send "c" in another.
 
-    Without a retry, it found the row it meant to replace gone and the
-    first send's new row in its place: the unique (thread, user) row (or the
-    history's id) refused it, and the send failed with an IntegrityError.
+    The second transaction reads first, as a view would, so that at
+    ``isolation`` REPEATABLE READ its snapshot predates the first's commit.
+    Return what the sends raised.
     """
     import threading
 
@@ -433,12 +431,22 @@ def test_two_sends_into_one_thread_at_once_both_land_and_fold(users):
     from ..timing import wait_until
 
     backend = DatabaseBackend()
-    uid = users[0].pk
-    backend.send(new("a", thread="t"), Recipients(ids=[uid]))
     sent, release, errors = threading.Event(), threading.Event(), []
+
+    def set_isolation() -> None:
+        if isolation is None:
+            return
+        with connections["default"].cursor() as cursor:
+            if connection.vendor == "postgresql":
+                cursor.execute(
+                    f"SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL {isolation}"
+                )
+            else:
+                cursor.execute(f"SET SESSION TRANSACTION ISOLATION LEVEL {isolation}")
 
     def first() -> None:
         try:
+            set_isolation()
             with transaction.atomic():
                 backend.send(new("b", thread="t"), Recipients(ids=[uid]))
                 sent.set()
@@ -451,7 +459,10 @@ def test_two_sends_into_one_thread_at_once_both_land_and_fold(users):
 
     def second() -> None:
         try:
-            backend.send(new("c", thread="t"), Recipients(ids=[uid]))
+            set_isolation()
+            with transaction.atomic():
+                backend.count(uid)  # the snapshot
+                backend.send(new("c", thread="t"), Recipients(ids=[uid]))
         except Exception as exc:
             errors.append(exc)
         finally:
@@ -468,10 +479,72 @@ def test_two_sends_into_one_thread_at_once_both_land_and_fold(users):
         release.set()
         one.join(60)
         two.join(60)
-    assert errors == []
+    return errors
+
+
+def _rows_per_thread_and_user() -> dict[tuple[str, int], int]:
+    from django.db.models import Count
+
+    rows = (
+        InboxEntry.objects.filter(thread__isnull=False)
+        .values_list("thread", "user_id")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    return {(thread, user): n for thread, user, n in rows}
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor == "sqlite", reason="SQLite runs one writer at a time")
+def test_two_sends_into_one_thread_at_once_both_land_and_fold(users):
+    """
+    The second send waits for the first's row of the thread, then folds it.
+
+    Without a retry, it found the row it meant to replace gone and the
+    first send's new row in its place: the unique (thread, user) row (or the
+    history's id) refused it, and the send failed with an IntegrityError.
+    """
+    backend = DatabaseBackend()
+    uid = users[0].pk
+    backend.send(new("a", thread="t"), Recipients(ids=[uid]))
+    assert _two_sends_into_one_thread_at_once(uid, "READ COMMITTED") == []
     [row] = backend.list(uid, state="all")
     assert (str(row), row.count) == ("c", 3)
     assert texts(backend.thread_messages(uid, row.id)) == ["a", "b", "c"]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor == "sqlite", reason="SQLite runs one writer at a time")
+@pytest.mark.parametrize("thread_before", ["new", "sent to another user"])
+def test_two_sends_into_one_thread_at_repeatable_read_never_leave_two_rows(users, thread_before):
+    """
+    A snapshot older than the first send's commit does not show its rows.
+
+    The user has no row of the thread yet, so the second send has none to
+    fold in its snapshot (one it had, the first's delete would have made
+    PostgreSQL refuse). PostgreSQL fails the second send with a serialization
+    failure, where it used to wait for the thread's advisory lock, see no row,
+    and insert a second row for the same user and thread. MariaDB's writes
+    read the latest committed rows whatever the snapshot, so there it folds.
+    """
+    from django.db import OperationalError
+
+    backend = DatabaseBackend()
+    uid = users[0].pk
+    if thread_before != "new":
+        backend.send(new("other", thread="t"), Recipients(ids=[users[1].pk]))
+    errors = _two_sends_into_one_thread_at_once(uid, "REPEATABLE READ")
+    assert _rows_per_thread_and_user().get(("t", uid)) == 1
+    [row] = backend.list(uid, state="all")
+    if connection.vendor == "postgresql":
+        [error] = errors
+        assert isinstance(error, OperationalError), error
+        assert "could not serialize access" in str(error)
+        assert (str(row), row.count) == ("b", 1)
+    else:
+        assert errors == []
+        assert (str(row), row.count) == ("c", 2)
+        assert texts(backend.thread_messages(uid, row.id)) == ["b", "c"]
 
 
 def test_deleting_a_message_through_django_deletes_its_history_and_its_rows_history(users):
@@ -520,3 +593,21 @@ def test_purge_reads_a_threads_history_once_not_once_per_message_it_deletes(user
     assert len([q for q in captured.captured_queries if table in q["sql"]]) == 1
     [row] = backend.list(users[0].pk)
     assert texts(backend.thread_messages(users[0].pk, row.id)) == ["a", "b"]
+
+
+def test_purge_deletes_a_threads_lock_row_with_its_last_message(users):
+    """One row per thread: a site of one-message threads would keep one per message."""
+    from pigeonhole.models import Thread
+
+    backend = DatabaseBackend()
+    everyone = Recipients(ids=[u.pk for u in users])
+    gone = backend.send(new("gone", thread="gone"), everyone)
+    backend.send(new("kept", thread="kept"), everyone)
+    backend.send(new("newer", thread="kept"), everyone)
+    InboxEntry.objects.filter(message_id=gone.pk).update(expires=timezone.now())
+    assert backend.purge(expired=True, dry_run=True)["messages"] == 1
+    assert Thread.objects.count() == 2  # a dry run keeps them too
+    assert backend.purge(expired=True)["messages"] == 1
+    assert list(Thread.objects.values_list("thread", flat=True)) == ["kept"]
+    backend.send(new("again", thread="gone"), everyone)
+    assert sorted(Thread.objects.values_list("thread", flat=True)) == ["gone", "kept"]

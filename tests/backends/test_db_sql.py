@@ -323,20 +323,24 @@ def test_a_threaded_send_finds_the_rows_of_its_thread_through_its_messages(users
     # The first statement after the lock finds the rows: the whole send on
     # PostgreSQL, the copy elsewhere.
     statements = sql.threaded_fan_out(connection, row, timezone.now(), recipients(users))
-    [(statement, params), *_] = [s for s in statements if "advisory" not in s[0]]
+    [(statement, params), *_] = statements[1:]
     found = plan(statement, params)
     assert "pigeonhole_entry_message_idx" in found, found
     assert not full_scans(found, InboxEntry._meta.db_table), found
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's advisory locks")
-def test_a_threaded_send_takes_its_threads_lock_first(users):
+def test_a_threaded_send_locks_its_threads_row_first(users):
     """Nothing unique keeps one row per user and thread: sends into one thread take turns."""
+    from pigeonhole.models import Thread
+
     row = content("second", thread="t")
     statements = sql.threaded_fan_out(connection, row, timezone.now(), recipients(users))
-    assert statements[0] == ("SELECT pg_advisory_xact_lock(%s)", [sql.thread_lock_key("t")])
-    assert sql.thread_lock_key("t") != sql.thread_lock_key("u")
-    assert -(2**63) <= sql.thread_lock_key("t") < 2**63
+    assert statements[0] == sql.thread_lock(connection, "t", row.pk)
+    assert Thread._meta.db_table in statements[0][0]
+    with connection.cursor() as cursor:
+        for statement, params in statements:
+            cursor.execute(statement, params)
+    assert list(Thread.objects.values_list("thread", "last_message")) == [("t", row.pk)]
 
 
 @pytest.mark.skipif(connection.vendor == "mysql", reason="MariaDB's plans read differently")

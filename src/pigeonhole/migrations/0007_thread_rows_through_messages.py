@@ -52,7 +52,9 @@ class Migration(migrations.Migration):
     Find a thread's rows through its messages, and key its history by (user, thread, id).
 
     The (thread, user) unique index of the inbox table goes: a threaded send
-    spent a third of its time writing it. A primary key cannot become a
+    spent a third of its time writing it. A table of one row per thread
+    takes its place as what keeps one row per user and thread: sends into a
+    thread lock its row (see ``Thread``). A primary key cannot become a
     composite one in place, so the history moves into a new table, which
     then takes the old one's name.
     """
@@ -185,5 +187,22 @@ class Migration(migrations.Migration):
                 to="pigeonhole.message",
                 verbose_name="message",
             ),
+        ),
+        # The lock row of each thread, written by every threaded send.
+        migrations.CreateModel(
+            name="Thread",
+            fields=[
+                (
+                    "thread",
+                    models.CharField(
+                        max_length=200, primary_key=True, serialize=False, verbose_name="thread"
+                    ),
+                ),
+                ("last_message", models.BigIntegerField(verbose_name="last message id")),
+            ],
+            options={
+                "verbose_name": "thread",
+                "verbose_name_plural": "threads",
+            },
         ),
     ]

@@ -16,13 +16,13 @@ from typing import Any, TypeAlias, TypeVar
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, connections, router, transaction
+from django.db import connections, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Count, Exists, F, Max, Model, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from ...message import CONTENT_FIELDS, STATE_FIELDS, NewMessage, StoredMessage, UserId
-from ...models import FoldedEntry, InboxEntry, InboxEntryQuerySet, Message, Mute
+from ...models import FoldedEntry, InboxEntry, InboxEntryQuerySet, Message, Mute, Thread
 from ...receivers import history_gone
 from ..base import (
     BaseBackend,
@@ -143,11 +143,6 @@ class DatabaseBackend(BaseBackend):
 
     #: Recipients per ``INSERT ... SELECT`` when they come as a list of ids.
     batch_size = 5000
-
-    #: Times a threaded send's statements run before a conflict with sends into
-    #: the same thread at the same moment is raised: each run after the first
-    #: follows another send's commit, so this many sends at once all land.
-    fold_attempts = 10
 
     #: Whether the request path runs the SQL of ``sql``, which reads the visible
     #: entries of ``get_queryset()`` as this class defines them. A subclass that
@@ -294,21 +289,13 @@ class DatabaseBackend(BaseBackend):
         statements = sql.threaded_fan_out(
             connection, content, now, recipients, folds, by_recipient=by_id
         )
-        for attempt in range(self.fold_attempts):
-            try:
-                with transaction.atomic(using=alias), connection.cursor() as cursor:
-                    for statement, params in statements:  # the last one inserts the entries
-                        cursor.execute(statement, params)
-                    return max(int(cursor.rowcount), 0)
-            except IntegrityError:
-                # MariaDB, SQLite: another send into the thread replaced a row
-                # while this one waited for it, and the history's key refused
-                # the second copy of it. Run again, from the savepoint, and this
-                # time fold the other's new row. (PostgreSQL's sends into one
-                # thread wait for each other's lock, see sql.thread_lock().)
-                if attempt == self.fold_attempts - 1:
-                    raise
-        raise AssertionError("unreachable")  # the loop returns or raises
+        # The first statement locks the thread's row (sql.thread_lock()): a
+        # send into the thread at the same moment waits for this one's commit,
+        # and no savepoint or retry is needed. _send()'s transaction holds it.
+        with connection.cursor() as cursor:
+            for statement, params in statements:  # the last one inserts the entries
+                cursor.execute(statement, params)
+            return max(int(cursor.rowcount), 0)
 
     def _insert(self, alias: str, model: type[Model], values: dict[str, Any]) -> int:
         """
@@ -871,18 +858,27 @@ class DatabaseBackend(BaseBackend):
                     FoldedEntry.objects.using(alias).filter(
                         thread=thread, user_id__in=chunk
                     ).delete()
-            orphans = self._orphans(alias, staying)
+            orphans, threads = self._orphans(alias, staying)
             counts["messages"] = len(orphans)
             if not dry_run:
                 with history_gone():  # _orphans() found none of theirs
                     for chunk in _chunks(orphans, self._id_batch_size(alias)):
                         messages.filter(id__in=chunk).delete()
+                # A thread's lock row goes with its last message (a send writes
+                # it again): one row per thread, which a site of one-message
+                # threads would otherwise keep one of per message.
+                for chunk in _chunks(sorted(threads), self._id_batch_size(alias)):
+                    Thread.objects.using(alias).filter(thread__in=chunk).exclude(
+                        Exists(messages.filter(thread=OuterRef("thread")))
+                    ).delete()
         return counts
 
     @staticmethod
-    def _orphans(alias: str, staying: QuerySet[InboxEntry]) -> list[int]:
+    def _orphans(alias: str, staying: QuerySet[InboxEntry]) -> tuple[list[int], set[str]]:
         """
         Return the ids of the messages neither the ``staying`` rows nor their history hold.
+
+        And the threads of those messages: their last one may be among them.
 
         No index finds history by message: a thread's history belongs to the
         users with a row in the thread, each kept under (user, thread), so the
@@ -908,7 +904,7 @@ class DatabaseBackend(BaseBackend):
                 .distinct()
             )
             orphans += [pk for pk in ids if pk not in held]
-        return orphans
+        return orphans, set(by_thread)
 
     # Email ------------------------------------------------------------------
     def _entries(self, *, write: bool = False) -> InboxEntryQuerySet:

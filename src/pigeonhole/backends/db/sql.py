@@ -12,7 +12,6 @@ keeps what is built once.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sqlite3
 from collections.abc import Callable, Hashable, Iterable, Sequence
@@ -26,7 +25,7 @@ from django.db.models import BooleanField, Field, Model
 from django.db.models.expressions import RawSQL
 
 from ...message import CONTENT_FIELDS, STATE_FIELDS
-from ...models import FoldedEntry, InboxEntry, Message, Mute
+from ...models import FoldedEntry, InboxEntry, Message, Mute, Thread
 
 _S = TypeVar("_S")
 
@@ -218,11 +217,11 @@ def threaded_fan_out(
 
     A thread's rows are those of its messages: they are found through the
     ``(message, user)`` index, for the thread's messages (``Message.thread``
-    is indexed). No unique index keeps one row per user and thread; on
-    PostgreSQL the statements start by taking the thread's advisory lock
+    is indexed). No unique index keeps one row per user and thread: the
+    statements start by locking the thread's row of ``Thread``
     (``thread_lock()``), so sends into one thread run one after the other and
-    each sees the rows the one before committed. Elsewhere the send retries
-    on the conflict a concurrent send makes (see ``fold_attempts``).
+    each sees the rows the one before committed, or, at a stricter isolation
+    level on PostgreSQL, fails.
 
     ``by_recipient`` (PostgreSQL) looks each recipient's row up instead of
     joining the thread's rows with the recipients, for a ``select`` that
@@ -318,7 +317,7 @@ def threaded_fan_out(
             f"AND {table}.{column('user')} {unmuted}"
         )
         row_params = [thread, thread, *select_params, thread]
-    lock = thread_lock(connection, thread)
+    lock = [thread_lock(connection, thread, content.pk)]
     if folds:
         returning = ", ".join(f"{table}.{column(name)}" for name in FOLDED_FIELDS)
         sql = (
@@ -345,28 +344,34 @@ def threaded_fan_out(
     return [*lock, (copy, list(row_params)), (delete, list(row_params)), (sql, params)]
 
 
-def thread_lock_key(thread: str) -> int:
-    """Return the 64-bit advisory lock key of ``thread``: a signed integer, as bigint takes it."""
-    digest = hashlib.blake2b(thread.encode(), digest_size=8, person=b"pigeonhole").digest()
-    return int.from_bytes(digest, "big", signed=True)
-
-
-def thread_lock(connection: BaseDatabaseWrapper, thread: str) -> list[tuple[str, list[Any]]]:
+def thread_lock(
+    connection: BaseDatabaseWrapper, thread: str, message_id: int
+) -> tuple[str, list[Any]]:
     """
-    Return the statement that makes sends into ``thread`` wait for each other, if any.
+    Return the statement that makes writers of ``thread``'s rows take turns.
 
-    On PostgreSQL, a transaction-level advisory lock on the thread key's hash:
-    nothing unique keeps one row per user and thread, so two sends into a
-    thread at once would each see the row the other is about to replace,
-    and both keep it. Under READ COMMITTED, the statements that follow the
-    lock see what the send before committed. Sends into different threads
-    take different locks (two threads sharing one hash only wait for each
-    other). The lock is held to the end of the transaction: a send inside a
-    longer transaction holds it that long.
+    It upserts the thread's row of ``Thread``, setting the newest message to
+    ``message_id``, and so holds that row's lock to the end of the
+    transaction: nothing unique keeps one inbox row per user and thread, so
+    two sends into a thread at once would each see the row the other is
+    about to replace, and both keep it. The second waits for the first's
+    commit; under ``READ COMMITTED`` the statements after the lock see the
+    first's rows and fold them. Under ``REPEATABLE READ`` or ``SERIALIZABLE``,
+    PostgreSQL refuses to update a row another transaction changed after the
+    snapshot began (or to skip a conflict with a row it cannot see) and fails
+    the send with a serialization failure, where an advisory lock would have
+    let it miss the first's rows. Sends into other threads lock other rows.
     """
-    if connection.vendor != "postgresql":
-        return []
-    return [("SELECT pg_advisory_xact_lock(%s)", [thread_lock_key(thread)])]
+    ops = connection.ops
+    table = ops.quote_name(Thread._meta.db_table)
+    key = ops.quote_name(Thread._meta.pk.column)
+    newest = ops.quote_name(Thread._meta.get_field("last_message").column)
+    insert = f"INSERT INTO {table} ({key}, {newest}) VALUES (%s, %s) "
+    if connection.vendor == "mysql":
+        upsert = f"ON DUPLICATE KEY UPDATE {newest} = VALUES({newest})"
+    else:
+        upsert = f"ON CONFLICT ({key}) DO UPDATE SET {newest} = EXCLUDED.{newest}"
+    return insert + upsert, [thread, message_id]
 
 
 def insert(
