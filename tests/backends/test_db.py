@@ -416,13 +416,16 @@ def _waiting_on_a_lock() -> bool:
         return bool(cursor.fetchone()[0])
 
 
-def _two_sends_into_one_thread_at_once(uid, isolation: str | None = None) -> list[Exception]:
+def _two_sends_into_one_thread_at_once(
+    uid, isolation: str | None = None, *settings: str
+) -> list[Exception]:
     """
     Send "b" into thread t in one transaction and hold it open; send "c" in another.
 
     The second transaction reads first, as a view would, so that at
     ``isolation`` REPEATABLE READ its snapshot predates the first's commit.
-    Return what the sends raised.
+    ``settings`` are statements each connection runs first. Return what the
+    sends raised.
     """
     import threading
 
@@ -443,6 +446,8 @@ def _two_sends_into_one_thread_at_once(uid, isolation: str | None = None) -> lis
                 )
             else:
                 cursor.execute(f"SET SESSION TRANSACTION ISOLATION LEVEL {isolation}")
+            for statement in settings:
+                cursor.execute(statement)
 
     def first() -> None:
         try:
@@ -555,6 +560,28 @@ def test_two_sends_into_one_thread_at_a_stricter_level_never_leave_two_rows(
         assert errors == []
         assert (str(row), row.count) == ("c", len(before) + 2)
         assert texts(backend.thread_messages(uid, row.id)) == [*before, "b", "c"]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "mysql", reason="a setting of MariaDB's InnoDB")
+def test_with_mariadbs_snapshot_isolation_the_second_send_fails_not_duplicates(users):
+    """
+    ``innodb_snapshot_isolation=ON`` (off by default on MariaDB 10.11) fails a
+    locking read of a row changed since the snapshot: the thread's lock row.
+    """
+    from django.db import OperationalError
+
+    backend = DatabaseBackend()
+    uid = users[0].pk
+    errors = _two_sends_into_one_thread_at_once(
+        uid, "REPEATABLE READ", "SET SESSION innodb_snapshot_isolation = ON"
+    )
+    assert _rows_per_thread_and_user() == {("t", uid): 1}
+    [error] = errors
+    assert isinstance(error, OperationalError), error
+    assert error.args[0] == 1020  # "Record has changed since last read"
+    [row] = backend.list(uid, state="all")
+    assert (str(row), row.count) == ("b", 1)
 
 
 def test_deleting_a_message_through_django_deletes_its_history_and_its_rows_history(users):
