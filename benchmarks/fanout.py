@@ -335,8 +335,9 @@ def clean_thread(store: str) -> None:
     if store in REDIS_STORES:
         drop_redis_keys()
         return
-    from pigeonhole.models import FoldedEntry, InboxEntry, Message
+    from pigeonhole.models import FoldedEntry, InboxEntry, Message, Thread
 
     InboxEntry.objects.filter(thread=THREAD).delete()
     FoldedEntry.objects.filter(thread=THREAD).delete()
     Message.objects.filter(thread=THREAD).delete()
+    Thread.objects.filter(thread=THREAD).delete()

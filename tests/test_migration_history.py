@@ -1,5 +1,6 @@
 """
-Migration 0006 moves each thread's folded history out of the inbox table, and back.
+Migration 0006 moves each thread's folded history out of the inbox table, and back; 0007
+moves it into a table keyed by (user, thread, id), and back.
 
 A site upgrading with threads in use must keep every message its users received: the rows
 that an earlier release marked ``folded`` become ``FoldedEntry`` rows with the same ids and
@@ -81,3 +82,24 @@ def test_going_back_puts_the_history_among_the_entries_marked_folded(at_0005):
         (second, True),
         (row, False),
     ]
+
+
+LATEST = [("pigeonhole", "0007_thread_rows_through_messages")]
+
+
+def test_the_history_keeps_its_ids_and_state_in_the_table_keyed_by_user_and_thread(at_0005):
+    apps, user_id = at_0005
+    first, second, _ = _thread_of_three(apps, user_id)
+    migrate(AFTER)
+
+    apps = migrate(LATEST)
+
+    history = apps.get_model("pigeonhole", "FoldedEntry").objects.filter(user_id=user_id)
+    moved = list(history.order_by("id").values_list("id", "count", "read_at", "thread"))
+    assert moved == [(first, 1, WHEN, "t"), (second, 2, None, "t")]
+    assert history.get(thread="t", id=second).message.message == "m1"
+
+    apps = migrate(AFTER)  # and back
+
+    history = apps.get_model("pigeonhole", "FoldedEntry").objects.filter(user_id=user_id)
+    assert list(history.order_by("id").values_list("id", "thread")) == [(first, "t"), (second, "t")]

@@ -416,15 +416,16 @@ def _waiting_on_a_lock() -> bool:
         return bool(cursor.fetchone()[0])
 
 
-@pytest.mark.django_db(transaction=True)
-@pytest.mark.skipif(connection.vendor == "sqlite", reason="SQLite runs one writer at a time")
-def test_two_sends_into_one_thread_at_once_both_land_and_fold(users):
+def _two_sends_into_one_thread_at_once(
+    uid, isolation: str | None = None, *settings: str
+) -> list[Exception]:
     """
-    The second send waits for the first's row of the thread, then folds it.
+    Send "b" into thread t in one transaction and hold it open; send "c" in another.
 
-    Without a retry, it found the row it meant to replace gone and the
-    first send's new row in its place: the unique (thread, user) row (or the
-    history's id) refused it, and the send failed with an IntegrityError.
+    The second transaction reads first, as a view would, so that at
+    ``isolation`` REPEATABLE READ its snapshot predates the first's commit.
+    ``settings`` are statements each connection runs first. Return what the
+    sends raised.
     """
     import threading
 
@@ -433,12 +434,24 @@ def test_two_sends_into_one_thread_at_once_both_land_and_fold(users):
     from ..timing import wait_until
 
     backend = DatabaseBackend()
-    uid = users[0].pk
-    backend.send(new("a", thread="t"), Recipients(ids=[uid]))
     sent, release, errors = threading.Event(), threading.Event(), []
+
+    def set_isolation() -> None:
+        if isolation is None:
+            return
+        with connections["default"].cursor() as cursor:
+            if connection.vendor == "postgresql":
+                cursor.execute(
+                    f"SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL {isolation}"
+                )
+            else:
+                cursor.execute(f"SET SESSION TRANSACTION ISOLATION LEVEL {isolation}")
+            for statement in settings:
+                cursor.execute(statement)
 
     def first() -> None:
         try:
+            set_isolation()
             with transaction.atomic():
                 backend.send(new("b", thread="t"), Recipients(ids=[uid]))
                 sent.set()
@@ -451,7 +464,10 @@ def test_two_sends_into_one_thread_at_once_both_land_and_fold(users):
 
     def second() -> None:
         try:
-            backend.send(new("c", thread="t"), Recipients(ids=[uid]))
+            set_isolation()
+            with transaction.atomic():
+                backend.count(uid)  # the snapshot
+                backend.send(new("c", thread="t"), Recipients(ids=[uid]))
         except Exception as exc:
             errors.append(exc)
         finally:
@@ -468,7 +484,167 @@ def test_two_sends_into_one_thread_at_once_both_land_and_fold(users):
         release.set()
         one.join(60)
         two.join(60)
-    assert errors == []
+    return errors
+
+
+def _rows_per_thread_and_user() -> dict[tuple[str, int], int]:
+    from django.db.models import Count
+
+    rows = (
+        InboxEntry.objects.filter(thread__isnull=False)
+        .values_list("thread", "user_id")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    return {(thread, user): n for thread, user, n in rows}
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor == "sqlite", reason="SQLite runs one writer at a time")
+def test_two_sends_into_one_thread_at_once_both_land_and_fold(users):
+    """
+    The second send waits for the first's row of the thread, then folds it.
+
+    Without a retry, it found the row it meant to replace gone and the
+    first send's new row in its place: the unique (thread, user) row (or the
+    history's id) refused it, and the send failed with an IntegrityError.
+    """
+    backend = DatabaseBackend()
+    uid = users[0].pk
+    backend.send(new("a", thread="t"), Recipients(ids=[uid]))
+    assert _two_sends_into_one_thread_at_once(uid, "READ COMMITTED") == []
     [row] = backend.list(uid, state="all")
     assert (str(row), row.count) == ("c", 3)
     assert texts(backend.thread_messages(uid, row.id)) == ["a", "b", "c"]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor == "sqlite", reason="SQLite runs one writer at a time")
+@pytest.mark.parametrize("isolation", ["REPEATABLE READ", "SERIALIZABLE"])
+@pytest.mark.parametrize("thread_before", ["new", "sent to another user", "sent to this user"])
+def test_two_sends_into_one_thread_at_a_stricter_level_never_leave_two_rows(
+    users, thread_before, isolation
+):
+    """
+    A snapshot older than the first send's commit does not show its rows.
+
+    Where the user has no row of the thread yet, the second send has none to
+    fold in its snapshot. PostgreSQL used to let it wait for the thread's
+    advisory lock, see no row, and insert a second row for the same user and
+    thread; the write to the thread's lock row now fails it with a
+    serialization failure. MariaDB's writes read the latest committed rows
+    whatever the snapshot, so there the second send folds.
+    """
+    from django.db import OperationalError
+
+    if isolation == "SERIALIZABLE" and connection.vendor == "mysql":
+        pytest.skip("MariaDB's SERIALIZABLE makes the second's first read wait, not its send")
+    backend = DatabaseBackend()
+    uid = users[0].pk
+    before = []
+    if thread_before == "sent to another user":
+        backend.send(new("other", thread="t"), Recipients(ids=[users[1].pk]))
+    elif thread_before == "sent to this user":
+        backend.send(new("a", thread="t"), Recipients(ids=[uid]))
+        before = ["a"]
+    errors = _two_sends_into_one_thread_at_once(uid, isolation)
+    assert _rows_per_thread_and_user().get(("t", uid)) == 1
+    [row] = backend.list(uid, state="all")
+    if connection.vendor == "postgresql":
+        [error] = errors
+        assert isinstance(error, OperationalError), error
+        assert "could not serialize access" in str(error)
+        assert (str(row), row.count) == ("b", len(before) + 1)
+        assert texts(backend.thread_messages(uid, row.id)) == [*before, "b"]
+    else:
+        assert errors == []
+        assert (str(row), row.count) == ("c", len(before) + 2)
+        assert texts(backend.thread_messages(uid, row.id)) == [*before, "b", "c"]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "mysql", reason="a setting of MariaDB's InnoDB")
+def test_with_mariadbs_snapshot_isolation_the_second_send_fails_not_duplicates(users):
+    """
+    ``innodb_snapshot_isolation=ON`` (off by default on MariaDB 10.11) fails a
+    locking read of a row changed since the snapshot: the thread's lock row.
+    """
+    from django.db import OperationalError
+
+    backend = DatabaseBackend()
+    uid = users[0].pk
+    errors = _two_sends_into_one_thread_at_once(
+        uid, "REPEATABLE READ", "SET SESSION innodb_snapshot_isolation = ON"
+    )
+    assert _rows_per_thread_and_user() == {("t", uid): 1}
+    [error] = errors
+    assert isinstance(error, OperationalError), error
+    assert error.args[0] == 1020  # "Record has changed since last read"
+    [row] = backend.list(uid, state="all")
+    assert (str(row), row.count) == ("b", 1)
+
+
+def test_deleting_a_message_through_django_deletes_its_history_and_its_rows_history(users):
+    """
+    The history has no index by message, so no cascade: the receiver finds
+    the message's folded entries under the keys of the thread's users.
+    """
+    from pigeonhole.models import FoldedEntry, Message
+
+    backend = DatabaseBackend()
+    one, two = users[0].pk, users[1].pk
+    sent = [backend.send(new(t, thread="t"), Recipients(ids=[one, two])) for t in ("a", "b")]
+    backend.send(new("c", thread="t"), Recipients(ids=[one]))
+    backend.send(new("x", thread="x"), Recipients(ids=[one, two]))
+    backend.send(new("y", thread="x"), Recipients(ids=[one, two]))
+
+    Message.objects.filter(pk=sent[1].pk).delete()  # "b": folded for one, the row of two
+
+    history = FoldedEntry.objects.filter(thread="t")
+    assert sorted(history.values_list("user_id", "message__message")) == [(one, "a")]
+    [row] = [e for e in backend.list(one, state="all") if e.thread == "t"]
+    assert texts(backend.thread_messages(one, row.id)) == ["a", "c"]
+    assert [str(e) for e in backend.list(two, state="all")] == ["y"]
+    assert FoldedEntry.objects.filter(thread="x").count() == 2  # another thread: untouched
+    Message.objects.filter(pk=sent[0].pk).delete()
+    assert not history.exists()
+
+
+def test_purge_reads_a_threads_history_once_not_once_per_message_it_deletes(users):
+    """
+    No index finds history by message: looking for a deleted message's own
+    costs a read of the history of everyone with a row in its thread. Purge
+    deletes only messages it found no history of, per thread, and skips it.
+    """
+    from pigeonhole.models import FoldedEntry
+
+    backend = DatabaseBackend()
+    everyone = Recipients(ids=[u.pk for u in users])
+    backend.send(new("a", thread="t"), everyone)
+    backend.send(new("b", thread="t"), everyone)
+    for n in range(4):  # sent to nobody: contents with no entry
+        backend.send(new(f"lost {n}", thread="t"), Recipients(ids=[]))
+    with CaptureQueriesContext(connection) as captured:
+        assert backend.purge()["messages"] == 4
+    table = FoldedEntry._meta.db_table
+    assert len([q for q in captured.captured_queries if table in q["sql"]]) == 1
+    [row] = backend.list(users[0].pk)
+    assert texts(backend.thread_messages(users[0].pk, row.id)) == ["a", "b"]
+
+
+def test_purge_deletes_a_threads_lock_row_with_its_last_message(users):
+    """One row per thread: a site of one-message threads would keep one per message."""
+    from pigeonhole.models import Thread
+
+    backend = DatabaseBackend()
+    everyone = Recipients(ids=[u.pk for u in users])
+    gone = backend.send(new("gone", thread="gone"), everyone)
+    backend.send(new("kept", thread="kept"), everyone)
+    backend.send(new("newer", thread="kept"), everyone)
+    InboxEntry.objects.filter(message_id=gone.pk).update(expires=timezone.now())
+    assert backend.purge(expired=True, dry_run=True)["messages"] == 1
+    assert Thread.objects.count() == 2  # a dry run keeps them too
+    assert backend.purge(expired=True)["messages"] == 1
+    assert list(Thread.objects.values_list("thread", flat=True)) == ["kept"]
+    backend.send(new("again", thread="gone"), everyone)
+    assert sorted(Thread.objects.values_list("thread", flat=True)) == ["gone", "kept"]

@@ -147,3 +147,34 @@ def test_writes_are_batched_not_one_query_per_row(tables, store, user, other_use
     # a bulk insert in two whatever the batch size.
     assert queries_to_import(3) == queries_to_import(50)
     assert Message.objects.count() == 53
+
+
+def test_an_import_locks_each_thread_row_before_it_reads_the_threads_rows(user, other_user):
+    """A send into the thread at the same moment must wait, as for another send."""
+    from pigeonhole.compat.importers.base import Entry, Importer, Item
+    from pigeonhole.models import FoldedEntry, Thread
+
+    class Reader:
+        name = "test"
+
+    items = [
+        Item(
+            source_id=n,
+            level=20,
+            message=f"m{n}",
+            created=WHEN,
+            entries=[Entry(user_id=user.pk), Entry(user_id=other_user.pk)],
+            thread=thread,
+        )
+        for n, thread in enumerate(["t", "u", "t", None])
+    ]
+    with CaptureQueriesContext(connection) as captured:
+        Importer(Reader())._write(items)  # type: ignore[arg-type]
+    newest = {t: Message.objects.filter(thread=t).latest("id").pk for t in ("t", "u")}
+    assert dict(Thread.objects.values_list("thread", "last_message")) == newest
+    queries = [q["sql"] for q in captured.captured_queries]
+    locks = [i for i, q in enumerate(queries) if Thread._meta.db_table in q]
+    history = FoldedEntry._meta.db_table
+    reads = [i for i, q in enumerate(queries) if "SELECT" in q and history in q]
+    assert len(locks) == 2 and max(locks) < min(reads)
+    assert InboxEntry.objects.filter(thread="t", user=user).count() == 1

@@ -16,13 +16,14 @@ from typing import Any, TypeAlias, TypeVar
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, connections, router, transaction
+from django.db import connections, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Count, Exists, F, Max, Model, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from ...message import CONTENT_FIELDS, STATE_FIELDS, NewMessage, StoredMessage, UserId
-from ...models import FoldedEntry, InboxEntry, InboxEntryQuerySet, Message, Mute
+from ...models import FoldedEntry, InboxEntry, InboxEntryQuerySet, Message, Mute, Thread
+from ...receivers import history_gone
 from ..base import (
     BaseBackend,
     Change,
@@ -143,11 +144,6 @@ class DatabaseBackend(BaseBackend):
 
     #: Recipients per ``INSERT ... SELECT`` when they come as a list of ids.
     batch_size = 5000
-
-    #: Times a threaded send's statements run before a conflict with sends into
-    #: the same thread at the same moment is raised: each run after the first
-    #: follows another send's commit, so this many sends at once all land.
-    fold_attempts = 10
 
     #: Whether the request path runs the SQL of ``sql``, which reads the visible
     #: entries of ``get_queryset()`` as this class defines them. A subclass that
@@ -289,20 +285,13 @@ class DatabaseBackend(BaseBackend):
         statements = sql.threaded_fan_out(
             connection, content, now, recipients, folds, by_recipient=by_id
         )
-        for attempt in range(self.fold_attempts):
-            try:
-                with transaction.atomic(using=alias), connection.cursor() as cursor:
-                    for statement, params in statements:  # the last one inserts the entries
-                        cursor.execute(statement, params)
-                    return max(int(cursor.rowcount), 0)
-            except IntegrityError:
-                # Another send into the thread replaced a row while this one
-                # waited for it: the row this one meant to fold is gone and the
-                # other's new row holds its place. Run again, from the savepoint,
-                # and this time fold that one.
-                if attempt == self.fold_attempts - 1:
-                    raise
-        raise AssertionError("unreachable")  # the loop returns or raises
+        # The first statement locks the thread's row (sql.thread_lock()): a
+        # send into the thread at the same moment waits for this one's commit,
+        # and no savepoint or retry is needed. _send()'s transaction holds it.
+        with connection.cursor() as cursor:
+            for statement, params in statements:  # the last one inserts the entries
+                cursor.execute(statement, params)
+            return max(int(cursor.rowcount), 0)
 
     def _insert(self, alias: str, model: type[Model], values: dict[str, Any]) -> int:
         """
@@ -834,43 +823,84 @@ class DatabaseBackend(BaseBackend):
         entries = InboxEntry.objects.using(alias)
         messages = Message.objects.using(alias)
         counts = {"expired": 0, "read": 0, "messages": 0}
-        rows = entries.filter(saved_at__isnull=True)
-        doomed: dict[str, QuerySet[InboxEntry]] = {}
+        unsaved = Q(saved_at__isnull=True)
+        doomed: dict[str, Q] = {}
         if expired:
-            doomed["expired"] = rows.filter(expires__lte=now)
+            doomed["expired"] = Q(expires__lte=now)
         if read_before is not None:
-            read = rows.filter(read_at__lt=read_before)
-            doomed["read"] = read.exclude(expires__lte=now) if expired else read
+            read = Q(read_at__lt=read_before)
+            doomed["read"] = read & ~Q(expires__lte=now) if expired else read
         # The rows a purge keeps: once the doomed ones are deleted, all that are left.
+        # A condition on each row, not a list of the doomed: it joins the queries
+        # that find a thread's rows without reading the doomed ones each time.
         staying = entries.all()
         with transaction.atomic(using=alias):
-            for kind, qs in doomed.items():
+            ended: dict[str, set[UserId]] = {}  # {thread: users whose row of it goes}
+            for kind, condition in doomed.items():
+                qs = entries.filter(unsaved & condition)
                 if dry_run:
                     counts[kind] = qs.count()
-                    staying = staying.exclude(pk__in=qs.values("pk"))
-                else:
-                    counts[kind] = qs.delete()[0]
-            # A thread's history stays with its row, and goes with it.
-            heads = staying.filter(user_id=OuterRef("user_id"), thread=OuterRef("thread"))
-            history = FoldedEntry.objects.using(alias)
-            if dry_run:
-                # Messages that would be left with no entry at all.
-                counts["messages"] = (
-                    messages.exclude(id__in=staying.values("message_id"))
-                    .exclude(id__in=history.filter(Exists(heads)).values("message_id"))
-                    .count()
-                )
-            else:
-                history.exclude(Exists(heads)).delete()
-                orphans = list(
-                    messages.filter(entries__isnull=True, folded_entries__isnull=True).values_list(
-                        "id", flat=True
-                    )
-                )
-                for chunk in _chunks(orphans, self._id_batch_size(alias)):
-                    messages.filter(id__in=chunk).delete()
-                counts["messages"] = len(orphans)
+                    staying = staying.exclude(unsaved & condition)
+                    continue
+                # A thread's history goes with its row: found by the history's
+                # key, (user, thread), before the rows go.
+                for user_id, thread in qs.filter(thread__isnull=False).values_list(
+                    "user_id", "thread"
+                ):
+                    ended.setdefault(str(thread), set()).add(user_id)
+                counts[kind] = qs.delete()[0]
+            for thread, users in ended.items():
+                for chunk in _chunks(list(users), self._id_batch_size(alias)):
+                    FoldedEntry.objects.using(alias).filter(
+                        thread=thread, user_id__in=chunk
+                    ).delete()
+            orphans, threads = self._orphans(alias, staying)
+            counts["messages"] = len(orphans)
+            if not dry_run:
+                with history_gone():  # _orphans() found none of theirs
+                    for chunk in _chunks(orphans, self._id_batch_size(alias)):
+                        messages.filter(id__in=chunk).delete()
+                # A thread's lock row goes with its last message (a send writes
+                # it again): one row per thread, which a site of one-message
+                # threads would otherwise keep one of per message.
+                for chunk in _chunks(sorted(threads), self._id_batch_size(alias)):
+                    Thread.objects.using(alias).filter(thread__in=chunk).exclude(
+                        Exists(messages.filter(thread=OuterRef("thread")))
+                    ).delete()
         return counts
+
+    @staticmethod
+    def _orphans(alias: str, staying: QuerySet[InboxEntry]) -> tuple[list[int], set[str]]:
+        """
+        Return the ids of the messages neither the ``staying`` rows nor their history hold.
+
+        And the threads of those messages: their last one may be among them.
+
+        No index finds history by message: a thread's history belongs to the
+        users with a row in the thread, each kept under (user, thread), so the
+        messages the history of thread T still holds are read from those
+        users' history of T, one query per thread among the candidates.
+        """
+        # NOT EXISTS, an anti-join: NOT IN (subquery) hashes every entry's
+        # message id, or, past work_mem, reads the entries again per message.
+        held_by_rows = staying.filter(message_id=OuterRef("pk"))
+        candidates = Message.objects.using(alias).filter(~Exists(held_by_rows))
+        by_thread: dict[str, list[int]] = {}
+        for pk, thread in candidates.values_list("id", "thread"):
+            by_thread.setdefault(thread, []).append(pk)
+        orphans = by_thread.pop("", [])
+        for thread, ids in by_thread.items():
+            messages = Message.objects.using(alias).filter(thread=thread).values("id")
+            heads = staying.filter(message_id__in=messages, thread=thread).values("user_id")
+            held = set(
+                FoldedEntry.objects.using(alias)
+                .filter(thread=thread, user_id__in=heads)
+                .order_by()  # not by id: DISTINCT would take it in
+                .values_list("message_id", flat=True)
+                .distinct()
+            )
+            orphans += [pk for pk in ids if pk not in held]
+        return orphans, set(by_thread)
 
     # Email ------------------------------------------------------------------
     def _entries(self, *, write: bool = False) -> InboxEntryQuerySet:
@@ -986,7 +1016,7 @@ class DatabaseBackend(BaseBackend):
         list of thousands with the ORM cost more than the query), else in one
         ``IN`` list as long as the database takes that many parameters.
         """
-        from django.db.models import OuterRef, Subquery
+        from django.db.models import Subquery
         from django.db.models.functions import Coalesce
 
         alias = self.db_for_read()
@@ -1040,7 +1070,10 @@ class DatabaseBackend(BaseBackend):
                     .values_list("user_id", "old")
                 )
                 olds = {old: newest[user] for user, old in rows if old < newest[user]}
-                stored = FoldedEntry.objects.using(alias).filter(id__in=list(olds))
+                # With the user and thread, the ids are found by the history's key.
+                stored = FoldedEntry.objects.using(alias).filter(
+                    thread=thread, user_id__in=chunk, id__in=list(olds)
+                )
                 for row in stored.values_list(*_COLUMNS):
                     entry = _row_to_stored(row)
                     found[olds[entry.id]] = entry

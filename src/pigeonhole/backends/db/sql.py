@@ -25,7 +25,7 @@ from django.db.models import BooleanField, Field, Model
 from django.db.models.expressions import RawSQL
 
 from ...message import CONTENT_FIELDS, STATE_FIELDS
-from ...models import FoldedEntry, InboxEntry, Message, Mute
+from ...models import FoldedEntry, InboxEntry, Message, Mute, Thread
 
 _S = TypeVar("_S")
 
@@ -208,17 +208,26 @@ def threaded_fan_out(
     moved to the front. A deleted row writes no index entry: folding by
     marking the row wrote a new version of it to every index of the table.
 
-    PostgreSQL does it in one statement (``folds``, by default
+    PostgreSQL does it in one statement after the lock (``folds``, by default
     ``folds_in_insert()``): a ``DELETE ... RETURNING`` in a ``WITH`` feeds both
     the history's insert and the new rows. Elsewhere three statements copy the
     rows, delete them and insert the new ones, which read the history's newest
     entry of their thread back: a thread's history goes with its row, so the
     newest one is the row just moved.
 
-    ``by_recipient`` (PostgreSQL) looks each recipient's row up in the
-    ``(thread, user)`` row index instead of joining the thread's rows with the
-    recipients, for a ``select`` that tests ids against a list
-    (``ids_condition()``).
+    A thread's rows are those of its messages: they are found through the
+    ``(message, user)`` index, for the thread's messages (``Message.thread``
+    is indexed). No unique index keeps one row per user and thread: the
+    statements start by locking the thread's row of ``Thread``
+    (``thread_lock()``), so sends into one thread run one after the other and
+    each sees the rows the one before committed, or, at a stricter isolation
+    level on PostgreSQL, fails.
+
+    ``by_recipient`` (PostgreSQL) looks each recipient's row up instead of
+    joining the thread's rows with the recipients, for a ``select`` that
+    tests ids against a list (``ids_condition()``): a probe of the
+    ``(message, user)`` index per message of the thread, or, where the
+    statistics say users have few rows, a read of the user's rows.
     """
     if folds is None:
         folds = folds_in_insert(connection)
@@ -232,6 +241,7 @@ def threaded_fan_out(
         InboxEntry: columns(connection, InboxEntry),
         Mute: columns(connection, Mute),
         FoldedEntry: columns(connection, FoldedEntry),
+        Message: columns(connection, Message),
     }
 
     def column(name: str, model: type[Model] = InboxEntry) -> str:
@@ -263,6 +273,10 @@ def threaded_fan_out(
         ops.adapt_datetimefield_value(content.expires),
     ]
     thread = content.thread
+    messages = (
+        f"SELECT {column('id', Message)} FROM {ops.quote_name(Message._meta.db_table)} "
+        f"WHERE {column('thread', Message)} = %s"
+    )
     select_all = (
         f"SELECT {uid}, %s, %s, %s, %s, "
         f"CASE WHEN old.{column('id')} IS NULL OR old.{column('read_at')} IS NOT NULL "
@@ -276,24 +290,34 @@ def threaded_fan_out(
         # thread's rows, outside, with the recipients, inside: for a list of
         # ids that meant going through the whole list again for each row.
         # The LIMIT keeps each lookup inside the loop over recipients, and
-        # ARRAY() runs that loop once, whatever the planner believes.
+        # ARRAY() runs that loop once, whatever the planner believes. The
+        # thread's messages are read once, into an array.
         heads = (
             f"SELECT head.{column('id')} FROM ({select_sql}) recipients "
             f"CROSS JOIN LATERAL (SELECT h.{column('id')} FROM {table} h "
-            f"WHERE h.{column('thread')} = %s AND h.{column('user')} = {uid} "
+            f"WHERE h.{column('message')} = ANY(ARRAY({messages})) "
+            f"AND h.{column('user')} = {uid} AND h.{column('thread')} = %s "
             f"LIMIT 1) head WHERE {uid} {unmuted}"
         )
         rows = f"{table}.{column('id')} = ANY(ARRAY({heads}))"
-        row_params = [*select_params, thread, thread]
+        row_params = [*select_params, thread, thread, thread]
     else:
         # A join the planner may run as a hash join: a quarter less work
         # than looking each recipient's row up.
+        # PostgreSQL reads the thread's messages first, into an array: as an
+        # IN (subquery) its estimate (one message, from statistics taken when
+        # the thread had one) made it read the whole table once per message.
+        among = (
+            f"= ANY(ARRAY({messages}))" if connection.vendor == "postgresql" else f"IN ({messages})"
+        )
         rows = (
-            f"{table}.{column('thread')} = %s AND {table}.{column('user')} IN "
+            f"{table}.{column('message')} {among} "
+            f"AND {table}.{column('thread')} = %s AND {table}.{column('user')} IN "
             f"(SELECT {uid} FROM ({select_sql}) recipients) "
             f"AND {table}.{column('user')} {unmuted}"
         )
-        row_params = [thread, *select_params, thread]
+        row_params = [thread, thread, *select_params, thread]
+    lock = [thread_lock(connection, thread, content.pk)]
     if folds:
         returning = ", ".join(f"{table}.{column(name)}" for name in FOLDED_FIELDS)
         sql = (
@@ -303,7 +327,7 @@ def threaded_fan_out(
             f"LEFT JOIN old ON old.{column('user')} = {uid} WHERE {uid} {unmuted}"
         )
         params = [*row_params, *values, thread, *sender_params, *select_params, thread]
-        return [(sql, params)]
+        return [*lock, (sql, params)]
     user, history_id = column("user", FoldedEntry), column("id", FoldedEntry)
     newest = (
         f"SELECT MAX(f.{history_id}) FROM {history} f "
@@ -317,7 +341,37 @@ def threaded_fan_out(
         f"WHERE {uid} {unmuted}"
     )
     params = [*values, thread, *sender_params, *select_params, thread, thread]
-    return [(copy, list(row_params)), (delete, list(row_params)), (sql, params)]
+    return [*lock, (copy, list(row_params)), (delete, list(row_params)), (sql, params)]
+
+
+def thread_lock(
+    connection: BaseDatabaseWrapper, thread: str, message_id: int
+) -> tuple[str, list[Any]]:
+    """
+    Return the statement that makes writers of ``thread``'s rows take turns.
+
+    It upserts the thread's row of ``Thread``, setting the newest message to
+    ``message_id``, and so holds that row's lock to the end of the
+    transaction: nothing unique keeps one inbox row per user and thread, so
+    two sends into a thread at once would each see the row the other is
+    about to replace, and both keep it. The second waits for the first's
+    commit; under ``READ COMMITTED`` the statements after the lock see the
+    first's rows and fold them. Under ``REPEATABLE READ`` or ``SERIALIZABLE``,
+    PostgreSQL refuses to update a row another transaction changed after the
+    snapshot began (or to skip a conflict with a row it cannot see) and fails
+    the send with a serialization failure, where an advisory lock would have
+    let it miss the first's rows. Sends into other threads lock other rows.
+    """
+    ops = connection.ops
+    table = ops.quote_name(Thread._meta.db_table)
+    key = ops.quote_name(Thread._meta.pk.column)
+    newest = ops.quote_name(Thread._meta.get_field("last_message").column)
+    insert = f"INSERT INTO {table} ({key}, {newest}) VALUES (%s, %s) "
+    if connection.vendor == "mysql":
+        upsert = f"ON DUPLICATE KEY UPDATE {newest} = VALUES({newest})"
+    else:
+        upsert = f"ON CONFLICT ({key}) DO UPDATE SET {newest} = EXCLUDED.{newest}"
+    return insert + upsert, [thread, message_id]
 
 
 def insert(

@@ -18,11 +18,12 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import connections, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Q
 from django.utils.dateparse import parse_datetime
 
+from ...backends.db import sql
 from ...models import FoldedEntry, InboxEntry, Message
 
 __all__ = ["Entry", "ImportResult", "Importer", "Item", "Reader", "Skip"]
@@ -291,6 +292,18 @@ class Importer:
                 for entry in item.entries
             ]
             InboxEntry.objects.bulk_create([entry for _, entry in entries])
+            # Lock each thread's row before reading its rows, as a send does
+            # (sql.thread_lock()): a send into the thread meanwhile waits, or
+            # the import waits for it. In key order, so two imports cannot
+            # each hold a lock the other waits for.
+            newest: dict[str, int] = {}
+            for item, message in zip(items, messages, strict=True):
+                if item.thread is not None and item.entries:
+                    newest[item.thread] = max(newest.get(item.thread, 0), message.pk)
+            connection = connections[router.db_for_write(InboxEntry)]
+            with connection.cursor() as cursor:
+                for thread in sorted(newest):
+                    cursor.execute(*sql.thread_lock(connection, thread, newest[thread]))
             threads: dict[tuple[Any, str], list[int]] = {}
             for thread, entry in entries:
                 if thread is not None:
