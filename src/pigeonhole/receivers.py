@@ -31,9 +31,8 @@ def history_gone() -> Iterator[None]:
     Delete messages inside this block without looking for their thread history.
 
     For callers that know the messages have none left, such as purge, which
-    deletes only messages no row and no history holds: the receiver's search
-    reads the history of every user with a row in the message's thread, for
-    each message.
+    deletes only messages no row and no history holds: the receiver would
+    run a statement per message to find nothing.
     """
     token = _history_gone.set(True)
     try:
@@ -71,28 +70,22 @@ def forget_deleted_user(sender: Any, instance: Any, using: str, **kwargs: Any) -
 
 def drop_history_of_deleted_rows(sender: Any, instance: Any, using: str, **kwargs: Any) -> None:
     """
-    Delete the thread history that goes with a deleted message.
+    Delete the thread history of the rows that go with a deleted message.
 
-    Two kinds: the history of the thread rows that go with the message, and
-    the message's own folded entries. A thread's history goes with its row.
-    The store's own deletes and purge see to that; a message deleted through
-    Django (the admin, a queryset) takes its rows with it by cascade, which
-    knows nothing of threads. Left behind, that history would reappear under
-    the thread's next row, in ``thread_messages()`` and, on some databases,
-    in its count and senders. The message's own folded entries have no
-    index by message (``FoldedEntry``'s one index is its key, (user, thread,
-    id)), so no cascade: they belong to the users with a row in the
-    message's thread, and are found under those users' key.
+    A thread's history goes with its row. The store's own deletes and purge
+    see to that; a message deleted through Django (the admin, a queryset)
+    takes its rows with it by cascade, which knows nothing of threads. Left
+    behind, that history would reappear under the thread's next row, in
+    ``thread_messages()`` and, on some databases, in its count and senders.
+    (The message's own folded entries go by cascade.)
     """
     thread = instance.thread
     if not thread or _history_gone.get():
         return
-    from .models import FoldedEntry, InboxEntry, Message
+    from .models import FoldedEntry, InboxEntry
 
-    entries = InboxEntry.objects.using(using)
-    history = FoldedEntry.objects.using(using).filter(thread=thread)
-    # Before the cascade: this message's rows of the thread are still there.
-    history.filter(user_id__in=entries.filter(message_id=instance.pk).values("user_id")).delete()
-    messages = Message.objects.using(using).filter(thread=thread).values("id")
-    heads = entries.filter(message_id__in=messages, thread=thread).values("user_id")
-    history.filter(user_id__in=heads, message_id=instance.pk).delete()
+    rows = InboxEntry.objects.using(using).filter(message_id=instance.pk)
+    # Before the cascade, while this message's rows of the thread are still there.
+    FoldedEntry.objects.using(using).filter(
+        thread=thread, user_id__in=rows.values("user_id")
+    ).delete()

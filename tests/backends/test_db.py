@@ -610,11 +610,11 @@ def test_deleting_a_message_through_django_deletes_its_history_and_its_rows_hist
     assert not history.exists()
 
 
-def test_purge_reads_a_threads_history_once_not_once_per_message_it_deletes(users):
+def test_purge_reads_the_history_in_two_statements_not_once_per_message_it_deletes(users):
     """
-    No index finds history by message: looking for a deleted message's own
-    costs a read of the history of everyone with a row in its thread. Purge
-    deletes only messages it found no history of, per thread, and skips it.
+    The search for messages nothing holds, then the cascade of the deleted
+    ones: each a statement through the history's index by message, however
+    many messages go.
     """
     from pigeonhole.models import FoldedEntry
 
@@ -627,9 +627,32 @@ def test_purge_reads_a_threads_history_once_not_once_per_message_it_deletes(user
     with CaptureQueriesContext(connection) as captured:
         assert backend.purge()["messages"] == 4
     table = FoldedEntry._meta.db_table
-    assert len([q for q in captured.captured_queries if table in q["sql"]]) == 1
+    assert len([q for q in captured.captured_queries if table in q["sql"]]) == 2
     [row] = backend.list(users[0].pk)
     assert texts(backend.thread_messages(users[0].pk, row.id)) == ["a", "b"]
+
+
+def test_purge_runs_as_many_statements_for_many_threads_as_for_one(users):
+    """
+    Every older message of a thread is held by history alone. A purge that
+    asked about each thread's history in a statement of its own took a
+    second per thousand threads with nothing to delete.
+    """
+    backend = DatabaseBackend()
+    everyone = Recipients(ids=[u.pk for u in users])
+
+    def statements_of_a_purge() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert backend.purge() == {"expired": 0, "read": 0, "messages": 0}
+        return len(captured.captured_queries)
+
+    for text in ("a", "b"):
+        backend.send(new(text, thread="t0"), everyone)
+    one_thread = statements_of_a_purge()
+    for n in range(1, 30):
+        for text in ("a", "b"):
+            backend.send(new(text, thread=f"t{n}"), everyone)
+    assert statements_of_a_purge() == one_thread
 
 
 def test_purge_deletes_a_threads_lock_row_with_its_last_message(users):

@@ -181,8 +181,7 @@ class Migration(migrations.Migration):
             name="message",
             field=models.ForeignKey(
                 db_constraint=False,
-                db_index=False,
-                on_delete=django.db.models.deletion.DO_NOTHING,
+                on_delete=django.db.models.deletion.CASCADE,
                 related_name="folded_entries",
                 to="pigeonhole.message",
                 verbose_name="message",

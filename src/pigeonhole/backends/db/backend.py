@@ -854,7 +854,7 @@ class DatabaseBackend(BaseBackend):
                     FoldedEntry.objects.using(alias).filter(
                         thread=thread, user_id__in=chunk
                     ).delete()
-            orphans, threads = self._orphans(alias, staying)
+            orphans, threads = self._orphans(alias, staying, dry_run)
             counts["messages"] = len(orphans)
             if not dry_run:
                 with history_gone():  # _orphans() found none of theirs
@@ -870,37 +870,35 @@ class DatabaseBackend(BaseBackend):
         return counts
 
     @staticmethod
-    def _orphans(alias: str, staying: QuerySet[InboxEntry]) -> tuple[list[int], set[str]]:
+    def _orphans(
+        alias: str, staying: QuerySet[InboxEntry], dry_run: bool
+    ) -> tuple[list[int], set[str]]:
         """
-        Return the ids of the messages neither the ``staying`` rows nor their history hold.
+        Return the ids of the messages neither the ``staying`` rows nor their history holds.
 
         And the threads of those messages: their last one may be among them.
-
-        No index finds history by message: a thread's history belongs to the
-        users with a row in the thread, each kept under (user, thread), so the
-        messages the history of thread T still holds are read from those
-        users' history of T, one query per thread among the candidates.
+        One statement, two anti-joins (``NOT EXISTS``) through the indexes by
+        message, however many threads there are: a thread's older messages
+        are held by history alone. ``NOT IN (subquery)`` instead hashes every
+        entry's message id or, past ``work_mem``, reads the entries again per
+        message. A dry run has deleted no history yet, so it counts only
+        history whose row stays (a lookup per history row of those messages:
+        a dry run's price, not a purge's).
         """
-        # NOT EXISTS, an anti-join: NOT IN (subquery) hashes every entry's
-        # message id, or, past work_mem, reads the entries again per message.
         held_by_rows = staying.filter(message_id=OuterRef("pk"))
-        candidates = Message.objects.using(alias).filter(~Exists(held_by_rows))
-        by_thread: dict[str, list[int]] = {}
-        for pk, thread in candidates.values_list("id", "thread"):
-            by_thread.setdefault(thread, []).append(pk)
-        orphans = by_thread.pop("", [])
-        for thread, ids in by_thread.items():
-            messages = Message.objects.using(alias).filter(thread=thread).values("id")
-            heads = staying.filter(message_id__in=messages, thread=thread).values("user_id")
-            held = set(
-                FoldedEntry.objects.using(alias)
-                .filter(thread=thread, user_id__in=heads)
-                .order_by()  # not by id: DISTINCT would take it in
-                .values_list("message_id", flat=True)
-                .distinct()
-            )
-            orphans += [pk for pk in ids if pk not in held]
-        return orphans, set(by_thread)
+        held_by_history = FoldedEntry.objects.using(alias).filter(message_id=OuterRef("pk"))
+        if dry_run:
+            heads = staying.filter(user_id=OuterRef("user_id"), thread=OuterRef("thread"))
+            held_by_history = held_by_history.filter(Exists(heads))
+        orphans = Message.objects.using(alias).filter(
+            ~Exists(held_by_rows), ~Exists(held_by_history)
+        )
+        ids, threads = [], set()
+        for pk, thread in orphans.values_list("id", "thread"):
+            ids.append(pk)
+            if thread:
+                threads.add(thread)
+        return ids, threads
 
     # Email ------------------------------------------------------------------
     def _entries(self, *, write: bool = False) -> InboxEntryQuerySet:
