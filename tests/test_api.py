@@ -180,7 +180,7 @@ class TestSend:
         self, user, other_user, carol, settings, monkeypatch
     ):
         class FailingBackend(DatabaseBackend):
-            batch_size = 1
+            batch_size = array_batch_size = 1
             calls = 0
 
             def _insert_select(self, *args, **kwargs):

@@ -24,7 +24,7 @@ class TestDatabaseBackend(BackendContract, InboxContract):
 
     def test_small_batches_still_reach_everyone(self, users):
         backend = DatabaseBackend()
-        backend.batch_size = 2
+        backend.batch_size = backend.array_batch_size = 2
         sent = backend.send(new("batched"), Recipients(ids=[u.pk for u in users]))
         assert sent.recipient_count == 3
         assert all(backend.count(u.pk) == 1 for u in users)
@@ -386,6 +386,7 @@ def test_who_muted_a_thread_is_read_once_for_a_list_of_any_length(users):
 def test_who_muted_a_thread_many_muted_is_looked_up_with_the_ids_as_one_parameter(users):
     backend = DatabaseBackend()
     backend.batch_size = 1  # more than one mute is "many"
+    backend.array_batch_size = 1
     backend.mute(users[0].pk, "deploys")
     backend.mute(users[1].pk, "deploys")
     with CaptureQueriesContext(connection) as captured:

@@ -142,8 +142,13 @@ class DatabaseBackend(BaseBackend):
     database routers decide, as for any other model.
     """
 
-    #: Recipients per ``INSERT ... SELECT`` when they come as a list of ids.
+    #: Rows per statement when ids go as a list of placeholders (``IN (%s, ...)``).
     batch_size = 5000
+    #: Recipients per ``INSERT ... SELECT`` when a list of ids goes as one
+    #: parameter (``sql.takes_id_array()``). Large: a send into a thread joins
+    #: each batch with all of the thread's rows, so 5,000 to a statement read
+    #: a thread of 100,000 twenty times.
+    array_batch_size = 100_000
 
     #: Whether the request path runs the SQL of ``sql``, which reads the visible
     #: entries of ``get_queryset()`` as this class defines them. A subclass that
@@ -230,7 +235,7 @@ class DatabaseBackend(BaseBackend):
                 count = 0
                 for chunk in _chunks(list(recipients.ids), self._recipient_batch_size(alias)):
                     users = self._users_with_ids(alias, chunk)
-                    count += self._insert_select(alias, content, users, now, by_id=True)
+                    count += self._insert_select(alias, content, users, now)
         content.recipient_count = count  # type: ignore[attr-defined]  # for the signal
         return content
 
@@ -241,7 +246,7 @@ class DatabaseBackend(BaseBackend):
 
     def _recipient_batch_size(self, alias: str) -> int:
         if sql.takes_id_array(connections[alias]):
-            return self.batch_size  # one parameter per batch, see _users_with_ids()
+            return self.array_batch_size  # one parameter per batch, see _users_with_ids()
         return self._id_batch_size(alias)
 
     def _users_with_ids(self, alias: str, ids: Sequence[UserId]) -> UserQuerySet:
@@ -260,15 +265,13 @@ class DatabaseBackend(BaseBackend):
         content: Message,
         users: UserQuerySet,
         now: datetime,
-        *,
-        by_id: bool = False,
     ) -> int:
         """
         Copy recipients into the inbox table with one statement.
 
         ``users`` may join groups and so repeat a user: ``distinct_users()``
         reads each once, in table order, so the inbox indexes grow at one end
-        instead of all over. ``by_id`` says ``users`` tests ids against a list, for a threaded send.
+        instead of all over.
         """
         connection = connections[alias]
         users = distinct_users(users.using(alias))
@@ -282,9 +285,7 @@ class DatabaseBackend(BaseBackend):
                 cursor.execute(statement, params)
                 return max(int(cursor.rowcount), 0)
         folds = self.folds_in_insert(connection)
-        statements = sql.threaded_fan_out(
-            connection, content, now, recipients, folds, by_recipient=by_id
-        )
+        statements = sql.threaded_fan_out(connection, content, now, recipients, folds)
         # The first statement locks the thread's row (sql.thread_lock()): a
         # send into the thread at the same moment waits for this one's commit,
         # and no savepoint or retry is needed. _send()'s transaction holds it.
