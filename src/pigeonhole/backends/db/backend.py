@@ -234,8 +234,8 @@ class DatabaseBackend(BaseBackend):
             else:
                 count = 0
                 for chunk in _chunks(list(recipients.ids), self._recipient_batch_size(alias)):
-                    users = self._users_with_ids(alias, chunk)
-                    count += self._insert_select(alias, content, users, now)
+                    users, listed = self._users_with_ids(alias, chunk)
+                    count += self._insert_select(alias, content, users, now, listed)
         content.recipient_count = count  # type: ignore[attr-defined]  # for the signal
         return content
 
@@ -249,15 +249,31 @@ class DatabaseBackend(BaseBackend):
             return self.array_batch_size  # one parameter per batch, see _users_with_ids()
         return self._id_batch_size(alias)
 
-    def _users_with_ids(self, alias: str, ids: Sequence[UserId]) -> UserQuerySet:
-        """Return the users among ``ids``, through the default manager as a list send always did."""
+    def _users_with_ids(
+        self, alias: str, ids: Sequence[UserId]
+    ) -> tuple[UserQuerySet, tuple[str, list[Any]] | None]:
+        """
+        Return the users among ``ids``, through the default manager as a list send always did.
+
+        And the condition picking the same users' rows of the inbox table by
+        their ids, for a send into a thread (see ``sql.threaded_fan_out()``):
+        None where the ids cannot go as one parameter, or where the default
+        manager leaves users out, since a listed user it hides gets no new
+        row, so their row of the thread must stay, and only a join with the
+        manager's query tells which rows those are.
+        """
         users = get_user_model()._default_manager.using(alias)
         connection = connections[alias]
         if not sql.takes_id_array(connection) or len(users.query.alias_map) > 1:
             # A default manager that joins would put the users table under another
             # alias once _insert_select() makes a subquery of it.
-            return users.filter(pk__in=ids)
-        return users.filter(sql.ids_condition(connection, users.model, ids))
+            return users.filter(pk__in=ids), None
+        if users.all().query.where:
+            return users.filter(sql.ids_condition(connection, users.model, ids)), None
+        columns = (users.model, None), (InboxEntry, "user")
+        mine, theirs = sql.ids_conditions(connection, ids, *columns)
+        listed = (theirs.sql, list(theirs.params))
+        return users.filter(mine), listed
 
     def _insert_select(
         self,
@@ -265,13 +281,15 @@ class DatabaseBackend(BaseBackend):
         content: Message,
         users: UserQuerySet,
         now: datetime,
+        listed: tuple[str, list[Any]] | None = None,
     ) -> int:
         """
         Copy recipients into the inbox table with one statement.
 
         ``users`` may join groups and so repeat a user: ``distinct_users()``
         reads each once, in table order, so the inbox indexes grow at one end
-        instead of all over.
+        instead of all over. ``listed`` picks the same users' rows by their
+        ids, for a thread (see ``sql.threaded_fan_out()``).
         """
         connection = connections[alias]
         users = distinct_users(users.using(alias))
@@ -285,7 +303,7 @@ class DatabaseBackend(BaseBackend):
                 cursor.execute(statement, params)
                 return max(int(cursor.rowcount), 0)
         folds = self.folds_in_insert(connection)
-        statements = sql.threaded_fan_out(connection, content, now, recipients, folds)
+        statements = sql.threaded_fan_out(connection, content, now, recipients, folds, listed)
         # The first statement locks the thread's row (sql.thread_lock()): a
         # send into the thread at the same moment waits for this one's commit,
         # and no savepoint or retry is needed. _send()'s transaction holds it.

@@ -148,33 +148,56 @@ def ids_condition(
     cost more to parse than the insert took (and the ORM more to build than
     either), and SQLite would need a statement per 999 of them.
     """
-    field = model._meta.pk if field_name is None else model._meta.get_field(field_name)
-    if not isinstance(field, Field):  # a relation's reverse side has no column of its own
-        raise TypeError(f"{model.__name__}.{field_name} is not a concrete field")
+    [condition] = ids_conditions(connection, ids, (model, field_name))
+    return condition
+
+
+def ids_conditions(
+    connection: BaseDatabaseWrapper,
+    ids: Sequence[object],
+    *columns: tuple[type[Model], str | None],
+) -> list[RawSQL]:
+    """
+    Return ``ids_condition()`` for each ``(model, field_name)`` of ``columns``.
+
+    The columns must have one type (a user's id, an entry's user): the ids
+    are converted once for all of them.
+    """
     quote = connection.ops.quote_name
-    column = f"{quote(model._meta.db_table)}.{quote(field.column)}"
+    names, fields = [], []
+    for model, field_name in columns:
+        field = model._meta.pk if field_name is None else model._meta.get_field(field_name)
+        if not isinstance(field, Field):  # a relation's reverse side has no column of its own
+            raise TypeError(f"{model.__name__}.{field_name} is not a concrete field")
+        names.append(f"{quote(model._meta.db_table)}.{quote(field.column)}")
+        fields.append(field)
+    among, params = ids_among(connection, fields[0], ids)
+    return [RawSQL(f"{name} {among}", params, output_field=BooleanField()) for name in names]
+
+
+def ids_among(
+    connection: BaseDatabaseWrapper, field: Field[Any, Any], ids: Sequence[object]
+) -> tuple[str, tuple[Any, ...]]:
+    """Return the right-hand side of ``ids_condition()`` for a column of ``field``'s type."""
+    db_type = field.db_type(connection)
+    postgresql = connection.vendor == "postgresql"
+    if postgresql and db_type in INTEGER_TYPES and all(type(value) is int for value in ids):
+        # Integers go as one string that PostgreSQL splits while planning
+        # (string_to_array() is immutable, so the list is still a constant
+        # it can hash): psycopg wrote a list out through an object per id,
+        # 10 MB for a batch of 100,000, where the string is 0.7 MB. Ints
+        # need no field conversion, which cost a microsecond an id.
+        joined = ",".join(map(str, ids))
+        return f"= ANY(string_to_array(%s, ',')::{db_type}[])", (joined,)
     values = [field.get_db_prep_value(value, connection) for value in ids]
-    if connection.vendor == "postgresql":
+    if postgresql:
         # Cast to the column's own type: PostgreSQL looks a long list up in a
         # hash table only then. psycopg sends the smallest type that holds the
         # values (smallint for small ids), and a list of another type is searched
         # from its start for every row: 5,000 ids against 5,000 rows took 75 ms.
-        db_type = field.db_type(connection)
         cast = f"::{db_type}[]" if db_type else ""
-        if db_type in INTEGER_TYPES and all(type(value) is int for value in values):
-            # Integers go as one string that PostgreSQL splits while planning
-            # (string_to_array() is immutable, so the list is still a constant
-            # it can hash): psycopg wrote a list out through an object per id,
-            # 10 MB for a batch of 100,000, where the string is 0.7 MB.
-            joined = ",".join(map(str, values))
-            condition = f"{column} = ANY(string_to_array(%s, ','){cast})"
-            return RawSQL(condition, (joined,), output_field=BooleanField())
-        return RawSQL(f"{column} = ANY(%s{cast})", (values,), output_field=BooleanField())
-    return RawSQL(
-        f"{column} IN (SELECT value FROM json_each(%s))",
-        (json.dumps(values, cls=DjangoJSONEncoder),),
-        output_field=BooleanField(),
-    )
+        return f"= ANY(%s{cast})", (values,)
+    return "IN (SELECT value FROM json_each(%s))", (json.dumps(values, cls=DjangoJSONEncoder),)
 
 
 def fan_out(
@@ -208,6 +231,7 @@ def threaded_fan_out(
     created: datetime,
     select: tuple[str, Sequence[Any]],
     folds: bool | None = None,
+    listed: tuple[str, Sequence[Any]] | None = None,
 ) -> list[tuple[str, list[Any]]]:
     """
     Return the statements giving a threaded message's recipients new rows; the last inserts them.
@@ -234,11 +258,17 @@ def threaded_fan_out(
     each sees the rows the one before committed, or, at a stricter isolation
     level on PostgreSQL, fails.
 
-    The thread's rows are joined with the recipients, a list of ids as much
-    as a query, which the planner runs as a hash join: one pass over the
-    thread's rows. Looking each recipient's row up instead cost a probe of the
-    ``(message, user)`` index per message of the thread, or a read of the
-    recipient's inbox.
+    The thread's rows are joined with the recipients' query, which the
+    planner runs as a hash join, or, for a list of ids, tested against
+    ``listed``, a condition on the inbox table's user column that takes the
+    list as one constant (``ids_condition()``), which PostgreSQL looks rows
+    up in with a hash table. No plan can make that a loop over the list:
+    joined, on tables without statistics yet, PostgreSQL guessed one row
+    for the thread and read the whole list again for each of its rows (a
+    list of 10,000 took 5 seconds). Either way it is one pass over the
+    thread's rows; looking each recipient's row up instead cost a probe of
+    the ``(message, user)`` index per message of the thread, or a read of
+    the recipient's inbox.
     """
     if folds is None:
         folds = folds_in_insert(connection)
@@ -303,13 +333,18 @@ def threaded_fan_out(
     # The recipients are read twice on PostgreSQL, to find the rows and to
     # insert the new ones: named once in a WITH, they were computed once but
     # planned without statistics, and the send took a third longer.
+    if listed is None:
+        recipient, recipient_params = (
+            f"{table}.{column('user')} IN (SELECT {uid} FROM ({select_sql}) recipients)",
+            select_params,
+        )
+    else:
+        recipient, recipient_params = listed
     rows = (
-        f"{table}.{column('message')} {among} "
-        f"AND {table}.{column('thread')} = %s AND {table}.{column('user')} IN "
-        f"(SELECT {uid} FROM ({select_sql}) recipients) "
-        f"AND {table}.{column('user')} {unmuted}"
+        f"{table}.{column('message')} {among} AND {table}.{column('thread')} = %s "
+        f"AND {recipient} AND {table}.{column('user')} {unmuted}"
     )
-    row_params = [thread, thread, *select_params, thread]
+    row_params = [thread, thread, *recipient_params, thread]
     lock = [thread_lock(connection, thread, content.pk)]
     if folds:
         returning = ", ".join(f"{table}.{column(name)}" for name in FOLDED_FIELDS)
