@@ -86,9 +86,9 @@ def vacuum() -> None:
     Clear what a clean-up deleted, as autovacuum would between a site's sends.
 
     Each timed send must start from the same tables: without it, every send's
-    100,000 deleted entries stayed in the inbox table and its indexes until
-    autovacuum came round, and the later runs read through 1,500,000 of them,
-    fifteen times the rows autovacuum leaves on a site (it acts at a fifth).
+    deleted entries stayed in the inbox table and its indexes until autovacuum
+    came round, and the last runs read through about 2,000,000 of them, twenty
+    times the live rows, where autovacuum acts at a fifth on a site.
     """
     from django.db import connection
 

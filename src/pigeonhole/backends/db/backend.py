@@ -229,7 +229,12 @@ class DatabaseBackend(BaseBackend):
         now = message.created or timezone.now()
         with transaction.atomic(using=alias):
             content = self._create_message(alias, message, now)
-            if recipients.queryset is not None:
+            if recipients.queryset is not None and content.thread and self._tests_ids(alias):
+                count = 0
+                query = Recipients(queryset=distinct_users(recipients.queryset.using(alias)))
+                for read in query.iter_ids(self.array_batch_size):
+                    count += self._fold_read_users(alias, content, now, read)
+            elif recipients.queryset is not None:
                 count = self._insert_select(alias, content, recipients.queryset, now)
             else:
                 count = 0
@@ -302,6 +307,43 @@ class DatabaseBackend(BaseBackend):
             with connection.cursor() as cursor:
                 cursor.execute(statement, params)
                 return max(int(cursor.rowcount), 0)
+        return self._fold(connection, content, now, recipients, listed)
+
+    def _tests_ids(self, alias: str) -> bool:
+        """Whether a query's recipients go into a thread as ids (``_fold_read_users()``)."""
+        return self.folds_in_insert(connections[alias])
+
+    def _fold_read_users(
+        self, alias: str, content: Message, now: datetime, ids: Sequence[UserId]
+    ) -> int:
+        """
+        Give ``ids``, users a query returned in this transaction, the thread's new rows.
+
+        PostgreSQL. The ids go into the statement as one constant that the
+        thread's rows are tested against and the new rows are read from.
+        Joined with the query instead, on tables without statistics yet,
+        PostgreSQL guessed one row for the thread and ran the query again
+        for each of its rows: a filtered query of 10,000 users took 3.4 s a
+        send, and 100,000 would take minutes. Reading the ids costs about
+        40 ms per 100,000, about what the second read of the users saved.
+        """
+        connection = connections[alias]
+        array, params = sql.id_array(connection, get_user_model()._meta.pk, ids)
+        quote = connection.ops.quote_name
+        user = quote(InboxEntry._meta.get_field("user").column)
+        listed = (f"{quote(InboxEntry._meta.db_table)}.{user} = ANY({array})", list(params))
+        recipients = (f"SELECT unnest({array}) AS _pigeonhole_uid", list(params))
+        return self._fold(connection, content, now, recipients, listed)
+
+    def _fold(
+        self,
+        connection: BaseDatabaseWrapper,
+        content: Message,
+        now: datetime,
+        recipients: tuple[str, Sequence[Any]],
+        listed: tuple[str, list[Any]] | None,
+    ) -> int:
+        """Run ``sql.threaded_fan_out()``; return the number of new rows."""
         folds = self.folds_in_insert(connection)
         statements = sql.threaded_fan_out(connection, content, now, recipients, folds, listed)
         # The first statement locks the thread's row (sql.thread_lock()): a

@@ -179,25 +179,34 @@ def ids_among(
     connection: BaseDatabaseWrapper, field: Field[Any, Any], ids: Sequence[object]
 ) -> tuple[str, tuple[Any, ...]]:
     """Return the right-hand side of ``ids_condition()`` for a column of ``field``'s type."""
+    if connection.vendor == "postgresql":
+        array, params = id_array(connection, field, ids)
+        return f"= ANY({array})", params
+    values = [field.get_db_prep_value(value, connection) for value in ids]
+    return "IN (SELECT value FROM json_each(%s))", (json.dumps(values, cls=DjangoJSONEncoder),)
+
+
+def id_array(
+    connection: BaseDatabaseWrapper, field: Field[Any, Any], ids: Sequence[object]
+) -> tuple[str, tuple[Any, ...]]:
+    """
+    Return a PostgreSQL array of ``ids``, of ``field``'s column type, as one parameter.
+
+    Cast to the column's own type: PostgreSQL looks a long list up in a hash
+    table only then. psycopg sends the smallest type that holds the values
+    (smallint for small ids), and a list of another type is searched from its
+    start for every row: 5,000 ids against 5,000 rows took 75 ms.
+    """
     db_type = field.db_type(connection)
-    postgresql = connection.vendor == "postgresql"
-    if postgresql and db_type in INTEGER_TYPES and all(type(value) is int for value in ids):
+    if db_type in INTEGER_TYPES and all(type(value) is int for value in ids):
         # Integers go as one string that PostgreSQL splits while planning
         # (string_to_array() is immutable, so the list is still a constant
         # it can hash): psycopg wrote a list out through an object per id,
         # 10 MB for a batch of 100,000, where the string is 0.7 MB. Ints
         # need no field conversion, which cost a microsecond an id.
-        joined = ",".join(map(str, ids))
-        return f"= ANY(string_to_array(%s, ',')::{db_type}[])", (joined,)
+        return f"string_to_array(%s, ',')::{db_type}[]", (",".join(map(str, ids)),)
     values = [field.get_db_prep_value(value, connection) for value in ids]
-    if postgresql:
-        # Cast to the column's own type: PostgreSQL looks a long list up in a
-        # hash table only then. psycopg sends the smallest type that holds the
-        # values (smallint for small ids), and a list of another type is searched
-        # from its start for every row: 5,000 ids against 5,000 rows took 75 ms.
-        cast = f"::{db_type}[]" if db_type else ""
-        return f"= ANY(%s{cast})", (values,)
-    return "IN (SELECT value FROM json_each(%s))", (json.dumps(values, cls=DjangoJSONEncoder),)
+    return (f"%s::{db_type}[]" if db_type else "%s"), (values,)
 
 
 def fan_out(
