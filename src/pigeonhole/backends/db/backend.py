@@ -229,7 +229,12 @@ class DatabaseBackend(BaseBackend):
         now = message.created or timezone.now()
         with transaction.atomic(using=alias):
             content = self._create_message(alias, message, now)
-            if recipients.queryset is not None and content.thread and self._tests_ids(alias):
+            connection = connections[alias]
+            if (
+                recipients.queryset is not None
+                and content.thread
+                and self.folds_in_insert(connection)
+            ):
                 count = 0
                 query = Recipients(queryset=distinct_users(recipients.queryset.using(alias)))
                 for read in query.iter_ids(self.array_batch_size):
@@ -309,10 +314,6 @@ class DatabaseBackend(BaseBackend):
                 return max(int(cursor.rowcount), 0)
         return self._fold(connection, content, now, recipients, listed)
 
-    def _tests_ids(self, alias: str) -> bool:
-        """Whether a query's recipients go into a thread as ids (``_fold_read_users()``)."""
-        return self.folds_in_insert(connections[alias])
-
     def _fold_read_users(
         self, alias: str, content: Message, now: datetime, ids: Sequence[UserId]
     ) -> int:
@@ -328,11 +329,7 @@ class DatabaseBackend(BaseBackend):
         40 ms per 100,000, about what the second read of the users saved.
         """
         connection = connections[alias]
-        array, params = sql.id_array(connection, get_user_model()._meta.pk, ids)
-        quote = connection.ops.quote_name
-        user = quote(InboxEntry._meta.get_field("user").column)
-        listed = (f"{quote(InboxEntry._meta.db_table)}.{user} = ANY({array})", list(params))
-        recipients = (f"SELECT unnest({array}) AS _pigeonhole_uid", list(params))
+        recipients, listed = sql.read_recipients(connection, ids)
         return self._fold(connection, content, now, recipients, listed)
 
     def _fold(

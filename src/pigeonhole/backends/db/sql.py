@@ -209,6 +209,24 @@ def id_array(
     return (f"%s::{db_type}[]" if db_type else "%s"), (values,)
 
 
+def read_recipients(
+    connection: BaseDatabaseWrapper, ids: Sequence[object]
+) -> tuple[tuple[str, list[Any]], tuple[str, list[Any]]]:
+    """
+    Return ``threaded_fan_out()``'s ``select`` and ``listed`` for users ``ids`` already read.
+
+    PostgreSQL: one array of the ids, which the recipients are unnested from
+    and the thread's rows tested against; the users table is not read again.
+    """
+    field = InboxEntry._meta.get_field("user")
+    assert isinstance(field, Field)
+    array, params = id_array(connection, field.target_field, ids)
+    quote = connection.ops.quote_name
+    column = f"{quote(InboxEntry._meta.db_table)}.{quote(field.column)}"
+    select = f"SELECT unnest({array}) AS _pigeonhole_uid"
+    return (select, list(params)), (f"{column} = ANY({array})", list(params))
+
+
 def fan_out(
     connection: BaseDatabaseWrapper,
     message_id: int,
@@ -267,17 +285,18 @@ def threaded_fan_out(
     each sees the rows the one before committed, or, at a stricter isolation
     level on PostgreSQL, fails.
 
-    The thread's rows are joined with the recipients' query, which the
-    planner runs as a hash join, or, for a list of ids, tested against
-    ``listed``, a condition on the inbox table's user column that takes the
-    list as one constant (``ids_condition()``), which PostgreSQL looks rows
-    up in with a hash table. No plan can make that a loop over the list:
-    joined, on tables without statistics yet, PostgreSQL guessed one row
-    for the thread and read the whole list again for each of its rows (a
-    list of 10,000 took 5 seconds). Either way it is one pass over the
-    thread's rows; looking each recipient's row up instead cost a probe of
-    the ``(message, user)`` index per message of the thread, or a read of
-    the recipient's inbox.
+    The thread's rows are tested against ``listed``, a condition on the
+    inbox table's user column that takes the recipients' ids as one
+    constant (``ids_condition()``, ``read_recipients()``), which PostgreSQL
+    looks rows up in with a hash table, and no plan can make a loop over
+    the recipients: joined with the recipients' query, on tables without
+    statistics yet, PostgreSQL guessed one row for the thread and read the
+    recipients again for each of its rows (a list of 10,000 took 5
+    seconds). Without ``listed`` (SQLite, MariaDB, a default user manager
+    that filters) they are joined with ``select``. Either way it is one
+    pass over the thread's rows; looking each recipient's row up instead
+    cost a probe of the ``(message, user)`` index per message of the
+    thread, or a read of the recipient's inbox.
     """
     if folds is None:
         folds = folds_in_insert(connection)
