@@ -370,6 +370,37 @@ def test_a_list_of_ids_goes_to_the_database_as_one_parameter(users):
     )
 
 
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL reads the ids first")
+@pytest.mark.parametrize("as_text", [True, False], ids=["ids as text", "ids as rows"])
+def test_a_query_sent_into_a_thread_in_batches_reaches_each_user_once(
+    users, django_user_model, monkeypatch, as_text
+):
+    """
+    A query's recipients go into a thread as their ids, read first a batch
+    at a time: as strings of ids where the key's type allows (integers,
+    UUIDs), as rows otherwise. Every batch folds its users' rows and no other.
+    """
+    from pigeonhole.backends.db import sql
+
+    if not as_text:
+        monkeypatch.setattr(sql, "JOINABLE_TYPES", frozenset())
+    backend = DatabaseBackend()
+    backend.array_batch_size = 2  # three users: two batches
+    everyone = Recipients(queryset=django_user_model.objects.all())
+    backend.send(new("first", thread="t"), Recipients(ids=[users[1].pk]))
+    with CaptureQueriesContext(connection) as captured:
+        sent = backend.send(new("second", thread="t"), everyone)
+    reads = [q["sql"] for q in captured.captured_queries if "auth_user" in q["sql"]]
+    assert len(reads) == 1 and ("string_agg" in reads[0]) == as_text, reads
+    assert sent.recipient_count == 3
+    rows = InboxEntry.objects.filter(thread="t").order_by("user_id")
+    assert [(row.user_id, row.message_id, row.count) for row in rows] == [
+        (users[0].pk, sent.pk, 1),
+        (users[1].pk, sent.pk, 2),
+        (users[2].pk, sent.pk, 1),
+    ]
+
+
 def test_who_muted_a_thread_is_read_once_for_a_list_of_any_length(users):
     backend = DatabaseBackend()
     backend.batch_size = 2  # recipients in batches of two, and "few" is up to two mutes

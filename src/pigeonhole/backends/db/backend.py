@@ -229,16 +229,13 @@ class DatabaseBackend(BaseBackend):
         now = message.created or timezone.now()
         with transaction.atomic(using=alias):
             content = self._create_message(alias, message, now)
-            connection = connections[alias]
-            if (
-                recipients.queryset is not None
-                and content.thread
-                and self.folds_in_insert(connection)
-            ):
-                count = 0
-                query = Recipients(queryset=distinct_users(recipients.queryset.using(alias)))
-                for read in query.iter_ids(self.array_batch_size):
-                    count += self._fold_read_users(alias, content, now, read)
+            reads_ids = content.thread and self.folds_in_insert(connections[alias])
+            if recipients.queryset is not None and reads_ids:
+                # A query's recipients go into a thread as ids: _fold_read_users().
+                count = sum(
+                    self._fold_read_users(alias, content, now, array)
+                    for array in self._read_users(alias, recipients.queryset)
+                )
             elif recipients.queryset is not None:
                 count = self._insert_select(alias, content, recipients.queryset, now)
             else:
@@ -285,6 +282,20 @@ class DatabaseBackend(BaseBackend):
         listed = (theirs.sql, list(theirs.params))
         return users.filter(mine), listed
 
+    @staticmethod
+    def _recipients_select(alias: str, users: UserQuerySet) -> tuple[str, Sequence[Any]]:
+        """
+        Return the ``SELECT`` of ``users``' ids as ``_pigeonhole_uid``, each user once.
+
+        ``users`` may join groups and so repeat a user: ``distinct_users()``
+        reads each once, in table order, so the inbox indexes grow at one end
+        instead of all over.
+        """
+        users = distinct_users(users.using(alias))
+        select = users.annotate(_pigeonhole_uid=F("pk")).values_list("_pigeonhole_uid")
+        statement, params = select.query.get_compiler(using=alias).as_sql()
+        return statement, params
+
     def _insert_select(
         self,
         alias: str,
@@ -296,15 +307,11 @@ class DatabaseBackend(BaseBackend):
         """
         Copy recipients into the inbox table with one statement.
 
-        ``users`` may join groups and so repeat a user: ``distinct_users()``
-        reads each once, in table order, so the inbox indexes grow at one end
-        instead of all over. ``listed`` picks the same users' rows by their
-        ids, for a thread (see ``sql.threaded_fan_out()``).
+        ``listed`` picks the same users' rows by their ids, for a thread (see
+        ``sql.threaded_fan_out()``).
         """
         connection = connections[alias]
-        users = distinct_users(users.using(alias))
-        select = users.annotate(_pigeonhole_uid=F("pk")).values_list("_pigeonhole_uid")
-        recipients = select.query.get_compiler(using=alias).as_sql()
+        recipients = self._recipients_select(alias, users)
         if not content.thread:
             statement, params = sql.fan_out(
                 connection, content.pk, now, content.expires, recipients
@@ -314,22 +321,40 @@ class DatabaseBackend(BaseBackend):
                 return max(int(cursor.rowcount), 0)
         return self._fold(connection, content, now, recipients, listed)
 
-    def _fold_read_users(
-        self, alias: str, content: Message, now: datetime, ids: Sequence[UserId]
-    ) -> int:
+    def _read_users(self, alias: str, users: UserQuerySet) -> list[tuple[str, tuple[Any, ...]]]:
         """
-        Give ``ids``, users a query returned in this transaction, the thread's new rows.
+        Return arrays of the ids of ``users``, up to a batch each (``sql.id_array()``).
 
-        PostgreSQL. The ids go into the statement as one constant that the
-        thread's rows are tested against and the new rows are read from.
-        Joined with the query instead, on tables without statistics yet,
-        PostgreSQL guessed one row for the thread and ran the query again
-        for each of its rows: a filtered query of 10,000 users took 3.4 s a
-        send, and 100,000 would take minutes. Reading the ids costs about
-        40 ms per 100,000, about what the second read of the users saved.
+        Read as text, a string of ids a batch, where the key's type allows.
         """
         connection = connections[alias]
-        recipients, listed = sql.read_recipients(connection, ids)
+        pk = users.model._meta.pk
+        db_type = pk.db_type(connection)
+        if db_type not in sql.JOINABLE_TYPES:
+            query = Recipients(queryset=distinct_users(users.using(alias)))
+            batches = query.iter_ids(self.array_batch_size)
+            return [sql.id_array(connection, pk, ids) for ids in batches]
+        select = self._recipients_select(alias, users)
+        statement, params = sql.joined_ids(select, self.array_batch_size)
+        with connection.cursor() as cursor:
+            cursor.execute(statement, params)
+            return [sql.joined_array(db_type, joined) for (joined,) in cursor.fetchall()]
+
+    def _fold_read_users(
+        self, alias: str, content: Message, now: datetime, array: tuple[str, Sequence[Any]]
+    ) -> int:
+        """
+        Give the users of ``array``, read in this transaction, the thread's new rows.
+
+        PostgreSQL. Their ids go into the statement as one constant that the
+        thread's rows are tested against and the new rows are read from.
+        Joined with the recipients' query instead, on tables without
+        statistics yet, PostgreSQL guessed one row for the thread and ran
+        the query again for each of its rows: a filtered query of 10,000
+        users took 3.4 s a send, and 100,000 would take minutes.
+        """
+        connection = connections[alias]
+        recipients, listed = sql.read_recipients(connection, array)
         return self._fold(connection, content, now, recipients, listed)
 
     def _fold(

@@ -131,6 +131,8 @@ def takes_id_array(connection: BaseDatabaseWrapper) -> bool:
 
 #: Column types whose ids ``ids_condition()`` sends to PostgreSQL as one string.
 INTEGER_TYPES = frozenset({"smallint", "integer", "bigint"})
+#: Column types whose ids PostgreSQL writes as text with no comma (``joined_ids()``).
+JOINABLE_TYPES = INTEGER_TYPES | {"uuid"}
 
 
 def ids_condition(
@@ -204,27 +206,54 @@ def id_array(
         # it can hash): psycopg wrote a list out through an object per id,
         # 10 MB for a batch of 100,000, where the string is 0.7 MB. Ints
         # need no field conversion, which cost a microsecond an id.
-        return f"string_to_array(%s, ',')::{db_type}[]", (",".join(map(str, ids)),)
+        return joined_array(db_type, ",".join(map(str, ids)))
     values = [field.get_db_prep_value(value, connection) for value in ids]
     return (f"%s::{db_type}[]" if db_type else "%s"), (values,)
 
 
 def read_recipients(
-    connection: BaseDatabaseWrapper, ids: Sequence[object]
+    connection: BaseDatabaseWrapper, array: tuple[str, Sequence[Any]]
 ) -> tuple[tuple[str, list[Any]], tuple[str, list[Any]]]:
     """
-    Return ``threaded_fan_out()``'s ``select`` and ``listed`` for users ``ids`` already read.
+    Return ``threaded_fan_out()``'s ``select`` and ``listed`` for users already read.
 
-    PostgreSQL: one array of the ids, which the recipients are unnested from
-    and the thread's rows tested against; the users table is not read again.
+    PostgreSQL: ``array`` (``id_array()``, ``joined_array()``) holds their
+    ids; the recipients are unnested from it and the thread's rows tested
+    against it, and the users table is not read again.
     """
-    field = InboxEntry._meta.get_field("user")
-    assert isinstance(field, Field)
-    array, params = id_array(connection, field.target_field, ids)
+    sql, params = array
     quote = connection.ops.quote_name
-    column = f"{quote(InboxEntry._meta.db_table)}.{quote(field.column)}"
-    select = f"SELECT unnest({array}) AS _pigeonhole_uid"
-    return (select, list(params)), (f"{column} = ANY({array})", list(params))
+    column = (
+        f"{quote(InboxEntry._meta.db_table)}.{quote(InboxEntry._meta.get_field('user').column)}"
+    )
+    select = f"SELECT unnest({sql}) AS _pigeonhole_uid"
+    return (select, list(params)), (f"{column} = ANY({sql})", list(params))
+
+
+def joined_ids(select: tuple[str, Sequence[Any]], batch_size: int) -> tuple[str, list[Any]]:
+    """
+    Return the statement reading ``select``'s user ids as text, ``batch_size`` ids a row.
+
+    PostgreSQL: each row is one string of ids joined by commas, which goes
+    back as the one parameter of ``joined_array()``. Read as a row per id,
+    100,000 ids cost the sending process 26 ms of CPU to turn into Python
+    integers and 10 ms more to join again.
+    """
+    select_sql, params = select
+    numbered = (
+        f"SELECT _pigeonhole_uid, (row_number() OVER () - 1) / %s AS _pigeonhole_batch "
+        f"FROM ({select_sql}) recipients"
+    )
+    sql = (
+        f"SELECT string_agg(_pigeonhole_uid::text, ',') FROM ({numbered}) numbered "
+        f"GROUP BY _pigeonhole_batch"
+    )
+    return sql, [batch_size, *params]
+
+
+def joined_array(db_type: str, joined: str) -> tuple[str, tuple[Any, ...]]:
+    """Return a PostgreSQL array of ``db_type`` from ids joined by commas (``joined_ids()``)."""
+    return f"string_to_array(%s, ',')::{db_type}[]", (joined,)
 
 
 def fan_out(
