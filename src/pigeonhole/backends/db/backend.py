@@ -918,25 +918,17 @@ class DatabaseBackend(BaseBackend):
         # that find a thread's rows without reading the doomed ones each time.
         staying = entries.all()
         with transaction.atomic(using=alias):
-            ended: dict[str, set[UserId]] = {}  # {thread: users whose row of it goes}
             for kind, condition in doomed.items():
                 qs = entries.filter(unsaved & condition)
                 if dry_run:
                     counts[kind] = qs.count()
                     staying = staying.exclude(unsaved & condition)
                     continue
-                # A thread's history goes with its row: found by the history's
-                # key, (user, thread), before the rows go.
-                for user_id, thread in qs.filter(thread__isnull=False).values_list(
-                    "user_id", "thread"
-                ):
-                    ended.setdefault(str(thread), set()).add(user_id)
+                # A thread's history goes with its row, before the row: one
+                # statement through the history's key, (user, thread), where
+                # a statement per thread made a round trip per thread.
+                qs.history().delete()
                 counts[kind] = qs.delete()[0]
-            for thread, users in ended.items():
-                for chunk in _chunks(list(users), self._id_batch_size(alias)):
-                    FoldedEntry.objects.using(alias).filter(
-                        thread=thread, user_id__in=chunk
-                    ).delete()
             orphans, threads = self._orphans(alias, staying, dry_run)
             counts["messages"] = len(orphans)
             if not dry_run:
@@ -946,8 +938,8 @@ class DatabaseBackend(BaseBackend):
                 # A thread's lock row goes with its last message (a send writes
                 # it again): one row per thread, which a site of one-message
                 # threads would otherwise keep one of per message.
-                for chunk in _chunks(sorted(threads), self._id_batch_size(alias)):
-                    Thread.objects.using(alias).filter(thread__in=chunk).exclude(
+                for keys in _chunks(sorted(threads), self._id_batch_size(alias)):
+                    Thread.objects.using(alias).filter(thread__in=keys).exclude(
                         Exists(messages.filter(thread=OuterRef("thread")))
                     ).delete()
         return counts
