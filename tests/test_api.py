@@ -81,6 +81,25 @@ class TestSend:
         assert sent.recipient_count == 3
         assert pigeonhole.unread_count(other_user) == 1
 
+    @pytest.mark.parametrize("thread", [None, "t"], ids=["plain", "threaded"])
+    def test_send_to_a_query_that_matches_no_one_reaches_no_one(
+        self, store, user, django_user_model, thread
+    ):
+        """
+        ``pk__in=[]`` or ``none()``: Django refuses to write such a query at
+        all, and the send failed with ``EmptyResultSet``, a 500 in a view
+        that notifies whoever a filter found.
+        """
+        nobody = (
+            django_user_model.objects.filter(pk__in=[]),
+            django_user_model.objects.none(),
+            Group.objects.filter(pk__in=[]),
+        )
+        for recipients in nobody:
+            assert pigeonhole.send(recipients, "No one", thread=thread).recipient_count == 0
+        assert pigeonhole.send(user, "Someone", thread=thread).recipient_count == 1
+        assert texts(pigeonhole.inbox(user)) == ["Someone"]
+
     def test_send_to_querysets_of_users_and_groups(
         self, group, user, other_user, carol, django_user_model
     ):

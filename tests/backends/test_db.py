@@ -401,6 +401,36 @@ def test_a_query_sent_into_a_thread_in_batches_reaches_each_user_once(
     ]
 
 
+def test_a_user_the_default_manager_hides_keeps_their_row_when_listed_into_a_thread(
+    users, django_user_model, monkeypatch
+):
+    """
+    A list goes through the user model's default manager: whom it hides
+    gets no new row, so their row of the thread must not be folded either.
+    """
+    from django.db import models
+
+    class ActiveOnly(models.Manager):
+        def get_queryset(self):
+            return super().get_queryset().filter(is_active=True)
+
+    backend = DatabaseBackend()
+    ids = [u.pk for u in users]
+    first = backend.send(new("first", thread="t"), Recipients(ids=ids))
+    django_user_model.objects.filter(pk=users[1].pk).update(is_active=False)
+    manager = ActiveOnly()
+    manager.model = django_user_model
+    monkeypatch.setattr(django_user_model._meta, "default_manager", manager)
+    second = backend.send(new("second", thread="t"), Recipients(ids=ids))
+    assert second.recipient_count == 2
+    rows = InboxEntry.objects.filter(thread="t").order_by("user_id")
+    assert [(row.user_id, row.message_id) for row in rows] == [
+        (users[0].pk, second.pk),
+        (users[1].pk, first.pk),
+        (users[2].pk, second.pk),
+    ]
+
+
 def test_who_muted_a_thread_is_read_once_for_a_list_of_any_length(users):
     backend = DatabaseBackend()
     backend.batch_size = 2  # recipients in batches of two, and "few" is up to two mutes

@@ -16,6 +16,7 @@ from typing import Any, TypeAlias, TypeVar
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.exceptions import EmptyResultSet
 from django.db import connections, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Count, Exists, F, Max, Model, OuterRef, Q, QuerySet
@@ -232,6 +233,8 @@ class DatabaseBackend(BaseBackend):
             reads_ids = content.thread and self.folds_in_insert(connections[alias])
             if recipients.queryset is not None and reads_ids:
                 # A query's recipients go into a thread as ids: _fold_read_users().
+                # They are read before the thread's lock (sql.thread_lock()), so
+                # a send waiting on it adds the recipients it read, as a list's.
                 count = sum(
                     self._fold_read_users(alias, content, now, array)
                     for array in self._read_users(alias, recipients.queryset)
@@ -267,7 +270,9 @@ class DatabaseBackend(BaseBackend):
         None where the ids cannot go as one parameter, or where the default
         manager leaves users out, since a listed user it hides gets no new
         row, so their row of the thread must stay, and only a join with the
-        manager's query tells which rows those are.
+        manager's query tells which rows those are. (An id with no user at
+        all, whose rows a delete around Django left, loses its row of the
+        thread to the history and gets none: nobody can see either.)
         """
         users = get_user_model()._default_manager.using(alias)
         connection = connections[alias]
@@ -283,17 +288,21 @@ class DatabaseBackend(BaseBackend):
         return users.filter(mine), listed
 
     @staticmethod
-    def _recipients_select(alias: str, users: UserQuerySet) -> tuple[str, Sequence[Any]]:
+    def _recipients_select(alias: str, users: UserQuerySet) -> tuple[str, Sequence[Any]] | None:
         """
         Return the ``SELECT`` of ``users``' ids as ``_pigeonhole_uid``, each user once.
 
         ``users`` may join groups and so repeat a user: ``distinct_users()``
         reads each once, in table order, so the inbox indexes grow at one end
-        instead of all over.
+        instead of all over. None for a query that can match no one
+        (``pk__in=[]``, ``none()``), which Django refuses to write.
         """
         users = distinct_users(users.using(alias))
         select = users.annotate(_pigeonhole_uid=F("pk")).values_list("_pigeonhole_uid")
-        statement, params = select.query.get_compiler(using=alias).as_sql()
+        try:
+            statement, params = select.query.get_compiler(using=alias).as_sql()
+        except EmptyResultSet:
+            return None
         return statement, params
 
     def _insert_select(
@@ -312,6 +321,8 @@ class DatabaseBackend(BaseBackend):
         """
         connection = connections[alias]
         recipients = self._recipients_select(alias, users)
+        if recipients is None:
+            return 0
         if not content.thread:
             statement, params = sql.fan_out(
                 connection, content.pk, now, content.expires, recipients
@@ -335,6 +346,8 @@ class DatabaseBackend(BaseBackend):
             batches = query.iter_ids(self.array_batch_size)
             return [sql.id_array(connection, pk, ids) for ids in batches]
         select = self._recipients_select(alias, users)
+        if select is None:
+            return []
         statement, params = sql.joined_ids(select, self.array_batch_size)
         with connection.cursor() as cursor:
             cursor.execute(statement, params)

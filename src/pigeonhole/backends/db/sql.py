@@ -321,8 +321,8 @@ def threaded_fan_out(
     the recipients: joined with the recipients' query, on tables without
     statistics yet, PostgreSQL guessed one row for the thread and read the
     recipients again for each of its rows (a list of 10,000 took 5
-    seconds). Without ``listed`` (SQLite, MariaDB, a default user manager
-    that filters) they are joined with ``select``. Either way it is one
+    seconds). Without ``listed`` (MariaDB, a QuerySet on SQLite, a list
+    when the default user manager filters) they are joined with ``select``. Either way it is one
     pass over the thread's rows; looking each recipient's row up instead
     cost a probe of the ``(message, user)`` index per message of the
     thread, or a read of the recipient's inbox.
